@@ -1,0 +1,41 @@
+"""pytest-gan: catch the failures of PyTorch GAN code in a short, instrumented run.
+
+The public names are re-exported lazily so that importing the plugin (which pytest does
+for every session) does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "GANSpec": "pytest_gan.spec",
+    "train": "pytest_gan.training",
+    "GANRun": "pytest_gan.training",
+    "TrainContext": "pytest_gan.training",
+    "GANTrainingError": "pytest_gan.training",
+    "History": "pytest_gan.instrument",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from pytest_gan.instrument import History
+    from pytest_gan.spec import GANSpec
+    from pytest_gan.training import GANRun, GANTrainingError, TrainContext, train
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_gan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,55 @@
+"""Every default of pytest-gan, in one place.
+
+The public API, the plugin's options, the fixtures and the docs all read these names;
+change a default here and it changes everywhere.
+"""
+
+from __future__ import annotations
+
+#: Training steps of a run when none are given (``train``, ``--gan-steps``, ``gan_train``).
+#: 200 steps is long enough for every reference GAN in ``fixtures/`` to move measurably
+#: away from its initialisation on 2 CPU cores within seconds.
+STEPS = 200
+
+#: Seed of a run when none is given (``train``, ``--gan-seed``).
+SEED = 0
+
+#: Device of a run when none is given: ``None`` means CUDA when available, else CPU.
+DEVICE: str | None = None
+
+#: Batch size of a ``GANSpec`` when none is given (DCGAN's 64).
+BATCH_SIZE = 64
+
+#: Default optimiser: Adam with DCGAN's settings (Radford et al. 2016) for both networks.
+LR = 2e-4
+BETAS = (0.5, 0.999)
+
+#: Gradient-penalty weight of the built-in ``wgan-gp`` loss (Gulrajani et al. 2017).
+GP_LAMBDA = 10.0
+
+#: Built-in losses a ``GANSpec`` may name.
+LOSSES = ("bce", "hinge", "wgan-gp", "lsgan")
+
+#: At most this many probes per run, spread evenly over the steps, so that a long run
+#: keeps a bounded number of probe records and fixed-z sample snapshots.
+MAX_PROBES = 40
+
+#: Samples the probes use: held-out real samples and fresh fakes shown to D, and the
+#: fixed-z batch whose samples are kept.
+PROBE_BATCH = 64
+
+#: Fixed-z samples kept per probe (a small grid's worth; bounded memory).
+PROBE_KEEP = 16
+
+#: Real samples set aside from training for the probes (at most this many, and only when
+#: the data is large enough that setting them aside leaves ``HOLDOUT_MIN_TRAIN`` samples).
+HOLDOUT = 256
+HOLDOUT_MIN_TRAIN = 512
+
+#: Per-step history rows kept before the history thins itself (every other row dropped,
+#: stride doubled): bounded memory for runs of any length.
+HISTORY_CAPACITY = 20_000
+
+#: Training runs ``gan_train`` keeps for reuse within a pytest session (least recently
+#: used are dropped first).
+RUN_CACHE_SIZE = 8

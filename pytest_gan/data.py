@@ -1,0 +1,271 @@
+"""One view over every form of data a ``GANSpec`` accepts.
+
+A Tensor ``[N, ...]``, a pair ``(x, y)``, a map-style ``Dataset`` or a ``DataLoader`` all
+become a :class:`DataSource` that yields batches in an order decided by a generator the
+caller owns (never the global RNG), hands out held-out real samples for the probes, and
+infers the range the data lives in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from pytest_gan import _defaults
+
+Batch = tuple[torch.Tensor, torch.Tensor | None]
+
+# Ranges the data is snapped to when ``data_range`` is not given: the conventions of image
+# pipelines (tanh generators: [-1, 1]; ToTensor: [0, 1]; raw pixels: [0, 255]). A sample's
+# extremes within this slack of a conventional bound count as touching it (uint8 data
+# normalised with mean/std 0.5 reaches exactly -1 and 1; float noise may overshoot a hair).
+# Narrowest first, so that [0, 1] data is not taken for [-1, 1] data. Data must also span
+# at least half of a conventional range to be snapped to it (grid-of-25 toy data spanning
+# [-4.2, 4.2] is not 8-bit pixel data).
+_CONVENTIONAL_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))
+_RANGE_SLACK = 0.02
+_RANGE_MIN_SPAN = 0.5
+# Items of a Dataset checked for NaN/inf and inspected to infer its range: enough to see
+# the extremes of any realistic image set, cheap for datasets of any size.
+_INSPECT_ITEMS = 256
+
+
+def describe_shape(t: torch.Tensor) -> str:
+    return "[" + ", ".join(str(s) for s in t.shape) + "]"
+
+
+def _as_labels(y: Any, argument: str) -> torch.Tensor:
+    labels = torch.as_tensor(y)
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(f"{argument} must hold integer class labels; got dtype {labels.dtype}")
+    return labels.long()
+
+
+def _split_item(item: Any, argument: str) -> tuple[torch.Tensor, Any]:
+    if isinstance(item, torch.Tensor):
+        return item, None
+    if isinstance(item, (tuple, list)) and item and isinstance(item[0], torch.Tensor):
+        return item[0], (item[1] if len(item) > 1 else None)
+    raise TypeError(
+        f"{argument} must yield Tensors or (Tensor, label) pairs; got {type(item).__name__}"
+        + (f" of {type(item[0]).__name__}" if isinstance(item, (tuple, list)) and item else "")
+        + " (add transforms.ToTensor() to the dataset?)"
+    )
+
+
+def _check_samples(x: torch.Tensor, argument: str) -> None:
+    if x.ndim < 2:
+        raise ValueError(
+            f"{argument} must be a batch of samples [N, ...] with at least one feature "
+            f"dimension; got shape {describe_shape(x)}"
+        )
+    if not x.is_floating_point():
+        raise ValueError(
+            f"{argument} must hold floating-point samples; got dtype {x.dtype} (convert with "
+            ".float() and normalise, e.g. x / 127.5 - 1 for 8-bit images)"
+        )
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        count = int(bad.sum())
+        raise ValueError(
+            f"{argument} contains {count} NaN or infinite value(s); a GAN trained on it can "
+            "only produce NaN losses: clean or drop those samples first"
+        )
+
+
+class DataSource:
+    """Batches, held-out samples and the range of a spec's data."""
+
+    def __init__(self, data: Any, *, conditional: bool) -> None:
+        self.conditional = conditional
+        self.loader: DataLoader[Any] | None = None
+        self.dataset: Dataset[Any] | None = None
+        self.x: torch.Tensor | None = None
+        self.y: torch.Tensor | None = None
+        if isinstance(data, torch.Tensor):
+            self.x = data
+            _check_samples(data, "data")
+        elif isinstance(data, (tuple, list)):
+            self._init_pair(data)
+        elif isinstance(data, DataLoader):
+            self.loader = data
+            first = next(iter(data), None)
+            if first is None:
+                raise ValueError("data is a DataLoader that yields no batches")
+            x, y = _split_item(first, "data (DataLoader)")
+            _check_samples(x, "data (first DataLoader batch)")
+            self._first_batch: Batch = (x, None if y is None else _as_labels(y, "data labels"))
+        elif isinstance(data, IterableDataset):
+            raise TypeError("data is an IterableDataset: wrap it in a DataLoader")
+        else:
+            self._init_dataset(data)
+        n = self.size()
+        if n is not None and n < 2:
+            raise ValueError(f"data must hold at least 2 samples; got {n}")
+        if conditional and self.peek(2)[1] is None:
+            raise ValueError(
+                "num_classes is set but data carries no labels: give (x, y), a Dataset of "
+                "(x, y) items, or a DataLoader of (x, y) batches"
+            )
+
+    def _init_pair(self, data: tuple[Any, ...] | list[Any]) -> None:
+        if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
+            raise TypeError(
+                "data given as a tuple must be a pair (x, y) of Tensors; got "
+                f"({', '.join(type(t).__name__ for t in data)})"
+            )
+        x, y = data
+        _check_samples(x, "data[0] (x)")
+        labels = _as_labels(y, "data[1] (y)")
+        if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"data[1] (y) must be a 1-D tensor of {x.shape[0]} labels, one per sample; got "
+                f"shape {describe_shape(labels)}"
+            )
+        self.x, self.y = x, labels
+
+    def _init_dataset(self, data: Dataset[Any]) -> None:
+        if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
+            raise TypeError("data Dataset must be map-style (define __len__ and __getitem__)")
+        self.dataset = data
+        n = len(data)  # type: ignore[arg-type]
+        if n == 0:
+            raise ValueError("data is an empty Dataset")
+        items = [_split_item(data[i], "data (Dataset)") for i in range(min(n, _INSPECT_ITEMS))]
+        _check_samples(torch.stack([x for x, _ in items]), "data (Dataset items)")
+
+    def size(self) -> int | None:
+        """Number of samples, or None for a DataLoader (its batches are all we see)."""
+        if self.x is not None:
+            return int(self.x.shape[0])
+        if self.dataset is not None:
+            return len(self.dataset)  # type: ignore[arg-type]
+        return None
+
+    # -- random access ---------------------------------------------------------------
+
+    def _gather(self, idx: torch.Tensor) -> Batch:
+        if self.x is not None:
+            return self.x[idx], (self.y[idx] if self.y is not None else None)
+        assert self.dataset is not None
+        items = [_split_item(self.dataset[int(i)], "data (Dataset)") for i in idx]
+        x = torch.stack([t for t, _ in items])
+        labels = [y for _, y in items]
+        if any(y is None for y in labels):
+            return x, None
+        return x, _as_labels(labels, "data labels")
+
+    def _loader_stream(self) -> Iterator[Batch]:
+        assert self.loader is not None
+        while True:
+            produced = False
+            for item in self.loader:
+                x, y = _split_item(item, "data (DataLoader)")
+                if x.shape[0] < 2:
+                    continue
+                produced = True
+                yield x, (None if y is None else _as_labels(y, "data labels"))
+            if not produced:
+                raise ValueError("data DataLoader yields no batch of at least 2 samples")
+
+    def _take_from_loader(self, n: int) -> Batch:
+        xs: list[torch.Tensor] = []
+        ys: list[torch.Tensor | None] = []
+        got = 0
+        for x, y in self._loader_stream():
+            xs.append(x)
+            ys.append(y)
+            got += x.shape[0]
+            if got >= n:
+                break
+        x = torch.cat(xs)[:n]
+        if any(y is None for y in ys):
+            return x, None
+        return x, torch.cat([y for y in ys if y is not None])[:n]
+
+    def peek(self, n: int) -> Batch:
+        """The first ``n`` samples, deterministically (for validation)."""
+        if self.loader is not None:
+            x, y = self._first_batch
+            return x[:n], (None if y is None else y[:n])
+        size = self.size()
+        assert size is not None
+        return self._gather(torch.arange(min(n, size)))
+
+    def check_labels(self, num_classes: int) -> None:
+        _, labels = self.peek(_INSPECT_ITEMS) if self.y is None else (None, self.y)
+        if labels is None:
+            return
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+            raise ValueError(
+                f"data labels must lie in [0, num_classes={num_classes}); found labels in "
+                f"[{int(labels.min())}, {int(labels.max())}]"
+            )
+
+    # -- what training and the probes use --------------------------------------------
+
+    def split(self, generator: torch.Generator) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Training indices and held-out indices (``None``: every sample / no holdout)."""
+        size = self.size()
+        if size is None or size - _defaults.HOLDOUT < _defaults.HOLDOUT_MIN_TRAIN:
+            return None, None
+        perm = torch.randperm(size, generator=generator)
+        return perm[_defaults.HOLDOUT :], perm[: _defaults.HOLDOUT]
+
+    def holdout_batch(self, holdout: torch.Tensor | None, n: int, generator: torch.Generator) -> tuple[Batch, bool]:
+        """Real samples for the probes, and whether they were held out of training."""
+        if holdout is not None:
+            return self._gather(holdout[:n]), True
+        if self.loader is not None:
+            return self._take_from_loader(n), False
+        size = self.size()
+        assert size is not None
+        return self._gather(torch.randperm(size, generator=generator)[:n]), False
+
+    def batches(self, batch_size: int, train_idx: torch.Tensor | None, generator: torch.Generator) -> Iterator[Batch]:
+        """An endless stream of training batches in an order drawn from ``generator``."""
+        if self.loader is not None:
+            yield from self._loader_stream()
+            return
+        pool = train_idx if train_idx is not None else torch.arange(self.size() or 0)
+        size = pool.shape[0]
+        # Short datasets would otherwise give one ragged batch an epoch; keep batches full
+        # (BatchNorm statistics depend on the batch size) unless the data is smaller.
+        bs = min(batch_size, size)
+        while True:
+            order = pool[torch.randperm(size, generator=generator)]
+            for start in range(0, size - bs + 1, bs):
+                yield self._gather(order[start : start + bs])
+
+    def real(self, n: int, generator: torch.Generator) -> Batch:
+        """``n`` distinct real samples drawn with ``generator``."""
+        size = self.size()
+        if self.loader is not None:
+            return self._take_from_loader(n)
+        assert size is not None
+        if n > size:
+            raise ValueError(f"n must be at most the number of real samples ({size}); got {n}")
+        return self._gather(torch.randperm(size, generator=generator)[:n])
+
+    def infer_range(self) -> tuple[float, float]:
+        """The range the data is meant to live in, snapped to a convention when it fits."""
+        if self.x is not None:
+            lo_t, hi_t = torch.aminmax(self.x)
+            lo, hi = float(lo_t), float(hi_t)
+        else:
+            x, _ = self.peek(_INSPECT_ITEMS) if self.loader is None else self._first_batch
+            lo, hi = float(x.min()), float(x.max())
+        return snap_range(lo, hi)
+
+
+def snap_range(lo: float, hi: float) -> tuple[float, float]:
+    """The narrowest conventional range holding ``[lo, hi]``, else ``(lo, hi)`` itself."""
+    for c_lo, c_hi in _CONVENTIONAL_RANGES:
+        width = c_hi - c_lo
+        slack = _RANGE_SLACK * width
+        if lo >= c_lo - slack and hi <= c_hi + slack and hi - lo >= _RANGE_MIN_SPAN * width:
+            return (c_lo, c_hi)
+    return (lo, hi)

@@ -1,0 +1,450 @@
+"""Instrumentation of a training run: what the checks read, measured without interfering.
+
+Nothing here changes what a training step computes. Gradient hooks only look at
+``param.grad`` (never modify it), optimizer step hooks only read parameters and gradients,
+and probes run without gradients on snapshotted buffers under a preserved RNG state.
+
+What is recorded, per training step (:class:`History` rows):
+
+* every loss the step returned;
+* per network, the gradient norm seen by its optimizer and the size of the update it
+  applied (``g_grad_norm``, ``g_update_norm``, ``g_update_ratio`` = update / weight norm;
+  the same with ``d_``), and how many optimizer steps each took (``g_updates``, ``d_updates``);
+* ``d_step_g_grads``: generator parameter tensors that received gradient between the
+  previous optimizer step and the discriminator's step, i.e. during the D step's backward
+  pass: the signature of a missing ``.detach()``;
+* ``g_stale_grads`` / ``d_stale_grads``: parameter tensors whose gradient was not reset
+  since that optimizer's previous step, so old gradients were accumulated into the new
+  update: the signature of a missing ``zero_grad()``.
+
+Once per run, :attr:`History.wiring` lists which parameters each optimizer covers and which
+trainable parameters no optimizer covers. Periodic probes (:attr:`History.probes`) record
+D's output on held-out real samples, on a fixed batch of training samples and on fixed-z
+fakes, and keep a few fixed-z samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from pytest_gan import _defaults
+from pytest_gan.rng import preserved_torch_rng
+
+Number = float
+
+#: Prober threshold meaning: 1/2 if D's outputs all lie in [0, 1] (a Sigmoid ending), else 0.
+AUTO_THRESHOLD = "auto"
+
+
+class History:
+    """Per-step records of a run, plus its probes, wiring and exact event counts.
+
+    ``history["g_loss"]`` is the list of that column (NaN where a step did not record it);
+    ``history[i]`` is the i-th row as a dict; iterating gives the rows. When a run outgrows
+    ``capacity`` rows, every other row is dropped and only every ``stride``-th step is
+    recorded from then on, so memory stays bounded; :attr:`events` (first step and count
+    of non-finite losses, leaks, stale gradients, missing updates) stays exact regardless.
+    """
+
+    def __init__(self, capacity: int = _defaults.HISTORY_CAPACITY) -> None:
+        if capacity < 2:
+            raise ValueError(f"capacity must be at least 2; got {capacity}")
+        self.capacity = capacity
+        self.stride = 1
+        self.columns: dict[str, list[Number]] = {"step": []}
+        self.probes: list[dict[str, Any]] = []
+        self.wiring: dict[str, Any] = {}
+        self.events: dict[str, dict[str, int]] = {}
+
+    # -- writing ---------------------------------------------------------------------
+
+    def note(self, event: str, step: int) -> None:
+        """Count an event and remember the first step it happened at."""
+        record = self.events.setdefault(event, {"count": 0, "first_step": step})
+        record["count"] += 1
+
+    def append(self, step: int, row: Mapping[str, Number]) -> None:
+        for key, value in row.items():
+            if not math.isfinite(value) and key not in _NOT_LOSSES:
+                self.note(f"nonfinite:{key}", step)
+        if step % self.stride:
+            return
+        n = len(self.columns["step"])
+        self.columns["step"].append(float(step))
+        for key, value in row.items():
+            column = self.columns.get(key)
+            if column is None:
+                column = self.columns[key] = [math.nan] * n
+            column.append(float(value))
+        for column in self.columns.values():
+            if len(column) == n:
+                column.append(math.nan)
+        if n + 1 > self.capacity:
+            self._thin()
+
+    def _thin(self) -> None:
+        self.stride *= 2
+        keep = [i for i, s in enumerate(self.columns["step"]) if int(s) % self.stride == 0]
+        for key, column in self.columns.items():
+            self.columns[key] = [column[i] for i in keep]
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def steps(self) -> list[int]:
+        return [int(s) for s in self.columns["step"]]
+
+    def keys(self) -> list[str]:
+        return list(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns["step"])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.columns
+
+    def __getitem__(self, key: str | int) -> Any:
+        if isinstance(key, str):
+            if key not in self.columns:
+                raise KeyError(f"no column {key!r} in the history; columns: {sorted(self.columns)}")
+            return list(self.columns[key])
+        if key < 0:
+            key += len(self)
+        if not 0 <= key < len(self):
+            raise IndexError(f"row {key} out of range for a history of {len(self)} rows")
+        return {k: (int(v[key]) if k == "step" else v[key]) for k, v in self.columns.items()}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return (
+            f"History({len(self)} rows, stride {self.stride}, {len(self.probes)} probes, "
+            f"columns={sorted(self.columns)})"
+        )
+
+
+# Columns that are counts or norms measured by the instrumentation rather than returned by
+# the step: non-finite values there are not loss events (a NaN norm is reported through
+# the losses that caused it).
+_NOT_LOSSES = frozenset(
+    {
+        "g_grad_norm", "d_grad_norm", "g_update_norm", "d_update_norm", "g_update_ratio",
+        "d_update_ratio", "g_updates", "d_updates", "d_step_g_grads", "g_stale_grads",
+        "d_stale_grads",
+    }
+)
+
+
+def as_float(value: Any, key: str) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(
+                f"train_step must return scalar losses; {key!r} has shape {list(value.shape)}"
+            )
+        return float(value.detach().item())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(
+        f"train_step must return a mapping of str to float or scalar Tensor; {key!r} is "
+        f"{type(value).__name__}"
+    )
+
+
+def _named(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    return [(n, p) for n, p in module.named_parameters()]
+
+
+class _OptimizerWatch:
+    """Hooks on one optimizer: gradient norms, update sizes, stale gradients."""
+
+    def __init__(self, owner: Instrument, role: str, optimizer: torch.optim.Optimizer) -> None:
+        self.owner = owner
+        self.role = role
+        self.optimizer = optimizer
+        self.params: list[torch.Tensor] = [p for group in optimizer.param_groups for p in group["params"]]
+        self.indices = [owner.index_of.get(id(p)) for p in self.params]
+        self.before: list[torch.Tensor] = []
+        self.handles = [
+            optimizer.register_step_pre_hook(self._pre),
+            optimizer.register_step_post_hook(self._post),
+        ]
+
+    def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        owner = self.owner
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads:
+            owner.pending[f"{self.role}_grad_norm"] = torch.linalg.vector_norm(
+                torch.stack(torch._foreach_norm(grads))
+            )
+        stale = sum(
+            1
+            for p, i in zip(self.params, self.indices, strict=True)
+            if p.grad is not None and i is not None and not owner.reset[i]
+        )
+        owner.counts[f"{self.role}_stale_grads"] += stale
+        if self.role == "d":
+            owner.counts["d_step_g_grads"] += sum(
+                1 for i in owner.g_indices if owner.written[i]
+            )
+        with torch.no_grad():
+            self.before = [p.detach().clone() for p in self.params]
+
+    def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        owner = self.owner
+        with torch.no_grad():
+            params = [p.detach() for p in self.params]
+            deltas = torch._foreach_sub(params, self.before)
+            update = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(deltas)))
+            weight = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params)))
+        self.before = []
+        owner.pending[f"{self.role}_update_norm"] = update
+        owner.pending[f"{self.role}_update_ratio"] = update / weight.clamp_min(1e-12)
+        owner.counts[f"{self.role}_updates"] += 1
+        for p, i in zip(self.params, self.indices, strict=True):
+            if i is not None:
+                owner.reset[i] = False
+                owner.remember(i, p)
+        owner.written = [False] * len(owner.written)
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+class Instrument:
+    """Attaches the hooks of one run and turns what they see into :class:`History` rows."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        history: History,
+    ) -> None:
+        self.history = history
+        named = [("generator", n, p) for n, p in _named(generator)]
+        named += [("discriminator", n, p) for n, p in _named(discriminator)]
+        self.params = [p for _, _, p in named]
+        self.index_of = {id(p): i for i, p in enumerate(self.params)}
+        self.g_indices = [i for i, (net, _, _) in enumerate(named) if net == "generator"]
+        self.reset = [True] * len(self.params)
+        self.written = [False] * len(self.params)
+        self.seen: list[tuple[int, int] | None] = [None] * len(self.params)
+        self.pending: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self._clear_counts()
+        self.handles: list[Any] = []
+        for i, p in enumerate(self.params):
+            if p.requires_grad:
+                self.handles.append(p.register_hook(self._pre_accumulate(i)))
+                self.handles.append(p.register_post_accumulate_grad_hook(self._post_accumulate(i)))
+        self.watches = [_OptimizerWatch(self, "d", opt_d)]
+        if opt_g is not opt_d:
+            self.watches.append(_OptimizerWatch(self, "g", opt_g))
+        history.wiring = wiring(named, opt_g, opt_d)
+
+    def _clear_counts(self) -> None:
+        self.counts = dict.fromkeys(
+            ("g_updates", "d_updates", "d_step_g_grads", "g_stale_grads", "d_stale_grads"), 0
+        )
+
+    def remember(self, i: int, p: torch.Tensor) -> None:
+        g = p.grad
+        self.seen[i] = None if g is None else (id(g), g._version)
+
+    def _pre_accumulate(self, i: int) -> Any:
+        param = self.params[i]
+
+        def hook(grad: torch.Tensor) -> None:
+            g = param.grad
+            # None, another tensor, or the same tensor modified in place since we last saw
+            # it (zero_ bumps the version counter): the gradient was reset.
+            if g is None or self.seen[i] != (id(g), g._version):
+                self.reset[i] = True
+
+        return hook
+
+    def _post_accumulate(self, i: int) -> Any:
+        def hook(param: torch.Tensor) -> None:
+            self.written[i] = True
+            self.remember(i, param)
+
+        return hook
+
+    def end_step(self, step: int, losses: Mapping[str, Any]) -> dict[str, float]:
+        """Close one training step: convert what it measured to floats, append a row."""
+        row = {str(k): as_float(v, str(k)) for k, v in losses.items()}
+        if self.pending:
+            keys = list(self.pending)
+            values = torch.stack([self.pending[k].float() for k in keys]).tolist()
+            row.update(zip(keys, values, strict=True))
+        row.update({k: float(v) for k, v in self.counts.items()})
+        if self.counts["d_step_g_grads"]:
+            self.history.note("d_step_g_grads", step)
+        for role in ("g", "d"):
+            if self.counts[f"{role}_stale_grads"]:
+                self.history.note(f"{role}_stale_grads", step)
+            if not self.counts[f"{role}_updates"]:
+                self.history.note(f"no_{role}_update", step)
+        self.history.append(step, row)
+        self.pending = {}
+        self._clear_counts()
+        return row
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        for w in self.watches:
+            w.remove()
+        self.handles = []
+        self.watches = []
+
+
+def wiring(
+    named: list[tuple[str, str, nn.Parameter]],
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+) -> dict[str, Any]:
+    """Which parameters each optimizer covers, and which trainable ones none covers."""
+    covered = {
+        role: {id(p) for group in opt.param_groups for p in group["params"]}
+        for role, opt in (("opt_g", opt_g), ("opt_d", opt_d))
+    }
+    out: dict[str, Any] = {"same_optimizer": opt_g is opt_d}
+    for role, ids in covered.items():
+        out[role] = {
+            net: {
+                "covered": sum(1 for n, _, p in named if n == net and id(p) in ids),
+                "total": sum(1 for n, _, p in named if n == net and p.requires_grad),
+            }
+            for net in ("generator", "discriminator")
+        }
+    out["uncovered"] = {
+        net: [
+            name
+            for n, name, p in named
+            if n == net and p.requires_grad and id(p) not in covered["opt_g"] | covered["opt_d"]
+        ]
+        for net in ("generator", "discriminator")
+    }
+    return out
+
+
+def _snapshot_buffers(modules: tuple[nn.Module, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(b, b.detach().clone()) for m in modules for b in m.buffers()]
+
+
+def _restore_buffers(snapshot: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    with torch.no_grad():
+        for buf, saved in snapshot:
+            buf.copy_(saved)
+
+
+class preserved_state:
+    """Context manager for a look at the networks that leaves no trace on training.
+
+    Buffers (BatchNorm running statistics, spectral-norm power-iteration vectors) are
+    restored, torch's RNG state is restored, and gradients are off.
+    """
+
+    def __init__(self, *modules: nn.Module) -> None:
+        self.modules = modules
+
+    def __enter__(self) -> None:
+        self._buffers = _snapshot_buffers(self.modules)
+        self._rng = preserved_torch_rng()
+        self._rng.__enter__()
+        self._grad = torch.no_grad()
+        self._grad.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._grad.__exit__(*exc)
+        self._rng.__exit__(*exc)
+        _restore_buffers(self._buffers)
+
+
+def _per_sample(out: torch.Tensor) -> torch.Tensor:
+    """D's output reduced to one score per sample (patch discriminators give maps)."""
+    return out.reshape(out.shape[0], -1).float().mean(dim=1)
+
+
+class Prober:
+    """Periodic looks at D and G during training; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        z: torch.Tensor,
+        fake_labels: torch.Tensor | None,
+        holdout: tuple[torch.Tensor, torch.Tensor | None],
+        held_out: bool,
+        train_batch: tuple[torch.Tensor, torch.Tensor | None],
+        threshold: float | str | None,
+        every: int,
+        history: History,
+    ) -> None:
+        self.generator = generator
+        self.discriminator = discriminator
+        self.z = z
+        self.fake_labels = fake_labels
+        self.holdout = holdout
+        self.held_out = held_out
+        self.train_batch = train_batch
+        self.threshold = threshold
+        self.every = every
+        self.history = history
+
+    def due(self, steps_done: int, total: int) -> bool:
+        return steps_done % self.every == 0 or steps_done == total
+
+    def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        out = self.discriminator(x) if labels is None else self.discriminator(x, labels)
+        return _per_sample(out)
+
+    def probe(self, steps_done: int) -> dict[str, Any]:
+        with preserved_state(self.generator, self.discriminator):
+            g_in = (self.z,) if self.fake_labels is None else (self.z, self.fake_labels)
+            fake = self.generator(*g_in)
+            d_fake = self._d(fake, self.fake_labels)
+            d_real = self._d(*self.holdout)
+            d_train = self._d(*self.train_batch)
+        threshold = self.threshold
+        if threshold == AUTO_THRESHOLD:
+            outputs = torch.cat([d_real, d_fake, d_train])
+            threshold = 0.5 if bool((outputs >= 0).all() and (outputs <= 1).all()) else 0.0
+        elif threshold is None:
+            # WGAN critics have no fixed decision boundary: split at the midpoint.
+            threshold = float((d_real.mean() + d_fake.mean()) / 2)
+        flat = fake.reshape(fake.shape[0], -1).float()
+        assert isinstance(threshold, float)
+        record: dict[str, Any] = {
+            "step": steps_done,
+            "d_real": float(d_real.mean()),
+            "d_fake": float(d_fake.mean()),
+            "d_train": float(d_train.mean()),
+            "d_threshold": threshold,
+            "d_acc_real": float((d_real > threshold).float().mean()),
+            "d_acc_fake": float((d_fake <= threshold).float().mean()),
+            # StyleGAN2-ADA's overfitting heuristic r_t = E[sign(D(x_train) - threshold)].
+            "r_t": float(torch.sign(d_train - threshold).mean()),
+            "held_out": self.held_out,
+            "fake_mean": float(flat.mean()),
+            "fake_std": float(flat.std()),
+            "fake_min": float(flat.min()),
+            "fake_max": float(flat.max()),
+            # Spread of each feature across the batch, averaged: near 0 when every z gives
+            # the same output.
+            "fake_batch_std": float(flat.std(dim=0).mean()),
+            "samples": fake[: _defaults.PROBE_KEEP].detach().to("cpu", copy=True),
+        }
+        self.history.probes.append(record)
+        return record

@@ -1,0 +1,224 @@
+"""``GANSpec``: the declaration of a GAN under test, validated at the boundary.
+
+Cheap checks (types, values, the data's shape and finiteness) run when the spec is built;
+the checks that need the networks (does G's output fit D? does the latent shape work?)
+run in :func:`validate_networks`, which ``train`` calls before the first step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from pytest_gan import _defaults
+from pytest_gan.data import DataSource, describe_shape
+
+ModuleFactory = Callable[[], nn.Module]
+OptimizerFactory = Callable[[nn.Module, nn.Module], tuple[torch.optim.Optimizer, torch.optim.Optimizer]]
+TrainStep = Callable[[Any, Any], Mapping[str, Any]]
+
+
+def _check_factory(value: object, argument: str) -> None:
+    if isinstance(value, nn.Module):
+        return
+    if not callable(value):
+        raise TypeError(
+            f"{argument} must be a zero-argument factory returning an nn.Module, or an "
+            f"nn.Module; got {type(value).__name__}"
+        )
+
+
+def _latent_shape(latent_dim: object) -> tuple[int, ...]:
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, tuple, list)):
+        raise TypeError(
+            f"latent_dim must be a positive int or a tuple of positive ints (the shape of one "
+            f"z, e.g. (100, 1, 1)); got {type(latent_dim).__name__}"
+        )
+    shape = (latent_dim,) if isinstance(latent_dim, int) else tuple(latent_dim)
+    if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+        raise ValueError(
+            f"latent_dim must be a positive int or a non-empty tuple of positive ints; "
+            f"got {latent_dim!r}"
+        )
+    return shape
+
+
+@dataclass(eq=False)
+class GANSpec:
+    """Everything pytest-gan needs to train and judge a GAN.
+
+    ``generator`` and ``discriminator`` are zero-argument factories returning modules (a
+    module instance is accepted too: each run trains a fresh deep copy of it, so the same
+    spec always gives the same run). ``data`` is a Tensor ``[N, ...]``, a pair ``(x, y)``
+    of Tensors, a ``Dataset`` or a ``DataLoader``. With ``num_classes`` set the GAN is
+    conditional: ``G(z, y)`` and ``D(x, y)``, and the data must carry integer labels.
+    ``train_step(ctx, batch)`` replaces the built-in loss with the user's own step; it
+    returns its losses (``d_loss`` and ``g_loss`` are read by the checks).
+    ``n_critic`` is the number of discriminator updates per generator update of the
+    built-in step.
+    """
+
+    generator: ModuleFactory | nn.Module
+    discriminator: ModuleFactory | nn.Module
+    data: Any
+    latent_dim: int | tuple[int, ...]
+    loss: str = "bce"
+    optimizers: OptimizerFactory | None = None
+    train_step: TrainStep | None = None
+    num_classes: int | None = None
+    data_range: tuple[float, float] | None = None
+    batch_size: int = _defaults.BATCH_SIZE
+    name: str | None = None
+    n_critic: int = 1
+    source: DataSource = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_factory(self.generator, "generator")
+        _check_factory(self.discriminator, "discriminator")
+        self.latent_shape = _latent_shape(self.latent_dim)
+        if not isinstance(self.loss, str):
+            raise TypeError(f"loss must be a str, one of {_defaults.LOSSES}; got {type(self.loss).__name__}")
+        if self.loss not in _defaults.LOSSES:
+            raise ValueError(f"loss must be one of {_defaults.LOSSES}; got {self.loss!r}")
+        if self.optimizers is not None and not callable(self.optimizers):
+            raise TypeError(
+                "optimizers must be None or a callable (G, D) -> (opt_g, opt_d); got "
+                f"{type(self.optimizers).__name__}"
+            )
+        if self.train_step is not None and not callable(self.train_step):
+            raise TypeError(
+                "train_step must be None or a callable (ctx, batch) -> mapping of losses; got "
+                f"{type(self.train_step).__name__}"
+            )
+        if self.num_classes is not None and (
+            isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int)
+        ):
+            raise TypeError(f"num_classes must be None or an int; got {type(self.num_classes).__name__}")
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2 for a conditional GAN; got {self.num_classes}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+            raise TypeError(f"batch_size must be an int; got {type(self.batch_size).__name__}")
+        if self.batch_size < 2:
+            # BatchNorm layers, and any batch statistic, need at least two samples.
+            raise ValueError(f"batch_size must be at least 2; got {self.batch_size}")
+        if isinstance(self.n_critic, bool) or not isinstance(self.n_critic, int):
+            raise TypeError(f"n_critic must be an int; got {type(self.n_critic).__name__}")
+        if self.n_critic < 1:
+            raise ValueError(f"n_critic must be at least 1; got {self.n_critic}")
+        if self.name is not None and not isinstance(self.name, str):
+            raise TypeError(f"name must be None or a str; got {type(self.name).__name__}")
+        if self.data_range is not None:
+            self.data_range = self._checked_range(self.data_range)
+        if not isinstance(self.data, (torch.Tensor, tuple, list, Dataset, DataLoader)):
+            raise TypeError(
+                "data must be a Tensor [N, ...], a pair (x, y) of Tensors, a Dataset or a "
+                f"DataLoader; got {type(self.data).__name__}"
+            )
+        self.source = DataSource(self.data, conditional=self.num_classes is not None)
+        if self.num_classes is not None:
+            self.source.check_labels(self.num_classes)
+        if self.name is None:
+            self.name = self._default_name()
+
+    @staticmethod
+    def _checked_range(value: object) -> tuple[float, float]:
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise TypeError(f"data_range must be None or a pair (lo, hi); got {value!r}")
+        lo, hi = (float(v) for v in value)
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"data_range must be finite with lo < hi; got {value!r}")
+        return (lo, hi)
+
+    def _default_name(self) -> str:
+        target = self.generator
+        if isinstance(target, nn.Module):
+            return type(target).__name__
+        name = getattr(target, "__name__", None) or type(target).__name__
+        if name == "<lambda>":
+            return "GAN"
+        return str(name)
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
+
+    def make_generator(self) -> nn.Module:
+        """A fresh generator: the factory's result, or a deep copy of the given module."""
+        return self._make(self.generator, "generator")
+
+    def make_discriminator(self) -> nn.Module:
+        """A fresh discriminator: the factory's result, or a deep copy of the given module."""
+        return self._make(self.discriminator, "discriminator")
+
+    @staticmethod
+    def _make(target: ModuleFactory | nn.Module, argument: str) -> nn.Module:
+        if isinstance(target, nn.Module):
+            return copy.deepcopy(target)
+        module = target()
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"{argument} factory must return an nn.Module; it returned {type(module).__name__}")
+        return module
+
+
+def _forward(module: nn.Module, argument: str, *inputs: torch.Tensor) -> torch.Tensor:
+    try:
+        out = module(*inputs)
+    except Exception as exc:
+        shapes = ", ".join(describe_shape(t) for t in inputs)
+        raise ValueError(
+            f"{argument} failed on inputs of shape {shapes}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"{argument} must return a Tensor; it returned {type(out).__name__}")
+    return out
+
+
+def validate_networks(
+    spec: GANSpec,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    device: torch.device,
+) -> None:
+    """Run G and D once on two samples and check that the pieces fit together.
+
+    Raises ``ValueError`` naming ``latent_dim``/``generator``/``discriminator``/``data``.
+    Runs without gradients; the caller preserves buffers and RNG state around it.
+    """
+    n = 2
+    z = torch.randn(n, *spec.latent_shape, device=device)
+    real, labels = spec.source.peek(n)
+    real = real.to(device)
+    if not spec.conditional:
+        labels = None
+    g_inputs: tuple[torch.Tensor, ...] = (z,)
+    d_extra: tuple[torch.Tensor, ...] = ()
+    if labels is not None:
+        labels = labels.to(device)
+        g_inputs = (z, labels)
+        d_extra = (labels,)
+    with torch.no_grad():
+        argument = "generator (with latent_dim=%r)" % (spec.latent_dim,)
+        fake = _forward(generator, argument, *g_inputs)
+        if fake.shape != real.shape:
+            raise ValueError(
+                f"generator output {describe_shape(fake)} does not match the data's samples "
+                f"{describe_shape(real)}: the discriminator would see fakes and reals of "
+                "different shapes (check the generator's last layer, or data)"
+            )
+        if not fake.is_floating_point():
+            raise ValueError(f"generator must return floating-point samples; got dtype {fake.dtype}")
+        for what, x in (("real", real), ("generated", fake)):
+            out = _forward(discriminator, f"discriminator (on {what} samples)", x, *d_extra)
+            if out.ndim == 0 or out.shape[0] != n:
+                raise ValueError(
+                    f"discriminator must return one score (or one map of scores) per sample, "
+                    f"with the batch as its first dimension; for a batch of {n} it returned "
+                    f"{describe_shape(out)}"
+                )

@@ -1,0 +1,460 @@
+"""``train()``: a short, instrumented, reproducible training run, and the ``GANRun`` it gives.
+
+The built-in losses follow their papers: ``bce`` is the non-saturating loss of Goodfellow
+et al. (2014) on logits, ``hinge`` the one of Lim & Ye (2017) / Miyato et al. (2018),
+``wgan-gp`` the critic loss with gradient penalty of Gulrajani et al. (2017), ``lsgan`` the
+least-squares loss of Mao et al. (2017) with targets 1 (real) and 0 (fake).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pytest_gan import _defaults
+from pytest_gan.instrument import (
+    AUTO_THRESHOLD,
+    History,
+    Instrument,
+    Prober,
+    as_float,
+    preserved_state,
+)
+from pytest_gan.rng import RNGState, local_generator, seed_everything
+from pytest_gan.spec import GANSpec, validate_networks
+
+# Independent random streams of a run, each seeded from the run's seed.
+_STREAM_DATA = 1
+_STREAM_PROBE = 2
+_STREAM_SAMPLES = 3
+_STREAM_REAL = 4
+
+# Decision threshold on D's raw output for each built-in loss (logits for bce and hinge,
+# targets 0/1 for lsgan); None: no fixed boundary (a WGAN critic), split at the midpoint.
+_THRESHOLDS: dict[str, float | None] = {"bce": 0.0, "hinge": 0.0, "lsgan": 0.5, "wgan-gp": None}
+
+
+class GANTrainingError(RuntimeError):
+    """A training step raised: the message names the spec and the step."""
+
+
+@dataclass
+class TrainContext:
+    """What a user's ``train_step(ctx, batch)`` gets.
+
+    ``batch`` is the real batch on ``device``: a Tensor, or ``(x, y)`` for a conditional
+    spec. ``latent(n)`` samples z; ``labels(n)`` samples class labels for fakes.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    device: torch.device
+    batch_size: int
+    spec: GANSpec
+    step: int = 0
+    num_classes: int | None = None
+    latent_shape: tuple[int, ...] = ()
+
+    def latent(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` latent vectors of the spec's shape, standard normal, on ``device``.
+
+        ``labels`` is accepted for symmetry with ``generator(z, labels)``; when given its
+        length must be ``n``.
+        """
+        _check_count(n, "n")
+        if labels is not None and labels.shape[0] != n:
+            raise ValueError(f"labels must hold n={n} labels; got {labels.shape[0]}")
+        return torch.randn(n, *self.latent_shape, device=self.device)
+
+    def labels(self, n: int) -> torch.Tensor:
+        """``n`` class labels drawn uniformly, on ``device`` (conditional specs only)."""
+        _check_count(n, "n")
+        if self.num_classes is None:
+            raise ValueError("labels() needs a conditional spec (num_classes is None)")
+        return torch.randint(0, self.num_classes, (n,), device=self.device)
+
+
+def _check_count(n: object, argument: str) -> None:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{argument} must be an int; got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"{argument} must be at least 1; got {n}")
+
+
+def _d(ctx: TrainContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    return ctx.discriminator(x) if y is None else ctx.discriminator(x, y)
+
+
+def _g(ctx: TrainContext, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    return ctx.generator(z) if y is None else ctx.generator(z, y)
+
+
+def _d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    if loss == "bce":
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if loss == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    if loss == "lsgan":
+        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
+    return fake.mean() - real.mean()
+
+
+def _g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
+    if loss == "bce":
+        return F.softplus(-fake).mean()
+    if loss == "lsgan":
+        return 0.5 * ((fake - 1) ** 2).mean()
+    return -fake.mean()
+
+
+def _gradient_penalty(
+    ctx: TrainContext, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    out = _d(ctx, mixed, y)
+    (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
+    norms = grad.reshape(grad.shape[0], -1).norm(dim=1)
+    return ((norms - 1) ** 2).mean(), norms.mean().detach()
+
+
+def builtin_step(ctx: TrainContext, batch: Any) -> dict[str, torch.Tensor]:
+    """The step ``train`` runs when the spec has no ``train_step``: ``n_critic`` D updates
+    on detached fakes, then one G update, each preceded by its own ``zero_grad``."""
+    loss = ctx.spec.loss
+    real, y = batch if isinstance(batch, tuple) else (batch, None)
+    n = real.shape[0]
+    out: dict[str, torch.Tensor] = {}
+    for _ in range(ctx.spec.n_critic):
+        y_fake = ctx.labels(n) if y is not None else None
+        with torch.no_grad():
+            fake = _g(ctx, ctx.latent(n), y_fake)
+        d_real = _d(ctx, real, y)
+        d_fake = _d(ctx, fake, y_fake)
+        d_loss = _d_loss(loss, d_real, d_fake)
+        if loss == "wgan-gp":
+            # The interpolates pair each real with a fake of the same label.
+            gp, gp_norm = _gradient_penalty(ctx, real, fake, y)
+            d_loss = d_loss + _defaults.GP_LAMBDA * gp
+            out["gp"], out["gp_grad_norm"] = gp.detach(), gp_norm
+        ctx.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        ctx.opt_d.step()
+    y_fake = ctx.labels(n) if y is not None else None
+    g_out = _d(ctx, _g(ctx, ctx.latent(n), y_fake), y_fake)
+    g_loss = _g_loss(loss, g_out)
+    ctx.opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    ctx.opt_g.step()
+    out.update(
+        d_loss=d_loss.detach(),
+        g_loss=g_loss.detach(),
+        d_real=d_real.detach().mean(),
+        d_fake=d_fake.detach().mean(),
+    )
+    return out
+
+
+def default_optimizers(
+    generator: nn.Module, discriminator: nn.Module
+) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    """Adam with DCGAN's settings for both networks."""
+    return (
+        torch.optim.Adam(generator.parameters(), lr=_defaults.LR, betas=_defaults.BETAS),
+        torch.optim.Adam(discriminator.parameters(), lr=_defaults.LR, betas=_defaults.BETAS),
+    )
+
+
+@dataclass(eq=False)
+class GANRun:
+    """The result of :func:`train`: the trained networks and everything measured."""
+
+    spec: GANSpec
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    history: History
+    device: torch.device
+    seed: int
+    steps: int
+    data_range: tuple[float, float]
+    elapsed: float
+    _holdout_indices: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.name)
+
+    @property
+    def conditional(self) -> bool:
+        return self.spec.conditional
+
+    def _sample_labels(self, n: int, labels: Any, gen: torch.Generator) -> torch.Tensor | None:
+        num_classes = self.spec.num_classes
+        if num_classes is None:
+            if labels is not None:
+                raise ValueError("labels must be None for an unconditional spec")
+            return None
+        if labels is None:
+            # Balanced classes, in an order that does not depend on n's divisibility.
+            base = torch.arange(n) % num_classes
+            return base[torch.randperm(n, generator=gen)].to(self.device)
+        if isinstance(labels, int):
+            if not 0 <= labels < num_classes:
+                raise ValueError(f"labels must lie in [0, {num_classes}); got {labels}")
+            return torch.full((n,), labels, dtype=torch.long, device=self.device)
+        if not isinstance(labels, torch.Tensor):
+            raise TypeError(f"labels must be None, an int or a Tensor; got {type(labels).__name__}")
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape [{n}]; got {list(labels.shape)}")
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+            raise ValueError(f"labels must lie in [0, {num_classes})")
+        return labels.long().to(self.device)
+
+    def samples(
+        self,
+        n: int,
+        labels: torch.Tensor | int | None = None,
+        *,
+        seed: int | None = None,
+        mode: str = "eval",
+    ) -> torch.Tensor:
+        """``n`` samples from the final generator, on the run's device, without gradients.
+
+        The same ``n``, ``labels`` and ``seed`` give the same samples; global RNG state and
+        the generator's buffers are left untouched. ``mode="eval"`` (the default) samples
+        as inference code does (BatchNorm running statistics); ``mode="train"`` uses batch
+        statistics in batches of the spec's batch size. For a conditional spec ``labels``
+        is a Tensor of n labels, one class for all, or None for balanced classes.
+        """
+        _check_count(n, "n")
+        if mode not in ("eval", "train"):
+            raise ValueError(f"mode must be 'eval' or 'train'; got {mode!r}")
+        stream_seed = self.seed if seed is None else seed
+        cpu_gen = local_generator(stream_seed, _STREAM_SAMPLES)
+        y = self._sample_labels(n, labels, cpu_gen)
+        z = torch.randn(n, *self.spec.latent_shape, generator=cpu_gen).to(self.device)
+        chunk = self.spec.batch_size if mode == "train" else max(n, 1)
+        was_training = self.generator.training
+        self.generator.train(mode == "train")
+        try:
+            with preserved_state(self.generator):
+                parts = [
+                    self.generator(*((z[i : i + chunk],) if y is None else (z[i : i + chunk], y[i : i + chunk])))
+                    for i in range(0, n, chunk)
+                ]
+        finally:
+            self.generator.train(was_training)
+        return torch.cat(parts).detach()
+
+    def real(self, n: int, *, seed: int | None = None) -> torch.Tensor:
+        """``n`` distinct real samples from the spec's data, on the run's device."""
+        return self.real_with_labels(n, seed=seed)[0]
+
+    def real_with_labels(self, n: int, *, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` distinct real samples and their labels (None when the data has none)."""
+        _check_count(n, "n")
+        gen = local_generator(self.seed if seed is None else seed, _STREAM_REAL)
+        x, y = self.spec.source.real(n, gen)
+        return x.to(self.device), (None if y is None else y.to(self.device))
+
+    def __repr__(self) -> str:
+        return (
+            f"GANRun({self.name!r}, steps={self.steps}, seed={self.seed}, device={self.device}, "
+            f"{self.elapsed:.1f}s)"
+        )
+
+
+def _resolve_device(device: object) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be None, a str or a torch.device; got {type(device).__name__}")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device {device!r} is not a device torch knows: {exc}") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but CUDA is not available here")
+    return resolved
+
+
+def _optimizers(spec: GANSpec, g: nn.Module, d: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    pair = (spec.optimizers or default_optimizers)(g, d)
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(o, torch.optim.Optimizer) for o in pair)
+    ):
+        raise TypeError(
+            "optimizers must return a pair (opt_g, opt_d) of torch.optim.Optimizer; it returned "
+            f"{type(pair).__name__}"
+        )
+    return pair[0], pair[1]
+
+
+def _to(batch: tuple[torch.Tensor, torch.Tensor | None], device: torch.device, conditional: bool) -> Any:
+    x, y = batch
+    x = x.to(device, non_blocking=True)
+    if not conditional:
+        return x
+    assert y is not None
+    return (x, y.to(device, non_blocking=True))
+
+
+def train(
+    spec: GANSpec,
+    steps: int = _defaults.STEPS,
+    device: str | torch.device | None = _defaults.DEVICE,
+    seed: int = _defaults.SEED,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    instrument: bool = True,
+) -> GANRun:
+    """Train ``spec`` for ``steps`` generator updates and return the instrumented run.
+
+    The same spec, seed, steps and device give the same run on CPU, bit for bit; the
+    caller's global RNG states (torch, CUDA, numpy, random) are restored on return.
+    ``progress(done, total)`` is called after each step when given. ``instrument=False``
+    trains the very same way with no hooks and no probes (the history then holds the
+    losses only): for measuring what the instrumentation costs, which it never changes.
+    """
+    if not isinstance(spec, GANSpec):
+        raise TypeError(f"spec must be a GANSpec; got {type(spec).__name__}")
+    _check_count(steps, "steps")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int; got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative; got {seed}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
+    dev = _resolve_device(device)
+    caller_rng = RNGState.capture()
+    try:
+        seed_everything(seed)
+        return _run(spec, steps, dev, seed, progress, instrument)
+    finally:
+        caller_rng.restore()
+
+
+def _run(
+    spec: GANSpec,
+    steps: int,
+    device: torch.device,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+    instrumented: bool,
+) -> GANRun:
+    started = time.perf_counter()
+    generator = spec.make_generator().to(device)
+    discriminator = spec.make_discriminator().to(device)
+    generator.train()
+    discriminator.train()
+    with preserved_state(generator, discriminator):
+        validate_networks(spec, generator, discriminator, device)
+    opt_g, opt_d = _optimizers(spec, generator, discriminator)
+
+    data_gen = local_generator(seed, _STREAM_DATA)
+    probe_gen = local_generator(seed, _STREAM_PROBE)
+    source = spec.source
+    train_idx, holdout_idx = source.split(data_gen)
+    holdout, held_out = source.holdout_batch(holdout_idx, _defaults.PROBE_BATCH, probe_gen)
+    train_probe = (
+        source._gather(train_idx[: _defaults.PROBE_BATCH]) if train_idx is not None else holdout
+    )
+    conditional = spec.conditional
+    n_probe = holdout[0].shape[0]
+    z_probe = torch.randn(n_probe, *spec.latent_shape, generator=probe_gen).to(device)
+    fake_labels = (
+        (torch.arange(n_probe) % spec.num_classes).to(device) if spec.num_classes is not None else None
+    )
+
+    def on_device(batch: tuple[torch.Tensor, torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x, y = batch
+        return x.to(device), (y.to(device) if conditional and y is not None else None)
+
+    history = History()
+    threshold = _THRESHOLDS[spec.loss]
+    if spec.train_step is not None and threshold == 0.0:
+        # A user's own step may end D in a Sigmoid (probabilities, boundary 1/2) rather
+        # than return logits (boundary 0): the prober tells them apart by their range.
+        threshold = AUTO_THRESHOLD
+    prober = Prober(
+        generator=generator,
+        discriminator=discriminator,
+        z=z_probe,
+        fake_labels=fake_labels,
+        holdout=on_device(holdout),
+        held_out=held_out,
+        train_batch=on_device(train_probe),
+        threshold=threshold,
+        every=max(1, math.ceil(steps / _defaults.MAX_PROBES)),
+        history=history,
+    )
+    ctx = TrainContext(
+        generator=generator,
+        discriminator=discriminator,
+        opt_g=opt_g,
+        opt_d=opt_d,
+        device=device,
+        batch_size=spec.batch_size,
+        spec=spec,
+        num_classes=spec.num_classes,
+        latent_shape=spec.latent_shape,
+    )
+    step_fn = spec.train_step or builtin_step
+    stream = source.batches(spec.batch_size, train_idx, data_gen)
+    instrument = Instrument(generator, discriminator, opt_g, opt_d, history) if instrumented else None
+    try:
+        if instrumented:
+            prober.probe(0)
+        for step in range(steps):
+            ctx.step = step
+            batch = _to(next(stream), device, conditional)
+            try:
+                losses = step_fn(ctx, batch)
+            except Exception as exc:
+                raise GANTrainingError(
+                    f"{spec.name}: the training step raised at step {step} of {steps}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if not isinstance(losses, Mapping):
+                raise TypeError(
+                    "train_step must return a mapping of losses (with 'd_loss' and 'g_loss'); "
+                    f"it returned {type(losses).__name__}"
+                )
+            if instrument is not None:
+                instrument.end_step(step, losses)
+                if prober.due(step + 1, steps):
+                    prober.probe(step + 1)
+            else:
+                history.append(step, {str(k): as_float(v, str(k)) for k, v in losses.items()})
+            if progress is not None:
+                progress(step + 1, steps)
+    finally:
+        if instrument is not None:
+            instrument.remove()
+    return GANRun(
+        spec=spec,
+        generator=generator,
+        discriminator=discriminator,
+        opt_g=opt_g,
+        opt_d=opt_d,
+        history=history,
+        device=device,
+        seed=seed,
+        steps=steps,
+        data_range=spec.data_range or source.infer_range(),
+        elapsed=time.perf_counter() - started,
+        _holdout_indices=holdout_idx,
+    )

@@ -1,0 +1,145 @@
+"""The raw records of the instrumentation: loud on planted wiring mistakes, quiet on
+healthy loops (the verdicts on them are the checks' business)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+
+from pytest_gan import History, TrainContext, train
+from pytest_gan import _defaults
+from tests.tiny import hand_written_step, tiny_spec
+
+STEPS = 12
+
+
+def run_with(**step_kwargs: Any) -> Any:
+    return train(tiny_spec(train_step=hand_written_step(**step_kwargs)), steps=STEPS, seed=0)
+
+
+@pytest.mark.parametrize("zero_d", ["opt", "module", "in-place"])
+def test_healthy_loops_raise_no_flag(zero_d: str) -> None:
+    run = run_with(zero_d=zero_d)
+    h = run.history
+    assert set(h["d_step_g_grads"]) == {0.0}
+    assert set(h["d_stale_grads"]) == {0.0} and set(h["g_stale_grads"]) == {0.0}
+    assert set(h["d_updates"]) == {1.0} and set(h["g_updates"]) == {1.0}
+    assert run.history.events == {}
+    assert all(v > 0 for v in h["g_grad_norm"] + h["d_grad_norm"] + h["g_update_norm"])
+
+
+def test_the_builtin_step_raises_no_flag() -> None:
+    run = train(tiny_spec(n_critic=3), steps=STEPS)
+    assert run.history.events == {}
+    assert set(run.history["d_updates"]) == {3.0}
+
+
+@pytest.mark.parametrize("zero_g", [True, False])
+def test_a_missing_detach_is_seen_on_every_step(zero_g: bool) -> None:
+    # zero_g=True: the leaked gradient is cleared before G's step (wasted work, hidden
+    # coupling); False: it is applied to G (harmful). Both leak during D's step.
+    run = run_with(detach=False, zero_g=zero_g)
+    leaks = run.history["d_step_g_grads"]
+    assert all(v == 4.0 for v in leaks), leaks  # all four G parameter tensors
+    assert run.history.events["d_step_g_grads"] == {"count": STEPS, "first_step": 0}
+
+
+def test_a_missing_zero_grad_is_seen_from_the_second_step() -> None:
+    run = run_with(zero_d="none")
+    stale = run.history["d_stale_grads"]
+    assert stale[0] == 0.0 and all(v == 4.0 for v in stale[1:]), stale
+    assert run.history.events["d_stale_grads"] == {"count": STEPS - 1, "first_step": 1}
+    assert set(run.history["g_stale_grads"]) == {0.0}
+
+
+def test_a_missing_generator_zero_grad_is_seen_too() -> None:
+    run = run_with(zero_g=False)
+    assert run.history.events["g_stale_grads"]["first_step"] == 1
+    assert "d_step_g_grads" not in run.history.events
+
+
+def test_an_optimizer_over_the_wrong_module_shows_in_the_wiring() -> None:
+    def wrong(g: torch.nn.Module, d: torch.nn.Module) -> Any:
+        return torch.optim.Adam(d.parameters(), lr=2e-4), torch.optim.Adam(d.parameters(), lr=2e-4)
+
+    run = train(tiny_spec(optimizers=wrong), steps=3)
+    w = run.history.wiring
+    assert w["opt_g"]["generator"] == {"covered": 0, "total": 4}
+    assert w["opt_g"]["discriminator"] == {"covered": 4, "total": 4}
+    assert w["uncovered"]["generator"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert w["uncovered"]["discriminator"] == []
+
+
+def test_an_optimizer_over_part_of_a_module_lists_the_rest() -> None:
+    def partial(g: torch.nn.Module, d: torch.nn.Module) -> Any:
+        return torch.optim.Adam(g[0].parameters()), torch.optim.Adam(d.parameters())
+
+    run = train(tiny_spec(optimizers=partial), steps=2)
+    assert run.history.wiring["uncovered"] == {"generator": ["2.weight", "2.bias"], "discriminator": []}
+
+
+def test_healthy_wiring_covers_everything() -> None:
+    w = train(tiny_spec(), steps=1).history.wiring
+    assert w["uncovered"] == {"generator": [], "discriminator": []}
+    assert w["opt_g"]["generator"]["covered"] == 4 and w["opt_d"]["discriminator"]["covered"] == 4
+    assert w["opt_g"]["discriminator"]["covered"] == 0 and not w["same_optimizer"]
+
+
+def test_a_step_that_never_updates_is_counted() -> None:
+    def lazy(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
+        return {"d_loss": 1.0, "g_loss": math.nan}
+
+    run = train(tiny_spec(train_step=lazy), steps=5)
+    events = run.history.events
+    assert events["no_g_update"] == {"count": 5, "first_step": 0}
+    assert events["nonfinite:g_loss"] == {"count": 5, "first_step": 0}
+    assert "nonfinite:d_loss" not in events
+
+
+def test_probes_are_bounded_and_regular() -> None:
+    run = train(tiny_spec(), steps=200)
+    probes = run.history.probes
+    steps = [p["step"] for p in probes]
+    assert steps[0] == 0 and steps[-1] == 200
+    assert len(probes) <= _defaults.MAX_PROBES + 2
+    assert all(p["samples"].shape == (_defaults.PROBE_KEEP, 2) for p in probes)
+    last = probes[-1]
+    assert 0.0 <= last["d_acc_real"] <= 1.0 and 0.0 <= last["d_acc_fake"] <= 1.0
+    assert -1.0 <= last["r_t"] <= 1.0 and last["fake_batch_std"] > 0
+    assert last["d_threshold"] == 0.0
+
+
+def test_a_sigmoid_discriminator_in_a_user_step_gets_the_half_threshold() -> None:
+    def make_d() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1), torch.nn.Sigmoid())
+
+    def step(ctx: TrainContext, real: torch.Tensor) -> dict[str, float]:
+        return {"d_loss": 0.0, "g_loss": 0.0}
+
+    run = train(tiny_spec(discriminator=make_d, train_step=step), steps=2)
+    assert {p["d_threshold"] for p in run.history.probes} == {0.5}
+
+
+def test_history_thins_itself_but_keeps_exact_event_counts() -> None:
+    h = History(capacity=8)
+    for step in range(1000):
+        h.append(step, {"g_loss": math.nan if step % 100 == 7 else float(step)})
+    assert len(h) <= 8
+    assert h.stride & (h.stride - 1) == 0 and h.stride >= 128
+    assert all(s % h.stride == 0 for s in h.steps)
+    assert h.events["nonfinite:g_loss"] == {"count": 10, "first_step": 7}
+    assert h[0]["step"] == 0 and h[-1]["g_loss"] == h["g_loss"][-1]
+    with pytest.raises(KeyError, match="no column 'd_loss'"):
+        h["d_loss"]
+
+
+def test_history_rows_fill_missing_keys_with_nan() -> None:
+    h = History()
+    h.append(0, {"a": 1.0})
+    h.append(1, {"b": 2.0})
+    assert h["a"][0] == 1.0 and math.isnan(h["a"][1])
+    assert math.isnan(h["b"][0]) and h["b"][1] == 2.0
+    assert [row["step"] for row in h] == [0, 1]

@@ -1,0 +1,150 @@
+"""GANSpec and train() refuse bad input up front, naming the argument."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from pytest_gan import GANSpec, GANTrainingError, train
+from tests.tiny import LATENT, gaussian, make_d, make_g, tiny_spec
+
+NAN_DATA = gaussian()
+NAN_DATA[3, 1] = math.nan
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "names"),
+    [
+        ({"generator": 5}, TypeError, "generator"),
+        ({"discriminator": "D"}, TypeError, "discriminator"),
+        ({"latent_dim": 0}, ValueError, "latent_dim"),
+        ({"latent_dim": (8, 0)}, ValueError, "latent_dim"),
+        ({"latent_dim": "8"}, TypeError, "latent_dim"),
+        ({"latent_dim": True}, TypeError, "latent_dim"),
+        ({"loss": "wgan"}, ValueError, "loss"),
+        ({"loss": None}, TypeError, "loss"),
+        ({"optimizers": 3}, TypeError, "optimizers"),
+        ({"train_step": "step"}, TypeError, "train_step"),
+        ({"num_classes": 1}, ValueError, "num_classes"),
+        ({"num_classes": "3"}, TypeError, "num_classes"),
+        ({"batch_size": 1}, ValueError, "batch_size"),
+        ({"batch_size": 64.0}, TypeError, "batch_size"),
+        ({"n_critic": 0}, ValueError, "n_critic"),
+        ({"name": 7}, TypeError, "name"),
+        ({"data_range": (1, -1)}, ValueError, "data_range"),
+        ({"data_range": 1.0}, TypeError, "data_range"),
+        ({"data": "images/"}, TypeError, "data"),
+        ({"data": [1, 2, 3]}, TypeError, "data"),
+        ({"data": torch.empty(0, 2)}, ValueError, "data"),
+        ({"data": torch.randn(1, 2)}, ValueError, "at least 2"),
+        ({"data": torch.randn(64)}, ValueError, "data"),
+        ({"data": torch.randint(0, 255, (64, 2))}, ValueError, "floating-point"),
+        ({"data": NAN_DATA}, ValueError, "NaN"),
+        ({"data": (gaussian(), torch.zeros(5, dtype=torch.long))}, ValueError, "data[1]"),
+        ({"data": (gaussian(), torch.zeros(1024))}, ValueError, "integer class labels"),
+        ({"data": torch.utils.data.TensorDataset(torch.empty(0, 2))}, ValueError, "empty"),
+        ({"num_classes": 2}, ValueError, "labels"),
+        (
+            {"num_classes": 2, "data": (gaussian(), torch.full((1024,), 5))},
+            ValueError,
+            "num_classes=2",
+        ),
+    ],
+)
+def test_spec_rejects_bad_arguments(overrides: dict[str, Any], error: type[Exception], names: str) -> None:
+    with pytest.raises(error, match=names.replace("[", r"\[").replace("]", r"\]")):
+        tiny_spec(**overrides)
+
+
+def test_spec_defaults_and_name() -> None:
+    spec = tiny_spec()
+    assert spec.loss == "bce"
+    assert spec.batch_size == 64
+    assert spec.latent_shape == (LATENT,)
+    assert spec.name == "make_g"
+    assert GANSpec(generator=make_g(), discriminator=make_d(), data=gaussian(), latent_dim=4).name == "Sequential"
+    assert tiny_spec(latent_dim=(4, 1, 1)).latent_shape == (4, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        # G's first layer expects 4 inputs: a latent_dim of 7 cannot feed it.
+        ({"latent_dim": 7}, "generator .*latent_dim=7"),
+        ({"generator": lambda: nn.Sequential(nn.Linear(LATENT, 3))}, r"generator output \[2, 3\] does not match"),
+        ({"discriminator": lambda: nn.Sequential(nn.Linear(3, 1))}, "discriminator .*on real"),
+        ({"discriminator": lambda: nn.Sequential(nn.Linear(2, 3), nn.Flatten(0))}, "one score"),
+        ({"discriminator": lambda: _Sum()}, "one score"),
+        ({"generator": lambda: _NotATensor()}, "generator .*must return a Tensor"),
+        ({"generator": lambda: 3}, "generator factory must return an nn.Module"),
+        ({"optimizers": lambda g, d: torch.optim.Adam(g.parameters())}, "optimizers must return a pair"),
+    ],
+)
+def test_train_rejects_networks_that_do_not_fit(overrides: dict[str, Any], names: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=names):
+        train(tiny_spec(**overrides), steps=1)
+
+
+class _Sum(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum()
+
+
+class _NotATensor(nn.Module):
+    def forward(self, z: torch.Tensor) -> Any:
+        return [z]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "names"),
+    [
+        ({"steps": 0}, ValueError, "steps"),
+        ({"steps": 2.5}, TypeError, "steps"),
+        ({"seed": -1}, ValueError, "seed"),
+        ({"seed": "0"}, TypeError, "seed"),
+        ({"device": "tpu"}, ValueError, "device"),
+        ({"device": 0.5}, TypeError, "device"),
+        ({"progress": 3}, TypeError, "progress"),
+    ],
+)
+def test_train_rejects_bad_arguments(kwargs: dict[str, Any], error: type[Exception], names: str) -> None:
+    with pytest.raises(error, match=names):
+        train(tiny_spec(), **kwargs)
+
+
+def test_train_rejects_a_non_spec() -> None:
+    with pytest.raises(TypeError, match="spec must be a GANSpec"):
+        train({"generator": make_g}, steps=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_train_refuses_cuda_when_there_is_none() -> None:
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        train(tiny_spec(), steps=1, device="cuda")
+
+
+def test_a_raising_step_names_the_spec_and_the_step() -> None:
+    def step(ctx: Any, batch: torch.Tensor) -> dict[str, float]:
+        if ctx.step == 2:
+            raise RuntimeError("boom")
+        return {"d_loss": 0.0, "g_loss": 0.0}
+
+    with pytest.raises(GANTrainingError, match=r"my-gan: the training step raised at step 2 of 5: RuntimeError: boom"):
+        train(tiny_spec(train_step=step, name="my-gan"), steps=5)
+
+
+@pytest.mark.parametrize(
+    ("result", "names"),
+    [
+        (None, "mapping of losses"),
+        ({"d_loss": "high"}, "'d_loss' is str"),
+        ({"d_loss": torch.ones(3)}, "scalar losses"),
+    ],
+)
+def test_a_step_must_return_scalar_losses(result: Any, names: str) -> None:
+    with pytest.raises(TypeError, match=names):
+        train(tiny_spec(train_step=lambda ctx, batch: result), steps=1)
