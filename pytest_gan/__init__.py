@@ -23,9 +23,12 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from pytest_gan.instrument import History
-    from pytest_gan.spec import GANSpec
-    from pytest_gan.training import GANRun, GANTrainingError, TrainContext, train
+    from pytest_gan.instrument import History as History
+    from pytest_gan.spec import GANSpec as GANSpec
+    from pytest_gan.training import GANRun as GANRun
+    from pytest_gan.training import GANTrainingError as GANTrainingError
+    from pytest_gan.training import TrainContext as TrainContext
+    from pytest_gan.training import train as train
 
 
 def __getattr__(name: str) -> Any:

@@ -30,9 +30,12 @@ GP_LAMBDA = 10.0
 #: Built-in losses a ``GANSpec`` may name.
 LOSSES = ("bce", "hinge", "wgan-gp", "lsgan")
 
-#: At most this many probes per run, spread evenly over the steps, so that a long run
-#: keeps a bounded number of probe records and fixed-z sample snapshots.
-MAX_PROBES = 40
+#: At most this many probes per run (plus one before the first step and one after the
+#: last), spread evenly over the steps, so that a long run keeps a bounded number of probe
+#: records and fixed-z sample snapshots. A probe costs about half a training step on the
+#: reference DCGAN; 10 keep the whole instrumentation within its 5% budget (40 probes
+#: alone cost 5.7% of a 200-step run; see docs/benchmarks.md).
+MAX_PROBES = 10
 
 #: Samples the probes use: held-out real samples and fresh fakes shown to D, and the
 #: fixed-z batch whose samples are kept.

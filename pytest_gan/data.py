@@ -131,7 +131,7 @@ class DataSource:
         if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
             raise TypeError("data Dataset must be map-style (define __len__ and __getitem__)")
         self.dataset = data
-        n = len(data)  # type: ignore[arg-type]
+        n = len(data)
         if n == 0:
             raise ValueError("data is an empty Dataset")
         items = [_split_item(data[i], "data (Dataset)") for i in range(min(n, _INSPECT_ITEMS))]
@@ -215,7 +215,9 @@ class DataSource:
         perm = torch.randperm(size, generator=generator)
         return perm[_defaults.HOLDOUT :], perm[: _defaults.HOLDOUT]
 
-    def holdout_batch(self, holdout: torch.Tensor | None, n: int, generator: torch.Generator) -> tuple[Batch, bool]:
+    def holdout_batch(
+        self, holdout: torch.Tensor | None, n: int, generator: torch.Generator
+    ) -> tuple[Batch, bool]:
         """Real samples for the probes, and whether they were held out of training."""
         if holdout is not None:
             return self._gather(holdout[:n]), True
@@ -225,7 +227,9 @@ class DataSource:
         assert size is not None
         return self._gather(torch.randperm(size, generator=generator)[:n]), False
 
-    def batches(self, batch_size: int, train_idx: torch.Tensor | None, generator: torch.Generator) -> Iterator[Batch]:
+    def batches(
+        self, batch_size: int, train_idx: torch.Tensor | None, generator: torch.Generator
+    ) -> Iterator[Batch]:
         """An endless stream of training batches in an order drawn from ``generator``."""
         if self.loader is not None:
             yield from self._loader_stream()

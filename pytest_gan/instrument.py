@@ -134,8 +134,16 @@ class History:
 # the losses that caused it).
 _NOT_LOSSES = frozenset(
     {
-        "g_grad_norm", "d_grad_norm", "g_update_norm", "d_update_norm", "g_update_ratio",
-        "d_update_ratio", "g_updates", "d_updates", "d_step_g_grads", "g_stale_grads",
+        "g_grad_norm",
+        "d_grad_norm",
+        "g_update_norm",
+        "d_update_norm",
+        "g_update_ratio",
+        "d_update_ratio",
+        "g_updates",
+        "d_updates",
+        "d_step_g_grads",
+        "g_stale_grads",
         "d_stale_grads",
     }
 )
@@ -167,9 +175,14 @@ class _OptimizerWatch:
         self.owner = owner
         self.role = role
         self.optimizer = optimizer
-        self.params: list[torch.Tensor] = [p for group in optimizer.param_groups for p in group["params"]]
+        self.params: list[torch.Tensor] = [
+            p for group in optimizer.param_groups for p in group["params"]
+        ]
+        # Views that follow the optimizer's in-place updates, made once.
+        self.detached = [p.detach() for p in self.params]
         self.indices = [owner.index_of.get(id(p)) for p in self.params]
         self.before: list[torch.Tensor] = []
+        self.weight_norm = torch.zeros(())
         self.handles = [
             optimizer.register_step_pre_hook(self._pre),
             optimizer.register_step_post_hook(self._post),
@@ -178,10 +191,12 @@ class _OptimizerWatch:
     def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         owner = self.owner
         grads = [p.grad for p in self.params if p.grad is not None]
+        # Gradient and weight norms in one call (small foreach calls cost tens of
+        # microseconds each on CPU): per-tensor norms, then one norm per group.
+        norms = torch.stack(torch._foreach_norm([*grads, *self.detached]))
         if grads:
-            owner.pending[f"{self.role}_grad_norm"] = torch.linalg.vector_norm(
-                torch.stack(torch._foreach_norm(grads))
-            )
+            owner.pending[f"{self.role}_grad_norm"] = torch.linalg.vector_norm(norms[: len(grads)])
+        self.weight_norm = torch.linalg.vector_norm(norms[len(grads) :])
         stale = sum(
             1
             for p, i in zip(self.params, self.indices, strict=True)
@@ -189,22 +204,17 @@ class _OptimizerWatch:
         )
         owner.counts[f"{self.role}_stale_grads"] += stale
         if self.role == "d":
-            owner.counts["d_step_g_grads"] += sum(
-                1 for i in owner.g_indices if owner.written[i]
-            )
-        with torch.no_grad():
-            self.before = [p.detach().clone() for p in self.params]
+            owner.counts["d_step_g_grads"] += sum(1 for i in owner.g_indices if owner.written[i])
+        # A copy of the weights; _post turns it into the update in place.
+        self.before = [p.clone() for p in self.detached]
 
     def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         owner = self.owner
-        with torch.no_grad():
-            params = [p.detach() for p in self.params]
-            deltas = torch._foreach_sub(params, self.before)
-            update = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(deltas)))
-            weight = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params)))
+        torch._foreach_sub_(self.before, self.detached)
+        update = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.before)))
         self.before = []
         owner.pending[f"{self.role}_update_norm"] = update
-        owner.pending[f"{self.role}_update_ratio"] = update / weight.clamp_min(1e-12)
+        owner.pending[f"{self.role}_update_ratio"] = update / self.weight_norm.clamp_min(1e-12)
         owner.counts[f"{self.role}_updates"] += 1
         for p, i in zip(self.params, self.indices, strict=True):
             if i is not None:
@@ -244,7 +254,6 @@ class Instrument:
         for i, p in enumerate(self.params):
             if p.requires_grad:
                 self.handles.append(p.register_hook(self._pre_accumulate(i)))
-                self.handles.append(p.register_post_accumulate_grad_hook(self._post_accumulate(i)))
         self.watches = [_OptimizerWatch(self, "d", opt_d)]
         if opt_g is not opt_d:
             self.watches.append(_OptimizerWatch(self, "g", opt_g))
@@ -263,18 +272,20 @@ class Instrument:
         param = self.params[i]
 
         def hook(grad: torch.Tensor) -> None:
+            # Runs as a gradient arrives, before autograd accumulates it into param.grad.
+            # (A post-accumulate hook would see the result directly, but measured 5% of a
+            # DCGAN step on CPU against 1% for this one.)
+            self.written[i] = True
             g = param.grad
             # None, another tensor, or the same tensor modified in place since we last saw
-            # it (zero_ bumps the version counter): the gradient was reset.
+            # it (zero_ bumps the version counter): the gradient was reset. After an
+            # unseen creation (seen is None) nothing can be told: assume a reset, so that
+            # a missing zero_grad is never reported where there may have been none.
             if g is None or self.seen[i] != (id(g), g._version):
                 self.reset[i] = True
-
-        return hook
-
-    def _post_accumulate(self, i: int) -> Any:
-        def hook(param: torch.Tensor) -> None:
-            self.written[i] = True
-            self.remember(i, param)
+            # Accumulating into an existing gradient adds in place (one version step);
+            # into None it creates a tensor that the next optimizer step will record.
+            self.seen[i] = None if g is None else (id(g), g._version + 1)
 
         return hook
 

@@ -21,7 +21,9 @@ from pytest_gan import _defaults
 from pytest_gan.data import DataSource, describe_shape
 
 ModuleFactory = Callable[[], nn.Module]
-OptimizerFactory = Callable[[nn.Module, nn.Module], tuple[torch.optim.Optimizer, torch.optim.Optimizer]]
+OptimizerFactory = Callable[
+    [nn.Module, nn.Module], tuple[torch.optim.Optimizer, torch.optim.Optimizer]
+]
 TrainStep = Callable[[Any, Any], Mapping[str, Any]]
 
 
@@ -84,7 +86,9 @@ class GANSpec:
         _check_factory(self.discriminator, "discriminator")
         self.latent_shape = _latent_shape(self.latent_dim)
         if not isinstance(self.loss, str):
-            raise TypeError(f"loss must be a str, one of {_defaults.LOSSES}; got {type(self.loss).__name__}")
+            raise TypeError(
+                f"loss must be a str, one of {_defaults.LOSSES}; got {type(self.loss).__name__}"
+            )
         if self.loss not in _defaults.LOSSES:
             raise ValueError(f"loss must be one of {_defaults.LOSSES}; got {self.loss!r}")
         if self.optimizers is not None and not callable(self.optimizers):
@@ -100,9 +104,13 @@ class GANSpec:
         if self.num_classes is not None and (
             isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int)
         ):
-            raise TypeError(f"num_classes must be None or an int; got {type(self.num_classes).__name__}")
+            raise TypeError(
+                f"num_classes must be None or an int; got {type(self.num_classes).__name__}"
+            )
         if self.num_classes is not None and self.num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2 for a conditional GAN; got {self.num_classes}")
+            raise ValueError(
+                f"num_classes must be at least 2 for a conditional GAN; got {self.num_classes}"
+            )
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
             raise TypeError(f"batch_size must be an int; got {type(self.batch_size).__name__}")
         if self.batch_size < 2:
@@ -163,7 +171,9 @@ class GANSpec:
             return copy.deepcopy(target)
         module = target()
         if not isinstance(module, nn.Module):
-            raise TypeError(f"{argument} factory must return an nn.Module; it returned {type(module).__name__}")
+            raise TypeError(
+                f"{argument} factory must return an nn.Module; it returned {type(module).__name__}"
+            )
         return module
 
 
@@ -204,7 +214,7 @@ def validate_networks(
         g_inputs = (z, labels)
         d_extra = (labels,)
     with torch.no_grad():
-        argument = "generator (with latent_dim=%r)" % (spec.latent_dim,)
+        argument = f"generator (with latent_dim={spec.latent_dim!r})"
         fake = _forward(generator, argument, *g_inputs)
         if fake.shape != real.shape:
             raise ValueError(
@@ -213,7 +223,9 @@ def validate_networks(
                 "different shapes (check the generator's last layer, or data)"
             )
         if not fake.is_floating_point():
-            raise ValueError(f"generator must return floating-point samples; got dtype {fake.dtype}")
+            raise ValueError(
+                f"generator must return floating-point samples; got dtype {fake.dtype}"
+            )
         for what, x in (("real", real), ("generated", fake)):
             out = _forward(discriminator, f"discriminator (on {what} samples)", x, *d_extra)
             if out.ndim == 0 or out.shape[0] != n:

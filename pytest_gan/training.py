@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytest_gan import _defaults
+from pytest_gan.devices import resolve_device
 from pytest_gan.instrument import (
     AUTO_THRESHOLD,
     History,
@@ -91,11 +92,13 @@ def _check_count(n: object, argument: str) -> None:
 
 
 def _d(ctx: TrainContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    return ctx.discriminator(x) if y is None else ctx.discriminator(x, y)
+    out: torch.Tensor = ctx.discriminator(x) if y is None else ctx.discriminator(x, y)
+    return out
 
 
 def _g(ctx: TrainContext, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    return ctx.generator(z) if y is None else ctx.generator(z, y)
+    out: torch.Tensor = ctx.generator(z) if y is None else ctx.generator(z, y)
+    return out
 
 
 def _d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -250,7 +253,13 @@ class GANRun:
         try:
             with preserved_state(self.generator):
                 parts = [
-                    self.generator(*((z[i : i + chunk],) if y is None else (z[i : i + chunk], y[i : i + chunk])))
+                    self.generator(
+                        *(
+                            (z[i : i + chunk],)
+                            if y is None
+                            else (z[i : i + chunk], y[i : i + chunk])
+                        )
+                    )
                     for i in range(0, n, chunk)
                 ]
         finally:
@@ -261,7 +270,9 @@ class GANRun:
         """``n`` distinct real samples from the spec's data, on the run's device."""
         return self.real_with_labels(n, seed=seed)[0]
 
-    def real_with_labels(self, n: int, *, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def real_with_labels(
+        self, n: int, *, seed: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``n`` distinct real samples and their labels (None when the data has none)."""
         _check_count(n, "n")
         gen = local_generator(self.seed if seed is None else seed, _STREAM_REAL)
@@ -275,21 +286,9 @@ class GANRun:
         )
 
 
-def _resolve_device(device: object) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be None, a str or a torch.device; got {type(device).__name__}")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device {device!r} is not a device torch knows: {exc}") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but CUDA is not available here")
-    return resolved
-
-
-def _optimizers(spec: GANSpec, g: nn.Module, d: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+def _optimizers(
+    spec: GANSpec, g: nn.Module, d: nn.Module
+) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     pair = (spec.optimizers or default_optimizers)(g, d)
     if (
         not isinstance(pair, (tuple, list))
@@ -303,7 +302,9 @@ def _optimizers(spec: GANSpec, g: nn.Module, d: nn.Module) -> tuple[torch.optim.
     return pair[0], pair[1]
 
 
-def _to(batch: tuple[torch.Tensor, torch.Tensor | None], device: torch.device, conditional: bool) -> Any:
+def _to(
+    batch: tuple[torch.Tensor, torch.Tensor | None], device: torch.device, conditional: bool
+) -> Any:
     x, y = batch
     x = x.to(device, non_blocking=True)
     if not conditional:
@@ -338,7 +339,7 @@ def train(
         raise ValueError(f"seed must be non-negative; got {seed}")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     caller_rng = RNGState.capture()
     try:
         seed_everything(seed)
@@ -376,15 +377,19 @@ def _run(
     n_probe = holdout[0].shape[0]
     z_probe = torch.randn(n_probe, *spec.latent_shape, generator=probe_gen).to(device)
     fake_labels = (
-        (torch.arange(n_probe) % spec.num_classes).to(device) if spec.num_classes is not None else None
+        (torch.arange(n_probe) % spec.num_classes).to(device)
+        if spec.num_classes is not None
+        else None
     )
 
-    def on_device(batch: tuple[torch.Tensor, torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def on_device(
+        batch: tuple[torch.Tensor, torch.Tensor | None],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         x, y = batch
         return x.to(device), (y.to(device) if conditional and y is not None else None)
 
     history = History()
-    threshold = _THRESHOLDS[spec.loss]
+    threshold: float | str | None = _THRESHOLDS[spec.loss]
     if spec.train_step is not None and threshold == 0.0:
         # A user's own step may end D in a Sigmoid (probabilities, boundary 1/2) rather
         # than return logits (boundary 0): the prober tells them apart by their range.
@@ -414,7 +419,9 @@ def _run(
     )
     step_fn = spec.train_step or builtin_step
     stream = source.batches(spec.batch_size, train_idx, data_gen)
-    instrument = Instrument(generator, discriminator, opt_g, opt_d, history) if instrumented else None
+    instrument = (
+        Instrument(generator, discriminator, opt_g, opt_d, history) if instrumented else None
+    )
     try:
         if instrumented:
             prober.probe(0)

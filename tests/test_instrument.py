@@ -9,20 +9,20 @@ from typing import Any
 import pytest
 import torch
 
-from pytest_gan import History, TrainContext, train
-from pytest_gan import _defaults
-from tests.tiny import hand_written_step, tiny_spec
+from fixtures.steps import UserStep
+from pytest_gan import History, TrainContext, _defaults, train
+from tests.tiny import tiny_spec
 
 STEPS = 12
 
 
 def run_with(**step_kwargs: Any) -> Any:
-    return train(tiny_spec(train_step=hand_written_step(**step_kwargs)), steps=STEPS, seed=0)
+    return train(tiny_spec(train_step=UserStep(**step_kwargs)), steps=STEPS, seed=0)
 
 
-@pytest.mark.parametrize("zero_d", ["opt", "module", "in-place"])
-def test_healthy_loops_raise_no_flag(zero_d: str) -> None:
-    run = run_with(zero_d=zero_d)
+@pytest.mark.parametrize("style", ["optimizer", "module", "in-place"])
+def test_healthy_loops_raise_no_flag(style: str) -> None:
+    run = run_with(zero_grad_style=style)
     h = run.history
     assert set(h["d_step_g_grads"]) == {0.0}
     assert set(h["d_stale_grads"]) == {0.0} and set(h["g_stale_grads"]) == {0.0}
@@ -37,28 +37,31 @@ def test_the_builtin_step_raises_no_flag() -> None:
     assert set(run.history["d_updates"]) == {3.0}
 
 
-@pytest.mark.parametrize("zero_g", [True, False])
-def test_a_missing_detach_is_seen_on_every_step(zero_g: bool) -> None:
-    # zero_g=True: the leaked gradient is cleared before G's step (wasted work, hidden
-    # coupling); False: it is applied to G (harmful). Both leak during D's step.
-    run = run_with(detach=False, zero_g=zero_g)
+@pytest.mark.parametrize("zero_g_first", [False, True])
+def test_a_missing_detach_is_seen_on_every_step(zero_g_first: bool) -> None:
+    # By default the leaked gradient is cleared before G's step (wasted work, hidden
+    # coupling); with G's zero_grad at the top it is applied to G (harmful). Both leak
+    # during D's step.
+    run = run_with(detach=False, zero_grad_g_first=zero_g_first)
     leaks = run.history["d_step_g_grads"]
     assert all(v == 4.0 for v in leaks), leaks  # all four G parameter tensors
     assert run.history.events["d_step_g_grads"] == {"count": STEPS, "first_step": 0}
 
 
 def test_a_missing_zero_grad_is_seen_from_the_second_step() -> None:
-    run = run_with(zero_d="none")
+    run = run_with(zero_grad_d=False)
     stale = run.history["d_stale_grads"]
     assert stale[0] == 0.0 and all(v == 4.0 for v in stale[1:]), stale
     assert run.history.events["d_stale_grads"] == {"count": STEPS - 1, "first_step": 1}
     assert set(run.history["g_stale_grads"]) == {0.0}
 
 
-def test_a_missing_generator_zero_grad_is_seen_too() -> None:
-    run = run_with(zero_g=False)
-    assert run.history.events["g_stale_grads"]["first_step"] == 1
-    assert "d_step_g_grads" not in run.history.events
+def test_zeroing_g_before_the_d_step_accumulates_gs_gradients_from_d() -> None:
+    # G's gradients are reset once per iteration, but G's own backward of the previous
+    # iteration is not what lands in them: D's backward does (the fakes reach D through
+    # the graph only when detach is missing, so with detach this loop is healthy).
+    run = run_with(zero_grad_g_first=True)
+    assert run.history.events == {}
 
 
 def test_an_optimizer_over_the_wrong_module_shows_in_the_wiring() -> None:
@@ -78,7 +81,10 @@ def test_an_optimizer_over_part_of_a_module_lists_the_rest() -> None:
         return torch.optim.Adam(g[0].parameters()), torch.optim.Adam(d.parameters())
 
     run = train(tiny_spec(optimizers=partial), steps=2)
-    assert run.history.wiring["uncovered"] == {"generator": ["2.weight", "2.bias"], "discriminator": []}
+    assert run.history.wiring["uncovered"] == {
+        "generator": ["2.weight", "2.bias"],
+        "discriminator": [],
+    }
 
 
 def test_healthy_wiring_covers_everything() -> None:
@@ -114,7 +120,9 @@ def test_probes_are_bounded_and_regular() -> None:
 
 def test_a_sigmoid_discriminator_in_a_user_step_gets_the_half_threshold() -> None:
     def make_d() -> torch.nn.Module:
-        return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1), torch.nn.Sigmoid())
+        return torch.nn.Sequential(
+            torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1), torch.nn.Sigmoid()
+        )
 
     def step(ctx: TrainContext, real: torch.Tensor) -> dict[str, float]:
         return {"d_loss": 0.0, "g_loss": 0.0}
@@ -143,3 +151,45 @@ def test_history_rows_fill_missing_keys_with_nan() -> None:
     assert h["a"][0] == 1.0 and math.isnan(h["a"][1])
     assert math.isnan(h["b"][0]) and h["b"][1] == 2.0
     assert [row["step"] for row in h] == [0, 1]
+
+
+def _clipping_step(*, zero_grad_d: bool, micro_batches: int = 1) -> Any:
+    """A BCE step that clips gradients before stepping and may split D's batch."""
+
+    def step(ctx: TrainContext, real: torch.Tensor) -> dict[str, Any]:
+        g, d = ctx.generator, ctx.discriminator
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        if zero_grad_d:
+            ctx.opt_d.zero_grad()
+        for part in real.chunk(micro_batches):
+            fake = g(ctx.latent(part.shape[0])).detach()
+            d_loss = bce(d(part), torch.ones(len(part), 1)) + bce(
+                d(fake), torch.zeros(len(part), 1)
+            )
+            (d_loss / micro_batches).backward()
+        torch.nn.utils.clip_grad_norm_(d.parameters(), 0.1)
+        ctx.opt_d.step()
+        ctx.opt_g.zero_grad()
+        g_loss = bce(d(g(ctx.latent(len(real)))), torch.ones(len(real), 1))
+        g_loss.backward()
+        torch.nn.utils.clip_grad_norm_(g.parameters(), 0.1)
+        ctx.opt_g.step()
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    return step
+
+
+@pytest.mark.parametrize("micro_batches", [1, 4])
+def test_clipping_and_micro_batches_are_not_mistaken_for_stale_gradients(
+    micro_batches: int,
+) -> None:
+    run = train(
+        tiny_spec(train_step=_clipping_step(zero_grad_d=True, micro_batches=micro_batches)),
+        steps=STEPS,
+    )
+    assert run.history.events == {}
+
+
+def test_a_missing_zero_grad_is_seen_through_clipping() -> None:
+    run = train(tiny_spec(train_step=_clipping_step(zero_grad_d=False)), steps=STEPS)
+    assert run.history.events["d_stale_grads"] == {"count": STEPS - 1, "first_step": 1}

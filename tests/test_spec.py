@@ -55,7 +55,9 @@ NAN_DATA[3, 1] = math.nan
         ),
     ],
 )
-def test_spec_rejects_bad_arguments(overrides: dict[str, Any], error: type[Exception], names: str) -> None:
+def test_spec_rejects_bad_arguments(
+    overrides: dict[str, Any], error: type[Exception], names: str
+) -> None:
     with pytest.raises(error, match=names.replace("[", r"\[").replace("]", r"\]")):
         tiny_spec(**overrides)
 
@@ -66,7 +68,10 @@ def test_spec_defaults_and_name() -> None:
     assert spec.batch_size == 64
     assert spec.latent_shape == (LATENT,)
     assert spec.name == "make_g"
-    assert GANSpec(generator=make_g(), discriminator=make_d(), data=gaussian(), latent_dim=4).name == "Sequential"
+    assert (
+        GANSpec(generator=make_g(), discriminator=make_d(), data=gaussian(), latent_dim=4).name
+        == "Sequential"
+    )
     assert tiny_spec(latent_dim=(4, 1, 1)).latent_shape == (4, 1, 1)
 
 
@@ -75,13 +80,19 @@ def test_spec_defaults_and_name() -> None:
     [
         # G's first layer expects 4 inputs: a latent_dim of 7 cannot feed it.
         ({"latent_dim": 7}, "generator .*latent_dim=7"),
-        ({"generator": lambda: nn.Sequential(nn.Linear(LATENT, 3))}, r"generator output \[2, 3\] does not match"),
+        (
+            {"generator": lambda: nn.Sequential(nn.Linear(LATENT, 3))},
+            r"generator output \[2, 3\] does not match",
+        ),
         ({"discriminator": lambda: nn.Sequential(nn.Linear(3, 1))}, "discriminator .*on real"),
         ({"discriminator": lambda: nn.Sequential(nn.Linear(2, 3), nn.Flatten(0))}, "one score"),
         ({"discriminator": lambda: _Sum()}, "one score"),
         ({"generator": lambda: _NotATensor()}, "generator .*must return a Tensor"),
         ({"generator": lambda: 3}, "generator factory must return an nn.Module"),
-        ({"optimizers": lambda g, d: torch.optim.Adam(g.parameters())}, "optimizers must return a pair"),
+        (
+            {"optimizers": lambda g, d: torch.optim.Adam(g.parameters())},
+            "optimizers must return a pair",
+        ),
     ],
 )
 def test_train_rejects_networks_that_do_not_fit(overrides: dict[str, Any], names: str) -> None:
@@ -111,7 +122,9 @@ class _NotATensor(nn.Module):
         ({"progress": 3}, TypeError, "progress"),
     ],
 )
-def test_train_rejects_bad_arguments(kwargs: dict[str, Any], error: type[Exception], names: str) -> None:
+def test_train_rejects_bad_arguments(
+    kwargs: dict[str, Any], error: type[Exception], names: str
+) -> None:
     with pytest.raises(error, match=names):
         train(tiny_spec(), **kwargs)
 
@@ -133,7 +146,10 @@ def test_a_raising_step_names_the_spec_and_the_step() -> None:
             raise RuntimeError("boom")
         return {"d_loss": 0.0, "g_loss": 0.0}
 
-    with pytest.raises(GANTrainingError, match=r"my-gan: the training step raised at step 2 of 5: RuntimeError: boom"):
+    with pytest.raises(
+        GANTrainingError,
+        match=r"my-gan: the training step raised at step 2 of 5: RuntimeError: boom",
+    ):
         train(tiny_spec(train_step=step, name="my-gan"), steps=5)
 
 

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from fixtures.steps import UserStep
 from pytest_gan import GANRun, TrainContext, train
-from tests.tiny import CondD, CondG, gaussian, hand_written_step, tiny_spec, two_clusters
+from tests.tiny import CondD, CondG, gaussian, tiny_spec, two_clusters
 
 
 def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -79,7 +80,7 @@ def test_every_data_form_trains(form: str) -> None:
 
     def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
         seen.append(batch)
-        return hand_written_step()(ctx, batch)
+        return UserStep()(ctx, batch)
 
     run = train(tiny_spec(data=data, train_step=step), steps=4)
     assert len(seen) == 4
@@ -110,7 +111,7 @@ def test_the_holdout_is_kept_out_of_training() -> None:
 
     def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
         seen.update(batch[:, 0].tolist())
-        return hand_written_step()(ctx, batch)
+        return UserStep()(ctx, batch)
 
     run = train(tiny_spec(data=x, train_step=step), steps=30)
     holdout = set(x[run._holdout_indices, 0].tolist())
@@ -126,7 +127,7 @@ def test_a_user_step_is_run_and_its_losses_recorded() -> None:
         calls.append(ctx.step)
         assert ctx.batch_size == 64 and ctx.device == torch.device("cpu")
         assert ctx.latent(5).shape == (5, 4)
-        return hand_written_step()(ctx, batch)
+        return {**UserStep()(ctx, batch), "extra": 1.0}
 
     run = train(tiny_spec(train_step=step), steps=6)
     assert calls == list(range(6))
@@ -157,7 +158,12 @@ def test_a_conditional_user_step_gets_labels() -> None:
         assert ctx.labels(7).shape == (7,) and int(ctx.labels(100).max()) <= 1
         return {"d_loss": 0.0, "g_loss": 0.0}
 
-    train(tiny_spec(generator=CondG, discriminator=CondD, data=(x, y), num_classes=2, train_step=step), steps=2)
+    train(
+        tiny_spec(
+            generator=CondG, discriminator=CondD, data=(x, y), num_classes=2, train_step=step
+        ),
+        steps=2,
+    )
     xb, yb = got[0]
     assert xb.shape == (64, 2) and yb.shape == (64,) and yb.dtype == torch.long
 
@@ -167,7 +173,9 @@ class BNDropG(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 2))
+        self.net = nn.Sequential(
+            nn.Linear(4, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 2)
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -177,21 +185,28 @@ class BNDropD(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(2, 32), nn.BatchNorm1d(32), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(32, 1)
+            nn.Linear(2, 32),
+            nn.BatchNorm1d(32),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.3),
+            nn.Linear(32, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
-@pytest.mark.parametrize("step", [None, hand_written_step()])
+@pytest.mark.parametrize("step", [None, UserStep()])
 def test_instrumentation_changes_nothing_the_step_computes(step: Any) -> None:
     spec = tiny_spec(generator=BNDropG, discriminator=BNDropD, train_step=step)
     with_hooks = train(spec, steps=40, seed=5)
     without = train(spec, steps=40, seed=5, instrument=False)
     assert with_hooks.history["d_loss"] == without.history["d_loss"]
     assert len(with_hooks.history.probes) > 10 and not without.history.probes
-    for a, b in ((with_hooks.generator, without.generator), (with_hooks.discriminator, without.discriminator)):
+    for a, b in (
+        (with_hooks.generator, without.generator),
+        (with_hooks.discriminator, without.discriminator),
+    ):
         for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
             assert torch.equal(x, y), name
 
@@ -200,7 +215,12 @@ def test_the_same_seed_gives_the_same_run_bit_for_bit() -> None:
     spec = tiny_spec(generator=BNDropG, discriminator=BNDropD)
     a, b, c = (train(spec, steps=30, seed=s) for s in (7, 7, 8))
     assert a.history["g_loss"] == b.history["g_loss"] != c.history["g_loss"]
-    assert all(torch.equal(x, y) for x, y in zip(a.generator.state_dict().values(), b.generator.state_dict().values()))
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(
+            a.generator.state_dict().values(), b.generator.state_dict().values(), strict=True
+        )
+    )
     assert torch.equal(a.samples(16), b.samples(16))
     assert torch.equal(a.real(16), b.real(16))
 
@@ -208,7 +228,7 @@ def test_the_same_seed_gives_the_same_run_bit_for_bit() -> None:
 def test_user_noise_from_numpy_and_random_is_reproducible() -> None:
     def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
         jitter = float(np.random.normal()) + random.random()
-        out = dict(hand_written_step()(ctx, batch + 0.01 * jitter))
+        out = dict(UserStep()(ctx, batch + 0.01 * jitter))
         out["jitter"] = jitter
         return out
 

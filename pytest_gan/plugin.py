@@ -1,0 +1,160 @@
+"""The pytest plugin: options, hooks and fixtures. The work is done in ``pytest_gan.session``.
+
+Registered through the ``pytest11`` entry point as ``gan``; ``-p no:gan`` disables it.
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_gan import _defaults
+from pytest_gan.session import (
+    ARTIFACTS_DIRNAME,
+    AUTO_DEVICE,
+    GanSettings,
+    RunCache,
+    RunFactory,
+    artifact_dir_for,
+    option_type,
+    parse_device,
+    parse_dir,
+    parse_seed,
+    parse_steps,
+    resolve_device,
+    settings_from_config,
+)
+
+_SETTINGS = pytest.StashKey[GanSettings]()
+_CACHE = pytest.StashKey[RunCache]()
+#: Key of the run counts a pytest-xdist worker sends back to the controller.
+_WORKER_STATS = "gan_run_stats"
+_DEFAULT_DEVICE = _defaults.DEVICE or AUTO_DEVICE
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gan", "GAN training checks (pytest-gan)")
+    group.addoption(
+        "--gan-device",
+        dest="gan_device",
+        metavar="DEVICE",
+        type=option_type(parse_device),
+        help="Device of the training runs: auto, cpu, cuda, cuda:N or mps. "
+        f"Default: {_DEFAULT_DEVICE} (cuda if available, else cpu).",
+    )
+    group.addoption(
+        "--gan-seed",
+        dest="gan_seed",
+        metavar="N",
+        type=option_type(parse_seed),
+        help=f"Seed of the training runs (an int >= 0). Default: {_defaults.SEED}.",
+    )
+    group.addoption(
+        "--gan-steps",
+        dest="gan_steps",
+        metavar="N",
+        type=option_type(parse_steps),
+        help="Training steps of a run when a test does not say (an int >= 1). "
+        f"Default: {_defaults.STEPS}.",
+    )
+    group.addoption(
+        "--gan-artifacts",
+        dest="gan_artifacts",
+        metavar="DIR",
+        type=option_type(parse_dir),
+        help="Folder for the per-test artifact folders (gan_artifacts fixture). "
+        f"Default: {ARTIFACTS_DIRNAME}/ in pytest's temporary directory.",
+    )
+    parser.addini(
+        "gan_device",
+        f"Device of the training runs, as --gan-device. Default: {_DEFAULT_DEVICE}.",
+    )
+    parser.addini(
+        "gan_seed", f"Seed of the training runs, as --gan-seed. Default: {_defaults.SEED}."
+    )
+    parser.addini(
+        "gan_steps",
+        "Training steps of a run when a test does not say, as --gan-steps. "
+        f"Default: {_defaults.STEPS}.",
+    )
+    parser.addini(
+        "gan_artifacts",
+        "Folder for the per-test artifact folders, as --gan-artifacts; relative to the ini "
+        f"file. Default: {ARTIFACTS_DIRNAME}/ in pytest's temporary directory.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gan: a test that trains a GAN")
+    config.stash[_SETTINGS] = settings_from_config(config)
+    config.stash[_CACHE] = RunCache()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"gan: {config.stash[_SETTINGS].describe()}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_WORKER_STATS] = session.config.stash[_CACHE].stats.as_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    stats = getattr(node, "workeroutput", {}).get(_WORKER_STATS)
+    if stats is not None:
+        node.config.stash[_CACHE].stats.merge(stats)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    stats = config.stash[_CACHE].stats
+    if stats.trained:
+        terminalreporter.write_line(f"gan: {stats.describe()}")
+
+
+@pytest.fixture(scope="session")
+def gan_seed(pytestconfig: pytest.Config) -> int:
+    """The session's seed: ``--gan-seed``, ini ``gan_seed``, else the default."""
+    return pytestconfig.stash[_SETTINGS].seed
+
+
+@pytest.fixture(scope="session")
+def gan_device(pytestconfig: pytest.Config) -> str:
+    """The session's device, resolved ("cuda" when ``--gan-device`` is auto and CUDA is there)."""
+    try:
+        return resolve_device(pytestconfig.stash[_SETTINGS].device)
+    except ValueError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def gan_train(pytestconfig: pytest.Config, gan_seed: int, gan_device: str) -> RunFactory:
+    """Train a GAN, or reuse the session's run: ``gan_train(spec, steps=None, *, seed=None,
+    device=None) -> GANRun``; None takes the session's ``--gan-steps``/``gan_seed``/
+    ``gan_device``. Tests that pass the same spec object and arguments share one run.
+    """
+    return RunFactory(
+        pytestconfig.stash[_CACHE],
+        steps=pytestconfig.stash[_SETTINGS].steps,
+        seed=gan_seed,
+        device=gan_device,
+    )
+
+
+@pytest.fixture
+def gan_artifacts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This test's own folder for images, curves and checkpoints (created, contents kept):
+    under ``--gan-artifacts`` when given, else under pytest's temporary directory.
+    """
+    root = request.config.stash[_SETTINGS].artifacts
+    if root is None:
+        root = tmp_path_factory.getbasetemp() / ARTIFACTS_DIRNAME
+    path = artifact_dir_for(root, request.node.nodeid)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,311 @@
+"""What the plugin keeps for a whole pytest session: the effective settings, the cache of
+training runs that ``gan_train`` shares between tests, the device and the artifact folders.
+
+Nothing here imports torch at import time: ``pytest --help`` and suites that never train a
+GAN load the plugin, and with it this module, without paying for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from pytest_gan import _defaults
+
+if TYPE_CHECKING:
+    import torch
+
+    from pytest_gan.spec import GANSpec
+    from pytest_gan.training import GANRun
+
+T = TypeVar("T")
+
+#: The device setting that leaves the choice to the machine (``_defaults.DEVICE`` is None).
+AUTO_DEVICE = "auto"
+
+_DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(?::[0-9]+)?")
+_DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
+
+#: The folder under pytest's temporary directory that holds the per-test artifact folders
+#: when no ``--gan-artifacts`` is given.
+ARTIFACTS_DIRNAME = "gan-artifacts"
+
+#: Longest artifact folder name: well under the 255-byte limit of common file systems and
+#: short enough to keep whole paths below Windows' 260-character limit in a shallow tree.
+ARTIFACT_NAME_MAX = 80
+_ARTIFACT_HASH_LEN = 10
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def parse_steps(value: str) -> int:
+    """A step count from option or ini text: an integer >= 1."""
+    try:
+        steps = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number of training steps >= 1, got {value!r}") from None
+    if steps < 1:
+        raise ValueError(f"expected a whole number of training steps >= 1, got {value!r}")
+    return steps
+
+
+def parse_seed(value: str) -> int:
+    """A seed from option or ini text: an integer >= 0."""
+    try:
+        seed = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number >= 0 as the seed, got {value!r}") from None
+    if seed < 0:
+        raise ValueError(f"expected a whole number >= 0 as the seed, got {value!r}")
+    return seed
+
+
+def parse_device(value: str) -> str:
+    """A device name from option or ini text, checked without importing torch."""
+    device = value.strip()
+    if not _DEVICE_PATTERN.fullmatch(device):
+        raise ValueError(f"expected one of {_DEVICE_CHOICES}, got {value!r}")
+    return device
+
+
+def parse_dir(value: str) -> Path:
+    """A directory from option or ini text (relative paths are resolved by the caller)."""
+    if not value.strip():
+        raise ValueError("expected a directory, got an empty value")
+    return Path(value.strip()).expanduser()
+
+
+def option_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` as an argparse ``type=``, so that its message reaches the usage error.
+
+    argparse shows the text of an ``ArgumentTypeError`` but replaces that of a
+    ``ValueError`` with a generic "invalid value".
+    """
+
+    def convert(value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+@dataclass(frozen=True)
+class GanSettings:
+    """The effective session settings: command line, else ini, else ``_defaults``."""
+
+    seed: int
+    #: None: CUDA when available, else CPU (decided when a test first needs the device).
+    device: str | None
+    steps: int
+    #: None: artifacts go under pytest's temporary directory.
+    artifacts: Path | None
+
+    def describe(self) -> str:
+        """One line for the report header, in the terms of the options that set it."""
+        device = self.device or f"{AUTO_DEVICE} (cuda if available)"
+        artifacts = self.artifacts or f"<pytest basetemp>/{ARTIFACTS_DIRNAME}"
+        return f"seed={self.seed}, device={device}, steps={self.steps}, artifacts={artifacts}"
+
+
+def settings_from_config(config: pytest.Config) -> GanSettings:
+    """The session settings; a malformed value is a ``pytest.UsageError`` naming its option."""
+    steps = _setting(config, "steps", parse_steps)
+    seed = _setting(config, "seed", parse_seed)
+    device = _setting(config, "device", parse_device)
+    return GanSettings(
+        seed=_defaults.SEED if seed is None else seed,
+        device=_defaults.DEVICE if device is None or device == AUTO_DEVICE else device,
+        steps=_defaults.STEPS if steps is None else steps,
+        artifacts=_artifacts_setting(config),
+    )
+
+
+def _setting(config: pytest.Config, name: str, parse: Callable[[str], T]) -> T | None:
+    # The option's type= has already parsed and checked a command-line value.
+    value: T | None = config.getoption(f"gan_{name}")
+    if value is not None:
+        return value
+    raw = str(config.getini(f"gan_{name}"))
+    if not raw.strip():
+        return None
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise pytest.UsageError(f"gan_{name} = {raw} in {config.inipath}: {exc}") from None
+
+
+def _artifacts_setting(config: pytest.Config) -> Path | None:
+    # Like pytest's own path settings: a command-line path is relative to where pytest was
+    # invoked, an ini path to the ini file.
+    option: Path | None = config.getoption("gan_artifacts")
+    if option is not None:
+        path, source = config.invocation_params.dir / option, "--gan-artifacts"
+    else:
+        raw = str(config.getini("gan_artifacts"))
+        if not raw.strip():
+            return None
+        base = config.inipath.parent if config.inipath is not None else config.rootpath
+        path, source = base / parse_dir(raw), "gan_artifacts"
+    if path.exists() and not path.is_dir():
+        raise pytest.UsageError(f"{source}: expected a directory, but {path} is a file")
+    return path.resolve()
+
+
+def resolve_device(device: str | None, *, option: str = "--gan-device") -> str:
+    """The concrete device a run uses; ``None`` (or "auto") picks CUDA when available.
+
+    A device this machine cannot provide is a ``ValueError`` that names ``option`` and says
+    what to use instead. Imports torch, so only call it when a test needs the device.
+    """
+    if device is not None:
+        try:
+            device = parse_device(device)
+        except ValueError as exc:
+            raise ValueError(f"{option}: {exc}") from None
+    from pytest_gan.devices import resolve_device as resolve
+
+    return str(resolve(device, argument=option))
+
+
+@dataclass
+class RunStats:
+    """How many runs the session trained and how many it served from the cache."""
+
+    trained: int = 0
+    reused: int = 0
+    devices: list[str] = field(default_factory=list)
+
+    def record(self, device: str, *, reused: bool) -> None:
+        if reused:
+            self.reused += 1
+        else:
+            self.trained += 1
+        if device not in self.devices:
+            self.devices.append(device)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain form that crosses from a pytest-xdist worker to the controller."""
+        return {"trained": self.trained, "reused": self.reused, "devices": list(self.devices)}
+
+    def merge(self, other: dict[str, Any]) -> None:
+        self.trained += int(other["trained"])
+        self.reused += int(other["reused"])
+        for device in other["devices"]:
+            if device not in self.devices:
+                self.devices.append(str(device))
+
+    def describe(self) -> str:
+        devices = ", ".join(self.devices)
+        label = "device" if len(self.devices) == 1 else "devices"
+        return (
+            f"{self.trained} training run(s), {self.reused} reused from cache ({label} {devices})"
+        )
+
+
+class RunCache:
+    """The training runs of a session, least recently used dropped first.
+
+    A run is identified by its spec object (not by the spec's contents: tensors and
+    factories do not compare by value), its steps, its seed and its resolved device. Each
+    entry holds its spec, so that the ``id`` in the key cannot be reused by another spec
+    while the entry lives.
+    """
+
+    def __init__(self, maxsize: int = _defaults.RUN_CACHE_SIZE) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize: expected an int >= 1, got {maxsize!r}")
+        self.maxsize = maxsize
+        self.stats = RunStats()
+        self._runs: OrderedDict[tuple[int, int, int, str], tuple[GANSpec, GANRun]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def get_or_train(self, spec: GANSpec, steps: int, seed: int, device: str) -> GANRun:
+        """The cached run for these arguments, training it first if there is none."""
+        key = (id(spec), steps, seed, device)
+        entry = self._runs.get(key)
+        if entry is not None:
+            self._runs.move_to_end(key)
+            self.stats.record(device, reused=True)
+            return entry[1]
+        from pytest_gan.training import train
+
+        run = train(spec, steps=steps, device=device, seed=seed)
+        self._runs[key] = (spec, run)
+        if len(self._runs) > self.maxsize:
+            self._runs.popitem(last=False)
+        self.stats.record(device, reused=False)
+        return run
+
+
+class RunFactory:
+    """The ``gan_train`` fixture: ``gan_train(spec, steps=None, *, seed=None, device=None)``.
+
+    An argument left as None takes the session's setting (``--gan-steps``, ``--gan-seed``,
+    ``--gan-device``); runs are shared through the session's ``RunCache``.
+    """
+
+    def __init__(self, cache: RunCache, *, steps: int, seed: int, device: str) -> None:
+        self._cache = cache
+        self._steps = steps
+        self._seed = seed
+        self._device = device
+
+    def __call__(
+        self,
+        spec: GANSpec,
+        steps: int | None = None,
+        *,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+    ) -> GANRun:
+        __tracebackhide__ = True
+        return self._cache.get_or_train(
+            spec,
+            steps=self._steps if steps is None else _whole_number("steps", steps, minimum=1),
+            seed=self._seed if seed is None else _whole_number("seed", seed, minimum=0),
+            device=(
+                self._device
+                if device is None
+                else resolve_device(str(device), option="gan_train(device=...)")
+            ),
+        )
+
+
+def _whole_number(name: str, value: object, *, minimum: int) -> int:
+    __tracebackhide__ = True
+    # bool is an int subclass, but gan_train(spec, True) is a mistake, not one step.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"gan_train: {name} must be an int >= {minimum}, got {type(value).__name__} {value!r}"
+        )
+    if value < minimum:
+        raise ValueError(f"gan_train: {name} must be an int >= {minimum}, got {value}")
+    return value
+
+
+def artifact_dir_for(root: Path, nodeid: str) -> Path:
+    """The artifact folder of the test ``nodeid`` under ``root`` (not created).
+
+    The name keeps the readable part of the node id in ``[A-Za-z0-9_.-]``. Whenever that
+    loses information (replaced characters, truncation), a hash of the full node id is
+    appended, so that two distinct tests never share a folder.
+    """
+    # A leading dot would hide the folder; a leading dash reads as an option in a shell.
+    readable = _UNSAFE_NAME_CHARS.sub("_", nodeid).lstrip("._-")
+    if readable and readable == nodeid and len(readable) <= ARTIFACT_NAME_MAX:
+        return root / readable
+    digest = hashlib.sha1(nodeid.encode("utf-8", "surrogatepass"), usedforsecurity=False)
+    suffix = digest.hexdigest()[:_ARTIFACT_HASH_LEN]
+    prefix = readable[: ARTIFACT_NAME_MAX - _ARTIFACT_HASH_LEN - 1].rstrip("._-")
+    return root / (f"{prefix}-{suffix}" if prefix else suffix)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Creates (once) and activates the virtual environment that the README's commands use.
+#
+# The environment lives outside the clone, keyed on the dependency spec, so fresh clones
+# (and CI runs) reuse it: PYTEST_GAN_VENVS (default ~/.cache/pytest-gan) holds one venv
+# per hash of pyproject.toml and the torch pins below. The project itself is installed
+# editable into it each time, pointing at this clone.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${PYTHON:-python3}"
+# torch and torchvision are pinned to the releases that install from local files on the
+# reference machine (Python 3.11, x86_64, no GPU); override for another machine, e.g.
+# TORCH_PINS="torch torchvision".
+torch_pins="${TORCH_PINS:-torch==2.14.1 torchvision==0.29.1}"
+key="$( { cat "$here/pyproject.toml"; echo "$torch_pins"; "$python" --version; } | sha256sum | cut -c1-16)"
+root="${PYTEST_GAN_VENVS:-$HOME/.cache/pytest-gan}"
+venv="$root/venv-$key"
+
+if [ ! -f "$venv/.complete" ]; then
+  echo "pytest-gan: creating $venv (torch takes a minute or two)" >&2
+  rm -rf "$venv"
+  mkdir -p "$root"
+  "$python" -m venv "$venv"
+  # shellcheck disable=SC2086
+  "$venv/bin/python" -m pip install --quiet $torch_pins
+  "$venv/bin/python" -m pip install --quiet -e "$here[dev]"
+  touch "$venv/.complete"
+fi
+"$venv/bin/python" -m pip install --quiet --no-deps -e "$here"
+# shellcheck disable=SC1091
+source "$venv/bin/activate"
+cd "$here"
