@@ -33,6 +33,10 @@ def _atomic_png(image: torch.Tensor, path: Path) -> Path:
     os.close(fd)
     try:
         save_image(image, tmp, format="png")
+        # mkstemp creates the file private (0600); give it the mode any new file gets.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

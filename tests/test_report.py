@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,9 @@ def test_save_writes_a_png_atomically(tmp_path: Path) -> None:
     path = save_sample_grid(tmp_path / "deep" / "grid.png", torch.zeros(4, 3, 8, 8))
     with Image.open(path) as image:
         assert image.format == "PNG"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert [p.name for p in path.parent.iterdir()] == ["grid.png"]
 
 
