@@ -45,26 +45,24 @@ _ARTIFACT_HASH_LEN = 10
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+def _parse_whole_number(value: str, minimum: int, expected: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise ValueError(f"expected {expected}, got {value!r}")
+    return number
+
+
 def parse_steps(value: str) -> int:
     """A step count from option or ini text: an integer >= 1."""
-    try:
-        steps = int(value)
-    except ValueError:
-        raise ValueError(f"expected a whole number of training steps >= 1, got {value!r}") from None
-    if steps < 1:
-        raise ValueError(f"expected a whole number of training steps >= 1, got {value!r}")
-    return steps
+    return _parse_whole_number(value, 1, "a whole number of training steps >= 1")
 
 
 def parse_seed(value: str) -> int:
     """A seed from option or ini text: an integer >= 0."""
-    try:
-        seed = int(value)
-    except ValueError:
-        raise ValueError(f"expected a whole number >= 0 as the seed, got {value!r}") from None
-    if seed < 0:
-        raise ValueError(f"expected a whole number >= 0 as the seed, got {value!r}")
-    return seed
+    return _parse_whole_number(value, 0, "a whole number >= 0 as the seed")
 
 
 def parse_device(value: str) -> str:
