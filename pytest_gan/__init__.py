@@ -18,12 +18,32 @@ _EXPORTS: dict[str, str] = {
     "TrainContext": "pytest_gan.training",
     "GANTrainingError": "pytest_gan.training",
     "History": "pytest_gan.instrument",
+    "GANAssertionError": "pytest_gan.errors",
+    "PITFALLS": "pytest_gan.pitfalls",
+    "Pitfall": "pytest_gan.pitfalls",
+    "assert_d_step_isolated": "pytest_gan.checks",
+    "assert_data_normalized": "pytest_gan.checks",
+    "assert_gradients_zeroed": "pytest_gan.checks",
+    "assert_losses_finite": "pytest_gan.checks",
+    "assert_optimizers_cover": "pytest_gan.checks",
+    "assert_output_range_matches_data": "pytest_gan.checks",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from pytest_gan.checks import assert_d_step_isolated as assert_d_step_isolated
+    from pytest_gan.checks import assert_data_normalized as assert_data_normalized
+    from pytest_gan.checks import assert_gradients_zeroed as assert_gradients_zeroed
+    from pytest_gan.checks import assert_losses_finite as assert_losses_finite
+    from pytest_gan.checks import assert_optimizers_cover as assert_optimizers_cover
+    from pytest_gan.checks import (
+        assert_output_range_matches_data as assert_output_range_matches_data,
+    )
+    from pytest_gan.errors import GANAssertionError as GANAssertionError
     from pytest_gan.instrument import History as History
+    from pytest_gan.pitfalls import PITFALLS as PITFALLS
+    from pytest_gan.pitfalls import Pitfall as Pitfall
     from pytest_gan.spec import GANSpec as GANSpec
     from pytest_gan.training import GANRun as GANRun
     from pytest_gan.training import GANTrainingError as GANTrainingError

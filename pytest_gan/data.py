@@ -26,7 +26,7 @@ Batch = tuple[torch.Tensor, torch.Tensor | None]
 # at least half of a conventional range to be snapped to it (grid-of-25 toy data spanning
 # [-4.2, 4.2] is not 8-bit pixel data).
 _CONVENTIONAL_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))
-_RANGE_SLACK = 0.02
+RANGE_SLACK = 0.02
 _RANGE_MIN_SPAN = 0.5
 # Items of a Dataset checked for NaN/inf and inspected to infer its range: enough to see
 # the extremes of any realistic image set, cheap for datasets of any size.
@@ -254,22 +254,25 @@ class DataSource:
             raise ValueError(f"n must be at most the number of real samples ({size}); got {n}")
         return self._gather(torch.randperm(size, generator=generator)[:n])
 
-    def infer_range(self) -> tuple[float, float]:
-        """The range the data is meant to live in, snapped to a convention when it fits."""
+    def extremes(self) -> tuple[float, float]:
+        """The data's smallest and largest value (a Tensor's exactly; a Dataset's over its
+        first items, a DataLoader's over its first batch)."""
         if self.x is not None:
             lo_t, hi_t = torch.aminmax(self.x)
-            lo, hi = float(lo_t), float(hi_t)
-        else:
-            x, _ = self.peek(_INSPECT_ITEMS) if self.loader is None else self._first_batch
-            lo, hi = float(x.min()), float(x.max())
-        return snap_range(lo, hi)
+            return float(lo_t), float(hi_t)
+        x, _ = self.peek(_INSPECT_ITEMS) if self.loader is None else self._first_batch
+        return float(x.min()), float(x.max())
+
+    def infer_range(self) -> tuple[float, float]:
+        """The range the data is meant to live in, snapped to a convention when it fits."""
+        return snap_range(*self.extremes())
 
 
 def snap_range(lo: float, hi: float) -> tuple[float, float]:
     """The narrowest conventional range holding ``[lo, hi]``, else ``(lo, hi)`` itself."""
     for c_lo, c_hi in _CONVENTIONAL_RANGES:
         width = c_hi - c_lo
-        slack = _RANGE_SLACK * width
+        slack = RANGE_SLACK * width
         if lo >= c_lo - slack and hi <= c_hi + slack and hi - lo >= _RANGE_MIN_SPAN * width:
             return (c_lo, c_hi)
     return (lo, hi)

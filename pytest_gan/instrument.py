@@ -25,12 +25,14 @@ fakes, and keep a few fixed-z samples.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from pytest_gan import _defaults
 from pytest_gan.rng import preserved_torch_rng
@@ -59,6 +61,7 @@ class History:
         self.columns: dict[str, list[Number]] = {"step": []}
         self.probes: list[dict[str, Any]] = []
         self.wiring: dict[str, Any] = {}
+        self.saturation: dict[str, Any] = {}
         self.events: dict[str, dict[str, int]] = {}
 
     # -- writing ---------------------------------------------------------------------
@@ -459,3 +462,61 @@ class Prober:
         }
         self.history.probes.append(record)
         return record
+
+
+#: Logit the saturation probe forces on D: beyond 103.3, exp(-x) underflows float32 to 0,
+#: so sigmoid(x) is exactly 1 and sigmoid(-x) exactly 0, the state a discriminator reaches
+#: late in a run that short runs never see. Any loss written on logits stays finite there.
+SATURATED_LOGIT = 200.0
+
+
+def _last_parametrized(module: nn.Module) -> nn.Module:
+    """The last submodule holding parameters of its own: D's final layer, before any
+    Sigmoid that follows it."""
+    last = module
+    for name, sub in module.named_modules():
+        # Spectral norm and other parametrizations keep the original weight in an inner
+        # module whose forward is never called: the layer they wrap is the one to hook.
+        if "parametrizations" in name.split("."):
+            continue
+        if any(True for _ in sub.parameters(recurse=False)) or parametrize.is_parametrized(sub):
+            last = sub
+    return last
+
+
+def saturation_probe(
+    step: Any,
+    make_context: Any,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    batch: Any,
+) -> dict[str, Any]:
+    """Run the training step once more on copies of the networks whose discriminator is
+    forced to saturate, once towards "real" (+SATURATED_LOGIT) and once towards "fake".
+
+    A loss written as ``log(sigmoid(x))`` or ``log(1 - D(G(z)))`` without an epsilon turns
+    infinite or NaN there, however finite it stayed in the run. The copies, their fresh
+    optimizers and the preserved RNG state leave the run itself untouched. Returns, per
+    direction, the losses as floats, or the error the step raised.
+    """
+    results: dict[str, Any] = {"logit": SATURATED_LOGIT}
+    for direction, sign in (("real", 1.0), ("fake", -1.0)):
+        g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
+        target = sign * SATURATED_LOGIT
+
+        def saturate(module: nn.Module, inputs: Any, out: Any, target: float = target) -> Any:
+            if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+                return out
+            # Straight-through: the value saturates, the gradient still flows.
+            return out + (torch.full_like(out, target) - out).detach()
+
+        handle = _last_parametrized(d).register_forward_hook(saturate)
+        try:
+            with preserved_torch_rng():
+                out = step(make_context(g, d), batch)
+            results[direction] = {str(k): as_float(v, str(k)) for k, v in out.items()}
+        except Exception as exc:  # the step's own failure is the finding
+            results[direction] = {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            handle.remove()
+    return results

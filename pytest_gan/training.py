@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -27,6 +27,7 @@ from pytest_gan.instrument import (
     Prober,
     as_float,
     preserved_state,
+    saturation_probe,
 )
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.spec import GANSpec, validate_networks
@@ -451,6 +452,20 @@ def _run(
     finally:
         if instrument is not None:
             instrument.remove()
+    if instrument is not None:
+
+        def make_context(g: nn.Module, d: nn.Module) -> TrainContext:
+            opt_g2, opt_d2 = _optimizers(spec, g, d)
+            return replace(
+                ctx, generator=g, discriminator=d, opt_g=opt_g2, opt_d=opt_d2, step=steps
+            )
+
+        # Training samples: the step never sees the held-out ones, not even here.
+        probe_x, probe_y = on_device(train_probe)
+        probe_batch = probe_x if not conditional else (probe_x, probe_y)
+        history.saturation = saturation_probe(
+            step_fn, make_context, generator, discriminator, probe_batch
+        )
     return GANRun(
         spec=spec,
         generator=generator,

@@ -83,7 +83,8 @@ def test_every_data_form_trains(form: str) -> None:
         return UserStep()(ctx, batch)
 
     run = train(tiny_spec(data=data, train_step=step), steps=4)
-    assert len(seen) == 4
+    # Four steps, then the two calls of the saturation probe (on copies of the networks).
+    assert len(seen) == 4 + 2
     assert all(isinstance(b, torch.Tensor) and b.shape[1:] == (2,) for b in seen)
     expected_batch = 32 if form.startswith("loader") else 64
     assert seen[0].shape[0] == expected_batch
@@ -130,7 +131,8 @@ def test_a_user_step_is_run_and_its_losses_recorded() -> None:
         return {**UserStep()(ctx, batch), "extra": 1.0}
 
     run = train(tiny_spec(train_step=step), steps=6)
-    assert calls == list(range(6))
+    # The saturation probe runs the step twice more, on copies, with ctx.step == steps.
+    assert calls == [*range(6), 6, 6]
     assert len(run.history["extra"]) == 6 and set(run.history["extra"]) == {1.0}
     assert all(np.isfinite(run.history["g_loss"]))
 

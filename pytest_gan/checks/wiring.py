@@ -1,0 +1,133 @@
+"""Checks of how the training loop is wired: detach, zero_grad, optimizer coverage.
+
+These read exact records of the instrumentation (see ``pytest_gan.instrument``), not
+statistics: a single leaked or stale gradient is a bug, whatever the seed, so their
+thresholds are zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pytest_gan.checks._common import require_instrumented, require_run
+from pytest_gan.errors import fail
+from pytest_gan.training import GANRun
+
+
+def assert_d_step_isolated(run: GANRun) -> None:
+    """The discriminator's step writes no gradient into the generator's parameters.
+
+    Raises ``GANAssertionError`` with pitfall ``d-step-leaks-into-generator`` when any
+    step's D update saw generator gradients produced during D's backward pass.
+    """
+    __tracebackhide__ = True
+    run = require_run(run, "assert_d_step_isolated")
+    require_instrumented(run, "assert_d_step_isolated")
+    event = run.history.events.get("d_step_g_grads")
+    if event is None:
+        return
+    most = int(max(v for v in run.history["d_step_g_grads"] if math.isfinite(v)))
+    g_params = run.history.wiring["opt_g"]["generator"]["total"]
+    raise fail(
+        "d-step-leaks-into-generator",
+        f"Gradient from the discriminator's loss reached the generator in {event['count']} of "
+        f"{run.steps} steps (first at step {event['first_step']}): the fakes shown to D are "
+        "not detached.",
+        [
+            ("steps whose D step leaked into G", event["count"], "0"),
+            ("first such step", event["first_step"], "-"),
+            ("G parameter tensors written (max per step)", most, f"0 of {g_params}"),
+        ],
+        {
+            "leaking_steps": event["count"],
+            "first_step": event["first_step"],
+            "max_g_tensors_written": most,
+        },
+    )
+
+
+def assert_gradients_zeroed(run: GANRun) -> None:
+    """Every optimizer step uses gradients reset since that optimizer's previous step.
+
+    Raises ``GANAssertionError`` with pitfall ``gradient-accumulation`` naming the
+    network whose gradients were not reset.
+    """
+    __tracebackhide__ = True
+    run = require_run(run, "assert_gradients_zeroed")
+    require_instrumented(run, "assert_gradients_zeroed")
+    events = run.history.events
+    found = {
+        role: events[f"{role}_stale_grads"]
+        for role in ("d", "g")
+        if f"{role}_stale_grads" in events
+    }
+    if not found:
+        return
+    names = {"d": "discriminator", "g": "generator"}
+    who = " and ".join(names[r] for r in found)
+    first = min(e["first_step"] for e in found.values())
+    rows = [(f"{names[r]} steps with stale gradients", e["count"], "0") for r, e in found.items()]
+    rows.append(("first such step", first, "-"))
+    raise fail(
+        "gradient-accumulation",
+        f"The {who} optimizer stepped with gradients not reset since its previous step "
+        f"(from step {first} on): a zero_grad() is missing.",
+        rows,
+        {f"{names[r]}_stale_steps": e["count"] for r, e in found.items()} | {"first_step": first},
+        detail="Each such update adds the previous steps' gradients (and, for D, the "
+        "generator step's gradients through D) to the current one.",
+    )
+
+
+def assert_optimizers_cover(run: GANRun) -> None:
+    """``opt_g`` trains the generator and ``opt_d`` the discriminator, every trainable
+    parameter of each.
+
+    Raises ``GANAssertionError`` with pitfall ``optimizer-misses-parameters`` listing the
+    parameters no optimizer updates, or an optimizer built over the other network.
+    """
+    __tracebackhide__ = True
+    run = require_run(run, "assert_optimizers_cover")
+    require_instrumented(run, "assert_optimizers_cover")
+    w = run.history.wiring
+    uncovered = w["uncovered"]
+    crossed = {
+        "opt_g": w["opt_g"]["discriminator"]["covered"] if not w["same_optimizer"] else 0,
+        "opt_d": w["opt_d"]["generator"]["covered"] if not w["same_optimizer"] else 0,
+    }
+    g_own = w["opt_g"]["generator"]
+    d_own = w["opt_d"]["discriminator"]
+    if not uncovered["generator"] and not uncovered["discriminator"] and not any(crossed.values()):
+        return
+    problems = []
+    if crossed["opt_g"] and not g_own["covered"]:
+        problems.append("opt_g was built over the discriminator's parameters")
+    elif crossed["opt_g"]:
+        problems.append("opt_g also holds discriminator parameters")
+    if crossed["opt_d"] and not d_own["covered"]:
+        problems.append("opt_d was built over the generator's parameters")
+    elif crossed["opt_d"]:
+        problems.append("opt_d also holds generator parameters")
+    for net, names in uncovered.items():
+        if names:
+            shown = ", ".join(names[:6]) + (
+                f", ... ({len(names)} in all)" if len(names) > 6 else ""
+            )
+            problems.append(f"{net} parameters in no optimizer: {shown}")
+    raise fail(
+        "optimizer-misses-parameters",
+        "The optimizers do not cover the networks they should train: " + "; ".join(problems) + ".",
+        [
+            ("generator tensors in opt_g", f"{g_own['covered']} of {g_own['total']}", "all"),
+            ("discriminator tensors in opt_d", f"{d_own['covered']} of {d_own['total']}", "all"),
+            ("discriminator tensors in opt_g", crossed["opt_g"], "0"),
+            ("generator tensors in opt_d", crossed["opt_d"], "0"),
+        ],
+        {
+            "uncovered": {k: list(v) for k, v in uncovered.items()},
+            "opt_g_generator": g_own,
+            "opt_d_discriminator": d_own,
+            "opt_g_discriminator": crossed["opt_g"],
+            "opt_d_generator": crossed["opt_d"],
+        },
+    )

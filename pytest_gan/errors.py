@@ -1,0 +1,66 @@
+"""``GANAssertionError``: a check's verdict, with the pitfall it diagnosed and its evidence.
+
+Messages read top-down: one line saying what was seen, the evidence as a small aligned
+table (measured against the healthy range), why it matters, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+class GANAssertionError(AssertionError):
+    """A check failed. ``pitfall`` is the id of the diagnosed pitfall (a key of
+    ``pytest_gan.PITFALLS``); ``evidence`` holds the measured figures."""
+
+    def __init__(self, message: str, *, pitfall: str, evidence: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.pitfall = pitfall
+        self.evidence = dict(evidence)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def evidence_table(rows: Sequence[tuple[str, Any, str]]) -> str:
+    """``figure | measured | healthy`` rows, aligned, for a failure message."""
+    header = ("figure", "measured", "healthy")
+    cells = [header, *((name, _cell(value), healthy) for name, value, healthy in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(3)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join("    " + line for line in lines)
+
+
+def fail(
+    pitfall: str,
+    summary: str,
+    rows: Sequence[tuple[str, Any, str]],
+    evidence: Mapping[str, Any],
+    *,
+    detail: str = "",
+) -> GANAssertionError:
+    """The error a check raises: summary, evidence table, why it matters, how to fix it.
+
+    ``detail`` adds a paragraph specific to what was found (names of parameters, the step
+    a loss turned NaN). The why and the fix come from the pitfall catalog.
+    """
+    from pytest_gan.pitfalls import PITFALLS
+
+    entry = PITFALLS[pitfall]
+    parts = [summary, "", evidence_table(rows)]
+    if detail:
+        parts += ["", detail]
+    parts += [
+        "",
+        f"Pitfall: {pitfall} ({entry.title}). {entry.why}",
+        f"Fix: {entry.fix}",
+        f"See: {entry.doc}",
+    ]
+    return GANAssertionError("\n".join(parts), pitfall=pitfall, evidence=evidence)

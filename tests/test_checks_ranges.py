@@ -1,0 +1,129 @@
+"""The range checks: data normalisation and the generator's reach of the data's range."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from fixtures import data
+from fixtures.zoo import N_IMAGES, case
+from pytest_gan import (
+    GANAssertionError,
+    assert_data_normalized,
+    assert_output_range_matches_data,
+    train,
+)
+from tests.tiny import tiny_spec
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_unnormalised_images_are_caught(seed: int) -> None:
+    images = data.shapes16(N_IMAGES, seed=seed)
+    for raw, hint in (
+        (data.to_unit_range(images), "ToTensor"),
+        (data.to_uint8_range(images), "8-bit"),
+    ):
+        with pytest.raises(GANAssertionError, match=hint) as caught:
+            assert_data_normalized(raw)
+        assert caught.value.pitfall == "data-not-normalized"
+    assert_data_normalized(images)
+    assert_data_normalized(data.scenes32(256, seed=seed))
+
+
+def test_the_zoo_twin_and_its_reference() -> None:
+    with pytest.raises(GANAssertionError) as caught:
+        assert_data_normalized(case("data-not-normalized").spec())
+    assert caught.value.evidence["span_share"] == pytest.approx(0.5, abs=0.01)
+    assert_data_normalized(case("shapes-dcgan").spec())
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda x: x,
+        lambda x: (x, torch.zeros(len(x), dtype=torch.long)),
+        lambda x: TensorDataset(x),
+        lambda x: DataLoader(TensorDataset(x), batch_size=256),
+    ],
+)
+def test_every_data_form_is_judged(form: Any) -> None:
+    images = data.shapes16(512)
+    assert_data_normalized(form(images))
+    with pytest.raises(GANAssertionError):
+        assert_data_normalized(form(data.to_unit_range(images)))
+
+
+def test_a_unit_range_expectation_accepts_unit_data() -> None:
+    unit = data.to_unit_range(data.shapes16(512))
+    assert_data_normalized(unit, expected_range=(0, 1))
+    with pytest.raises(GANAssertionError, match=r"should fill \[0, 1\]"):
+        assert_data_normalized(data.shapes16(512), expected_range=(0, 1))
+
+
+def test_slightly_narrow_or_noisy_data_passes() -> None:
+    x = data.shapes16(512) * 0.9  # spans 90% of the range
+    assert_data_normalized(x)
+    assert_data_normalized(x.clamp(-1, 1) + 0.01)  # overshoots by half a percent
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "names"),
+    [
+        ((torch.zeros(4, 2), (1, -1)), ValueError, "expected_range"),
+        ((torch.zeros(4, 2), 1.0), TypeError, "expected_range"),
+        (("images/", (-1, 1)), TypeError, "data"),
+        ((torch.tensor([[0.0, float("nan")], [0.0, 1.0]]), (-1, 1)), ValueError, "NaN"),
+        ((torch.empty(0, 3), (-1, 1)), ValueError, "data"),
+    ],
+)
+def test_bad_input_is_refused_by_name(
+    args: tuple[Any, Any], error: type[Exception], names: str
+) -> None:
+    with pytest.raises(error, match=names):
+        assert_data_normalized(*args)
+
+
+# The Sigmoid twin's gap is structural (a Sigmoid never goes below 0), so a short run
+# shows it as surely as a long one; the healthy references need their full 200 steps to
+# reach both ends of the range.
+@pytest.mark.parametrize("seed", range(10))
+def test_the_sigmoid_twin_is_caught(seed: int) -> None:
+    run = train(case("output-range-mismatch").spec(), steps=20, seed=seed)
+    with pytest.raises(
+        GANAssertionError, match="the final activation looks like Sigmoid"
+    ) as caught:
+        assert_output_range_matches_data(run)
+    assert caught.value.pitfall == "output-range-mismatch"
+    assert caught.value.evidence["low_gap"] >= 0.5 - 1e-4
+    assert caught.value.evidence["fake_min"] >= 0.0
+
+
+@pytest.mark.parametrize(
+    "name", ["shapes-dcgan", "shapes-cgan", "shapes-hinge-sn", "scenes-dcgan", "ring-mlp"]
+)
+@pytest.mark.parametrize("seed", range(5, 8))
+def test_healthy_references_reach_the_data_range(name: str, seed: int) -> None:
+    # Seeds 5-7: beyond the seeds 0-4 the threshold was calibrated on.
+    assert_output_range_matches_data(train(case(name).spec(), seed=seed))
+
+
+def test_a_relu_generator_on_signed_data_is_named() -> None:
+    def relu_g() -> torch.nn.Module:
+        return torch.nn.Sequential(
+            torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2), torch.nn.ReLU()
+        )
+
+    run = train(tiny_spec(generator=relu_g, data=torch.rand(512, 2) * 2 - 1), steps=3)
+    with pytest.raises(GANAssertionError, match="looks like ReLU"):
+        assert_output_range_matches_data(run)
+
+
+def test_the_range_check_validates_its_arguments() -> None:
+    with pytest.raises(TypeError, match="run must be a GANRun"):
+        assert_output_range_matches_data(torch.zeros(4, 2))  # type: ignore[arg-type]
+    run = train(tiny_spec(), steps=1)
+    with pytest.raises(ValueError, match="samples"):
+        assert_output_range_matches_data(run, samples=1)

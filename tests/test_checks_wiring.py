@@ -1,0 +1,152 @@
+"""The wiring checks and the finite-loss check: every planted twin caught with its
+pitfall id on 10 seeds, the healthy references and loops passing.
+
+These verdicts read exact records (a leaked or stale gradient, a missing optimizer, a NaN
+at saturation) that appear from the first steps, so short runs suffice; the full-length
+runs of the zoo are exercised by the statistical checks' tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from fixtures.steps import UserStep
+from fixtures.zoo import HEALTHY, case
+from pytest_gan import (
+    PITFALLS,
+    GANAssertionError,
+    assert_d_step_isolated,
+    assert_gradients_zeroed,
+    assert_losses_finite,
+    assert_optimizers_cover,
+    train,
+)
+from tests.tiny import tiny_spec
+
+Check = Callable[..., None]
+SEEDS = range(10)
+STEPS = 6
+
+TWINS: list[tuple[str, Check]] = [
+    ("d-step-leaks-into-generator", assert_d_step_isolated),
+    ("gradient-accumulation", assert_gradients_zeroed),
+    ("optimizer-misses-parameters", assert_optimizers_cover),
+    ("non-finite-loss", assert_losses_finite),
+]
+CHECKS = [check for _, check in TWINS]
+
+
+@pytest.mark.parametrize(("pitfall", "check"), TWINS)
+def test_each_twin_is_caught_with_its_pitfall_on_every_seed(pitfall: str, check: Check) -> None:
+    spec = case(pitfall).spec()
+    for seed in SEEDS:
+        run = train(spec, steps=STEPS, seed=seed)
+        with pytest.raises(GANAssertionError) as caught:
+            check(run)
+        assert caught.value.pitfall == pitfall, seed
+        assert isinstance(caught.value, AssertionError) and caught.value.evidence
+
+
+@pytest.mark.parametrize("name", sorted(HEALTHY))
+def test_the_healthy_references_pass_on_every_seed(name: str) -> None:
+    spec = case(name).spec()
+    for seed in range(3 if name == "scenes-dcgan" else 5):
+        run = train(spec, steps=STEPS, seed=seed)
+        for check in CHECKS:
+            check(run)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        None,
+        UserStep(),
+        UserStep(zero_grad_style="module"),
+        UserStep(zero_grad_style="in-place"),
+        UserStep(loss="wgan-gp", n_critic=2),
+    ],
+)
+def test_healthy_loops_pass_every_wiring_check(step: UserStep | None) -> None:
+    for seed in range(20):
+        run = train(tiny_spec(train_step=step), steps=4, seed=seed)
+        for check in CHECKS:
+            check(run)
+
+
+def test_the_leak_message_reads_top_down() -> None:
+    run = train(case("d-step-leaks-into-generator").spec(), steps=STEPS)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_d_step_isolated(run)
+    text = str(caught.value)
+    lines = text.splitlines()
+    assert lines[0].startswith(
+        f"Gradient from the discriminator's loss reached the generator in {STEPS} of {STEPS}"
+    )
+    assert "figure" in lines[2] and "measured" in lines[2] and "healthy" in lines[2]
+    assert "Pitfall: d-step-leaks-into-generator" in text
+    assert "Fix: Feed D fake.detach()" in text
+    assert caught.value.evidence["leaking_steps"] == STEPS
+
+
+def test_the_coverage_message_names_the_crossed_optimizer() -> None:
+    run = train(case("optimizer-misses-parameters").spec(), steps=2)
+    with pytest.raises(
+        GANAssertionError, match="opt_g was built over the discriminator's parameters"
+    ) as caught:
+        assert_optimizers_cover(run)
+    assert caught.value.evidence["opt_g_generator"]["covered"] == 0
+    assert "generator parameters in no optimizer" in str(caught.value)
+
+
+def test_a_partial_optimizer_lists_what_it_misses() -> None:
+    def partial(
+        g: torch.nn.Module, d: torch.nn.Module
+    ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        return torch.optim.Adam(g[0].parameters()), torch.optim.Adam(d.parameters())
+
+    run = train(tiny_spec(optimizers=partial), steps=2)
+    with pytest.raises(
+        GANAssertionError, match=r"generator parameters in no optimizer: 2.weight, 2.bias"
+    ):
+        assert_optimizers_cover(run)
+
+
+def test_a_loss_that_is_nan_in_the_run_is_reported_with_its_step() -> None:
+    def step(ctx: object, batch: torch.Tensor) -> dict[str, float]:
+        return {"d_loss": float("nan") if ctx.step >= 3 else 1.0, "g_loss": 1.0}
+
+    run = train(tiny_spec(train_step=step), steps=5)
+    with pytest.raises(
+        GANAssertionError, match="d_loss turned NaN or infinite during the run, first at step 3"
+    ) as caught:
+        assert_losses_finite(run)
+    assert caught.value.pitfall == "non-finite-loss"
+
+
+def test_the_saturation_message_explains_the_probe() -> None:
+    run = train(case("non-finite-loss").spec(), steps=2)
+    with pytest.raises(GANAssertionError, match="numerically fragile") as caught:
+        assert_losses_finite(run)
+    assert "+/-200" in str(caught.value)
+    assert set(caught.value.evidence["nonfinite"]) == {"real", "fake"}
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_checks_refuse_what_is_not_a_run(check: Check) -> None:
+    with pytest.raises(TypeError, match="run must be a GANRun"):
+        check(torch.zeros(3))
+    bare = train(tiny_spec(), steps=2, instrument=False)
+    with pytest.raises(ValueError, match="instrument=False"):
+        check(bare)
+
+
+def test_the_catalog_names_every_check_and_its_fix() -> None:
+    assert len(PITFALLS) == 16
+    for pitfall_id, entry in PITFALLS.items():
+        assert entry.id == pitfall_id and entry.title and entry.symptom and entry.fix and entry.why
+        assert entry.check.startswith("assert_")
+    with pytest.raises(TypeError):
+        PITFALLS["new"] = PITFALLS["blank-output"]  # type: ignore[index]
