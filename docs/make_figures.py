@@ -22,6 +22,7 @@ DEFAULT = (
     "gradient-accumulation",
     "optimizer-misses-parameters",
     "non-finite-loss",
+    "generator-not-learning",
     "ring-mlp",
 )
 GRID = 32

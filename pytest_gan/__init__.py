@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "Pitfall": "pytest_gan.pitfalls",
     "assert_d_step_isolated": "pytest_gan.checks",
     "assert_data_normalized": "pytest_gan.checks",
+    "assert_generator_learns": "pytest_gan.checks",
     "assert_gradients_zeroed": "pytest_gan.checks",
     "assert_losses_finite": "pytest_gan.checks",
     "assert_optimizers_cover": "pytest_gan.checks",
@@ -34,6 +35,7 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:
     from pytest_gan.checks import assert_d_step_isolated as assert_d_step_isolated
     from pytest_gan.checks import assert_data_normalized as assert_data_normalized
+    from pytest_gan.checks import assert_generator_learns as assert_generator_learns
     from pytest_gan.checks import assert_gradients_zeroed as assert_gradients_zeroed
     from pytest_gan.checks import assert_losses_finite as assert_losses_finite
     from pytest_gan.checks import assert_optimizers_cover as assert_optimizers_cover

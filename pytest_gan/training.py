@@ -8,6 +8,7 @@ least-squares loss of Mao et al. (2017) with targets 1 (real) and 0 (fake).
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -193,6 +194,9 @@ class GANRun:
     steps: int
     data_range: tuple[float, float]
     elapsed: float
+    #: The generator's parameters and buffers before the first step (CPU copies), for
+    #: judging what training changed.
+    initial_generator_state: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     _holdout_indices: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -232,6 +236,8 @@ class GANRun:
         *,
         seed: int | None = None,
         mode: str = "eval",
+        initial: bool = False,
+        latent_scale: float = 1.0,
     ) -> torch.Tensor:
         """``n`` samples from the final generator, on the run's device, without gradients.
 
@@ -240,6 +246,9 @@ class GANRun:
         as inference code does (BatchNorm running statistics); ``mode="train"`` uses batch
         statistics in batches of the spec's batch size. For a conditional spec ``labels``
         is a Tensor of n labels, one class for all, or None for balanced classes.
+        ``initial=True`` samples the generator as it was before the first step instead
+        (same z for the same arguments). ``latent_scale`` multiplies z (a probe of how the
+        generator behaves far from its training inputs).
         """
         _check_count(n, "n")
         if mode not in ("eval", "train"):
@@ -247,14 +256,20 @@ class GANRun:
         stream_seed = self.seed if seed is None else seed
         cpu_gen = local_generator(stream_seed, _STREAM_SAMPLES)
         y = self._sample_labels(n, labels, cpu_gen)
-        z = torch.randn(n, *self.spec.latent_shape, generator=cpu_gen).to(self.device)
+        z = latent_scale * torch.randn(n, *self.spec.latent_shape, generator=cpu_gen).to(
+            self.device
+        )
         chunk = self.spec.batch_size if mode == "train" else max(n, 1)
-        was_training = self.generator.training
-        self.generator.train(mode == "train")
+        generator = self.generator
+        if initial:
+            generator = copy.deepcopy(self.generator)
+            generator.load_state_dict(self.initial_generator_state)
+        was_training = generator.training
+        generator.train(mode == "train")
         try:
-            with preserved_state(self.generator):
+            with preserved_state(generator):
                 parts = [
-                    self.generator(
+                    generator(
                         *(
                             (z[i : i + chunk],)
                             if y is None
@@ -264,7 +279,7 @@ class GANRun:
                     for i in range(0, n, chunk)
                 ]
         finally:
-            self.generator.train(was_training)
+            generator.train(was_training)
         return torch.cat(parts).detach()
 
     def real(self, n: int, *, seed: int | None = None) -> torch.Tensor:
@@ -364,6 +379,7 @@ def _run(
     discriminator.train()
     with preserved_state(generator, discriminator):
         validate_networks(spec, generator, discriminator, device)
+    initial_state = {k: v.detach().to("cpu", copy=True) for k, v in generator.state_dict().items()}
     opt_g, opt_d = _optimizers(spec, generator, discriminator)
 
     data_gen = local_generator(seed, _STREAM_DATA)
@@ -478,5 +494,6 @@ def _run(
         steps=steps,
         data_range=spec.data_range or source.infer_range(),
         elapsed=time.perf_counter() - started,
+        initial_generator_state=initial_state,
         _holdout_indices=holdout_idx,
     )

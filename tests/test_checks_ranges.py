@@ -87,8 +87,8 @@ def test_bad_input_is_refused_by_name(
 
 
 # The Sigmoid twin's gap is structural (a Sigmoid never goes below 0), so a short run
-# shows it as surely as a long one; the healthy references need their full 200 steps to
-# reach both ends of the range.
+# shows it as surely as a long one. The healthy references, which need their full 200
+# steps to reach both ends of the range, are judged in test_checks_healthy.py.
 @pytest.mark.parametrize("seed", range(10))
 def test_the_sigmoid_twin_is_caught(seed: int) -> None:
     run = train(case("output-range-mismatch").spec(), steps=20, seed=seed)
@@ -99,15 +99,6 @@ def test_the_sigmoid_twin_is_caught(seed: int) -> None:
     assert caught.value.pitfall == "output-range-mismatch"
     assert caught.value.evidence["low_gap"] >= 0.5 - 1e-4
     assert caught.value.evidence["fake_min"] >= 0.0
-
-
-@pytest.mark.parametrize(
-    "name", ["shapes-dcgan", "shapes-cgan", "shapes-hinge-sn", "scenes-dcgan", "ring-mlp"]
-)
-@pytest.mark.parametrize("seed", range(5, 8))
-def test_healthy_references_reach_the_data_range(name: str, seed: int) -> None:
-    # Seeds 5-7: beyond the seeds 0-4 the threshold was calibrated on.
-    assert_output_range_matches_data(train(case(name).spec(), seed=seed))
 
 
 def test_a_relu_generator_on_signed_data_is_named() -> None:
@@ -127,3 +118,12 @@ def test_the_range_check_validates_its_arguments() -> None:
     run = train(tiny_spec(), steps=1)
     with pytest.raises(ValueError, match="samples"):
         assert_output_range_matches_data(run, samples=1)
+
+
+def test_a_generator_that_has_not_spread_out_yet_is_not_a_range_mismatch() -> None:
+    # One step: the ring's MLP generator still outputs values near 0, far short of the
+    # ring's extremes, but nothing bounds it: it can still get there.
+    run = train(case("ring-mlp").spec(), steps=1)
+    fake = run.samples(1000)
+    assert float(fake.max()) < 0.5 * run.data_range[1]
+    assert_output_range_matches_data(run)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pytest_gan.checks.dynamics import assert_losses_finite
+from pytest_gan.checks.dynamics import assert_generator_learns, assert_losses_finite
 from pytest_gan.checks.ranges import assert_data_normalized, assert_output_range_matches_data
 from pytest_gan.checks.wiring import (
     assert_d_step_isolated,
@@ -14,6 +14,7 @@ from pytest_gan.checks.wiring import (
 __all__ = [
     "assert_d_step_isolated",
     "assert_data_normalized",
+    "assert_generator_learns",
     "assert_gradients_zeroed",
     "assert_losses_finite",
     "assert_optimizers_cover",
