@@ -147,7 +147,8 @@ class DataSource:
 
     # -- random access ---------------------------------------------------------------
 
-    def _gather(self, idx: torch.Tensor) -> Batch:
+    def gather(self, idx: torch.Tensor) -> Batch:
+        """The samples (and labels) at ``idx``."""
         if self.x is not None:
             return self.x[idx], (self.y[idx] if self.y is not None else None)
         assert self.dataset is not None
@@ -193,7 +194,7 @@ class DataSource:
             return x[:n], (None if y is None else y[:n])
         size = self.size()
         assert size is not None
-        return self._gather(torch.arange(min(n, size)))
+        return self.gather(torch.arange(min(n, size)))
 
     def check_labels(self, num_classes: int) -> None:
         _, labels = self.peek(_INSPECT_ITEMS) if self.y is None else (None, self.y)
@@ -220,12 +221,12 @@ class DataSource:
     ) -> tuple[Batch, bool]:
         """Real samples for the probes, and whether they were held out of training."""
         if holdout is not None:
-            return self._gather(holdout[:n]), True
+            return self.gather(holdout[:n]), True
         if self.loader is not None:
             return self._take_from_loader(n), False
         size = self.size()
         assert size is not None
-        return self._gather(torch.randperm(size, generator=generator)[:n]), False
+        return self.gather(torch.randperm(size, generator=generator)[:n]), False
 
     def batches(
         self, batch_size: int, train_idx: torch.Tensor | None, generator: torch.Generator
@@ -242,7 +243,7 @@ class DataSource:
         while True:
             order = pool[torch.randperm(size, generator=generator)]
             for start in range(0, size - bs + 1, bs):
-                yield self._gather(order[start : start + bs])
+                yield self.gather(order[start : start + bs])
 
     def real(self, n: int, generator: torch.Generator) -> Batch:
         """``n`` distinct real samples drawn with ``generator``."""
@@ -252,7 +253,7 @@ class DataSource:
         assert size is not None
         if n > size:
             raise ValueError(f"n must be at most the number of real samples ({size}); got {n}")
-        return self._gather(torch.randperm(size, generator=generator)[:n])
+        return self.gather(torch.randperm(size, generator=generator)[:n])
 
     def extremes(self) -> tuple[float, float]:
         """The data's smallest and largest value (a Tensor's exactly; a Dataset's over its

@@ -318,15 +318,19 @@ def _optimizers(
     return pair[0], pair[1]
 
 
-def _to(
+def _to_device(
     batch: tuple[torch.Tensor, torch.Tensor | None], device: torch.device, conditional: bool
-) -> Any:
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A batch moved to ``device``; labels kept only for a conditional spec."""
     x, y = batch
     x = x.to(device, non_blocking=True)
-    if not conditional:
-        return x
-    assert y is not None
-    return (x, y.to(device, non_blocking=True))
+    return x, (y.to(device, non_blocking=True) if conditional and y is not None else None)
+
+
+def _step_batch(batch: tuple[torch.Tensor, torch.Tensor | None]) -> Any:
+    """What a step receives: ``x``, or ``(x, y)`` for a conditional spec."""
+    x, y = batch
+    return x if y is None else (x, y)
 
 
 def train(
@@ -388,7 +392,7 @@ def _run(
     train_idx, holdout_idx = source.split(data_gen)
     holdout, held_out = source.holdout_batch(holdout_idx, _defaults.PROBE_BATCH, probe_gen)
     train_probe = (
-        source._gather(train_idx[: _defaults.PROBE_BATCH]) if train_idx is not None else holdout
+        source.gather(train_idx[: _defaults.PROBE_BATCH]) if train_idx is not None else holdout
     )
     conditional = spec.conditional
     n_probe = holdout[0].shape[0]
@@ -398,12 +402,6 @@ def _run(
         if spec.num_classes is not None
         else None
     )
-
-    def on_device(
-        batch: tuple[torch.Tensor, torch.Tensor | None],
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x, y = batch
-        return x.to(device), (y.to(device) if conditional and y is not None else None)
 
     history = History()
     threshold: float | str | None = _THRESHOLDS[spec.loss]
@@ -416,9 +414,9 @@ def _run(
         discriminator=discriminator,
         z=z_probe,
         fake_labels=fake_labels,
-        holdout=on_device(holdout),
+        holdout=_to_device(holdout, device, conditional),
         held_out=held_out,
-        train_batch=on_device(train_probe),
+        train_batch=_to_device(train_probe, device, conditional),
         threshold=threshold,
         every=max(1, math.ceil(steps / _defaults.MAX_PROBES)),
         history=history,
@@ -444,7 +442,7 @@ def _run(
             prober.probe(0)
         for step in range(steps):
             ctx.step = step
-            batch = _to(next(stream), device, conditional)
+            batch = _step_batch(_to_device(next(stream), device, conditional))
             try:
                 losses = step_fn(ctx, batch)
             except Exception as exc:
@@ -477,8 +475,7 @@ def _run(
             )
 
         # Training samples: the step never sees the held-out ones, not even here.
-        probe_x, probe_y = on_device(train_probe)
-        probe_batch = probe_x if not conditional else (probe_x, probe_y)
+        probe_batch = _step_batch(_to_device(train_probe, device, conditional))
         history.saturation = saturation_probe(
             step_fn, make_context, generator, discriminator, probe_batch
         )
