@@ -37,6 +37,16 @@ def _check_factory(value: object, argument: str) -> None:
         )
 
 
+def checked_range(value: object, argument: str) -> tuple[float, float]:
+    """A finite pair ``(lo, hi)`` with ``lo < hi``, or an error naming ``argument``."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{argument} must be a pair (lo, hi); got {value!r}")
+    lo, hi = (float(v) for v in value)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"{argument} must be finite with lo < hi; got {value!r}")
+    return (lo, hi)
+
+
 def _latent_shape(latent_dim: object) -> tuple[int, ...]:
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, tuple, list)):
         raise TypeError(
@@ -123,7 +133,7 @@ class GANSpec:
         if self.name is not None and not isinstance(self.name, str):
             raise TypeError(f"name must be None or a str; got {type(self.name).__name__}")
         if self.data_range is not None:
-            self.data_range = self._checked_range(self.data_range)
+            self.data_range = checked_range(self.data_range, "data_range")
         if not isinstance(self.data, (torch.Tensor, tuple, list, Dataset, DataLoader)):
             raise TypeError(
                 "data must be a Tensor [N, ...], a pair (x, y) of Tensors, a Dataset or a "
@@ -134,15 +144,6 @@ class GANSpec:
             self.source.check_labels(self.num_classes)
         if self.name is None:
             self.name = self._default_name()
-
-    @staticmethod
-    def _checked_range(value: object) -> tuple[float, float]:
-        if not isinstance(value, (tuple, list)) or len(value) != 2:
-            raise TypeError(f"data_range must be None or a pair (lo, hi); got {value!r}")
-        lo, hi = (float(v) for v in value)
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"data_range must be finite with lo < hi; got {value!r}")
-        return (lo, hi)
 
     def _default_name(self) -> str:
         target = self.generator

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 from pytest_gan.checks._common import require_run
 from pytest_gan.data import RANGE_SLACK, DataSource, snap_range
 from pytest_gan.errors import fail
-from pytest_gan.spec import GANSpec
+from pytest_gan.spec import GANSpec, checked_range
 from pytest_gan.training import GANRun
 
 #: Least share of the expected range that normalised data spans. Every image set of the
@@ -42,15 +42,6 @@ def _source(data: Any) -> DataSource:
     return DataSource(data, conditional=False)
 
 
-def _checked_range(value: Any, argument: str) -> tuple[float, float]:
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(f"{argument} must be a pair (lo, hi); got {value!r}")
-    lo, hi = (float(v) for v in value)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"{argument} must be finite with lo < hi; got {value!r}")
-    return lo, hi
-
-
 def assert_data_normalized(data: Any, expected_range: tuple[float, float] = (-1.0, 1.0)) -> None:
     """The data lives in ``expected_range`` and spans most of it.
 
@@ -59,7 +50,7 @@ def assert_data_normalized(data: Any, expected_range: tuple[float, float] = (-1.
     range (beyond 2% of its width) or spans less than ``MIN_SPAN_SHARE`` of it.
     """
     __tracebackhide__ = True
-    e_lo, e_hi = _checked_range(expected_range, "expected_range")
+    e_lo, e_hi = checked_range(expected_range, "expected_range")
     lo, hi = _source(data).extremes()
     width = e_hi - e_lo
     slack = RANGE_SLACK * width
