@@ -38,7 +38,8 @@ LOSSES = ("bce", "hinge", "wgan-gp", "lsgan")
 MAX_PROBES = 10
 
 #: Samples the probes use: held-out real samples and fresh fakes shown to D, and the
-#: fixed-z batch whose samples are kept.
+#: fixed-z batch whose samples are kept. One DCGAN batch: D sees batches of this size in
+#: training, so BatchNorm statistics in train mode behave as they do there.
 PROBE_BATCH = 64
 
 #: Fixed-z samples kept per probe (a small grid's worth; bounded memory).
