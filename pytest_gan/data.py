@@ -85,6 +85,11 @@ class DataSource:
         self.dataset: Dataset[Any] | None = None
         self.x: torch.Tensor | None = None
         self.y: torch.Tensor | None = None
+        if not isinstance(data, (torch.Tensor, tuple, list, Dataset, DataLoader)):
+            raise TypeError(
+                "data must be a Tensor [N, ...], a pair (x, y) of Tensors, a Dataset or a "
+                f"DataLoader; got {type(data).__name__}"
+            )
         if isinstance(data, torch.Tensor):
             self.x = data
             _check_samples(data, "data")

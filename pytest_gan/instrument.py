@@ -20,7 +20,9 @@ What is recorded, per training step (:class:`History` rows):
 Once per run, :attr:`History.wiring` lists which parameters each optimizer covers and which
 trainable parameters no optimizer covers. Periodic probes (:attr:`History.probes`) record
 D's output on held-out real samples, on a fixed batch of training samples and on fixed-z
-fakes, and keep a few fixed-z samples.
+fakes, and keep a few fixed-z samples. After the last step, :func:`saturation_probe` runs
+the training step on copies of the networks with D forced to saturate
+(:attr:`History.saturation`), where a numerically fragile loss turns NaN.
 """
 
 from __future__ import annotations

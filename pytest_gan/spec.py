@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
 from pytest_gan import _defaults
 from pytest_gan.data import DataSource, describe_shape
@@ -41,7 +40,10 @@ def checked_range(value: object, argument: str) -> tuple[float, float]:
     """A finite pair ``(lo, hi)`` with ``lo < hi``, or an error naming ``argument``."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise TypeError(f"{argument} must be a pair (lo, hi); got {value!r}")
-    lo, hi = (float(v) for v in value)
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{argument} must be a pair of numbers (lo, hi); got {value!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"{argument} must be finite with lo < hi; got {value!r}")
     return (lo, hi)
@@ -134,11 +136,6 @@ class GANSpec:
             raise TypeError(f"name must be None or a str; got {type(self.name).__name__}")
         if self.data_range is not None:
             self.data_range = checked_range(self.data_range, "data_range")
-        if not isinstance(self.data, (torch.Tensor, tuple, list, Dataset, DataLoader)):
-            raise TypeError(
-                "data must be a Tensor [N, ...], a pair (x, y) of Tensors, a Dataset or a "
-                f"DataLoader; got {type(self.data).__name__}"
-            )
         self.source = DataSource(self.data, conditional=self.num_classes is not None)
         if self.num_classes is not None:
             self.source.check_labels(self.num_classes)

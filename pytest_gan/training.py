@@ -466,6 +466,7 @@ def _run(
     finally:
         if instrument is not None:
             instrument.remove()
+    elapsed = time.perf_counter() - started
     if instrument is not None:
 
         def make_context(g: nn.Module, d: nn.Module) -> TrainContext:
@@ -490,7 +491,7 @@ def _run(
         seed=seed,
         steps=steps,
         data_range=spec.data_range or source.infer_range(),
-        elapsed=time.perf_counter() - started,
+        elapsed=elapsed,
         initial_generator_state=initial_state,
         _holdout_indices=holdout_idx,
     )

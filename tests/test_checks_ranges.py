@@ -127,3 +127,11 @@ def test_a_generator_that_has_not_spread_out_yet_is_not_a_range_mismatch() -> No
     fake = run.samples(1000)
     assert float(fake.max()) < 0.5 * run.data_range[1]
     assert_output_range_matches_data(run)
+
+
+def test_a_run_or_a_spec_is_judged_by_its_data() -> None:
+    spec = case("data-not-normalized").spec()
+    with pytest.raises(GANAssertionError):
+        assert_data_normalized(train(spec, steps=1))
+    with pytest.raises(TypeError, match="data must be a Tensor"):
+        assert_data_normalized(object())

@@ -164,3 +164,8 @@ def test_a_raising_step_names_the_spec_and_the_step() -> None:
 def test_a_step_must_return_scalar_losses(result: Any, names: str) -> None:
     with pytest.raises(TypeError, match=names):
         train(tiny_spec(train_step=lambda ctx, batch: result), steps=1)
+
+
+def test_a_range_of_non_numbers_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match="data_range must be a pair of numbers"):
+        tiny_spec(data_range=("low", 1))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from torch.utils.data import DataLoader, Dataset
-
 from pytest_gan.checks._common import require_run
 from pytest_gan.data import RANGE_SLACK, DataSource, snap_range
 from pytest_gan.errors import fail
@@ -32,13 +30,6 @@ def _source(data: Any) -> DataSource:
         return data.spec.source
     if isinstance(data, GANSpec):
         return data.source
-    import torch
-
-    if not isinstance(data, (torch.Tensor, tuple, list, Dataset, DataLoader)):
-        raise TypeError(
-            "data must be a Tensor, an (x, y) pair, a Dataset, a DataLoader, a GANSpec or a "
-            f"GANRun; got {type(data).__name__}"
-        )
     return DataSource(data, conditional=False)
 
 
