@@ -21,11 +21,17 @@ _EXPORTS: dict[str, str] = {
     "GANAssertionError": "pytest_gan.errors",
     "PITFALLS": "pytest_gan.pitfalls",
     "Pitfall": "pytest_gan.pitfalls",
+    "assert_checkpoint_roundtrip": "pytest_gan.checks",
+    "assert_conditioning_effective": "pytest_gan.checks",
     "assert_d_step_isolated": "pytest_gan.checks",
     "assert_data_normalized": "pytest_gan.checks",
+    "assert_diverse": "pytest_gan.checks",
     "assert_generator_learns": "pytest_gan.checks",
     "assert_gradients_zeroed": "pytest_gan.checks",
+    "assert_lipschitz": "pytest_gan.checks",
+    "assert_losses_balanced": "pytest_gan.checks",
     "assert_losses_finite": "pytest_gan.checks",
+    "assert_not_blank": "pytest_gan.checks",
     "assert_optimizers_cover": "pytest_gan.checks",
     "assert_output_range_matches_data": "pytest_gan.checks",
 }
@@ -33,11 +39,19 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from pytest_gan.checks import assert_checkpoint_roundtrip as assert_checkpoint_roundtrip
+    from pytest_gan.checks import (
+        assert_conditioning_effective as assert_conditioning_effective,
+    )
     from pytest_gan.checks import assert_d_step_isolated as assert_d_step_isolated
     from pytest_gan.checks import assert_data_normalized as assert_data_normalized
+    from pytest_gan.checks import assert_diverse as assert_diverse
     from pytest_gan.checks import assert_generator_learns as assert_generator_learns
     from pytest_gan.checks import assert_gradients_zeroed as assert_gradients_zeroed
+    from pytest_gan.checks import assert_lipschitz as assert_lipschitz
+    from pytest_gan.checks import assert_losses_balanced as assert_losses_balanced
     from pytest_gan.checks import assert_losses_finite as assert_losses_finite
+    from pytest_gan.checks import assert_not_blank as assert_not_blank
     from pytest_gan.checks import assert_optimizers_cover as assert_optimizers_cover
     from pytest_gan.checks import (
         assert_output_range_matches_data as assert_output_range_matches_data,

@@ -391,6 +391,14 @@ def _per_sample(out: torch.Tensor) -> torch.Tensor:
     return out.reshape(out.shape[0], -1).float().mean(dim=1)
 
 
+def auc(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """How well D's scores rank real above fake, with no threshold: the probability that
+    a real sample scores above a fake one (ties count half). 1 is perfect separation, 1/2
+    chance, below 1/2 D ranks the fakes as more real than the real samples."""
+    diff = real.double()[:, None] - fake.double()[None, :]
+    return float((diff > 0).double().mean() + 0.5 * (diff == 0).double().mean())
+
+
 class Prober:
     """Periodic looks at D and G during training; see the module docstring."""
 
@@ -406,6 +414,7 @@ class Prober:
         train_batch: tuple[torch.Tensor, torch.Tensor | None],
         threshold: float | str | None,
         every: int,
+        scores: str = "score",
         history: History,
     ) -> None:
         self.generator = generator
@@ -416,6 +425,9 @@ class Prober:
         self.held_out = held_out
         self.train_batch = train_batch
         self.threshold = threshold
+        # "logit", "probability", "score" (no probability reading), or AUTO_THRESHOLD
+        # (a user's step: logit or probability, told apart by the outputs' range).
+        self.scores = scores
         self.every = every
         self.history = history
 
@@ -442,6 +454,17 @@ class Prober:
             threshold = float((d_real.mean() + d_fake.mean()) / 2)
         flat = fake.reshape(fake.shape[0], -1).float()
         assert isinstance(threshold, float)
+        # D's belief that the fakes are real, where its outputs are probabilities or
+        # logits; a hinge or WGAN critic's scores are neither.
+        scores = self.scores
+        if scores == AUTO_THRESHOLD:
+            scores = "probability" if threshold == 0.5 else "logit"
+        if scores == "logit":
+            d_fake_p = float(torch.sigmoid(d_fake).mean())
+        elif scores == "probability":
+            d_fake_p = float(d_fake.clamp(0, 1).mean())
+        else:
+            d_fake_p = math.nan
         record: dict[str, Any] = {
             "step": steps_done,
             "d_real": float(d_real.mean()),
@@ -450,6 +473,8 @@ class Prober:
             "d_threshold": threshold,
             "d_acc_real": float((d_real > threshold).float().mean()),
             "d_acc_fake": float((d_fake <= threshold).float().mean()),
+            "d_auc": auc(d_real, d_fake),
+            "d_fake_p": d_fake_p,
             # StyleGAN2-ADA's overfitting heuristic r_t = E[sign(D(x_train) - threshold)].
             "r_t": float(torch.sign(d_train - threshold).mean()),
             "held_out": self.held_out,

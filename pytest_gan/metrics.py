@@ -36,3 +36,55 @@ def parameter_movement(
     moved = sum(float((final[k].double().cpu() - initial[k].double()).pow(2).sum()) for k in names)
     size = sum(float(initial[k].double().pow(2).sum()) for k in names)
     return (moved / size) ** 0.5 if size > 0 else (0.0 if moved == 0 else float("inf"))
+
+
+def contrast(samples: torch.Tensor) -> torch.Tensor:
+    """Each sample's own spread: the standard deviation over its features (an image's
+    pixels), ``[N]``. A blank image scores 0 whatever its grey level."""
+    return flat(samples).std(dim=1)
+
+
+def mean_pairwise_distance(samples: torch.Tensor) -> float:
+    """The mean Euclidean distance between two different samples of a batch (the
+    U-statistic, zero diagonal excluded): how spread out the batch is."""
+    x = flat(samples)
+    n = x.shape[0]
+    return float(torch.cdist(x, x).sum() / (n * (n - 1)))
+
+
+def _kth_neighbour_distance(x: torch.Tensor, k: int) -> torch.Tensor:
+    d = torch.cdist(x, x)
+    d.fill_diagonal_(float("inf"))
+    return d.kthvalue(k, dim=1).values
+
+
+def coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> float:
+    """Naeem et al. (2020) coverage: the share of real samples with at least one fake
+    inside their k-nearest-neighbour ball among the real samples. About 1 when the fakes
+    cover the data, the share of the data's modes reached under mode dropping, 0 for a
+    constant output. k = 5 is the paper's choice."""
+    r, f = flat(real), flat(fake)
+    if r.shape[1] != f.shape[1]:
+        raise ValueError(f"samples differ in size: {r.shape[1]} and {f.shape[1]} features")
+    if not 0 < k < r.shape[0]:
+        raise ValueError(f"k must lie in [1, {r.shape[0] - 1}]; got {k}")
+    radius = _kth_neighbour_distance(r, k)
+    nearest_fake = torch.cdist(r, f).min(dim=1).values
+    return float((nearest_fake < radius).double().mean())
+
+
+#: Cells per side of the coarse grid ``coarse_contrast`` averages images over.
+COARSE_GRID = 4
+
+
+def coarse_contrast(samples: torch.Tensor) -> torch.Tensor:
+    """Each image's spread at a coarse scale, ``[N]``: the standard deviation over the cells
+    of a ``COARSE_GRID`` x ``COARSE_GRID`` grid of block averages (all channels). Pixel
+    noise averages out, so an untrained generator's faint speckle scores near 0 while
+    shapes, blobs and colour fields keep their contrast. Samples that are not images
+    ``[N, C, H, W]`` with H and W of at least ``COARSE_GRID`` fall back to ``contrast``."""
+    x = samples.detach()
+    if x.ndim != 4 or min(x.shape[-2:]) < COARSE_GRID:
+        return contrast(x)
+    pooled = torch.nn.functional.adaptive_avg_pool2d(x.to(torch.float64), COARSE_GRID)
+    return flat(pooled).std(dim=1)

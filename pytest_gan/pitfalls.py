@@ -166,12 +166,14 @@ _ENTRIES = (
     Pitfall(
         "checkpoint-roundtrip-mismatch",
         "a saved and reloaded generator does not reproduce the trained one",
-        "The same z gives different samples after save and load: missing buffers, "
-        "'module.' prefixes, keys silently skipped by strict=False.",
+        "The same z gives different samples after save and load, or the checkpoint does "
+        "not load back: missing buffers, 'module.' prefixes, keys silently skipped by "
+        "strict=False, a whole pickled module that torch.load(weights_only=True) refuses.",
         "assert_checkpoint_roundtrip",
         "The model that ships is not the model that was tested.",
-        "Save model.state_dict() (it includes buffers), strip 'module.' from DataParallel "
-        "keys, and load with strict=True into the same architecture.",
+        "Save model.state_dict() (it includes buffers and loads with weights_only=True), "
+        "strip 'module.' from DataParallel keys, and load with strict=True into the same "
+        "architecture, with map_location for the device it will run on.",
     ),
     Pitfall(
         "checkpoint-not-trained",

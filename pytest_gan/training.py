@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,6 +43,17 @@ _STREAM_REAL = 4
 # Decision threshold on D's raw output for each built-in loss (logits for bce and hinge,
 # targets 0/1 for lsgan); None: no fixed boundary (a WGAN critic), split at the midpoint.
 _THRESHOLDS: dict[str, float | None] = {"bce": 0.0, "hinge": 0.0, "lsgan": 0.5, "wgan-gp": None}
+# What D's output says about its belief that a sample is real: a logit (bce), a
+# probability-like target of 0/1 (lsgan), or a score with no such reading (hinge, WGAN).
+_SCORES: dict[str, str] = {
+    "bce": "logit",
+    "hinge": "score",
+    "lsgan": "probability",
+    "wgan-gp": "score",
+}
+
+
+_CUBLAS_CONTEXT_WARNING = "Attempting to run cuBLAS, but there was no current CUDA context"
 
 
 class GANTrainingError(RuntimeError):
@@ -363,7 +375,12 @@ def train(
     caller_rng = RNGState.capture()
     try:
         seed_everything(seed)
-        return _run(spec, steps, dev, seed, progress, instrument)
+        with warnings.catch_warnings():
+            # The first backward on a CUDA device runs in autograd's device thread before
+            # any CUDA context is current there; torch warns and sets the primary context
+            # itself. Harmless, but fatal under pytest's filterwarnings = error.
+            warnings.filterwarnings("ignore", message=_CUBLAS_CONTEXT_WARNING)
+            return _run(spec, steps, dev, seed, progress, instrument)
     finally:
         caller_rng.restore()
 
@@ -409,6 +426,7 @@ def _run(
         # A user's own step may end D in a Sigmoid (probabilities, boundary 1/2) rather
         # than return logits (boundary 0): the prober tells them apart by their range.
         threshold = AUTO_THRESHOLD
+    scores = AUTO_THRESHOLD if threshold == AUTO_THRESHOLD else _SCORES[spec.loss]
     prober = Prober(
         generator=generator,
         discriminator=discriminator,
@@ -418,6 +436,7 @@ def _run(
         held_out=held_out,
         train_batch=_to_device(train_probe, device, conditional),
         threshold=threshold,
+        scores=scores,
         every=max(1, math.ceil(steps / _defaults.MAX_PROBES)),
         history=history,
     )

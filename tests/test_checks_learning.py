@@ -60,3 +60,18 @@ def test_the_learning_check_refuses_bad_input() -> None:
         assert_generator_learns("run")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="instrument=False"):
         assert_generator_learns(train(tiny_spec(), steps=2, instrument=False))
+
+
+def test_samples_that_came_closer_to_the_data_pass_without_much_movement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_gan.checks import dynamics
+
+    # Demand more movement than any run makes: only the distance to the data can pass it.
+    monkeypatch.setattr(dynamics, "MIN_PARAMETER_MOVEMENT", 100.0)
+    assert_generator_learns(train(case("ring-mlp").spec(), seed=1))
+    run = train(case("generator-not-learning").spec(), steps=10)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_generator_learns(run)
+    # BatchNorm statistics still move, the weights do not: the distance stays put.
+    assert caught.value.evidence["distance_ratio"] == pytest.approx(1.0, abs=0.05)

@@ -135,3 +135,22 @@ def test_a_run_or_a_spec_is_judged_by_its_data() -> None:
         assert_data_normalized(train(spec, steps=1))
     with pytest.raises(TypeError, match="data must be a Tensor"):
         assert_data_normalized(object())
+
+
+class _PositiveUnbounded(torch.nn.Module):
+    """An unbounded generator whose outputs all happen to be positive: |z| W + 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.full((4, 2), 0.5))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z.abs() @ self.w + 1.0
+
+
+def test_samples_clear_of_a_bound_are_not_taken_for_an_activation() -> None:
+    # Every output is above 0 like a ReLU's, but none sits at 0: nothing confines them there
+    # (the healthy ring-mlp, seed 4, gave exactly this picture).
+    run = train(tiny_spec(generator=_PositiveUnbounded), steps=2)
+    assert float(run.samples(100).min()) > 0.5
+    assert_output_range_matches_data(run)

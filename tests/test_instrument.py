@@ -163,14 +163,14 @@ def _clipping_step(*, zero_grad_d: bool, micro_batches: int = 1) -> Any:
             ctx.opt_d.zero_grad()
         for part in real.chunk(micro_batches):
             fake = g(ctx.latent(part.shape[0])).detach()
-            d_loss = bce(d(part), torch.ones(len(part), 1)) + bce(
-                d(fake), torch.zeros(len(part), 1)
+            d_loss = bce(d(part), torch.ones(len(part), 1, device=part.device)) + bce(
+                d(fake), torch.zeros(len(part), 1, device=part.device)
             )
             (d_loss / micro_batches).backward()
         torch.nn.utils.clip_grad_norm_(d.parameters(), 0.1)
         ctx.opt_d.step()
         ctx.opt_g.zero_grad()
-        g_loss = bce(d(g(ctx.latent(len(real)))), torch.ones(len(real), 1))
+        g_loss = bce(d(g(ctx.latent(len(real)))), torch.ones(len(real), 1, device=real.device))
         g_loss.backward()
         torch.nn.utils.clip_grad_norm_(g.parameters(), 0.1)
         ctx.opt_g.step()

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fixtures.steps import UserStep
 from pytest_gan import GANRun, TrainContext, train
+from pytest_gan.devices import resolve_device
 from tests.tiny import CondD, CondG, gaussian, tiny_spec, two_clusters
 
 
@@ -27,8 +28,8 @@ def distance_before_and_after(run: GANRun, n: int = 512) -> tuple[float, float]:
     initial = run.spec.make_generator().eval()
     with torch.no_grad():
         before = initial(torch.randn(n, *run.spec.latent_shape))
-    real = run.real(n)
-    return energy_distance(before, real), energy_distance(run.samples(n), real)
+    real = run.real(n).cpu()
+    return energy_distance(before, real), energy_distance(run.samples(n).cpu(), real)
 
 
 # A distance to real data must at least halve: measured on these settings, the four losses
@@ -91,7 +92,7 @@ def test_every_data_form_trains(form: str) -> None:
     real = run.real(50)
     assert real.shape == (50, 2)
     # Every form yields samples of the data itself.
-    assert torch.isin(real[:, 0], x[:, 0]).all()
+    assert torch.isin(real[:, 0].cpu(), x[:, 0]).all()
     lo, hi = run.data_range
     if form in ("tensor", "pair"):
         assert (lo, hi) == (float(x.min()), float(x.max()))
@@ -126,7 +127,7 @@ def test_a_user_step_is_run_and_its_losses_recorded() -> None:
 
     def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, Any]:
         calls.append(ctx.step)
-        assert ctx.batch_size == 64 and ctx.device == torch.device("cpu")
+        assert ctx.batch_size == 64 and ctx.device == resolve_device(None)
         assert ctx.latent(5).shape == (5, 4)
         return {**UserStep()(ctx, batch), "extra": 1.0}
 

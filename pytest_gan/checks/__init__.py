@@ -1,9 +1,16 @@
 """The checks, one module per family: ``wiring`` (detach, zero_grad, optimizer coverage),
-``dynamics`` (how training went), ``ranges`` (data and output ranges)."""
+``dynamics`` (how training went), ``ranges`` (data and output ranges), ``outputs`` (blank,
+collapsed), ``balance`` (who wins the game), ``checkpoint`` (save and reload), ``conditioning``
+(labels reach the samples), ``lipschitz`` (the critic's constraint)."""
 
 from __future__ import annotations
 
+from pytest_gan.checks.balance import assert_losses_balanced
+from pytest_gan.checks.checkpoint import assert_checkpoint_roundtrip
+from pytest_gan.checks.conditioning import assert_conditioning_effective
 from pytest_gan.checks.dynamics import assert_generator_learns, assert_losses_finite
+from pytest_gan.checks.lipschitz import assert_lipschitz
+from pytest_gan.checks.outputs import assert_diverse, assert_not_blank
 from pytest_gan.checks.ranges import assert_data_normalized, assert_output_range_matches_data
 from pytest_gan.checks.wiring import (
     assert_d_step_isolated,
@@ -12,11 +19,17 @@ from pytest_gan.checks.wiring import (
 )
 
 __all__ = [
+    "assert_checkpoint_roundtrip",
+    "assert_conditioning_effective",
     "assert_d_step_isolated",
     "assert_data_normalized",
+    "assert_diverse",
     "assert_generator_learns",
     "assert_gradients_zeroed",
+    "assert_lipschitz",
+    "assert_losses_balanced",
     "assert_losses_finite",
+    "assert_not_blank",
     "assert_optimizers_cover",
     "assert_output_range_matches_data",
 ]

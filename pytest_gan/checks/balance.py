@@ -1,0 +1,132 @@
+"""The balance of the game: a discriminator that overpowers the generator, or one too weak
+to teach it.
+
+Both verdicts read the run's probes (``run.history.probes``): D's scores on held-out real
+samples and on fresh fakes, taken every tenth of the run. They judge the last third of the
+run, where a healthy game has settled, and never D's accuracy alone: a healthy DCGAN's D
+is right on nearly every sample early on (FIELD.md), so dominance only counts together
+with the generator's signal dying.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+from pytest_gan.checks._common import require_instrumented, require_run
+from pytest_gan.errors import fail
+from pytest_gan.training import GANRun
+
+#: The judged window: probes taken in the last third of the run.
+LATE_SHARE = 1 / 3
+
+#: D separates real from fake almost perfectly: its scores rank a real sample above a fake
+#: one with probability (AUC) at least this, in the median late probe. Healthy references
+#: reach it too (it is the evidence of dominance, not the verdict).
+DOMINANT_AUC = 0.99
+
+#: ... and is certain: D's mean probability that a fake is real, in the median late probe,
+#: at most this. That is G's signal dying: under the saturating loss log(1 - D(G(z))) G's
+#: gradient scales with this probability; under the non-saturating loss G's loss,
+#: -log D(G(z)), has climbed above -log(0.05) = 3.0. Measured with
+#: benchmarks/calibrate_outputs.py, 200 steps: the overpowering twin (D at 5x G's learning
+#: rate, five D steps per G step) 0.005-0.013 on 10 seeds; the healthy references 0.17
+#: (shapes-dcgan) and up on 20 seeds. 0.05 sits 3.4x below the one, 3.8x above the other.
+MAX_FAKE_BELIEF = 0.05
+
+#: D is too weak when G fools it: its scores rank fakes above real samples, an AUC in the
+#: median late probe of at most this. At chance (1/2) a D still teaches G; a nearly static
+#: D is exploited by G, which drives the AUC towards 0. Measured with
+#: benchmarks/calibrate_outputs.py, 200 steps: the twin whose D learns at 1/100 of G's
+#: rate 0.000 on 10 seeds; the healthy references 0.48 (scenes-dcgan) and up on 20 seeds.
+#: A 64 + 64 sample AUC at chance has a standard error of 0.05: 0.25 is five below chance.
+MAX_WEAK_AUC = 0.25
+
+#: Losses whose discriminator is a critic: its scores are no classifier's (a WGAN critic
+#: ranks G's samples above the data for long stretches of healthy runs: AUC down to 0.01
+#: on ring-wgan-gp), so balance is not judged; ``assert_lipschitz`` judges the critic.
+CRITIC_LOSSES = ("wgan-gp",)
+
+
+def _late(run: GANRun) -> list[dict[str, Any]]:
+    start = run.steps * (1 - LATE_SHARE)
+    return [p for p in run.history.probes if p["step"] > 0 and p["step"] >= start]
+
+
+def _median(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return statistics.median(finite) if finite else math.nan
+
+
+def _window_mean(values: list[float], start: int, stop: int, steps: list[int]) -> float:
+    chosen = [v for v, s in zip(values, steps, strict=True) if start <= s < stop]
+    finite = [v for v in chosen if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def assert_losses_balanced(run: GANRun) -> None:
+    """Neither network wins the game outright by the end of the run.
+
+    Raises ``GANAssertionError`` with pitfall ``discriminator-overpowers`` when, over the
+    last third of the run, D separates real from fake almost perfectly (AUC >=
+    ``DOMINANT_AUC``) *and* is certain about the fakes (mean probability that a fake is
+    real <= ``MAX_FAKE_BELIEF``: G's loss climbing, its saturating gradient dying); with
+    pitfall ``discriminator-too-weak`` when G fools D (AUC <= ``MAX_WEAK_AUC``: D ranks the
+    fakes as more real than the real samples). The first verdict needs D's outputs to read
+    as probabilities or logits (not a hinge critic's scores). A run whose spec declares
+    ``loss="wgan-gp"`` passes: its critic is judged by ``assert_lipschitz``.
+    """
+    __tracebackhide__ = True
+    run = require_run(run, "assert_losses_balanced")
+    require_instrumented(run, "assert_losses_balanced")
+    if run.spec.loss in CRITIC_LOSSES:
+        return
+    late = _late(run)
+    if not late:
+        raise ValueError(
+            "assert_losses_balanced: run has no probes in its last third; train it with the "
+            "default instrument=True and at least 3 steps"
+        )
+    auc = _median([p["d_auc"] for p in late])
+    belief = _median([p["d_fake_p"] for p in late])
+    h = run.history
+    steps = h.steps
+    first, last = run.steps * LATE_SHARE, run.steps * (1 - LATE_SHARE)
+    g_early = _window_mean(h["g_loss"], 0, int(first), steps) if "g_loss" in h else math.nan
+    g_late = _window_mean(h["g_loss"], int(last), run.steps, steps) if "g_loss" in h else math.nan
+    d_late = _window_mean(h["d_loss"], int(last), run.steps, steps) if "d_loss" in h else math.nan
+    window = f"steps {late[0]['step']}-{late[-1]['step']}"
+    evidence = {
+        "auc": auc,
+        "fake_belief": belief,
+        "g_loss_early": g_early,
+        "g_loss_late": g_late,
+        "d_loss_late": d_late,
+        "probes": len(late),
+    }
+    losses = [
+        ("g_loss, first third (mean)", g_early, "-"),
+        ("g_loss, last third (mean)", g_late, "-"),
+        ("d_loss, last third (mean)", d_late, "-"),
+    ]
+    if auc >= DOMINANT_AUC and belief <= MAX_FAKE_BELIEF:
+        raise fail(
+            "discriminator-overpowers",
+            f"D rejects G's samples with certainty over {window}: it gives a fake a "
+            f"{belief:.1%} chance of being real, so G's learning signal has died.",
+            [
+                ("D's AUC, real vs fake (median)", auc, "often ~1 early; not the verdict"),
+                ("D's belief a fake is real (median)", belief, f"> {MAX_FAKE_BELIEF:g}"),
+                *losses,
+            ],
+            evidence,
+        )
+    if auc <= MAX_WEAK_AUC:
+        raise fail(
+            "discriminator-too-weak",
+            f"G fools D over {window}: D ranks G's samples as more real than the real "
+            f"ones (AUC {auc:.2f}, chance 0.5), so it no longer teaches G anything.",
+            [("D's AUC, real vs fake (median)", auc, f"> {MAX_WEAK_AUC:g} (chance 0.5)"), *losses],
+            evidence,
+        )

@@ -1,0 +1,288 @@
+"""The Lipschitz check: does a critic meant to be Lipschitz-constrained stay constrained.
+
+The figure is WGAN-GP's own measure (Gulrajani et al. 2017): the norm of D's gradient with
+respect to its input, ``||grad_x D(x_hat)||``, at random interpolates ``x_hat`` between real
+and generated samples. A working gradient penalty holds these norms near 1; spectral
+normalisation (Miyato et al. 2018) holds them at or below 1. Where D's layers are spectrally
+normalised, the product of their largest singular values is reported as evidence too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.spectral_norm import SpectralNorm
+
+from pytest_gan.checks._common import require_run
+from pytest_gan.errors import fail
+from pytest_gan.instrument import preserved_state
+from pytest_gan.rng import local_generator
+from pytest_gan.training import GANRun
+
+#: Interpolates at which D's gradient norm is measured (fewer when the data holds fewer
+#: samples). At 1,024, redrawing the real samples, fakes and weights 20 times moved the
+#: 90th percentile of one trained critic by a standard deviation of 0.006 (ring-wgan-gp,
+#: 1.34-1.36) and 0.012 (shapes-hinge-sn, 0.47-0.52), small beside the 0.66 between the
+#: healthy critics' largest figure and MAX_LIPSCHITZ.
+LIPSCHITZ_SAMPLES = 1024
+
+#: The quantile of the gradient norms that is judged. A high quantile rather than the
+#: maximum: a penalty keeps most interpolates near 1, and the largest of 1,024 norms rests
+#: on one or two points; rather than the median: a critic unconstrained on a tenth of the
+#: space between the data and the fakes is not constrained.
+LIPSCHITZ_QUANTILE = 0.9
+
+#: Largest 90th percentile of the gradient norms a constrained critic may show (the
+#: default ``max_constant``). Measured with benchmarks/calibrate_lipschitz.py at 200 steps,
+#: seeds 0-9 (benchmarks/results/calibrate-lipschitz.json): the healthy ring-wgan-gp
+#: critic 0.96-1.34 (medians 0.80-1.17: a working penalty holds them near 1), the
+#: spectrally normalised shapes-hinge-sn 0.17-0.60; the twin whose penalty is computed
+#: without create_graph=True 21-370 (and 25-45 after only 20 steps). 2, twice the norm
+#: the penalty aims at, leaves the healthy critics 1.5x room for the penalty's softness
+#: and sits 10x below the twin's least.
+MAX_LIPSCHITZ = 2.0
+
+# An independent random stream for the interpolation weights, seeded from the run's seed,
+# so that the verdict is the same on every call and leaves the caller's RNG alone.
+_STREAM_INTERPOLATES = 101
+
+# Interpolates per forward and backward pass: bounds the memory a large critic needs.
+_CHUNK = 256
+
+# Layers whose weight is a linear map of D's input path (the ones spectral normalisation
+# wraps), and those of them whose weight has its output channels second.
+_WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_WEIGHT_LAYERS_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def interpolate_gradient_norms(
+    discriminator: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    alpha: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``||grad_x D(x_hat)||`` at ``x_hat = alpha * real + (1 - alpha) * fake``, one per pair.
+
+    ``alpha`` holds one weight in [0, 1] per pair (uniform draws with torch's global
+    generator when None). D runs in eval mode, as a function of each sample alone (no
+    batch statistics); its mode, buffers and torch's RNG come out as they went in, and no
+    gradient is written to its parameters. For a conditional D, ``labels`` are passed with
+    every interpolate. Returns a float64 Tensor ``[N]`` on ``real``'s device.
+    """
+    if not isinstance(discriminator, nn.Module):
+        raise TypeError(f"discriminator must be an nn.Module; got {type(discriminator).__name__}")
+    for name, t in (("real", real), ("fake", fake)):
+        if not isinstance(t, torch.Tensor) or t.ndim < 2:
+            raise ValueError(f"{name} must be a Tensor batch [N, ...]")
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"real and fake must have the same shape; got {list(real.shape)} and {list(fake.shape)}"
+        )
+    n = real.shape[0]
+    if labels is not None and labels.shape[0] != n:
+        raise ValueError(f"labels must hold one label per pair ({n}); got {labels.shape[0]}")
+    if alpha is None:
+        alpha = torch.rand(n)
+    if alpha.shape != (n,):
+        raise ValueError(f"alpha must have shape [{n}]; got {list(alpha.shape)}")
+    weights = alpha.to(real.device, real.dtype).reshape(n, *([1] * (real.ndim - 1)))
+    mixed = weights * real.detach() + (1 - weights) * fake.detach()
+    norms = []
+    was_training = discriminator.training
+    discriminator.eval()
+    try:
+        with preserved_state(discriminator), torch.enable_grad():
+            for i in range(0, n, _CHUNK):
+                x = mixed[i : i + _CHUNK].clone().requires_grad_(True)
+                y = None if labels is None else labels[i : i + _CHUNK]
+                out = discriminator(x) if y is None else discriminator(x, y)
+                if not out.requires_grad:
+                    # D's output does not depend on its input at all: a gradient of zero.
+                    norms.append(torch.zeros(x.shape[0], dtype=torch.float64, device=x.device))
+                    continue
+                (grad,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+                grad = torch.zeros_like(x) if grad is None else grad
+                norms.append(grad.reshape(grad.shape[0], -1).double().norm(dim=1))
+    finally:
+        discriminator.train(was_training)
+    return torch.cat(norms)
+
+
+def _is_spectrally_normalised(layer: nn.Module) -> bool:
+    if parametrize.is_parametrized(layer, "weight"):
+        chains = layer.parametrizations
+        assert isinstance(chains, nn.ModuleDict)
+        if any(type(p).__name__ == "_SpectralNorm" for p in chains["weight"].children()):
+            return True
+    return any(isinstance(hook, SpectralNorm) for hook in layer._forward_pre_hooks.values())
+
+
+def spectral_norms(discriminator: nn.Module) -> dict[str, tuple[float, bool]]:
+    """Per linear or convolutional layer of D: the largest singular value of its weight
+    (reshaped to ``[out, -1]``, the matrix spectral normalisation divides by), and whether
+    the layer is spectrally normalised.
+
+    Weights are read in eval mode, so a spectral-norm parametrisation divides by its stored
+    estimate without running a power iteration; buffers come out untouched.
+    """
+    layers = [
+        (name, m)
+        for name, m in discriminator.named_modules()
+        if isinstance(m, (*_WEIGHT_LAYERS, *_WEIGHT_LAYERS_T))
+    ]
+    result: dict[str, tuple[float, bool]] = {}
+    was_training = discriminator.training
+    discriminator.eval()
+    try:
+        with preserved_state(discriminator):
+            for name, layer in layers:
+                weight = layer.weight
+                if not isinstance(weight, torch.Tensor):
+                    continue
+                if isinstance(layer, _WEIGHT_LAYERS_T):
+                    weight = weight.transpose(0, 1)
+                matrix = weight.detach().reshape(weight.shape[0], -1).double()
+                sigma = float(torch.linalg.matrix_norm(matrix, ord=2))
+                result[name or type(layer).__name__] = (sigma, _is_spectrally_normalised(layer))
+    finally:
+        discriminator.train(was_training)
+    return result
+
+
+def lipschitz_constraints(run: GANRun) -> list[str]:
+    """What in ``run`` is meant to keep D Lipschitz: a gradient penalty (the ``wgan-gp``
+    loss, or a training step that returns a ``gp`` loss) and spectral normalisation. Empty
+    for a GAN with no such constraint (a plain BCE DCGAN)."""
+    run = require_run(run, "lipschitz_constraints")
+    found = []
+    if run.spec.loss == "wgan-gp":
+        found.append("a gradient penalty (loss 'wgan-gp')")
+    elif "gp" in run.history:
+        found.append("a gradient penalty (the step's 'gp' loss)")
+    norms = spectral_norms(run.discriminator)
+    normalised = sum(sn for _, sn in norms.values())
+    if normalised:
+        found.append(f"spectral normalisation ({normalised} of {len(norms)} layers)")
+    return found
+
+
+def run_gradient_norms(run: GANRun, samples: int = LIPSCHITZ_SAMPLES) -> torch.Tensor:
+    """The gradient norms ``assert_lipschitz`` judges: :func:`interpolate_gradient_norms`
+    at ``samples`` pairs (at most the data's size) of real samples and fakes of the final
+    generator, in eval mode, for a conditional spec with the real sample's label for both;
+    interpolation weights from a stream seeded by the run's seed, so the same run always
+    gives the same norms."""
+    run = require_run(run, "run_gradient_norms")
+    size = run.spec.source.size()
+    n = samples if size is None else min(samples, size)
+    real, labels = run.real_with_labels(n)
+    labels = labels if run.conditional else None
+    fake = run.samples(n, labels=labels)
+    alpha = torch.rand(n, generator=local_generator(run.seed, _STREAM_INTERPOLATES))
+    return interpolate_gradient_norms(run.discriminator, real, fake, labels, alpha=alpha)
+
+
+def _check_bound(max_constant: Any) -> float:
+    if isinstance(max_constant, bool) or not isinstance(max_constant, (int, float)):
+        raise TypeError(f"max_constant must be a number; got {type(max_constant).__name__}")
+    if not math.isfinite(max_constant) or max_constant <= 0:
+        raise ValueError(f"max_constant must be a finite number > 0; got {max_constant!r}")
+    return float(max_constant)
+
+
+def assert_lipschitz(
+    run: GANRun, *, max_constant: float | None = None, samples: int = LIPSCHITZ_SAMPLES
+) -> None:
+    """D's gradient norms between real and generated samples stay within ``max_constant``.
+
+    Measures ``||grad_x D(x_hat)||`` at ``samples`` interpolates between real samples and
+    fakes of the final generator (for a conditional spec, each pair shares a label, which
+    D is given), with interpolation weights from a stream seeded by the run's seed: the
+    same run always gets the same verdict. Fails when their 90th percentile
+    (``LIPSCHITZ_QUANTILE``) exceeds ``max_constant`` (default ``MAX_LIPSCHITZ``), raising
+    ``GANAssertionError`` with pitfall ``discriminator-not-lipschitz``.
+
+    The check is for critics meant to be constrained: a gradient penalty (loss
+    ``"wgan-gp"``, or a step returning a ``gp`` loss) or spectral normalisation. A run with
+    neither, such as a plain BCE DCGAN whose D nothing bounds, raises ``ValueError`` unless
+    ``max_constant`` is given: passing a bound asks for the check anyway.
+    """
+    __tracebackhide__ = True
+    run = require_run(run, "assert_lipschitz")
+    bound = MAX_LIPSCHITZ if max_constant is None else _check_bound(max_constant)
+    if isinstance(samples, bool) or not isinstance(samples, int):
+        raise TypeError(f"samples must be an int; got {type(samples).__name__}")
+    if samples < 2:
+        raise ValueError(f"samples must be at least 2; got {samples}")
+    constraints = lipschitz_constraints(run)
+    if not constraints and max_constant is None:
+        raise ValueError(
+            f"assert_lipschitz: run {run.name!r} has no Lipschitz constraint to check (loss "
+            f"{run.spec.loss!r}, no spectral normalisation, no 'gp' loss recorded); pass "
+            "max_constant=... to check its discriminator against a bound anyway"
+        )
+    norms = run_gradient_norms(run, samples)
+    n = norms.shape[0]
+    nonfinite = int((~torch.isfinite(norms)).sum())
+    norms = torch.nan_to_num(norms, nan=math.inf)
+    high = float(torch.quantile(norms, LIPSCHITZ_QUANTILE))
+    if high <= bound:
+        return
+    median, largest = float(norms.median()), float(norms.max())
+    layers = spectral_norms(run.discriminator)
+    penalised = any("penalty" in c for c in constraints)
+    target = "near 1" if penalised else ("<= 1" if constraints else f"<= {bound:g}")
+    rows: list[tuple[str, Any, str]] = [
+        (f"gradient norm, {LIPSCHITZ_QUANTILE:.0%} quantile", high, f"<= {bound:g}"),
+        ("gradient norm, median", median, target),
+        ("gradient norm, largest", largest, "-"),
+        ("interpolates", n, "-"),
+    ]
+    if nonfinite:
+        rows.append(("non-finite gradient norms", nonfinite, "0"))
+    evidence: dict[str, Any] = {
+        "quantile": high,
+        "median": median,
+        "max": largest,
+        "max_constant": bound,
+        "samples": n,
+        "nonfinite": nonfinite,
+        "constraints": constraints,
+        "spectral_norms": {k: s for k, (s, _) in layers.items()},
+    }
+    details = []
+    if penalised:
+        details.append(
+            "A working gradient penalty holds these norms near 1. Computed without "
+            "create_graph=True, the penalty's gradient is a constant: it adds to the "
+            "loss but never reaches D's weights. A penalty weight far below 10 has the "
+            "same effect."
+        )
+    normalised = [name for name, (_, sn) in layers.items() if sn]
+    if normalised:
+        product = math.prod(s for s, _ in layers.values())
+        rows += [
+            ("layers spectrally normalised", f"{len(normalised)} of {len(layers)}", "all"),
+            ("product of per-layer spectral norms", product, "<= 1"),
+        ]
+        evidence["spectral_norm_product"] = product
+        missing = [name for name, (_, sn) in layers.items() if not sn]
+        if missing:
+            details.append(
+                "Spectral normalisation leaves these layers unnormalised: "
+                + ", ".join(missing)
+                + "."
+            )
+    summary = (
+        f"D's gradient norm between real and generated samples reaches {high:.3g} "
+        f"({LIPSCHITZ_QUANTILE:.0%} quantile of {n} interpolates), above the bound "
+        f"{bound:g}"
+    )
+    summary += f" for a critic constrained by {' and '.join(constraints)}." if constraints else "."
+    raise fail("discriminator-not-lipschitz", summary, rows, evidence, detail=" ".join(details))

@@ -1,0 +1,221 @@
+"""Checks of what the generator produces: not blank, not collapsed.
+
+Both compare generated samples with real ones at the same sample count, in the data's own
+space (pixels for images), and decide on ratios whose real-versus-real value is 1: a
+second draw of real data scores within 2% of 1 at 1,000 samples on every data set of the
+zoo (``benchmarks/calibrate_outputs.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from pytest_gan.errors import fail
+from pytest_gan.metrics import contrast, coverage, mean_pairwise_distance
+from pytest_gan.training import GANRun
+
+#: Samples drawn from a run (and real samples it is compared with), as many as the data
+#: holds when it holds fewer.
+CHECK_SAMPLES = 1000
+
+#: Least features for a sample to count as an image whose own spread (contrast) means
+#: something; fewer (2-D points, small feature vectors) are judged on the batch instead.
+MIN_IMAGE_FEATURES = 16
+
+#: Least median contrast of generated images, as a share of the real images' median
+#: contrast (contrast: a sample's standard deviation over its pixels). Measured with
+#: benchmarks/calibrate_outputs.py, 200 steps, 1,000 samples: real against real 0.98-1.02;
+#: the healthy references 0.35 (scenes-dcgan, 20 seeds) and up; the blank-output twin
+#: (a Tanh generator for raw 0-255 pixel values, whose samples are black at the data's
+#: scale) 0.0016-0.0076. 0.1 sits 3.5x below the healthy least and 13x above the twin.
+#: (An untrained generator's faint grey speckle scores 0.27-0.30: faint, not blank.)
+MIN_CONTRAST_RATIO = 0.1
+
+#: Without real samples to compare with, a batch is blank only when its images are flat to
+#: the eye: a median contrast below one 8-bit grey level of a unit range (1/255), scaled by
+#: the samples' magnitude when that exceeds 1 (data in [0, 255]).
+ABSOLUTE_FLATNESS = 1 / 255
+
+#: Least spread of generated samples (mean distance between two of them) as a share of the
+#: real samples' spread. Measured with benchmarks/calibrate_outputs.py, 200 steps, 1,000
+#: samples, 20 seeds: real against real 0.98-1.02; healthy references 0.20 (ring-wgan-gp)
+#: and 0.23 (scenes-dcgan, shapes-hinge-sn, still early at 200 steps) and up; the
+#: mode-collapse twin (the generator stepped five times per D step) 0.085-0.139 on 10
+#: seeds. 0.17 is about their geometric midpoint.
+MIN_SPREAD_RATIO = 0.17
+
+
+def _as_samples(value: Any, argument: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{argument} must be a GANRun or a Tensor; got {type(value).__name__}")
+    if value.ndim < 2 or value.shape[0] < 2:
+        raise ValueError(f"{argument} must be a batch [N >= 2, ...]; got shape {list(value.shape)}")
+    if not value.is_floating_point():
+        raise TypeError(f"{argument} must hold floating-point values; got {value.dtype}")
+    return value.detach()
+
+
+def _real(real: Any, fake: torch.Tensor) -> torch.Tensor | None:
+    if real is None:
+        return None
+    x = _as_samples(real, "real")
+    if x.shape[1:] != fake.shape[1:]:
+        raise ValueError(
+            f"real must have the samples' shape {list(fake.shape[1:])} per sample; "
+            f"got {list(x.shape[1:])}"
+        )
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("real holds NaN or infinite values")
+    return x.to(fake.device)
+
+
+def samples_and_real(
+    run_or_samples: Any, real: Any, check: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Generated samples and, when known, real ones at the same count: from a run, its
+    final generator in eval mode (as inference code uses it) and its data."""
+    if isinstance(run_or_samples, GANRun):
+        run = run_or_samples
+        size = run.spec.source.size()
+        n = CHECK_SAMPLES if size is None else min(CHECK_SAMPLES, size)
+        fake = run.samples(n)
+        return fake, (_real(real, fake) if real is not None else run.real(n))
+    if not isinstance(run_or_samples, torch.Tensor):
+        raise TypeError(
+            f"{check}: run_or_samples must be a GANRun or a Tensor of samples; "
+            f"got {type(run_or_samples).__name__}"
+        )
+    fake = _as_samples(run_or_samples, "run_or_samples")
+    return fake, _real(real, fake)
+
+
+def _finite_share(x: torch.Tensor) -> float:
+    return float(torch.isfinite(x).double().mean())
+
+
+def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
+    """Generated images carry visible content: they are not flat (blank, grey, one colour)
+    and not NaN.
+
+    Images are judged on their contrast (each image's standard deviation over its pixels)
+    against real images': the generated median must reach ``MIN_CONTRAST_RATIO`` of the
+    real one. Without ``real`` (a bare Tensor of samples), only images flat to the eye fail
+    (``ABSOLUTE_FLATNESS``). Samples with fewer than ``MIN_IMAGE_FEATURES`` features (2-D
+    points) are blank when every sample is the same point. Raises ``GANAssertionError``
+    with pitfall ``blank-output``.
+    """
+    __tracebackhide__ = True
+    fake, ref = samples_and_real(run_or_samples, real, "assert_not_blank")
+    finite = _finite_share(fake)
+    if finite < 1.0:
+        raise fail(
+            "blank-output",
+            f"{1 - finite:.1%} of the generated values are NaN or infinite: the images "
+            "render blank.",
+            [("finite share of generated values", finite, "1")],
+            {"finite_share": finite},
+            detail="assert_losses_finite on the run tells whether training itself diverged.",
+        )
+    features = fake[0].numel()
+    if features < MIN_IMAGE_FEATURES:
+        spread = mean_pairwise_distance(fake)
+        scale = mean_pairwise_distance(ref) if ref is not None else 1.0
+        if spread > 1e-6 * scale:
+            return
+        raise fail(
+            "blank-output",
+            "Every generated sample is the same point: the generator ignores z entirely.",
+            [("mean distance between samples", spread, f"about {scale:.3g} (real)")],
+            {"spread": spread, "real_spread": scale},
+        )
+    c_fake = contrast(fake)
+    median = float(c_fake.median())
+    if ref is None:
+        magnitude = max(1.0, float(fake.abs().max()))
+        limit = ABSOLUTE_FLATNESS * magnitude
+        if median >= limit:
+            return
+        raise fail(
+            "blank-output",
+            f"The generated images are flat: their median contrast is {median:.2g}, "
+            "below one grey level.",
+            [("median image contrast", median, f">= {limit:.2g}")],
+            {"median_contrast": median, "limit": limit},
+            detail="Pass real=<real images> to compare with the data's own contrast.",
+        )
+    c_real = contrast(ref)
+    real_median = float(c_real.median())
+    ratio = median / real_median if real_median > 0 else math.inf
+    if ratio >= MIN_CONTRAST_RATIO:
+        return
+    flattest = float(c_real.quantile(0.01))
+    flat_share = float((c_fake < flattest).double().mean())
+    lo, hi = float(fake.min()), float(fake.max())
+    raise fail(
+        "blank-output",
+        f"The generated images are nearly blank: their contrast is {ratio:.0%} of the real "
+        f"images' (median pixel std {median:.3g} against {real_median:.3g}).",
+        [
+            ("median contrast, generated / real", ratio, f">= {MIN_CONTRAST_RATIO:g}"),
+            ("median contrast, generated", median, f"about {real_median:.3g}"),
+            ("share flatter than the flattest 1% of real", flat_share, "about 0.01"),
+            ("generated value range", f"[{lo:.3g}, {hi:.3g}]", "-"),
+        ],
+        {
+            "contrast_ratio": ratio,
+            "median_contrast": median,
+            "real_median_contrast": real_median,
+            "flat_share": flat_share,
+            "range": (lo, hi),
+        },
+    )
+
+
+def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
+    """Generated samples are as spread out as real ones: no collapse onto a few outputs.
+
+    Compares the mean distance between two generated samples with the mean distance
+    between two real ones (``run_or_samples`` a run, or a Tensor with ``real``); the ratio
+    must reach ``MIN_SPREAD_RATIO``. Coverage (Naeem et al. 2020: the share of real samples
+    with a generated one among their 5 nearest neighbours) is reported alongside. Without
+    ``real``, only a batch of identical samples fails. Raises ``GANAssertionError`` with
+    pitfall ``mode-collapse``.
+    """
+    __tracebackhide__ = True
+    fake, ref = samples_and_real(run_or_samples, real, "assert_diverse")
+    if _finite_share(fake) < 1.0:
+        raise ValueError(
+            "run_or_samples holds NaN or infinite values: diversity cannot be measured "
+            "(assert_not_blank and assert_losses_finite diagnose that)"
+        )
+    spread = mean_pairwise_distance(fake)
+    if ref is None:
+        if spread > 0:
+            return
+        raise fail(
+            "mode-collapse",
+            "Every generated sample is identical: the generator ignores z.",
+            [("mean distance between samples", spread, "> 0")],
+            {"spread": spread},
+            detail="Pass real=<real samples> to compare with the data's own spread.",
+        )
+    real_spread = mean_pairwise_distance(ref)
+    ratio = spread / real_spread if real_spread > 0 else math.inf
+    if ratio >= MIN_SPREAD_RATIO:
+        return
+    k = min(5, ref.shape[0] - 1)
+    cov = coverage(ref, fake, k=k)
+    raise fail(
+        "mode-collapse",
+        f"The generated samples are {1 / ratio:.1f}x closer to one another than real "
+        "samples are: the generator has collapsed onto a few outputs.",
+        [
+            ("spread, generated / real", ratio, f">= {MIN_SPREAD_RATIO:g}"),
+            ("mean distance between generated samples", spread, f"about {real_spread:.3g}"),
+            (f"coverage of real samples (k={k})", cov, "about 1"),
+        ],
+        {"spread_ratio": ratio, "spread": spread, "real_spread": real_spread, "coverage": cov},
+    )

@@ -1,0 +1,527 @@
+"""assert_checkpoint_roundtrip: the zoo's checkpoint twins across seeds, each named cause on
+a small hand-made generator, a refused unsafe checkpoint, and bad input."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from fixtures import models
+from fixtures.zoo import BROKEN, IMAGE_LATENT, case
+from pytest_gan import GANAssertionError, TrainContext, train
+from pytest_gan.checks.checkpoint import OUTPUT_RTOL, assert_checkpoint_roundtrip
+from pytest_gan.training import GANRun
+from tests.tiny import LATENT, tiny_spec
+
+# Ten steps put every BatchNorm statistic of the zoo's DCGAN generator away from its
+# initial value; the check needs nothing more from a run. instrument=False trains the
+# very same way, at a fraction of the cost.
+STEPS = 10
+SEEDS = range(10)
+
+MISMATCH = BROKEN["checkpoint-roundtrip-mismatch"]
+NOT_TRAINED = BROKEN["checkpoint-not-trained"]
+
+
+@functools.cache
+def zoo_run(name: str, seed: int) -> GANRun:
+    return train(case(name).spec(), steps=STEPS, seed=seed, instrument=False)
+
+
+# -- the zoo ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_parameters_only_twin_is_caught(seed: int) -> None:
+    run = zoo_run(MISMATCH.name, seed)
+    assert MISMATCH.save is not None and MISMATCH.load is not None
+    for call in (
+        lambda: assert_checkpoint_roundtrip(run, save=MISMATCH.save, load=MISMATCH.load),
+        lambda: assert_checkpoint_roundtrip(
+            run.generator, run.spec.make_generator, save=MISMATCH.save, load=MISMATCH.load
+        ),
+    ):
+        with pytest.raises(GANAssertionError, match="strict=False") as caught:
+            call()
+        error = caught.value
+        assert error.pitfall == "checkpoint-roundtrip-mismatch"
+        assert "running_mean" in str(error) and "num_batches_tracked" in str(error)
+        missing = error.evidence["missing_from_checkpoint"]
+        assert missing and all(".running_" in k or "num_batches" in k for k in missing)
+        assert error.evidence["silent_load"] is True
+        assert error.evidence["output_relative_diff"] > 50 * OUTPUT_RTOL
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_fresh_generator_twin_is_caught(seed: int) -> None:
+    run = zoo_run(NOT_TRAINED.name, seed)
+    assert NOT_TRAINED.save is not None and NOT_TRAINED.load is not None
+    with pytest.raises(GANAssertionError, match="untrained generator") as caught:
+        assert_checkpoint_roundtrip(run, save=NOT_TRAINED.save, load=NOT_TRAINED.load)
+    evidence = caught.value.evidence
+    assert caught.value.pitfall == "checkpoint-not-trained"
+    assert evidence["trained_parameters_kept"] == 0
+    assert evidence["distance_to_init"] < evidence["distance_to_trained"]
+    assert evidence["distance_to_init"] < evidence["trained_to_init"]
+    # Without the run, a factory alone tells it by the BatchNorm statistics.
+    with pytest.raises(GANAssertionError, match="at their initial values") as caught:
+        assert_checkpoint_roundtrip(
+            run.generator, run.spec.make_generator, save=NOT_TRAINED.save, load=NOT_TRAINED.load
+        )
+    assert caught.value.pitfall == "checkpoint-not-trained"
+    assert len(caught.value.evidence["buffers_at_init"]) == 6
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_faithful_round_trip_passes(seed: int) -> None:
+    for name in (MISMATCH.name, NOT_TRAINED.name):
+        run = zoo_run(name, seed)
+        assert_checkpoint_roundtrip(run)
+        assert_checkpoint_roundtrip(run.generator, run.spec.make_generator)
+        # The latent shape from the generator's latent_dim attribute; a module as factory.
+        assert_checkpoint_roundtrip(run.generator, models.DCGANGenerator(IMAGE_LATENT, width=64))
+
+
+def test_a_conditional_generator_round_trips() -> None:
+    run = train(case("shapes-cgan").spec(), steps=3, seed=0, instrument=False)
+    assert run.spec.num_classes is not None
+    assert_checkpoint_roundtrip(run)
+    # num_classes from the generator's attribute, as latent_dim.
+    assert_checkpoint_roundtrip(run.generator, run.spec.make_generator)
+    with pytest.raises(GANAssertionError, match="buffers") as caught:
+        assert_checkpoint_roundtrip(run, save=params_only, load=non_strict(run.spec.make_generator))
+    assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+
+
+# -- hand-made generators ----------------------------------------------------------------
+
+
+class BNGenerator(nn.Module):
+    def __init__(self, sn: bool = False) -> None:
+        super().__init__()
+        first, last = nn.Linear(LATENT, 16), nn.Linear(16, 2)
+        if sn:
+            first, last = spectral_norm(first), spectral_norm(last)
+        self.net = nn.Sequential(first, nn.BatchNorm1d(16), nn.ReLU(), last)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(z)
+        return out
+
+
+def trained(module: nn.Module, steps: int = 5) -> nn.Module:
+    """``module`` with its parameters and buffers moved as training would move them."""
+    gen = torch.Generator().manual_seed(1)
+    opt = torch.optim.SGD(module.parameters(), lr=0.1)
+    module.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        module(torch.randn(32, LATENT, generator=gen)).square().mean().backward()
+        opt.step()
+    return module
+
+
+def params_only(module: nn.Module, path: Path) -> None:
+    torch.save({k: v.detach() for k, v in module.named_parameters()}, path)
+
+
+def non_strict(factory: Any) -> Any:
+    def load(path: Path) -> nn.Module:
+        module: nn.Module = factory()
+        module.load_state_dict(torch.load(path, weights_only=True), strict=False)
+        return module
+
+    return load
+
+
+def strict(factory: Any) -> Any:
+    def load(path: Path) -> nn.Module:
+        module: nn.Module = factory()
+        module.load_state_dict(torch.load(path, weights_only=True))
+        return module
+
+    return load
+
+
+def test_missing_buffers_are_named_whether_the_load_is_strict_or_not() -> None:
+    g = trained(BNGenerator())
+    with pytest.raises(GANAssertionError, match="could not be loaded back") as caught:
+        assert_checkpoint_roundtrip(g, BNGenerator, save=params_only, latent_dim=LATENT)
+    assert caught.value.evidence["missing_from_checkpoint"] == [
+        "net.1.running_mean",
+        "net.1.running_var",
+        "net.1.num_batches_tracked",
+    ]
+    assert "silent_load" not in caught.value.evidence
+    with pytest.raises(GANAssertionError, match="strict=False") as caught:
+        assert_checkpoint_roundtrip(
+            g, BNGenerator, save=params_only, load=non_strict(BNGenerator), latent_dim=LATENT
+        )
+    assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+    assert caught.value.evidence["differing"] == caught.value.evidence["missing_from_checkpoint"]
+
+
+def test_spectral_norm_vectors_round_trip_and_their_loss_is_named() -> None:
+    g = trained(BNGenerator(sn=True))
+    assert any(k.endswith("._u") for k in g.state_dict())
+    assert_checkpoint_roundtrip(g, lambda: BNGenerator(sn=True), latent_dim=LATENT)
+    with pytest.raises(GANAssertionError, match="spectral-norm") as caught:
+        assert_checkpoint_roundtrip(
+            g,
+            lambda: BNGenerator(sn=True),
+            save=params_only,
+            load=non_strict(lambda: BNGenerator(sn=True)),
+            latent_dim=LATENT,
+        )
+    missing = caught.value.evidence["missing_from_checkpoint"]
+    assert {k.rsplit(".", 1)[-1] for k in missing} >= {"_u", "_v", "running_mean"}
+
+
+def test_a_spectrally_normalised_discriminator_round_trips_too() -> None:
+    # Any module with a latent input works: the zoo's spectral-norm D, given images as "z".
+    d = models.DCGANDiscriminator(norm="none", spectral_norm=True)
+    trained_d = copy.deepcopy(d).train()
+    with torch.no_grad():
+        trained_d(torch.randn(8, 1, 16, 16))  # a power iteration moves u and v
+    assert_checkpoint_roundtrip(trained_d, d, latent_dim=(1, 16, 16))
+    with pytest.raises(GANAssertionError):
+        assert_checkpoint_roundtrip(trained_d, d, latent_dim=(1, 16, 16), load=lambda p: d)
+
+
+def test_module_prefixes_of_data_parallel_are_named() -> None:
+    g = trained(BNGenerator())
+    wrapped = nn.DataParallel(g)
+    # The default route saves the wrapper's keys and loads them into a plain generator.
+    with pytest.raises(GANAssertionError, match=r"'module\.'") as caught:
+        assert_checkpoint_roundtrip(wrapped, BNGenerator, latent_dim=LATENT)
+    assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+    assert caught.value.evidence["prefix_mismatch"] is True
+    # Renamed keys loaded non-strictly: nothing is loaded, and nothing complains.
+    with pytest.raises(GANAssertionError, match="strict=False") as caught:
+        assert_checkpoint_roundtrip(
+            wrapped, BNGenerator, load=non_strict(BNGenerator), latent_dim=LATENT
+        )
+    assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+    assert caught.value.evidence["prefix_mismatch"] is True
+    # Saving the wrapped module's own state dict is the fix.
+    assert_checkpoint_roundtrip(
+        wrapped,
+        BNGenerator,
+        save=lambda m, p: torch.save(m.module.state_dict(), p),
+        latent_dim=LATENT,
+    )
+
+
+def touch_marker(path: str) -> None:
+    Path(path).touch()
+
+
+class Trap:
+    """Unpickling it writes a marker file: proof that a load executed the checkpoint."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (touch_marker, (str(self.marker),))
+
+
+def test_a_checkpoint_that_needs_unsafe_unpickling_is_refused_unread(tmp_path: Path) -> None:
+    g = trained(BNGenerator())
+    marker = tmp_path / "executed"
+    kept = tmp_path / "kept.pt"
+    loads: list[Path] = []
+
+    def save(module: nn.Module, path: Path) -> None:
+        torch.save({"state": module.state_dict(), "extra": Trap(marker)}, path)
+        kept.write_bytes(path.read_bytes())
+
+    def unsafe_load(path: Path) -> nn.Module:
+        loads.append(path)
+        obj = torch.load(path, weights_only=False)
+        module = BNGenerator()
+        module.load_state_dict(obj["state"])
+        return module
+
+    for load in (None, unsafe_load):
+        with pytest.raises(GANAssertionError, match="weights_only=True") as caught:
+            assert_checkpoint_roundtrip(g, BNGenerator, save=save, load=load, latent_dim=LATENT)
+        assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+        assert caught.value.evidence["globals"].endswith(".touch_marker")
+    assert not loads and not marker.exists()
+    # The trap is real: an unsafe load of the same file runs it.
+    torch.load(kept, weights_only=False)
+    assert marker.exists()
+
+
+def test_a_whole_pickled_module_is_refused() -> None:
+    g = trained(BNGenerator())
+    with pytest.raises(GANAssertionError, match="state_dict") as caught:
+        assert_checkpoint_roundtrip(
+            g, BNGenerator, save=lambda m, p: torch.save(m, p), latent_dim=LATENT
+        )
+    assert "BNGenerator" in caught.value.evidence["globals"]
+    # A user load that refuses it itself is explained the same way.
+    with pytest.raises(GANAssertionError, match="weights_only=True"):
+        assert_checkpoint_roundtrip(
+            g,
+            BNGenerator,
+            save=lambda m, p: torch.save(m, p.with_suffix(".other")),
+            load=lambda p: torch.load(p.with_suffix(".other"), weights_only=True),
+            latent_dim=LATENT,
+        )
+
+
+def test_a_load_that_ignores_the_file_is_told_from_a_bad_save() -> None:
+    g = trained(BNGenerator())
+    with pytest.raises(GANAssertionError, match="does not put them into the model") as caught:
+        assert_checkpoint_roundtrip(g, BNGenerator, load=lambda p: BNGenerator(), latent_dim=LATENT)
+    assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+
+
+def test_a_copy_taken_before_training_is_not_trained() -> None:
+    initial = BNGenerator()
+    g = trained(copy.deepcopy(initial))
+    with pytest.raises(GANAssertionError, match="equals the reference") as caught:
+        assert_checkpoint_roundtrip(
+            g,
+            BNGenerator,
+            save=lambda m, p: torch.save(initial.state_dict(), p),
+            reference=initial,
+            latent_dim=LATENT,
+        )
+    assert caught.value.pitfall == "checkpoint-not-trained"
+    # The reference proves the round trip of a generator that was never trained.
+    with pytest.raises(GANAssertionError, match="round trip is exact") as caught:
+        assert_checkpoint_roundtrip(initial, BNGenerator, reference=initial, latent_dim=LATENT)
+    assert caught.value.pitfall == "checkpoint-not-trained"
+    assert_checkpoint_roundtrip(g, BNGenerator, reference=initial, latent_dim=LATENT)
+
+
+def test_a_run_whose_generator_never_trained_carries_its_initialisation() -> None:
+    def step(ctx: TrainContext, real: torch.Tensor) -> dict[str, float]:
+        return {"d_loss": 1.0, "g_loss": 1.0}
+
+    run = train(tiny_spec(train_step=step), steps=2, instrument=False)
+    with pytest.raises(GANAssertionError, match="initial generator") as caught:
+        assert_checkpoint_roundtrip(run)
+    assert caught.value.pitfall == "checkpoint-not-trained"
+
+
+def test_other_weights_without_a_factory_are_a_mismatch_with_a_hint() -> None:
+    g = trained(BNGenerator())
+    with pytest.raises(GANAssertionError, match="factory= or reference=") as caught:
+        assert_checkpoint_roundtrip(
+            g,
+            save=lambda m, p: torch.save(BNGenerator().state_dict(), p),
+            load=strict(BNGenerator),
+            latent_dim=LATENT,
+        )
+    assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+
+
+def test_state_outside_the_state_dict_shows_in_the_outputs() -> None:
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(LATENT, 2)
+            self.scale = 1.0  # a plain attribute: not saved
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.linear(z) * self.scale
+            return out
+
+    g = Scaled()
+    g.scale = 3.0
+    with pytest.raises(GANAssertionError, match="outside its state dict") as caught:
+        assert_checkpoint_roundtrip(g, Scaled, latent_dim=LATENT)
+    assert caught.value.evidence["differing"] == []
+    assert caught.value.evidence["output_relative_diff"] > OUTPUT_RTOL
+
+
+def test_a_generator_that_draws_its_own_noise_round_trips() -> None:
+    class Noisy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(LATENT, 2)
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.linear(z) + torch.randn(z.shape[0], 2)
+            return out
+
+    assert_checkpoint_roundtrip(Noisy(), Noisy, latent_dim=LATENT)
+
+
+def test_a_checkpoint_inside_a_larger_dict_is_read() -> None:
+    g = trained(BNGenerator())
+
+    def save(module: nn.Module, path: Path) -> None:
+        sd = {k: v for k, v in module.state_dict().items() if "running" not in k}
+        torch.save({"generator": sd, "epoch": 3}, path)
+
+    def load(path: Path) -> nn.Module:
+        module = BNGenerator()
+        module.load_state_dict(torch.load(path, weights_only=True)["generator"], strict=False)
+        return module
+
+    assert_checkpoint_roundtrip(
+        g,
+        BNGenerator,
+        save=lambda m, p: torch.save({"generator": m.state_dict(), "epoch": 3}, p),
+        load=_nested_load,
+        latent_dim=LATENT,
+    )
+    with pytest.raises(GANAssertionError, match="running_var") as caught:
+        assert_checkpoint_roundtrip(g, BNGenerator, save=save, load=load, latent_dim=LATENT)
+    assert caught.value.evidence["missing_from_checkpoint"] == [
+        "net.1.running_mean",
+        "net.1.running_var",
+    ]
+
+
+def _nested_load(path: Path) -> nn.Module:
+    module = BNGenerator()
+    module.load_state_dict(torch.load(path, weights_only=True)["generator"])
+    return module
+
+
+def test_a_save_or_load_that_raises_fails_the_check() -> None:
+    g = trained(BNGenerator())
+
+    def broken_save(module: nn.Module, path: Path) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(GANAssertionError, match="save raised OSError: disk full") as caught:
+        assert_checkpoint_roundtrip(g, BNGenerator, save=broken_save, latent_dim=LATENT)
+    assert isinstance(caught.value.__cause__, OSError)
+
+    def cpu_only_load(path: Path) -> nn.Module:
+        raise RuntimeError(
+            "Attempting to deserialize object on a CUDA device but torch.cuda.is_available() "
+            "is False. If you are running on a CPU-only machine, please use torch.load with "
+            "map_location=torch.device('cpu') to map your storages to the CPU."
+        )
+
+    with pytest.raises(GANAssertionError, match="map_location=device") as caught:
+        assert_checkpoint_roundtrip(g, BNGenerator, load=cpu_only_load, latent_dim=LATENT)
+    assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+
+
+def test_the_callers_state_is_left_as_it_was() -> None:
+    g = trained(BNGenerator())
+    g.train()
+    g.net[1].eval()
+    buffers = {k: v.clone() for k, v in g.state_dict().items()}
+    torch.manual_seed(5)
+    np.random.seed(5)
+    random.seed(5)
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(5)
+    np.random.seed(5)
+    random.seed(5)
+    assert_checkpoint_roundtrip(g, BNGenerator, latent_dim=LATENT)
+    with pytest.raises(GANAssertionError):
+        assert_checkpoint_roundtrip(g, BNGenerator, save=params_only, latent_dim=LATENT)
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
+    assert g.training and not g.net[1].training and g.net[0].training
+    assert all(torch.equal(buffers[k], v) for k, v in g.state_dict().items())
+
+
+def test_a_module_on_another_device_than_expected_is_named() -> None:
+    g = trained(BNGenerator())
+    # The load leaves the module on the CPU where "meta" was declared the expected device.
+    with pytest.raises(GANAssertionError, match="is on cpu, not on meta") as caught:
+        assert_checkpoint_roundtrip(
+            g, BNGenerator, load=strict(BNGenerator), device="meta", latent_dim=LATENT
+        )
+    assert caught.value.evidence["device"] == "cpu"
+    assert caught.value.evidence["differing"] == []
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+        )
+    ],
+)
+def test_a_load_mapped_to_another_device_is_named(device: str) -> None:
+    run = train(case(MISMATCH.name).spec(), steps=3, device=device, instrument=False)
+    assert_checkpoint_roundtrip(run)
+
+    def to_cpu(path: Path) -> nn.Module:
+        module = run.spec.make_generator()
+        module.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
+        return module
+
+    with pytest.raises(GANAssertionError, match=f"on cpu, not on {device}") as caught:
+        assert_checkpoint_roundtrip(run, load=to_cpu)
+    assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+    assert caught.value.evidence["differing"] == []
+    assert caught.value.evidence["output_relative_diff"] <= OUTPUT_RTOL
+    assert_checkpoint_roundtrip(run, load=to_cpu, device="cpu")
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+
+def test_bad_input_names_the_argument() -> None:
+    g = BNGenerator()
+    run = train(tiny_spec(), steps=1, instrument=False)
+    cases: list[tuple[type[Exception], str, dict[str, Any]]] = [
+        (TypeError, "generator must be an nn.Module or a GANRun", {"generator": "G"}),
+        (TypeError, "factory must be a zero-argument callable", {"factory": 3}),
+        (TypeError, "factory must return an nn.Module", {"factory": lambda: "G"}),
+        (ValueError, "factory must build a fresh generator", {"factory": g}),
+        (ValueError, "factory is needed", {"factory": None}),
+        (TypeError, "save must be a callable", {"save": "torch.save"}),
+        (TypeError, "load must be a callable", {"load": 1}),
+        (TypeError, "load must return an nn.Module", {"load": lambda p: torch.load(p)}),
+        (TypeError, "reference must be a zero-argument callable", {"reference": 1.0}),
+        (ValueError, "latent_dim must be a positive int", {"latent_dim": 0}),
+        (TypeError, "num_classes must be None or an int", {"num_classes": 2.0}),
+        (ValueError, "num_classes must be at least 2", {"num_classes": 1}),
+        (ValueError, "the generator failed on z of shape", {"latent_dim": 7}),
+        (TypeError, "device must be None", {"device": 0}),
+        (ValueError, "samples must be at least 1", {"samples": 0}),
+        (ValueError, "seed must be a non-negative int", {"seed": -1}),
+    ]
+    for error, message, overrides in cases:
+        kwargs: dict[str, Any] = {"generator": g, "factory": BNGenerator, "latent_dim": LATENT}
+        kwargs.update(overrides)
+        with pytest.raises(error, match=message):
+            assert_checkpoint_roundtrip(**kwargs)
+    with pytest.raises(ValueError, match="latent_dim is needed"):
+        assert_checkpoint_roundtrip(g, BNGenerator)
+    with pytest.raises(ValueError, match="contradicts the run's spec"):
+        assert_checkpoint_roundtrip(run, latent_dim=LATENT + 1)
+    with pytest.raises(ValueError, match="factory must build a fresh generator"):
+        assert_checkpoint_roundtrip(run, run.generator)
+    cond = models.ConditionalDCGANGenerator()
+    del cond.num_classes
+    with pytest.raises(ValueError, match="num_classes is needed"):
+        assert_checkpoint_roundtrip(cond, models.ConditionalDCGANGenerator)
+
+
+def test_a_file_that_is_no_checkpoint_is_left_to_the_load() -> None:
+    g = trained(BNGenerator())
+
+    def garbage(module: nn.Module, path: Path) -> None:
+        path.write_bytes(b"not a checkpoint")
+
+    with pytest.raises(GANAssertionError, match="could not be loaded back") as caught:
+        assert_checkpoint_roundtrip(g, BNGenerator, save=garbage, latent_dim=LATENT)
+    assert "globals" not in caught.value.evidence
+    assert caught.value.evidence["stage"] == "load"

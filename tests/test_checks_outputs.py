@@ -1,0 +1,164 @@
+"""assert_not_blank and assert_diverse: generated samples against real ones at the same n."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fixtures.zoo import case
+from pytest_gan import GANAssertionError, assert_diverse, assert_not_blank, train
+from pytest_gan.checks.outputs import MIN_CONTRAST_RATIO, MIN_SPREAD_RATIO
+from pytest_gan.metrics import contrast, coverage, mean_pairwise_distance
+
+
+def images(n: int = 200, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (scale * (torch.rand(n, 1, 8, 8, generator=g) * 2 - 1)).clamp(-1, 1)
+
+
+# -- the metrics, on hand-made tensors ---------------------------------------------------
+
+
+def test_contrast_is_each_samples_own_spread() -> None:
+    x = torch.stack([torch.zeros(1, 8, 8), torch.full((1, 8, 8), 0.7), images(1)[0]])
+    c = contrast(x)
+    assert c[0] == 0 and c[1] == 0 and c[2] > 0.3
+
+
+def test_mean_pairwise_distance_excludes_the_diagonal() -> None:
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    assert mean_pairwise_distance(x) == pytest.approx(5.0)
+    assert mean_pairwise_distance(torch.zeros(5, 3)) == 0.0
+
+
+def test_coverage_runs_from_none_to_all() -> None:
+    real = torch.randn(300, 2, generator=torch.Generator().manual_seed(1))
+    assert coverage(real, real.clone()) == 1.0
+    assert coverage(real, torch.full((300, 2), 50.0)) == 0.0
+    half = real[real[:, 0] > 0]
+    assert 0.3 < coverage(real, half) < 0.7
+    with pytest.raises(ValueError, match="k must"):
+        coverage(real, real, k=0)
+
+
+# -- assert_not_blank ----------------------------------------------------------------------
+
+
+def test_real_images_against_real_images_pass() -> None:
+    assert_not_blank(images(seed=1), real=images(seed=2))
+    assert_not_blank(images(seed=1))
+
+
+@pytest.mark.parametrize("level", [-1.0, 0.0, 0.4])
+def test_flat_images_are_blank_at_any_grey_level(level: float) -> None:
+    flat = torch.full((100, 1, 8, 8), level)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_not_blank(flat, real=images())
+    assert caught.value.pitfall == "blank-output"
+    assert caught.value.evidence["contrast_ratio"] == 0.0
+    with pytest.raises(GANAssertionError):
+        assert_not_blank(flat)
+
+
+def test_faint_images_are_blank_against_real_but_not_alone() -> None:
+    faint = images(seed=3, scale=0.05)
+    with pytest.raises(GANAssertionError, match="nearly blank") as caught:
+        assert_not_blank(faint, real=images())
+    assert caught.value.evidence["contrast_ratio"] < MIN_CONTRAST_RATIO
+    assert "median contrast, generated / real" in str(caught.value)
+    assert_not_blank(faint)  # visible on its own: only real data tells it is too faint
+
+
+def test_nan_images_render_blank() -> None:
+    x = images()
+    x[3, 0, 2, 2] = float("nan")
+    with pytest.raises(GANAssertionError, match="NaN or infinite") as caught:
+        assert_not_blank(x, real=images())
+    assert caught.value.evidence["finite_share"] < 1
+
+
+def test_points_are_blank_only_when_all_identical() -> None:
+    real = torch.randn(100, 2)
+    assert_not_blank(torch.randn(100, 2) * 0.01, real=real)
+    with pytest.raises(GANAssertionError, match="same point"):
+        assert_not_blank(torch.ones(100, 2), real=real)
+
+
+# A Tanh generator for raw 0-255 pixel values: at the data's scale its samples are black
+# from the first step to the last (contrast 0.2-0.8% of the data's), so a short run shows it.
+@pytest.mark.parametrize("seed", range(10))
+def test_the_blank_twin_is_caught(seed: int) -> None:
+    run = train(case("blank-output").spec(), steps=20, seed=seed)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_not_blank(run)
+    assert caught.value.pitfall == "blank-output"
+
+
+# -- assert_diverse -------------------------------------------------------------------------
+
+
+def test_real_samples_against_real_samples_are_diverse() -> None:
+    assert_diverse(images(seed=1), real=images(seed=2))
+    assert_diverse(torch.randn(500, 2), real=torch.randn(500, 2))
+
+
+def test_a_collapsed_batch_is_caught() -> None:
+    one = images(1, seed=4).repeat(200, 1, 1, 1) + 0.01 * torch.randn(200, 1, 8, 8)
+    with pytest.raises(GANAssertionError, match="collapsed") as caught:
+        assert_diverse(one, real=images())
+    assert caught.value.pitfall == "mode-collapse"
+    assert caught.value.evidence["spread_ratio"] < MIN_SPREAD_RATIO
+    assert caught.value.evidence["coverage"] < 0.05
+
+
+def test_two_modes_of_eight_are_caught() -> None:
+    angles = torch.arange(8) * (2 * torch.pi / 8)
+    modes = torch.stack([angles.cos(), angles.sin()], dim=1)
+    real = modes[torch.arange(800) % 8] + 0.05 * torch.randn(800, 2)
+    fake = modes[torch.zeros(800, dtype=torch.long)] + 0.05 * torch.randn(800, 2)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_diverse(fake, real=real)
+    assert 0.05 < caught.value.evidence["coverage"] < 0.25
+
+
+def test_identical_samples_fail_without_real() -> None:
+    assert_diverse(images())
+    with pytest.raises(GANAssertionError, match="identical"):
+        assert_diverse(torch.ones(10, 3))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_mode_collapse_twin_is_caught(seed: int) -> None:
+    run = train(case("mode-collapse").spec(), seed=seed)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_diverse(run)
+    assert caught.value.pitfall == "mode-collapse"
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("check", [assert_not_blank, assert_diverse])
+def test_bad_input_names_the_argument(check: object) -> None:
+    f = check  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="run_or_samples must be a GANRun or a Tensor"):
+        f([1, 2, 3])  # type: ignore[operator]
+    with pytest.raises(ValueError, match=r"run_or_samples must be a batch \[N >= 2"):
+        f(torch.zeros(1, 3))  # type: ignore[operator]
+    with pytest.raises(TypeError, match="floating-point"):
+        f(torch.zeros(4, 3, dtype=torch.long))  # type: ignore[operator]
+    with pytest.raises(ValueError, match="real must have the samples' shape"):
+        f(images(), real=torch.zeros(10, 2))  # type: ignore[operator]
+    bad = images()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="real holds NaN"):
+        f(images(), real=bad)  # type: ignore[operator]
+    with pytest.raises(TypeError, match="real must be a GANRun or a Tensor"):
+        f(images(), real="x")  # type: ignore[operator]
+
+
+def test_diverse_refuses_nan_samples() -> None:
+    bad = images()
+    bad[1, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        assert_diverse(bad, real=images())
