@@ -36,8 +36,9 @@ def _has_spectral_norm(module: torch.nn.Module) -> bool:
     return any("parametrizations" in name for name, _ in module.named_modules())
 
 
-def checks_for(run: GANRun, c: Any) -> dict[str, Callable[[], None]]:
-    """Every check that applies to this run, as zero-argument calls."""
+def checks_for(run: GANRun, *, save: Any = None, load: Any = None) -> dict[str, Callable[[], None]]:
+    """Every check that applies to this run, as zero-argument calls (``save`` and ``load``:
+    the user's checkpoint functions, for the round trip)."""
 
     def on_run(name: str) -> Callable[[], None]:
         check = getattr(pg, name)
@@ -64,7 +65,7 @@ def checks_for(run: GANRun, c: Any) -> dict[str, Callable[[], None]]:
     if run.spec.loss == "wgan-gp" or _has_spectral_norm(run.discriminator):
         checks["assert_lipschitz"] = lambda: pg.assert_lipschitz(run)
     checks["assert_checkpoint_roundtrip"] = lambda: pg.assert_checkpoint_roundtrip(
-        run, save=c.save, load=c.load
+        run, save=save, load=load
     )
     return checks
 
@@ -74,7 +75,7 @@ def measure(name: str, seed: int, steps: int, device: str | None) -> dict[str, A
     run = pg.train(c.spec(), steps=steps, seed=seed, device=device)
     verdicts: dict[str, str] = {}
     seconds: dict[str, float] = {}
-    for check, call in checks_for(run, c).items():
+    for check, call in checks_for(run, save=c.save, load=c.load).items():
         start = time.perf_counter()
         try:
             call()

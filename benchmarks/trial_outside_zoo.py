@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pytest_gan as pg
+from benchmarks.detection_matrix import checks_for
 
 # -- data, made here ------------------------------------------------------------------
 
@@ -313,32 +314,8 @@ TRIALS: dict[str, tuple[Callable[[], pg.GANSpec], str | None]] = {
 
 
 def verdicts(run: pg.GANRun) -> dict[str, str]:
-
-    def on_run(name: str) -> Callable[[], None]:
-        check = getattr(pg, name)
-        return lambda: check(run)
-
-    checks: dict[str, Callable[[], None]] = {
-        name: on_run(name)
-        for name in (
-            "assert_losses_finite",
-            "assert_d_step_isolated",
-            "assert_gradients_zeroed",
-            "assert_optimizers_cover",
-            "assert_output_range_matches_data",
-            "assert_generator_learns",
-            "assert_not_blank",
-            "assert_diverse",
-            "assert_losses_balanced",
-            "assert_checkpoint_roundtrip",
-        )
-    }
-    if run.real(2).ndim == 4:
-        checks["assert_data_normalized"] = lambda: pg.assert_data_normalized(run)
-    if run.conditional:
-        checks["assert_conditioning_effective"] = lambda: pg.assert_conditioning_effective(run)
     out: dict[str, str] = {}
-    for name, call in checks.items():
+    for name, call in checks_for(run).items():
         try:
             call()
             out[name] = "pass"

@@ -92,6 +92,7 @@ def test_the_blank_twin_is_caught(seed: int) -> None:
     with pytest.raises(GANAssertionError) as caught:
         assert_not_blank(run)
     assert caught.value.pitfall == "blank-output"
+    assert "at the data's scale every image is one flat colour" in str(caught.value)
 
 
 # -- assert_diverse -------------------------------------------------------------------------

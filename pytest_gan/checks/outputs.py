@@ -154,10 +154,19 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
     flattest = float(c_real.quantile(0.01))
     flat_share = float((c_fake < flattest).double().mean())
     lo, hi = float(fake.min()), float(fake.max())
+    r_lo, r_hi = float(ref.min()), float(ref.max())
+    detail = ""
+    if hi - lo < MIN_CONTRAST_RATIO * (r_hi - r_lo):
+        detail = (
+            f"The generated values span [{lo:.3g}, {hi:.3g}] while the data spans "
+            f"[{r_lo:.3g}, {r_hi:.3g}]: at the data's scale every image is one flat colour. "
+            "assert_data_normalized and assert_output_range_matches_data tell which side "
+            "is off."
+        )
     raise fail(
         "blank-output",
-        f"The generated images are nearly blank: their contrast is {ratio:.0%} of the real "
-        f"images' (median pixel std {median:.3g} against {real_median:.3g}).",
+        f"The generated images are nearly blank: their contrast is {100 * ratio:.2g}% of "
+        f"the real images' (median pixel std {median:.3g} against {real_median:.3g}).",
         [
             ("median contrast, generated / real", ratio, f">= {MIN_CONTRAST_RATIO:g}"),
             ("median contrast, generated", median, f"about {real_median:.3g}"),
@@ -171,6 +180,7 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
             "flat_share": flat_share,
             "range": (lo, hi),
         },
+        detail=detail,
     )
 
 
