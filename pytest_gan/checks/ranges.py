@@ -116,8 +116,9 @@ def assert_output_range_matches_data(run: GANRun, *, samples: int = RANGE_SAMPLE
     (which drives any bounded final activation to its bounds). When all of them lie within
     the range of a bounded activation (Sigmoid, Tanh, ReLU, tightest first) whose bound
     leaves more than ``MAX_RANGE_GAP`` of the data's span out of reach at either end, and
-    the probe saturates at that bound (within ``SATURATION_SHARE`` of the span), raises ``GANAssertionError`` with pitfall ``output-range-mismatch`` naming that
-    activation (as for a Sigmoid generator on [-1, 1] data).
+    the probe saturates at that bound (within ``SATURATION_SHARE`` of the span), raises
+    ``GANAssertionError`` with pitfall ``output-range-mismatch`` naming that activation
+    (as for a Sigmoid generator on [-1, 1] data).
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_output_range_matches_data")
