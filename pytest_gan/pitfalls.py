@@ -32,10 +32,11 @@ _ENTRIES = (
         "Samples are flat: one grey, black or white level, little variation within or "
         "between images, while the losses may look healthy.",
         "assert_not_blank",
-        "A generator stuck at a constant output gives the discriminator nothing to "
-        "criticise and itself no gradient to follow: more steps will not help.",
-        "Balance the two networks' learning (learning rates, optimiser), check the final "
-        "activation against the data range, and that the data is normalised.",
+        "Blank samples mean the generator cannot, or does not, produce the data at its "
+        "scale: more steps will not help while the cause stays.",
+        "Scale the data to the generator's output range (ToTensor() then Normalize((0.5,), "
+        "(0.5,)) for Tanh), match the final activation to the data, and fix NaN losses "
+        "first.",
     ),
     Pitfall(
         "mode-collapse",
@@ -62,8 +63,8 @@ _ENTRIES = (
     Pitfall(
         "discriminator-overpowers",
         "the discriminator overpowers the generator",
-        "D is right on almost every sample while the generator's gradient collapses, its "
-        "loss climbs and its samples stop moving.",
+        "D separates real from fake perfectly and is certain about the fakes, late in the "
+        "run: G's loss has climbed and its signal has died.",
         "assert_losses_balanced",
         "A near-optimal D gives the generator vanishing gradients (Arjovsky & Bottou "
         "2017): the generator stops improving, often ending blank or noisy.",
@@ -73,10 +74,10 @@ _ENTRIES = (
     Pitfall(
         "discriminator-too-weak",
         "the discriminator learns too slowly",
-        "D cannot tell real from generated (accuracy near chance) throughout, so the "
-        "generator gets no useful signal.",
+        "G fools D: late in the run D scores the generated samples as more real than the "
+        "real ones, D's loss above chance, G's below.",
         "assert_losses_balanced",
-        "The generator only learns what D tells it: a D at chance teaches nothing.",
+        "The generator only learns what D tells it: a D it can fool teaches nothing.",
         "Raise D's learning rate (check for a typo such as 2e-6 for 2e-4) or its capacity.",
     ),
     Pitfall(
