@@ -27,6 +27,15 @@ from pytest_gan.session import (
     resolve_device,
     settings_from_config,
 )
+from pytest_gan.smoke import (
+    VERDICT_PROPERTY,
+    SmokeCollector,
+    SmokeReporter,
+    collector_for,
+    defines_spec_fixture,
+    spec_id,
+    verdict_of,
+)
 
 _SETTINGS = pytest.StashKey[GanSettings]()
 _CACHE = pytest.StashKey[RunCache]()
@@ -68,6 +77,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Folder for the per-test artifact folders (gan_artifacts fixture). "
         f"Default: {ARTIFACTS_DIRNAME}/ in pytest's temporary directory.",
     )
+    group.addoption(
+        "--gan-smoke",
+        dest="gan_smoke",
+        action="store_true",
+        default=False,
+        help="Run every check on each GAN of a conftest's gan_spec fixture: one item per "
+        "check per spec (gan-smoke::<check>[<spec>]), one training run per spec.",
+    )
+    group.addoption(
+        "--gan-report",
+        dest="gan_report",
+        metavar="FILE",
+        type=option_type(parse_dir),
+        help="Write every smoke verdict with its evidence to FILE as JSON (atomically).",
+    )
     parser.addini(
         "gan_device",
         f"Device of the training runs, as --gan-device. Default: {_DEFAULT_DEVICE}.",
@@ -91,6 +115,36 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gan: a test that trains a GAN")
     config.stash[_SETTINGS] = settings_from_config(config)
     config.stash[_CACHE] = RunCache()
+    if config.getoption("gan_smoke", False) or config.getoption("gan_report", None):
+        config.pluginmanager.register(SmokeReporter(config), SmokeReporter.NAME)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if (
+        parent.config.getoption("gan_smoke")
+        and file_path.name == "conftest.py"
+        and defines_spec_fixture(file_path)
+    ):
+        return collector_for(file_path, parent)
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # One spec's items together, so that its run is trained once and used while cached.
+    smoke = [i for i, item in enumerate(items) if isinstance(item.parent, SmokeCollector)]
+    ordered = sorted((items[i] for i in smoke), key=lambda item: spec_id(item))
+    for i, item in zip(smoke, ordered, strict=True):
+        items[i] = item
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if isinstance(item.parent, SmokeCollector):
+        verdict = verdict_of(item, call, report)
+        if verdict is not None:
+            report.user_properties.append((VERDICT_PROPERTY, verdict))
+    return report
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -116,6 +170,24 @@ def pytest_terminal_summary(
     stats = config.stash[_CACHE].stats
     if stats.trained:
         terminalreporter.write_line(f"gan: {stats.describe()}")
+
+
+@pytest.fixture
+def gan_smoke_run(
+    request: pytest.FixtureRequest, gan_spec: Any, gan_seed: int, gan_device: str
+) -> Any:
+    """The training run of the ``gan_spec`` of this smoke item: one per spec and process."""
+    from pytest_gan.spec import GANSpec
+
+    spec = gan_spec
+    if not isinstance(spec, GANSpec):
+        raise TypeError(
+            f"the gan_spec fixture must return a pytest_gan.GANSpec; got {type(spec).__name__}"
+        )
+    key = ("gan-smoke", request.node.nodeid.split("::")[0], spec_id(request.node))
+    return request.config.stash[_CACHE].get_or_train(
+        spec, request.config.stash[_SETTINGS].steps, gan_seed, gan_device, key=key
+    )
 
 
 @pytest.fixture(scope="session")

@@ -223,27 +223,46 @@ class RunCache:
             raise ValueError(f"maxsize: expected an int >= 1, got {maxsize!r}")
         self.maxsize = maxsize
         self.stats = RunStats()
-        self._runs: OrderedDict[tuple[int, int, int, str], tuple[GANSpec, GANRun]] = OrderedDict()
+        self._runs: OrderedDict[tuple[Any, int, int, str], tuple[GANSpec, GANRun | Exception]] = (
+            OrderedDict()
+        )
 
     def __len__(self) -> int:
         return len(self._runs)
 
-    def get_or_train(self, spec: GANSpec, steps: int, seed: int, device: str) -> GANRun:
-        """The cached run for these arguments, training it first if there is none."""
-        key = (id(spec), steps, seed, device)
-        entry = self._runs.get(key)
+    def get_or_train(
+        self, spec: GANSpec, steps: int, seed: int, device: str, *, key: Any = None
+    ) -> GANRun:
+        """The cached run for these arguments, training it first if there is none.
+
+        ``key`` names the spec instead of its ``id`` (the smoke suite keys a spec by its
+        conftest and parameter, so that a fixture building a new spec object per test still
+        shares one run). A training that raised is remembered too: the other tests of
+        that run get the same error (a ``GANTrainingError`` naming the spec and the step)
+        without training again.
+        """
+        full_key = (id(spec) if key is None else key, steps, seed, device)
+        entry = self._runs.get(full_key)
         if entry is not None:
-            self._runs.move_to_end(key)
+            self._runs.move_to_end(full_key)
             self.stats.record(device, reused=True)
+            if isinstance(entry[1], Exception):
+                raise entry[1]
             return entry[1]
         from pytest_gan.training import train
 
-        run = train(spec, steps=steps, device=device, seed=seed)
-        self._runs[key] = (spec, run)
+        outcome: GANRun | Exception
+        try:
+            outcome = train(spec, steps=steps, device=device, seed=seed)
+        except Exception as exc:  # deterministic: training again would raise it again
+            outcome = exc
+        self._runs[full_key] = (spec, outcome)
         if len(self._runs) > self.maxsize:
             self._runs.popitem(last=False)
         self.stats.record(device, reused=False)
-        return run
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
 
 class RunFactory:

@@ -1,0 +1,170 @@
+"""``pytest --gan-smoke``: items per check per spec from a conftest's gan_spec fixture, one
+run per spec, the verdict table and ``--gan-report``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_gan.smoke import SMOKE_CHECKS, verdict_table
+
+SMOKE_CONFTEST = """
+import pytest
+import torch
+from torch import nn
+from pytest_gan import GANSpec
+from fixtures.steps import UserStep
+
+TRAINED = []
+
+def g():
+    return nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2))
+
+def d():
+    return nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+
+DATA = torch.randn(1024, 2, generator=torch.Generator().manual_seed(0)) * 0.5 + torch.tensor(
+    [2.0, -1.0]
+)
+
+def fast(g, d):
+    return (torch.optim.Adam(g.parameters(), lr=1e-3, betas=(0.5, 0.999)),
+            torch.optim.Adam(d.parameters(), lr=1e-3, betas=(0.5, 0.999)))
+
+def counting_step(ctx, batch):
+    if ctx.step == 0:
+        TRAINED.append(ctx.spec.name)
+    return UserStep()(ctx, batch)
+
+def raising_step(ctx, batch):
+    if ctx.step == 3:
+        raise RuntimeError("boom")
+    return UserStep()(ctx, batch)
+
+@pytest.fixture(params=["healthy", "sigmoid", "raises"])
+def gan_spec(request):
+    # Function-scoped on purpose: a new spec object per test must not retrain.
+    if request.param == "healthy":
+        return GANSpec(generator=g, discriminator=d, data=DATA, latent_dim=4,
+                       train_step=counting_step, optimizers=fast, name="toy")
+    if request.param == "sigmoid":
+        return GANSpec(generator=lambda: nn.Sequential(g(), nn.Sigmoid()), discriminator=d,
+                       data=DATA, latent_dim=4, train_step=counting_step, optimizers=fast,
+                       name="toy-sigmoid")
+    return GANSpec(generator=g, discriminator=d, data=DATA, latent_dim=4,
+                   train_step=raising_step, name="toy-raises")
+
+def pytest_sessionfinish(session):
+    print(f"\\ntrained: {sorted(TRAINED)}")
+"""
+
+PLAIN_TEST = """
+def test_plain():
+    assert True
+"""
+
+CHECK_IDS = [s.id for s in SMOKE_CHECKS]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(SMOKE_CONFTEST)
+    pytester.makepyfile(test_plain=PLAIN_TEST)
+    return pytester
+
+
+def test_without_the_option_nothing_extra_is_collected_or_trained(project: pytest.Pytester) -> None:
+    result = project.runpytest("-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["trained: []"])
+    assert "gan smoke verdicts" not in result.stdout.str()
+
+
+def test_one_item_per_check_per_spec(project: pytest.Pytester) -> None:
+    result = project.runpytest("--gan-smoke", "--collect-only", "-q")
+    ids = [line for line in result.stdout.lines if "gan-smoke::" in line]
+    assert len(ids) == 3 * len(SMOKE_CHECKS)
+    assert "gan-smoke::not-blank[healthy]" in ids
+    assert "gan-smoke::checkpoint-roundtrip[raises]" in ids
+
+
+def test_the_smoke_suite_gives_verdicts_and_trains_once_per_spec(
+    project: pytest.Pytester,
+) -> None:
+    result = project.runpytest("--gan-smoke", "--gan-steps", "40", "-s", "--strict-markers")
+    out = result.stdout.str()
+    # Every spec trained once, however many of its items ran and though each got a new
+    # spec object; the raising spec trained once and its error was shared.
+    result.stdout.fnmatch_lines(["trained: ['toy', 'toy-sigmoid']"])
+    result.stdout.fnmatch_lines(["*gan: 3 training run(s), 36 reused from cache*"])
+    # The table: a row per spec, a column per check.
+    table = out[out.index("gan smoke verdicts") :].splitlines()[1:6]
+    assert table[0].split()[:3] == ["spec", "losses-finite", "d-step-isolated"]
+    rows = {line.split()[0]: line.split()[1:] for line in table[2:]}
+    assert set(rows) == {"healthy", "sigmoid", "raises"}
+    assert set(rows["healthy"]) == {"ok", "-"}
+    assert "output-range-mismatch" in rows["sigmoid"]
+    assert set(rows["raises"]) == {"ERROR"}
+    # Failures carry the pitfall; the raising spec's error names the step and the spec.
+    result.stdout.fnmatch_lines(["FAILED *gan-smoke::output-range[[]sigmoid[]]*"])
+    assert "toy-raises: the training step raised at step 3" in out
+    outcomes = result.parseoutcomes()
+    assert outcomes["errors"] == len(SMOKE_CHECKS)
+    # Unconditional specs skip the conditioning check, unconstrained critics Lipschitz's.
+    assert outcomes["skipped"] >= 2 * 2
+
+
+def test_the_report_holds_every_verdict_with_its_evidence(project: pytest.Pytester) -> None:
+    project.runpytest("--gan-smoke", "--gan-steps", "40", "--gan-report", "out/report.json")
+    report = project.path / "out" / "report.json"
+    verdicts = json.loads(report.read_text())["verdicts"]
+    assert len(verdicts) == 3 * len(SMOKE_CHECKS)
+    failed = [v for v in verdicts if v["outcome"] == "fail"]
+    assert any(
+        v["spec"] == "sigmoid"
+        and v["check"] == "output-range"
+        and v["pitfall"] == "output-range-mismatch"
+        and v["evidence"]
+        and "Sigmoid" in v["message"]
+        for v in failed
+    )
+    assert {v["outcome"] for v in verdicts if v["spec"] == "raises"} == {"error"}
+    assert [p.name for p in report.parent.iterdir()] == ["report.json"]  # no temp files
+
+
+def test_xdist_gives_the_same_verdicts(project: pytest.Pytester) -> None:
+    serial = project.runpytest("--gan-smoke", "--gan-steps", "40", "--gan-report", "a.json")
+    parallel = project.runpytest_subprocess(
+        "--gan-smoke", "--gan-steps", "40", "-n", "2", "--gan-report", "b.json"
+    )
+    assert serial.parseoutcomes() == parallel.parseoutcomes()
+
+    def cells(name: str) -> set[tuple[str, str, str]]:
+        data = json.loads((project.path / name).read_text())["verdicts"]
+        return {(v["spec"], v["check"], v.get("pitfall", v["outcome"])) for v in data}
+
+    assert cells("a.json") == cells("b.json")
+    assert "gan smoke verdicts" in parallel.stdout.str()
+
+
+def test_a_gan_spec_that_is_no_spec_is_named(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef gan_spec():\n    return 'not a spec'\n"
+    )
+    result = pytester.runpytest("--gan-smoke")
+    result.stdout.fnmatch_lines(["*the gan_spec fixture must return a pytest_gan.GANSpec*"])
+
+
+def test_the_table_is_aligned_with_a_row_per_spec() -> None:
+    verdicts = [
+        {"spec": "a", "check": "not-blank", "outcome": "pass"},
+        {"spec": "a", "check": "diverse", "outcome": "fail", "pitfall": "mode-collapse"},
+        {"spec": "bb", "check": "not-blank", "outcome": "n/a"},
+        {"spec": "bb", "check": "diverse", "outcome": "error"},
+    ]
+    lines = verdict_table(verdicts)
+    assert lines[0].split() == ["spec", "not-blank", "diverse"]
+    assert lines[2].split() == ["a", "ok", "mode-collapse"]
+    assert lines[3].split() == ["bb", "-", "ERROR"]
+    assert len({line.index("not-blank") for line in lines[:1]}) == 1
