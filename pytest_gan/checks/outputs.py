@@ -43,8 +43,8 @@ ABSOLUTE_FLATNESS = 1 / 255
 #: real samples' spread. Measured with benchmarks/calibrate_outputs.py, 200 steps, 1,000
 #: samples, 20 seeds: real against real 0.98-1.02; healthy references 0.23 (scenes-dcgan,
 #: shapes-hinge-sn, still early at 200 steps) and up, ring-wgan-gp 0.43 and up (0.07 on
-#: seed 19 when it trained at half its learning rate: a slow reference, since made
-#: faster); the mode-collapse twin (the generator stepped five times per D step)
+#: seed 19 when it trained at 5e-4 with beta1 = 0: a slow reference, since made faster);
+#: the mode-collapse twin (the generator stepped five times per D step)
 #: 0.085-0.139 on 10 seeds. 0.17 is about their geometric midpoint.
 MIN_SPREAD_RATIO = 0.17
 
