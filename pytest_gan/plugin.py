@@ -22,6 +22,7 @@ from pytest_gan.session import (
     option_type,
     parse_device,
     parse_dir,
+    parse_file,
     parse_seed,
     parse_steps,
     resolve_device,
@@ -89,7 +90,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gan-report",
         dest="gan_report",
         metavar="FILE",
-        type=option_type(parse_dir),
+        type=option_type(parse_file),
         help="Write every smoke verdict with its evidence to FILE as JSON (atomically).",
     )
     parser.addini(

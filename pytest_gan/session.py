@@ -73,6 +73,13 @@ def parse_device(value: str) -> str:
     return device
 
 
+def parse_file(value: str) -> Path:
+    """A file path from option text (relative paths are resolved by the caller)."""
+    if not value.strip():
+        raise ValueError("expected a file path, got an empty value")
+    return Path(value.strip()).expanduser()
+
+
 def parse_dir(value: str) -> Path:
     """A directory from option or ini text (relative paths are resolved by the caller)."""
     if not value.strip():

@@ -156,6 +156,12 @@ def test_a_gan_spec_that_is_no_spec_is_named(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*the gan_spec fixture must return a pytest_gan.GANSpec*"])
 
 
+def test_an_empty_report_path_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--gan-report", " ")
+    result.stderr.fnmatch_lines(["*--gan-report*expected a file path*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
 def test_the_table_is_aligned_with_a_row_per_spec() -> None:
     verdicts = [
         {"spec": "a", "check": "not-blank", "outcome": "pass"},
