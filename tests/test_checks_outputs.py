@@ -8,7 +8,7 @@ import torch
 from fixtures.zoo import case
 from pytest_gan import GANAssertionError, assert_diverse, assert_not_blank, train
 from pytest_gan.checks.outputs import MIN_CONTRAST_RATIO, MIN_SPREAD_RATIO
-from pytest_gan.metrics import contrast, coverage, mean_pairwise_distance
+from pytest_gan.metrics import coarse_contrast, contrast, coverage, mean_pairwise_distance
 
 
 def images(n: int = 200, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
@@ -163,3 +163,16 @@ def test_diverse_refuses_nan_samples() -> None:
     bad[1, 0, 0, 0] = float("inf")
     with pytest.raises(ValueError, match="NaN or infinite"):
         assert_diverse(bad, real=images())
+
+
+def test_coarse_contrast_ignores_pixel_noise_but_keeps_shapes() -> None:
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 2.0 - 1  # +-1 pixels
+    halves = torch.ones(8, 8)
+    halves[:, :4] = -1
+    x = torch.stack([checker, halves, torch.zeros(8, 8)])[:, None]
+    fine, coarse = contrast(x), coarse_contrast(x)
+    assert fine[0] > 0.9 and coarse[0] < 1e-6  # speckle averages out over 2x2 cells
+    assert coarse[1] > 0.9  # a shape keeps its contrast
+    assert fine[2] == coarse[2] == 0
+    points = torch.randn(5, 2)
+    assert torch.equal(coarse_contrast(points), contrast(points))  # not images: plain contrast
