@@ -154,7 +154,7 @@ def test_bad_input_names_the_argument(check: object) -> None:
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="real holds NaN"):
         f(images(), real=bad)  # type: ignore[operator]
-    with pytest.raises(TypeError, match="real must be a GANRun or a Tensor"):
+    with pytest.raises(TypeError, match="real must be a Tensor of real samples"):
         f(images(), real="x")  # type: ignore[operator]
 
 

@@ -49,9 +49,9 @@ ABSOLUTE_FLATNESS = 1 / 255
 MIN_SPREAD_RATIO = 0.17
 
 
-def _as_samples(value: Any, argument: str) -> torch.Tensor:
+def _as_samples(value: Any, argument: str, allowed: str = "a GANRun or a Tensor") -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{argument} must be a GANRun or a Tensor; got {type(value).__name__}")
+        raise TypeError(f"{argument} must be {allowed}; got {type(value).__name__}")
     if value.ndim < 2 or value.shape[0] < 2:
         raise ValueError(f"{argument} must be a batch [N >= 2, ...]; got shape {list(value.shape)}")
     if not value.is_floating_point():
@@ -62,7 +62,7 @@ def _as_samples(value: Any, argument: str) -> torch.Tensor:
 def _real(real: Any, fake: torch.Tensor) -> torch.Tensor | None:
     if real is None:
         return None
-    x = _as_samples(real, "real")
+    x = _as_samples(real, "real", "a Tensor of real samples")
     if x.shape[1:] != fake.shape[1:]:
         raise ValueError(
             f"real must have the samples' shape {list(fake.shape[1:])} per sample; "
