@@ -8,11 +8,12 @@ written atomically (a temporary file in the same folder, then renamed).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid, save_image
+
+from pytest_gan._files import write_atomically
 
 # Scatter plots: canvas size in pixels, point radius, and colours (RGB in [0, 1]) for the
 # real points (grey) and the generated ones (red).
@@ -28,20 +29,7 @@ _MIN_GRID_WIDTH = 512
 
 
 def _atomic_png(image: torch.Tensor, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        save_image(image, tmp, format="png")
-        # mkstemp creates the file private (0600); give it the mode any new file gets.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda tmp: save_image(image, tmp, format="png"), suffix=".png")
 
 
 def scatter_image(

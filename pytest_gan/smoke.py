@@ -17,8 +17,6 @@ from __future__ import annotations
 import ast
 import json
 import math
-import os
-import tempfile
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pytest_gan._files import write_atomically
 
 #: The fixture a conftest defines to put its GANs under the smoke suite.
 SPEC_FIXTURE = "gan_spec"
@@ -204,21 +204,14 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder, so
-    that a reader never sees half a file and an interrupted write loses nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    """Write ``data`` as JSON to ``path``, atomically."""
+
+    def dump(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomically(path, dump)
 
 
 class SmokeReporter:

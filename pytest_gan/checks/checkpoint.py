@@ -790,17 +790,7 @@ def _load_failed(ctx: _Context, exc: Exception) -> GANAssertionError:
             "missing needs torch.load(..., map_location=device).",
         )
         evidence["saved_on"] = sorted(ctx.checkpoint.locations)
-    rows: list[tuple[str, Any, str]] = [("load", "raised", "ran")]
-    if "missing_from_checkpoint" in evidence:
-        rows.append(
-            (
-                "trained tensors missing from the checkpoint",
-                len(evidence["missing_from_checkpoint"]),
-                "0",
-            )
-        )
-    if evidence.get("prefix_mismatch"):
-        rows.append(_prefix_row(ctx))
+    rows: list[tuple[str, Any, str]] = [("load", "raised", "ran"), *_key_rows(evidence, ctx)]
     first, _, rest = text.partition("\n")
     parts = ["Causes found:\n" + "\n".join(f"- {c}" for c in causes)] if causes else []
     if rest.strip():
@@ -813,6 +803,17 @@ def _load_failed(ctx: _Context, exc: Exception) -> GANAssertionError:
         {"stage": "load", "error": text, **evidence},
         detail=detail,
     )
+
+
+def _key_rows(evidence: Mapping[str, Any], ctx: _Context) -> list[tuple[str, Any, str]]:
+    """Evidence rows for the key-naming causes: tensors missing from the file, prefixes."""
+    rows: list[tuple[str, Any, str]] = []
+    if "missing_from_checkpoint" in evidence:
+        missing = len(evidence["missing_from_checkpoint"])
+        rows.append(("trained tensors missing from the checkpoint", missing, "0"))
+    if evidence.get("prefix_mismatch"):
+        rows.append(_prefix_row(ctx))
+    return rows
 
 
 def _prefix_row(ctx: _Context) -> tuple[str, Any, str]:
@@ -929,16 +930,7 @@ def _judge(
             f"({relative:.3g} of their scale), and {len(differ)} of {len(trained)} state "
             "tensors differ."
         )
-    if "missing_from_checkpoint" in key_evidence:
-        rows.append(
-            (
-                "trained tensors missing from the checkpoint",
-                len(key_evidence["missing_from_checkpoint"]),
-                "0",
-            )
-        )
-    if key_evidence.get("prefix_mismatch"):
-        rows.append(_prefix_row(ctx))
+    rows.extend(_key_rows(key_evidence, ctx))
     if moved:
         rows.append(("device of the reloaded generator", str(actual), str(expected)))
     raise fail(
