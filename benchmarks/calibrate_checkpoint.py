@@ -88,9 +88,10 @@ def main() -> None:
                 row["cpu_copy"] = relative(trained, outputs(run, copy))
             if name == "shapes-dcgan":
                 for pitfall in ("checkpoint-roundtrip-mismatch", "checkpoint-not-trained"):
-                    twin = BROKEN[pitfall]
-                    assert twin.save is not None and twin.load is not None
-                    module = reload(run, twin.save, twin.load).to(run.device)
+                    twin = BROKEN[pitfall].spec()
+                    save, load = twin.save_checkpoint, twin.load_checkpoint
+                    assert save is not None and load is not None
+                    module = reload(run, save, load).to(run.device)
                     row[pitfall] = relative(trained, outputs(run, module))
             print(json.dumps(row), flush=True)
 

@@ -29,45 +29,18 @@ import torch
 
 import pytest_gan as pg
 from fixtures.zoo import BROKEN, HEALTHY, case
+from pytest_gan.smoke import SMOKE_CHECKS
 from pytest_gan.training import GANRun
 
 
-def _has_spectral_norm(module: torch.nn.Module) -> bool:
-    return any("parametrizations" in name for name, _ in module.named_modules())
-
-
-def checks_for(run: GANRun, *, save: Any = None, load: Any = None) -> dict[str, Callable[[], None]]:
-    """Every check that applies to this run, as zero-argument calls (``save`` and ``load``:
-    the user's checkpoint functions, for the round trip)."""
+def checks_for(run: GANRun) -> dict[str, Callable[[], None]]:
+    """Every check of the smoke suite that applies to this run, as zero-argument calls."""
 
     def on_run(name: str) -> Callable[[], None]:
         check = getattr(pg, name)
         return lambda: check(run)
 
-    checks: dict[str, Callable[[], None]] = {
-        name: on_run(name)
-        for name in (
-            "assert_losses_finite",
-            "assert_d_step_isolated",
-            "assert_gradients_zeroed",
-            "assert_optimizers_cover",
-            "assert_output_range_matches_data",
-            "assert_generator_learns",
-            "assert_not_blank",
-            "assert_diverse",
-            "assert_losses_balanced",
-        )
-    }
-    if run.real(2).ndim == 4:  # image data: 2-D toy data is not meant to fill [-1, 1]
-        checks["assert_data_normalized"] = lambda: pg.assert_data_normalized(run)
-    if run.conditional:
-        checks["assert_conditioning_effective"] = lambda: pg.assert_conditioning_effective(run)
-    if run.spec.loss == "wgan-gp" or _has_spectral_norm(run.discriminator):
-        checks["assert_lipschitz"] = lambda: pg.assert_lipschitz(run)
-    checks["assert_checkpoint_roundtrip"] = lambda: pg.assert_checkpoint_roundtrip(
-        run, save=save, load=load
-    )
-    return checks
+    return {s.check: on_run(s.check) for s in SMOKE_CHECKS if s.applies(run) is None}
 
 
 def measure(name: str, seed: int, steps: int, device: str | None) -> dict[str, Any]:
@@ -75,7 +48,7 @@ def measure(name: str, seed: int, steps: int, device: str | None) -> dict[str, A
     run = pg.train(c.spec(), steps=steps, seed=seed, device=device)
     verdicts: dict[str, str] = {}
     seconds: dict[str, float] = {}
-    for check, call in checks_for(run, save=c.save, load=c.load).items():
+    for check, call in checks_for(run).items():
         start = time.perf_counter()
         try:
             call()

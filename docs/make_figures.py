@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from fixtures.zoo import Case, case
+from fixtures.zoo import case
 from pytest_gan import GANRun, train
 from pytest_gan.checks.lipschitz import interpolate_gradient_norms
 from pytest_gan.report import save_sample_grid, scatter_image
@@ -55,13 +55,14 @@ PER_LABEL = 8
 MAP_NORM_MAX = 100.0
 
 
-def reloaded_samples(c: Case, run: GANRun, n: int) -> torch.Tensor:
-    """Samples of the generator that ``c``'s save and load give back, for ``run``'s z."""
-    assert c.save is not None and c.load is not None
+def reloaded_samples(run: GANRun, n: int) -> torch.Tensor:
+    """Samples of the generator that the spec's save and load give back, for ``run``'s z."""
+    save, load = run.spec.save_checkpoint, run.spec.load_checkpoint
+    assert save is not None and load is not None
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "generator.pt"
-        c.save(run.generator, path)
-        reloaded = c.load(path).to(run.device)
+        save(run.generator, path)
+        reloaded = load(path).to(run.device)
     return replace(run, generator=reloaded).samples(n)
 
 
@@ -111,8 +112,8 @@ def main(names: list[str]) -> None:
             save_image(critic_map(run, n), HERE / f"{name}.png")
             print(HERE / f"{name}.png")
             continue
-        if c.save is not None:
-            top, bottom = run.samples(n), reloaded_samples(c, run, n)
+        if run.spec.save_checkpoint is not None:
+            top, bottom = run.samples(n), reloaded_samples(run, n)
         elif run.conditional:
             (top, bottom), nrow = by_label(run, PER_LABEL), PER_LABEL
         else:

@@ -11,6 +11,7 @@ import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,6 +25,9 @@ OptimizerFactory = Callable[
     [nn.Module, nn.Module], tuple[torch.optim.Optimizer, torch.optim.Optimizer]
 ]
 TrainStep = Callable[[Any, Any], Mapping[str, Any]]
+#: A team's own checkpoint code: ``save(generator, path)`` and ``load(path) -> generator``.
+SaveCheckpoint = Callable[[nn.Module, Path], object]
+LoadCheckpoint = Callable[[Path], nn.Module]
 
 
 def _check_factory(value: object, argument: str) -> None:
@@ -76,7 +80,10 @@ class GANSpec:
     ``train_step(ctx, batch)`` replaces the built-in loss with the user's own step; it
     returns its losses (``d_loss`` and ``g_loss`` are read by the checks).
     ``n_critic`` is the number of discriminator updates per generator update of the
-    built-in step.
+    built-in step. ``save_checkpoint(generator, path)`` and ``load_checkpoint(path) ->
+    generator`` are the team's own checkpoint code, which ``assert_checkpoint_roundtrip``
+    (and the smoke suite's ``checkpoint-roundtrip``) tests instead of the ``state_dict``
+    route when given a run of this spec.
     """
 
     generator: ModuleFactory | nn.Module
@@ -91,6 +98,8 @@ class GANSpec:
     batch_size: int = _defaults.BATCH_SIZE
     name: str | None = None
     n_critic: int = 1
+    save_checkpoint: SaveCheckpoint | None = None
+    load_checkpoint: LoadCheckpoint | None = None
     source: DataSource = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +141,12 @@ class GANSpec:
             raise TypeError(f"n_critic must be an int; got {type(self.n_critic).__name__}")
         if self.n_critic < 1:
             raise ValueError(f"n_critic must be at least 1; got {self.n_critic}")
+        for argument, fn in (
+            ("save_checkpoint", self.save_checkpoint),
+            ("load_checkpoint", self.load_checkpoint),
+        ):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{argument} must be None or a callable; got {type(fn).__name__}")
         if self.name is not None and not isinstance(self.name, str):
             raise TypeError(f"name must be None or a str; got {type(self.name).__name__}")
         if self.data_range is not None:

@@ -43,11 +43,13 @@ def zoo_run(name: str, seed: int) -> GANRun:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_parameters_only_twin_is_caught(seed: int) -> None:
     run = zoo_run(MISMATCH.name, seed)
-    assert MISMATCH.save is not None and MISMATCH.load is not None
+    save, load = run.spec.save_checkpoint, run.spec.load_checkpoint
+    assert save is not None and load is not None
     for call in (
-        lambda: assert_checkpoint_roundtrip(run, save=MISMATCH.save, load=MISMATCH.load),
+        # A run is checked through its spec's own checkpoint code.
+        lambda: assert_checkpoint_roundtrip(run),
         lambda: assert_checkpoint_roundtrip(
-            run.generator, run.spec.make_generator, save=MISMATCH.save, load=MISMATCH.load
+            run.generator, run.spec.make_generator, save=save, load=load
         ),
     ):
         with pytest.raises(GANAssertionError, match="strict=False") as caught:
@@ -64,9 +66,10 @@ def test_the_parameters_only_twin_is_caught(seed: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_fresh_generator_twin_is_caught(seed: int) -> None:
     run = zoo_run(NOT_TRAINED.name, seed)
-    assert NOT_TRAINED.save is not None and NOT_TRAINED.load is not None
+    save, load = run.spec.save_checkpoint, run.spec.load_checkpoint
+    assert save is not None and load is not None
     with pytest.raises(GANAssertionError, match="untrained generator") as caught:
-        assert_checkpoint_roundtrip(run, save=NOT_TRAINED.save, load=NOT_TRAINED.load)
+        assert_checkpoint_roundtrip(run)
     evidence = caught.value.evidence
     assert caught.value.pitfall == "checkpoint-not-trained"
     assert evidence["trained_parameters_kept"] == 0
@@ -74,21 +77,32 @@ def test_the_fresh_generator_twin_is_caught(seed: int) -> None:
     assert evidence["distance_to_init"] < evidence["trained_to_init"]
     # Without the run, a factory alone tells it by the BatchNorm statistics.
     with pytest.raises(GANAssertionError, match="at their initial values") as caught:
-        assert_checkpoint_roundtrip(
-            run.generator, run.spec.make_generator, save=NOT_TRAINED.save, load=NOT_TRAINED.load
-        )
+        assert_checkpoint_roundtrip(run.generator, run.spec.make_generator, save=save, load=load)
     assert caught.value.pitfall == "checkpoint-not-trained"
     assert len(caught.value.evidence["buffers_at_init"]) == 6
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_faithful_round_trip_passes(seed: int) -> None:
-    for name in (MISMATCH.name, NOT_TRAINED.name):
-        run = zoo_run(name, seed)
-        assert_checkpoint_roundtrip(run)
-        assert_checkpoint_roundtrip(run.generator, run.spec.make_generator)
-        # The latent shape from the generator's latent_dim attribute; a module as factory.
-        assert_checkpoint_roundtrip(run.generator, models.DCGANGenerator(IMAGE_LATENT, width=64))
+    run = zoo_run(MISMATCH.reference or "", seed)
+    assert run.spec.save_checkpoint is None and run.spec.load_checkpoint is None
+    assert_checkpoint_roundtrip(run)
+    assert_checkpoint_roundtrip(run.generator, run.spec.make_generator)
+    # The latent shape from the generator's latent_dim attribute; a module as factory.
+    assert_checkpoint_roundtrip(run.generator, models.DCGANGenerator(IMAGE_LATENT, width=64))
+    # Arguments given to the call win over the spec's own checkpoint code.
+    twin = zoo_run(MISMATCH.name, seed)
+    assert_checkpoint_roundtrip(
+        twin,
+        save=lambda m, p: torch.save(m.state_dict(), p),
+        load=lambda p: _strict_load(p, twin.spec.make_generator),
+    )
+
+
+def _strict_load(path: Path, factory: Any) -> nn.Module:
+    module: nn.Module = factory()
+    module.load_state_dict(torch.load(path, weights_only=True))
+    return module
 
 
 def test_a_conditional_generator_round_trips() -> None:

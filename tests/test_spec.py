@@ -35,6 +35,8 @@ NAN_DATA[3, 1] = math.nan
         ({"batch_size": 64.0}, TypeError, "batch_size"),
         ({"n_critic": 0}, ValueError, "n_critic"),
         ({"name": 7}, TypeError, "name"),
+        ({"save_checkpoint": "generator.pt"}, TypeError, "save_checkpoint"),
+        ({"load_checkpoint": 1}, TypeError, "load_checkpoint"),
         ({"data_range": (1, -1)}, ValueError, "data_range"),
         ({"data_range": 1.0}, TypeError, "data_range"),
         ({"data": "images/"}, TypeError, "data"),

@@ -647,8 +647,9 @@ def assert_checkpoint_roundtrip(
     initial state as an implicit ``reference``). ``factory`` builds a fresh generator
     (a zero-argument callable, or a module that is deep-copied); it is needed by the
     default load, and its fresh instances tell initial values from trained ones.
-    ``save(module, path)`` defaults to ``torch.save(module.state_dict(), path)``;
-    ``load(path) -> module`` to ``factory()`` on ``device`` filled by
+    ``save(module, path)`` defaults to the spec's ``save_checkpoint`` for a run, else
+    ``torch.save(module.state_dict(), path)``; ``load(path) -> module`` to the spec's
+    ``load_checkpoint``, else ``factory()`` on ``device`` filled by
     ``load_state_dict(torch.load(path, weights_only=True, map_location=device),
     strict=True)``. ``reference`` is a freshly initialised generator (or its factory): a
     checkpoint equal to it, or nearer to its outputs than to the trained generator's, holds
@@ -664,6 +665,10 @@ def assert_checkpoint_roundtrip(
     an initialisation, else ``checkpoint-roundtrip-mismatch`` naming what it found.
     """
     __tracebackhide__ = True
+    if isinstance(generator, GANRun):
+        # The spec's own checkpoint code, unless this call names other code.
+        save = generator.spec.save_checkpoint if save is None else save
+        load = generator.spec.load_checkpoint if load is None else load
     subject = _subject(generator, factory, load, latent_dim, num_classes, device)
     if save is not None and not callable(save):
         raise TypeError(f"save must be a callable (module, path); got {type(save).__name__}")
