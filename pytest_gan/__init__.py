@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "GANRun": "pytest_gan.training",
     "TrainContext": "pytest_gan.training",
     "GANTrainingError": "pytest_gan.training",
+    "GANTimeLimitError": "pytest_gan.training",
     "History": "pytest_gan.instrument",
     "GANAssertionError": "pytest_gan.errors",
     "PITFALLS": "pytest_gan.pitfalls",
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from pytest_gan.pitfalls import Pitfall as Pitfall
     from pytest_gan.spec import GANSpec as GANSpec
     from pytest_gan.training import GANRun as GANRun
+    from pytest_gan.training import GANTimeLimitError as GANTimeLimitError
     from pytest_gan.training import GANTrainingError as GANTrainingError
     from pytest_gan.training import TrainContext as TrainContext
     from pytest_gan.training import train as train

@@ -25,21 +25,32 @@ from pytest_gan.session import (
     parse_file,
     parse_seed,
     parse_steps,
+    parse_timeout,
     resolve_device,
     settings_from_config,
 )
 from pytest_gan.smoke import (
+    EXPECT_MARKER_HELP,
     VERDICT_PROPERTY,
     SmokeCollector,
     SmokeReporter,
+    TrainingProgress,
     collector_for,
     defines_spec_fixture,
+    expectation_of,
+    record_failure,
+    smoke_artifact_dir,
     spec_id,
     verdict_of,
+    write_run_artifacts,
 )
 
 _SETTINGS = pytest.StashKey[GanSettings]()
 _CACHE = pytest.StashKey[RunCache]()
+#: The smoke runs whose pictures this process has written (by run key).
+_PICTURED = pytest.StashKey[set[Any]]()
+#: A smoke item's artifact folder, for its failure's evidence and report section.
+_ITEM_ARTIFACTS = pytest.StashKey[Path]()
 #: Key of the run counts a pytest-xdist worker sends back to the controller.
 _WORKER_STATS = "gan_run_stats"
 _DEFAULT_DEVICE = _defaults.DEVICE or AUTO_DEVICE
@@ -79,12 +90,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"Default: {ARTIFACTS_DIRNAME}/ in pytest's temporary directory.",
     )
     group.addoption(
+        "--gan-timeout",
+        dest="gan_timeout",
+        metavar="SECONDS",
+        type=option_type(parse_timeout),
+        help="Time limit of each training run (gan_train and the smoke suite): a run that "
+        "takes longer fails with GANTimeLimitError naming the spec and the step. "
+        "Default: no limit.",
+    )
+    group.addoption(
         "--gan-smoke",
         dest="gan_smoke",
         action="store_true",
         default=False,
         help="Run every check on each GAN of a conftest's gan_spec fixture: one item per "
-        "check per spec (gan-smoke::<check>[<spec>]), one training run per spec.",
+        "check per spec (gan-smoke::<check>[<spec>]), one training run per spec; sample "
+        "grids and curves per spec go under --gan-artifacts.",
     )
     group.addoption(
         "--gan-report",
@@ -106,6 +127,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"Default: {_defaults.STEPS}.",
     )
     parser.addini(
+        "gan_timeout",
+        "Time limit of each training run in seconds, as --gan-timeout. Default: no limit.",
+    )
+    parser.addini(
         "gan_artifacts",
         "Folder for the per-test artifact folders, as --gan-artifacts; relative to the ini "
         f"file. Default: {ARTIFACTS_DIRNAME}/ in pytest's temporary directory.",
@@ -114,8 +139,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gan: a test that trains a GAN")
+    config.addinivalue_line("markers", EXPECT_MARKER_HELP)
     config.stash[_SETTINGS] = settings_from_config(config)
     config.stash[_CACHE] = RunCache()
+    config.stash[_PICTURED] = set()
     if config.getoption("gan_smoke", False) or config.getoption("gan_report", None):
         config.pluginmanager.register(SmokeReporter(config), SmokeReporter.NAME)
 
@@ -133,6 +160,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # One spec's items together, so that its run is trained once and used while cached.
     smoke = [i for i, item in enumerate(items) if isinstance(item.parent, SmokeCollector)]
+    for i in smoke:
+        try:
+            expectation_of(items[i])
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
     ordered = sorted((items[i] for i in smoke), key=lambda item: spec_id(item))
     for i, item in zip(smoke, ordered, strict=True):
         items[i] = item
@@ -144,6 +176,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if isinstance(item.parent, SmokeCollector):
         verdict = verdict_of(item, call, report)
         if verdict is not None:
+            folder = item.stash.get(_ITEM_ARTIFACTS, None)
+            if folder is not None:
+                lines = record_failure(folder, verdict)
+                if lines:
+                    verdict["artifacts"] = str(folder)
+                    report.sections.append(("gan-smoke artifacts", "\n".join(lines)))
             report.user_properties.append((VERDICT_PROPERTY, verdict))
     return report
 
@@ -185,10 +223,33 @@ def gan_smoke_run(
         raise TypeError(
             f"the gan_spec fixture must return a pytest_gan.GANSpec; got {type(spec).__name__}"
         )
-    key = ("gan-smoke", request.node.nodeid.split("::")[0], spec_id(request.node))
-    return request.config.stash[_CACHE].get_or_train(
-        spec, request.config.stash[_SETTINGS].steps, gan_seed, gan_device, key=key
-    )
+    config = request.config
+    settings = config.stash[_SETTINGS]
+    collector = request.node.nodeid.split("::")[0]
+    key = ("gan-smoke", collector, spec_id(request.node))
+    progress = TrainingProgress.for_config(config, spec_id(request.node) or str(spec.name))
+    try:
+        run = config.stash[_CACHE].get_or_train(
+            spec,
+            settings.steps,
+            gan_seed,
+            gan_device,
+            key=key,
+            time_limit=settings.timeout,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    root = settings.artifacts
+    if root is None:
+        root = request.getfixturevalue("tmp_path_factory").getbasetemp() / ARTIFACTS_DIRNAME
+    folder = smoke_artifact_dir(root, collector, spec_id(request.node))
+    if key not in config.stash[_PICTURED]:
+        write_run_artifacts(run, folder)
+        config.stash[_PICTURED].add(key)
+    request.node.stash[_ITEM_ARTIFACTS] = folder
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -217,6 +278,7 @@ def gan_train(pytestconfig: pytest.Config, gan_seed: int, gan_device: str) -> Ru
         steps=pytestconfig.stash[_SETTINGS].steps,
         seed=gan_seed,
         device=gan_device,
+        time_limit=pytestconfig.stash[_SETTINGS].timeout,
     )
 
 

@@ -1,19 +1,34 @@
-"""Pictures of a run for people: sample grids of real next to generated samples.
+"""Pictures of a run for people: sample grids of real next to generated samples, and the
+run's curves (losses, and what the probes saw of the discriminator).
 
 Images go through torchvision's ``make_grid``/``save_image``; 2-D data is drawn as a
-scatter plot rasterised into an image, so no plotting library is needed. Every file is
-written atomically (a temporary file in the same folder, then renamed).
+scatter plot rasterised into an image. The curves are drawn with matplotlib's object API
+(a ``Figure`` on an Agg canvas, never ``pyplot``), imported only when a curve is drawn, so
+that neither importing this module nor drawing touches a user's matplotlib backend or
+state. Every file is written atomically (a temporary file in the same folder, then renamed).
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
 from pytest_gan._files import write_atomically
+from pytest_gan.instrument import History
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from pytest_gan.training import GANRun
 
 # Scatter plots: canvas size in pixels, point radius, and colours (RGB in [0, 1]) for the
 # real points (grey) and the generated ones (red).
@@ -112,3 +127,223 @@ def save_sample_grid(
 ) -> Path:
     """Write :func:`sample_grid` as a PNG, atomically; returns the path."""
     return _atomic_png(sample_grid(fake, real, data_range=data_range, nrow=nrow), Path(path))
+
+
+# Curves: figure size in inches at this many dots per inch (800x600 pixels), and how many
+# moving-average windows span the run.
+_CURVES_SIZE = (8.0, 6.0)
+_CURVES_DPI = 100
+_SMOOTHING_WINDOWS = 20
+# The losses drawn (history column, colour); other losses a step returns are left out.
+_LOSS_LINES = (("d_loss", "tab:blue"), ("g_loss", "tab:orange"))
+# What the probes saw of D, all in [0, 1] whatever the loss: (probe key, legend, colour,
+# marker). "{real}" is the real samples D was probed on (held out, or training samples
+# when the data was too small to hold any out).
+_PROBE_LINES = (
+    ("d_acc_real", "accuracy,\n{real}", "tab:green", "o"),
+    ("d_acc_fake", "accuracy,\nfakes", "tab:red", "s"),
+    ("d_auc", "AUC, real\nvs fakes", "tab:purple", "^"),
+    ("d_fake_p", "P(real)\nof fakes", "tab:brown", "v"),
+)
+# Drawn instead where the probes hold no accuracy nor AUC: D's mean raw output.
+_OUTPUT_LINES = (
+    ("d_real", "{real}", "tab:green", "o"),
+    ("d_fake", "fakes", "tab:red", "s"),
+)
+
+
+@contextmanager
+def _plot_style() -> Iterator[None]:
+    """matplotlib's default style while a figure is built and saved, whatever a user's
+    matplotlibrc or style says; the user's settings are back on exit."""
+    import matplotlib.style
+
+    with matplotlib.style.context("default"):
+        yield
+
+
+def _moving_average(values: np.ndarray[Any, Any], window: int) -> np.ndarray[Any, Any]:
+    """Centred moving average of ``window`` points, shrinking at the ends."""
+    n = len(values)
+    sums = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+    i = np.arange(n)
+    lo = np.clip(i - window // 2, 0, n)
+    hi = np.clip(i - window // 2 + window, 0, n)
+    averaged: np.ndarray[Any, Any] = (sums[hi] - sums[lo]) / (hi - lo)
+    return averaged
+
+
+def _draw_losses(ax: Axes, history: History) -> None:
+    steps = np.asarray(history["step"], dtype=np.float64)
+    notes = []
+    drawn = False
+    for row, (key, colour) in enumerate(k for k in _LOSS_LINES if k[0] in history):
+        values = np.asarray(history[key], dtype=np.float64)
+        finite = np.isfinite(values)
+        # A NaN in a column is also how a step that did not return this loss is recorded:
+        # only the NaN from the first non-finite value on count as non-finite, infinities
+        # always do. The history's event counts are exact even where rows were thinned.
+        event = history.events.get(f"nonfinite:{key}")
+        bad = np.isinf(values)
+        if event is not None:
+            bad |= np.isnan(values) & (steps >= event["first_step"])
+            count = event["count"]
+            notes.append(
+                f"{key} NaN/inf from step {event['first_step']} "
+                f"({count} step{'s' if count != 1 else ''})"
+            )
+        x, y = steps[finite], values[finite]
+        if len(y):
+            drawn = True
+            window = max(1, round(len(y) / _SMOOTHING_WINDOWS))
+            ax.plot(x, y, color=colour, linewidth=0.7, alpha=0.35)
+            label = key if window == 1 else f"{key},\n{window}-step\nmean"
+            ax.plot(x, _moving_average(y, window), color=colour, linewidth=2.0, label=label)
+        if bad.any():
+            # At the top edge, whatever the finite losses' scale: x in data, y in axes.
+            ax.plot(
+                steps[bad],
+                np.full(int(bad.sum()), 0.97 - 0.05 * row),
+                linestyle="none",
+                marker="x",
+                markersize=5,
+                color="red" if row == 0 else "darkred",
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+                label=f"{key}\nNaN/inf",
+            )
+    if not drawn:
+        ax.text(
+            0.5,
+            0.5,
+            "no finite d_loss or g_loss",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="grey",
+        )
+        ax.set_yticks([])
+    ax.set_title("losses", loc="left", fontsize=10)
+    if notes:
+        ax.set_title("\n".join(notes), loc="right", fontsize=9, color="red")
+    ax.set_ylabel("loss")
+    ax.grid(True, alpha=0.3)
+    _legend(ax)
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def _draw_probes(ax: Axes, probes: list[dict[str, Any]]) -> None:
+    steps = [float(p["step"]) for p in probes]
+    held_out = all(p.get("held_out", True) for p in probes)
+    real = "held-out real" if held_out else "real (train)"
+
+    def column(key: str) -> list[float] | None:
+        values = [_number(p.get(key)) for p in probes]
+        return values if any(math.isfinite(v) for v in values) else None
+
+    drawn = 0
+    for key, label, colour, marker in _PROBE_LINES:
+        values = column(key)
+        if values is not None:
+            ax.plot(
+                steps,
+                values,
+                color=colour,
+                marker=marker,
+                markersize=4,
+                linewidth=1.5,
+                label=label.format(real=real),
+            )
+            drawn += 1
+    if drawn:
+        ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--", label="chance")
+        ax.set_ylim(-0.04, 1.04)
+        ax.set_ylabel("D accuracy, AUC, P(real)")
+    else:
+        for key, label, colour, marker in _OUTPUT_LINES:
+            values = column(key)
+            if values is not None:
+                ax.plot(
+                    steps,
+                    values,
+                    color=colour,
+                    marker=marker,
+                    markersize=4,
+                    linewidth=1.5,
+                    label=label.format(real=real),
+                )
+                drawn += 1
+        if drawn:
+            ax.set_ylabel("D's mean output")
+    if not drawn:
+        ax.text(
+            0.5,
+            0.5,
+            "no probes of the discriminator recorded",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="grey",
+        )
+        ax.set_yticks([])
+    ax.set_title("discriminator, probed", loc="left", fontsize=10)
+    ax.set_xlabel("step")
+    ax.grid(True, alpha=0.3)
+    _legend(ax)
+
+
+def _legend(ax: Axes) -> None:
+    """A legend beside the axes (right), where it hides no curve."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+
+
+def _history_and_title(run: GANRun | History, title: str | None) -> tuple[History, str | None]:
+    if isinstance(run, History):
+        return run, title
+    if title is None:
+        title = f"{run.name}: {run.steps} steps, seed {run.seed}, {run.device}"
+    return run.history, title
+
+
+def curves_figure(run: GANRun | History, *, title: str | None = None) -> Figure:
+    """A two-panel matplotlib ``Figure`` of a run's history (or of a bare
+    :class:`History`), on an Agg canvas, 8x6 inches at 100 dpi.
+
+    Top: ``d_loss`` and ``g_loss`` per step, raw (thin) under a centred moving average
+    (bold), non-finite values as red crosses along the top edge with the first step they
+    appeared at. Bottom: the probes' view of D: its accuracy on real and on fake samples,
+    its AUC and the probability of being real it gives the fakes, where recorded (its
+    mean raw output where none of those are). The title defaults to a run's spec name,
+    steps, seed and device (none for a bare history). No ``pyplot``: a user's backend,
+    figures and settings are left alone.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    history, title = _history_and_title(run, title)
+    with _plot_style():
+        fig = Figure(figsize=_CURVES_SIZE, dpi=_CURVES_DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax_losses, ax_probes = fig.subplots(2, 1, sharex=True)
+        _draw_losses(ax_losses, history)
+        _draw_probes(ax_probes, history.probes)
+        if title:
+            fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def save_curves(
+    path: str | os.PathLike[str], run: GANRun | History, *, title: str | None = None
+) -> Path:
+    """Write :func:`curves_figure` as an 800x600 PNG, atomically; returns the path."""
+    fig = curves_figure(run, title=title)
+
+    def write(tmp: str) -> None:
+        with _plot_style():
+            fig.savefig(tmp, format="png", dpi=_CURVES_DPI)
+
+    return write_atomically(Path(path), write, suffix=".png")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -42,7 +43,7 @@ ARTIFACTS_DIRNAME = "gan-artifacts"
 #: short enough to keep whole paths below Windows' 260-character limit in a shallow tree.
 ARTIFACT_NAME_MAX = 80
 _ARTIFACT_HASH_LEN = 10
-_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.~-]+")
 
 
 def _parse_whole_number(value: str, minimum: int, expected: str) -> int:
@@ -63,6 +64,17 @@ def parse_steps(value: str) -> int:
 def parse_seed(value: str) -> int:
     """A seed from option or ini text: an integer >= 0."""
     return _parse_whole_number(value, 0, "a whole number >= 0 as the seed")
+
+
+def parse_timeout(value: str) -> float:
+    """A time limit in seconds from option or ini text: a finite number > 0."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"expected a number of seconds > 0, got {value!r}")
+    return seconds
 
 
 def parse_device(value: str) -> str:
@@ -113,12 +125,18 @@ class GanSettings:
     steps: int
     #: None: artifacts go under pytest's temporary directory.
     artifacts: Path | None
+    #: Seconds a training run may take; None: no limit.
+    timeout: float | None = None
 
     def describe(self) -> str:
         """One line for the report header, in the terms of the options that set it."""
         device = self.device or f"{AUTO_DEVICE} (cuda if available)"
         artifacts = self.artifacts or f"<pytest basetemp>/{ARTIFACTS_DIRNAME}"
-        return f"seed={self.seed}, device={device}, steps={self.steps}, artifacts={artifacts}"
+        timeout = "none" if self.timeout is None else f"{self.timeout:g} s"
+        return (
+            f"seed={self.seed}, device={device}, steps={self.steps}, timeout={timeout}, "
+            f"artifacts={artifacts}"
+        )
 
 
 def settings_from_config(config: pytest.Config) -> GanSettings:
@@ -131,6 +149,7 @@ def settings_from_config(config: pytest.Config) -> GanSettings:
         device=_defaults.DEVICE if device is None or device == AUTO_DEVICE else device,
         steps=_defaults.STEPS if steps is None else steps,
         artifacts=_artifacts_setting(config),
+        timeout=_setting(config, "timeout", parse_timeout),
     )
 
 
@@ -238,7 +257,15 @@ class RunCache:
         return len(self._runs)
 
     def get_or_train(
-        self, spec: GANSpec, steps: int, seed: int, device: str, *, key: Any = None
+        self,
+        spec: GANSpec,
+        steps: int,
+        seed: int,
+        device: str,
+        *,
+        key: Any = None,
+        time_limit: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> GANRun:
         """The cached run for these arguments, training it first if there is none.
 
@@ -246,7 +273,8 @@ class RunCache:
         conftest and parameter, so that a fixture building a new spec object per test still
         shares one run). A training that raised is remembered too: the other tests of
         that run get the same error (a ``GANTrainingError`` naming the spec and the step)
-        without training again.
+        without training again. ``time_limit`` (seconds) bounds a training;
+        ``progress(done, total)`` is called after each of its steps.
         """
         full_key = (id(spec) if key is None else key, steps, seed, device)
         entry = self._runs.get(full_key)
@@ -260,7 +288,14 @@ class RunCache:
 
         outcome: GANRun | Exception
         try:
-            outcome = train(spec, steps=steps, device=device, seed=seed)
+            outcome = train(
+                spec,
+                steps=steps,
+                device=device,
+                seed=seed,
+                progress=progress,
+                time_limit=time_limit,
+            )
         except Exception as exc:  # deterministic: training again would raise it again
             outcome = exc
         self._runs[full_key] = (spec, outcome)
@@ -276,14 +311,24 @@ class RunFactory:
     """The ``gan_train`` fixture: ``gan_train(spec, steps=None, *, seed=None, device=None)``.
 
     An argument left as None takes the session's setting (``--gan-steps``, ``--gan-seed``,
-    ``--gan-device``); runs are shared through the session's ``RunCache``.
+    ``--gan-device``); runs are shared through the session's ``RunCache``; every training
+    is bounded by ``--gan-timeout``.
     """
 
-    def __init__(self, cache: RunCache, *, steps: int, seed: int, device: str) -> None:
+    def __init__(
+        self,
+        cache: RunCache,
+        *,
+        steps: int,
+        seed: int,
+        device: str,
+        time_limit: float | None = None,
+    ) -> None:
         self._cache = cache
         self._steps = steps
         self._seed = seed
         self._device = device
+        self._time_limit = time_limit
 
     def __call__(
         self,
@@ -303,6 +348,7 @@ class RunFactory:
                 if device is None
                 else resolve_device(str(device), option="gan_train(device=...)")
             ),
+            time_limit=self._time_limit,
         )
 
 
@@ -321,12 +367,12 @@ def _whole_number(name: str, value: object, *, minimum: int) -> int:
 def artifact_dir_for(root: Path, nodeid: str) -> Path:
     """The artifact folder of the test ``nodeid`` under ``root`` (not created).
 
-    The name keeps the readable part of the node id in ``[A-Za-z0-9_.-]``. Whenever that
+    The name keeps the readable part of the node id in ``[A-Za-z0-9_.~-]``. Whenever that
     loses information (replaced characters, truncation), a hash of the full node id is
     appended, so that two distinct tests never share a folder.
     """
     # A leading dot would hide the folder; a leading dash reads as an option in a shell.
-    readable = _UNSAFE_NAME_CHARS.sub("_", nodeid).lstrip("._-")
+    readable = _UNSAFE_NAME_CHARS.sub("_", nodeid).lstrip("._~-")
     if readable and readable == nodeid and len(readable) <= ARTIFACT_NAME_MAX:
         return root / readable
     digest = hashlib.sha1(nodeid.encode("utf-8", "surrogatepass"), usedforsecurity=False)

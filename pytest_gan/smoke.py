@@ -17,8 +17,10 @@ from __future__ import annotations
 import ast
 import json
 import math
+import time
 import types
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from typing import Any
 import pytest
 
 from pytest_gan._files import write_atomically
+from pytest_gan.session import artifact_dir_for
 
 #: The fixture a conftest defines to put its GANs under the smoke suite.
 SPEC_FIXTURE = "gan_spec"
@@ -88,8 +91,82 @@ def defines_spec_fixture(conftest: Path) -> bool:
     )
 
 
+#: The marker that declares a spec known to be broken: ``pytest.param(..., marks=
+#: pytest.mark.gan_expect("mode-collapse", may_also=("discriminator-overpowers",)))`` on a
+#: ``gan_spec`` parameter.
+EXPECT_MARKER = "gan_expect"
+EXPECT_MARKER_HELP = (
+    f"{EXPECT_MARKER}(*pitfalls, may_also=()): on a gan_spec parameter, the spec is known to "
+    "have these pitfalls: with --gan-smoke each is an expected failure (xfail) of the check "
+    "that diagnoses it, and that check passing fails the item (the mistake went unnoticed); "
+    "the pitfalls of may_also are expected failures when found, never required."
+)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a ``gan_expect`` marker declares: pitfalls that must be found, and ones that may."""
+
+    must: tuple[str, ...] = ()
+    may: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.must or self.may)
+
+    @property
+    def pitfalls(self) -> tuple[str, ...]:
+        return self.must + self.may
+
+
+def _smoke_pitfalls() -> dict[str, str]:
+    """Pitfall id -> the smoke check id that diagnoses it."""
+    from pytest_gan.pitfalls import PITFALLS
+
+    by_check = {s.check: s.id for s in SMOKE_CHECKS}
+    return {p.id: by_check[p.check] for p in PITFALLS.values() if p.check in by_check}
+
+
+def expectation_of(item: Any) -> Expectation:
+    """The ``gan_expect`` markers of a smoke item, merged; ValueError names a bad one."""
+    must: list[str] = []
+    may: list[str] = []
+    known = _smoke_pitfalls()
+    for mark in item.iter_markers(EXPECT_MARKER):
+        extra = set(mark.kwargs) - {"may_also"}
+        if extra:
+            raise ValueError(
+                f"{item.nodeid}: {EXPECT_MARKER} takes pitfall ids and may_also=(...); "
+                f"got the keyword(s) {', '.join(sorted(extra))}"
+            )
+        also = mark.kwargs.get("may_also", ())
+        if isinstance(also, str):
+            also = (also,)
+        for group, ids in ((must, mark.args), (may, also)):
+            for pitfall in ids:
+                if pitfall not in known:
+                    raise ValueError(
+                        f"{item.nodeid}: {EXPECT_MARKER}({pitfall!r}): not a pitfall the smoke "
+                        f"suite diagnoses; expected one of {', '.join(sorted(known))}"
+                    )
+                group.append(pitfall)
+    must_ids = tuple(dict.fromkeys(must))
+    return Expectation(must_ids, tuple(p for p in dict.fromkeys(may) if p not in must_ids))
+
+
+class ExpectedPitfallMissed(AssertionError):
+    """A spec marked ``gan_expect(pitfall)`` passed the check that diagnoses that pitfall."""
+
+    def __init__(self, message: str, missed: str) -> None:
+        super().__init__(message)
+        self.missed = missed
+
+
+#: Where a smoke item keeps the check's failure that its ``gan_expect`` marker expected.
+EXPECTED_FAILURE = pytest.StashKey[AssertionError]()
+
+
 def _make_test(smoke: SmokeCheck) -> Callable[..., None]:
-    def test(gan_spec: Any, gan_smoke_run: Any) -> None:
+    def test(request: pytest.FixtureRequest, gan_spec: Any, gan_smoke_run: Any) -> None:
         __tracebackhide__ = True
         import pytest_gan
 
@@ -97,7 +174,23 @@ def _make_test(smoke: SmokeCheck) -> Callable[..., None]:
         reason = smoke.applies(run)
         if reason is not None:
             pytest.skip(f"{smoke.id} does not apply: {reason}")
-        getattr(pytest_gan, smoke.check)(run)
+        expected = expectation_of(request.node)
+        try:
+            getattr(pytest_gan, smoke.check)(run)
+        except AssertionError as exc:
+            pitfall = getattr(exc, "pitfall", None)
+            if pitfall not in expected.pitfalls:
+                raise
+            request.node.stash[EXPECTED_FAILURE] = exc
+            pytest.xfail(f"{pitfall}, as the spec's {EXPECT_MARKER} marker says")
+        missed = [p for p in expected.must if _smoke_pitfalls()[p] == smoke.id]
+        if missed:
+            raise ExpectedPitfallMissed(
+                f"{run.name} is marked {EXPECT_MARKER}({missed[0]!r}), but "
+                f"{smoke.check} passed: the mistake behind {missed[0]} went unnoticed on "
+                f"this run (seed {run.seed}, {run.steps} steps, {run.device}).",
+                missed[0],
+            )
 
     test.__name__ = smoke.id
     test.__qualname__ = smoke.id
@@ -158,12 +251,35 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _failure(exc: BaseException | None) -> dict[str, Any]:
+    return {
+        "pitfall": getattr(exc, "pitfall", None),
+        "evidence": _plain(getattr(exc, "evidence", {})),
+        "message": str(exc),
+    }
+
+
 def verdict_of(item: Any, call: Any, report: Any) -> dict[str, Any] | None:
     """The verdict of one phase of a smoke item, or None for a phase that says nothing."""
     check = item.originalname if hasattr(item, "originalname") else item.name
-    base = {"spec": spec_id(item) or "gan_spec", "check": check, "nodeid": item.nodeid}
+    base: dict[str, Any] = {
+        "spec": spec_id(item) or "gan_spec",
+        "check": check,
+        "nodeid": item.nodeid,
+    }
+    try:
+        expected = expectation_of(item)
+    except ValueError:
+        expected = Expectation()
+    if expected:
+        base["expected"] = list(expected.pitfalls)
     if report.when == "call" or (report.when == "setup" and not report.passed):
         exc = call.excinfo.value if call.excinfo is not None else None
+        if hasattr(report, "wasxfail") and EXPECTED_FAILURE in item.stash:
+            return {**base, "outcome": "expected", **_failure(item.stash[EXPECTED_FAILURE])}
+        missed = getattr(exc, "missed", None)
+        if isinstance(missed, str):
+            return {**base, "outcome": "missed", "pitfall": missed, "message": str(exc)}
         if report.skipped:
             return {**base, "outcome": "n/a", "reason": str(getattr(exc, "msg", exc) or "")}
         if report.passed:
@@ -172,34 +288,57 @@ def verdict_of(item: Any, call: Any, report: Any) -> dict[str, Any] | None:
         # the package imported again (pytester runs) is one too.
         pitfall = getattr(exc, "pitfall", None)
         if isinstance(exc, AssertionError) and isinstance(pitfall, str):
-            return {
-                **base,
-                "outcome": "fail",
-                "pitfall": pitfall,
-                "evidence": _plain(getattr(exc, "evidence", {})),
-                "message": str(exc),
-            }
+            return {**base, "outcome": "fail", **_failure(exc)}
         return {**base, "outcome": "error", "message": f"{type(exc).__name__}: {exc}"}
     return None
+
+
+#: Marks a table cell whose failure the spec's ``gan_expect`` marker expected.
+EXPECTED_SUFFIX = "*"
+#: Prefix of a cell whose expected pitfall the check did not find.
+MISSED_PREFIX = "MISSED "
 
 
 def _cell(verdict: dict[str, Any]) -> str:
     outcome = verdict["outcome"]
     if outcome == "fail":
         return str(verdict["pitfall"])
+    if outcome == "expected":
+        return f"{verdict['pitfall']}{EXPECTED_SUFFIX}"
+    if outcome == "missed":
+        return f"{MISSED_PREFIX}{verdict['pitfall']}"
     return {"pass": "ok", "n/a": "-", "error": "ERROR"}[outcome]
 
 
 def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
     """Specs as rows, checks as columns: "ok", the pitfall found, "-" (does not apply) or
-    "ERROR" (the run or the check raised)."""
+    "ERROR" (the run or the check raised).
+
+    Specs marked ``gan_expect`` (known broken) come last, under a rule of their own; in
+    their rows an expected pitfall ends in ``*`` and one the check failed to find reads
+    ``MISSED <pitfall>``.
+    """
     checks = [s.id for s in SMOKE_CHECKS if any(v["check"] == s.id for v in verdicts)]
     specs = list(dict.fromkeys(v["spec"] for v in verdicts))
+    marked = {v["spec"] for v in verdicts if v.get("expected")}
     cells = {(v["spec"], v["check"]): _cell(v) for v in verdicts}
-    rows = [["spec", *checks]] + [[s, *(cells.get((s, c), "") for c in checks)] for s in specs]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    header = ["spec", *checks]
+    healthy = [[s, *(cells.get((s, c), "") for c in checks)] for s in specs if s not in marked]
+    broken = [[s, *(cells.get((s, c), "") for c in checks)] for s in specs if s in marked]
+    widths = [max(len(r[i]) for r in [header, *healthy, *broken]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [line(header), rule, *(line(r) for r in healthy)]
+    if broken:
+        if healthy:
+            lines.append(rule)
+        lines += [line(r) for r in broken]
+        lines.append(
+            f"{EXPECTED_SUFFIX} expected: the spec's {EXPECT_MARKER} marker names this pitfall"
+        )
     return lines
 
 
@@ -243,3 +382,127 @@ class SmokeReporter:
             return
         path = Path(self.config.invocation_params.dir, path)
         write_json_atomically(path, {"verdicts": self.verdicts})
+
+
+# -- artifacts ------------------------------------------------------------------------
+
+#: Samples of each kind (real, generated) in a spec's ``samples.png``: an 8 x 8 grid of
+#: images, or a scatter plot of points (dense enough to show a ring's modes).
+GRID_SAMPLES = 64
+SCATTER_POINTS = 1000
+#: File names in a spec's artifact folder.
+SAMPLES_PNG = "samples.png"
+CURVES_PNG = "curves.png"
+
+
+def smoke_artifact_dir(root: Path, collector: str, spec: str) -> Path:
+    """A spec's folder: ``<root>/<conftest dir>/gan-smoke/<spec id>``, each part made safe.
+
+    Parts that had to change to be safe get a hash (see ``artifact_dir_for``), so two
+    specs never share a folder; pytest-xdist workers write identical files atomically.
+    """
+    folder = root
+    for part in [*collector.split("/"), spec or SPEC_FIXTURE]:
+        if part:
+            folder = artifact_dir_for(folder, part)
+    return folder
+
+
+def write_run_artifacts(run: Any, folder: Path) -> list[Path]:
+    """``samples.png`` (real above generated; 2-D data as a scatter plot) and
+    ``curves.png`` (losses and the discriminator over steps) of a smoke run."""
+    from pytest_gan.report import save_curves, save_sample_grid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [save_curves(folder / CURVES_PNG, run)]
+    real = run.real(2)
+    if (real.ndim == 4 and real.shape[1] in (1, 3)) or (real.ndim == 2 and real.shape[1] == 2):
+        n = GRID_SAMPLES if real.ndim == 4 else SCATTER_POINTS
+        size = run.spec.source.size()
+        n = n if size is None else min(n, size)
+        grid = save_sample_grid(
+            folder / SAMPLES_PNG, run.samples(n), run.real(n), data_range=run.data_range
+        )
+        written.append(grid)
+    return written
+
+
+def record_failure(folder: Path, verdict: dict[str, Any]) -> list[str]:
+    """For a failed (or expectedly failed) smoke item: its evidence as ``<check>.json`` in
+    the spec's folder, and the lines of the report section that point at the files."""
+    if verdict["outcome"] not in ("fail", "expected", "missed"):
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    evidence = folder / f"{verdict['check']}.json"
+    write_json_atomically(evidence, verdict)
+    lines = [f"evidence: {evidence}"]
+    for name, what in ((SAMPLES_PNG, "real vs generated samples"), (CURVES_PNG, "curves")):
+        if (folder / name).exists():
+            lines.append(f"{what}: {folder / name}")
+    return lines
+
+
+# -- progress ---------------------------------------------------------------------------
+
+
+class TrainingProgress:
+    """A line that counts a smoke run's training steps, on an interactive terminal.
+
+    Written between pytest's own output: it starts on a fresh line, is rewritten in place
+    at most every ``INTERVAL`` seconds, and ends with the run's time.
+    """
+
+    #: Seconds between rewrites of the line: often enough to look alive, rarely enough
+    #: to cost nothing next to a training step.
+    INTERVAL = 0.2
+
+    def __init__(self, reporter: Any, capture: Any, label: str) -> None:
+        self._reporter = reporter
+        self._capture = capture
+        self._label = label
+        self._started = time.perf_counter()
+        self._last = -math.inf
+        self._shown = False
+
+    @classmethod
+    def for_config(cls, config: pytest.Config, label: str) -> TrainingProgress | None:
+        """A progress line, or None where nobody watches a terminal (not a TTY, a
+        pytest-xdist worker, ``-qq``)."""
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if (
+            reporter is None
+            or not bool(getattr(reporter, "isatty", False))
+            or hasattr(config, "workerinput")
+            or config.get_verbosity() < -1
+        ):
+            return None
+        return cls(reporter, config.pluginmanager.get_plugin("capturemanager"), label)
+
+    def _terminal(self) -> AbstractContextManager[Any]:
+        # Items capture the process's output while they run; the line goes past that.
+        if self._capture is None:
+            return nullcontext()
+        disabled: AbstractContextManager[Any] = self._capture.global_and_fixture_disabled()
+        return disabled
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self._last < self.INTERVAL:
+            return
+        self._last = now
+        with self._terminal():
+            if not self._shown:
+                self._reporter.ensure_newline()
+                self._shown = True
+            self._reporter.rewrite(
+                f"gan-smoke: training {self._label}: step {done}/{total}, "
+                f"{now - self._started:.1f} s",
+                erase=True,
+            )
+
+    def close(self) -> None:
+        """End the line (after the last step, or when the training raised)."""
+        if self._shown:
+            with self._terminal():
+                self._reporter.write("\n")
+            self._shown = False

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
+import signal
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -58,6 +62,141 @@ _CUBLAS_CONTEXT_WARNING = "Attempting to run cuBLAS, but there was no current CU
 
 class GANTrainingError(RuntimeError):
     """A training step raised: the message names the spec and the step."""
+
+
+# The shortest alarm ``train`` arms: ``setitimer`` treats 0 as "disarm", so a limit that is
+# already (nearly) spent when the alarm is armed still fires, just after this many seconds.
+_MIN_ALARM_S = 1e-3
+
+# What the run was doing, for a time-limit message: before the steps, in them, after them.
+_PHASE_SETUP = "setting up the run (building and validating the networks, the first probe)"
+_PHASE_STEPS = "running the steps"
+_PHASE_SATURATION = "running the final saturation probe"
+
+
+class GANTimeLimitError(GANTrainingError):
+    """``train`` ran past its ``time_limit``: the message names the spec, the step it was
+    at, the limit and the time spent, and what to do.
+
+    ``spec_name``, ``step`` (the ``ctx.step`` it was at: 0 before the first step, ``steps``
+    in the final saturation probe), ``steps``, ``limit`` and ``elapsed`` (seconds) say the
+    same for code; ``phase`` names what the run was doing, ``interrupted`` whether it was
+    interrupted there (SIGALRM) or stopped once a step had ended.
+    """
+
+    def __init__(
+        self,
+        spec_name: str,
+        step: int,
+        steps: int,
+        limit: float,
+        elapsed: float,
+        phase: str,
+        interrupted: bool,
+    ) -> None:
+        self.spec_name = spec_name
+        self.step = step
+        self.steps = steps
+        self.limit = limit
+        self.elapsed = elapsed
+        self.phase = phase
+        self.interrupted = interrupted
+        where = (
+            "the traceback above shows where it was interrupted"
+            if interrupted
+            else "it was stopped once the step had ended (the step itself could not be "
+            "interrupted: not the main thread, not POSIX, or a timer such as pytest-timeout's "
+            "was armed already)"
+        )
+        super().__init__(
+            f"{spec_name}: training ran past its time limit of {limit:g} s at step {step} of "
+            f"{steps} ({elapsed:.2f} s elapsed, while {phase}); {where}. A step that never "
+            "finishes is usually a data loader that hangs (a worker that died or waits "
+            "forever) or an endless loop in a train_step. If the run is merely slow, raise "
+            "the limit with --gan-timeout or the ini option gan_timeout, or train fewer steps."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The message is built from the fields: pickle those (pytest-xdist, multiprocessing).
+        fields = (self.spec_name, self.step, self.steps, self.limit, self.elapsed)
+        return (type(self), (*fields, self.phase, self.interrupted))
+
+
+class _TimeLimitInterrupt(BaseException):
+    """Raised by the SIGALRM handler inside whatever the run was doing.
+
+    A BaseException, so that neither a user's ``except Exception`` in their step nor the
+    wrapping of step errors into :class:`GANTrainingError` can swallow it; ``train`` turns
+    it into a :class:`GANTimeLimitError`.
+    """
+
+
+@dataclass
+class _Deadline:
+    """The wall-clock budget of one ``train`` call and where the run is, for the SIGALRM
+    handler and the check after each step to read."""
+
+    limit: float | None
+    steps: int
+    spec_name: str
+    started: float = field(default_factory=time.perf_counter)
+    #: The run's context once it exists: its ``step`` is the step the run is at.
+    ctx: TrainContext | None = None
+    phase: str = _PHASE_SETUP
+    #: Whether the SIGALRM handler may still raise (cleared before it is disarmed).
+    interrupting: bool = False
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def error(self, interrupted: bool) -> GANTimeLimitError:
+        assert self.limit is not None
+        step = 0 if self.ctx is None else self.ctx.step
+        return GANTimeLimitError(
+            self.spec_name,
+            step,
+            self.steps,
+            self.limit,
+            self.elapsed(),
+            self.phase,
+            interrupted,
+        )
+
+    def check(self) -> None:
+        """Raise :class:`GANTimeLimitError` if the limit is spent (a no-op without one)."""
+        if self.limit is not None and self.elapsed() > self.limit:
+            raise self.error(interrupted=False)
+
+    def on_alarm(self, signum: int, frame: Any) -> None:
+        if self.interrupting:
+            self.interrupting = False  # once: the run's own clean-up must not be cut short
+            raise _TimeLimitInterrupt
+
+
+def _check_time_limit(time_limit: object) -> float | None:
+    if time_limit is None:
+        return None
+    if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real):
+        raise TypeError(
+            f"time_limit must be None or a number of seconds; got {type(time_limit).__name__}"
+        )
+    limit = float(time_limit)
+    if not math.isfinite(limit) or limit <= 0:
+        raise ValueError(
+            f"time_limit must be a positive, finite number of seconds (or None); got {limit!r}"
+        )
+    return limit
+
+
+def _can_interrupt() -> bool:
+    """Whether ``train`` may arm its own SIGALRM: POSIX, the main thread, and no ITIMER_REAL
+    timer armed already (pytest-timeout's signal method, or the caller's own alarm)."""
+    if sys.platform == "win32":
+        return False
+    return (
+        threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    )
 
 
 @dataclass
@@ -353,6 +492,7 @@ def train(
     *,
     progress: Callable[[int, int], None] | None = None,
     instrument: bool = True,
+    time_limit: float | None = None,
 ) -> GANRun:
     """Train ``spec`` for ``steps`` generator updates and return the instrumented run.
 
@@ -361,6 +501,20 @@ def train(
     ``progress(done, total)`` is called after each step when given. ``instrument=False``
     trains the very same way with no hooks and no probes (the history then holds the
     losses only): for measuring what the instrumentation costs, which it never changes.
+
+    ``time_limit`` (seconds; None: no limit) bounds the whole call: building and
+    validating the networks, the steps, the probes and the final saturation probe. Past
+    it, ``train`` raises :class:`GANTimeLimitError` naming the step it was at; the run is
+    otherwise the very same run as without a limit. The limit is checked after every step,
+    everywhere. On POSIX, in the main thread, a SIGALRM timer (``ITIMER_REAL``) also
+    interrupts a step that hangs inside Python (a ``time.sleep``, an endless loop, a data
+    loader waiting forever), even under the step's own ``except Exception``; the previous
+    handler is put back and the timer disarmed on return. The alarm is left alone, and
+    only the check after each step applies, where it cannot be used: in another thread,
+    on Windows, or when an ``ITIMER_REAL`` timer is armed already (pytest-timeout's
+    ``signal`` method arms one). Code that runs in C without returning to Python (one long
+    kernel) is interrupted only when it returns, and a step that catches every exception
+    (a bare ``except:``) swallows the interrupt: the check after the step still stops it.
     """
     if not isinstance(spec, GANSpec):
         raise TypeError(f"spec must be a GANSpec; got {type(spec).__name__}")
@@ -371,7 +525,11 @@ def train(
         raise ValueError(f"seed must be non-negative; got {seed}")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
+    limit = _check_time_limit(time_limit)
+    deadline = _Deadline(limit, steps, str(spec.name))
     dev = resolve_device(device)
+    alarm = limit is not None and _can_interrupt()
+    previous_handler: Any = signal.SIG_DFL
     caller_rng = RNGState.capture()
     try:
         seed_everything(seed)
@@ -380,7 +538,31 @@ def train(
             # any CUDA context is current there; torch warns and sets the primary context
             # itself. Harmless, but fatal under pytest's filterwarnings = error.
             warnings.filterwarnings("ignore", message=_CUBLAS_CONTEXT_WARNING)
-            return _run(spec, steps, dev, seed, progress, instrument)
+            try:
+                try:
+                    if alarm:
+                        assert limit is not None
+                        previous_handler = signal.signal(signal.SIGALRM, deadline.on_alarm)
+                        deadline.interrupting = True
+                        remaining = max(limit - deadline.elapsed(), _MIN_ALARM_S)
+                        signal.setitimer(signal.ITIMER_REAL, remaining)
+                    return _run(spec, steps, dev, seed, progress, instrument, deadline)
+                finally:
+                    # Inline, not in a helper: the alarm may fire at any call, and this
+                    # clean-up must run whole. Once ``interrupting`` is cleared the handler
+                    # is inert, and the handler is put back whatever happens.
+                    if alarm:
+                        try:
+                            deadline.interrupting = False
+                            signal.setitimer(signal.ITIMER_REAL, 0)
+                        finally:
+                            # None: the previous handler was not set from Python.
+                            signal.signal(
+                                signal.SIGALRM,
+                                signal.SIG_DFL if previous_handler is None else previous_handler,
+                            )
+            except _TimeLimitInterrupt as exc:
+                raise deadline.error(interrupted=True) from exc
     finally:
         caller_rng.restore()
 
@@ -392,6 +574,7 @@ def _run(
     seed: int,
     progress: Callable[[int, int], None] | None,
     instrumented: bool,
+    deadline: _Deadline,
 ) -> GANRun:
     started = time.perf_counter()
     generator = spec.make_generator().to(device)
@@ -451,6 +634,7 @@ def _run(
         num_classes=spec.num_classes,
         latent_shape=spec.latent_shape,
     )
+    deadline.ctx = ctx  # the step the run is at, from here on (0 until the first step)
     step_fn = spec.train_step or builtin_step
     stream = source.batches(spec.batch_size, train_idx, data_gen)
     instrument = (
@@ -459,6 +643,7 @@ def _run(
     try:
         if instrumented:
             prober.probe(0)
+        deadline.phase = _PHASE_STEPS
         for step in range(steps):
             ctx.step = step
             batch = _step_batch(_to_device(next(stream), device, conditional))
@@ -482,6 +667,7 @@ def _run(
                 history.append(step, {str(k): as_float(v, str(k)) for k, v in losses.items()})
             if progress is not None:
                 progress(step + 1, steps)
+            deadline.check()
     finally:
         if instrument is not None:
             instrument.remove()
@@ -496,9 +682,12 @@ def _run(
 
         # Training samples: the step never sees the held-out ones, not even here.
         probe_batch = _step_batch(_to_device(train_probe, device, conditional))
+        ctx.step = steps  # the probe's own context says steps too
+        deadline.phase = _PHASE_SATURATION
         history.saturation = saturation_probe(
             step_fn, make_context, generator, discriminator, probe_batch
         )
+        deadline.check()
     return GANRun(
         spec=spec,
         generator=generator,

@@ -91,7 +91,8 @@ def test_report_header_shows_the_defaults(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             f"gan: seed={_defaults.SEED}, device=auto (cuda if available), "
-            f"steps={_defaults.STEPS}, artifacts=<pytest basetemp>/{ARTIFACTS_DIRNAME}"
+            f"steps={_defaults.STEPS}, timeout=none, "
+            f"artifacts=<pytest basetemp>/{ARTIFACTS_DIRNAME}"
         ]
     )
 
@@ -106,19 +107,31 @@ def test_ini_settings_apply_and_the_command_line_overrides_them(
         gan_steps = 7
         gan_device = cpu
         gan_artifacts = ini-out
+        gan_timeout = 90
         """
     )
     ini_dir = (pytester.path / "ini-out").resolve()
 
     from_ini = pytester.runpytest()
     overridden = pytester.runpytest(
-        "--gan-seed", "5", "--gan-steps", "2", "--gan-device", "auto", "--gan-artifacts", "cli"
+        "--gan-seed",
+        "5",
+        "--gan-steps",
+        "2",
+        "--gan-device",
+        "auto",
+        "--gan-artifacts",
+        "cli",
+        "--gan-timeout",
+        "2.5",
     )
 
-    from_ini.stdout.fnmatch_lines([f"gan: seed=3, device=cpu, steps=7, artifacts={ini_dir}"])
+    from_ini.stdout.fnmatch_lines(
+        [f"gan: seed=3, device=cpu, steps=7, timeout=90 s, artifacts={ini_dir}"]
+    )
     overridden.stdout.fnmatch_lines(
         [
-            "gan: seed=5, device=auto (cuda if available), steps=2, "
+            "gan: seed=5, device=auto (cuda if available), steps=2, timeout=2.5 s, "
             f"artifacts={(pytester.path / 'cli').resolve()}"
         ]
     )
@@ -370,7 +383,7 @@ def test_run_counts_from_xdist_workers_reach_the_summary(pytester: pytest.Pytest
         import pytest
 
         engine = types.ModuleType("pytest_gan.training")
-        engine.train = lambda spec, *, steps, device, seed: object()
+        engine.train = lambda spec, **kwargs: object()
         sys.modules["pytest_gan.training"] = engine
 
         @pytest.fixture(scope="session")
@@ -525,8 +538,16 @@ def _fake_training(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     """Replace the training engine with one that records its calls and returns a token."""
     calls: list[tuple[Any, ...]] = []
 
-    def train(spec: object, *, steps: int, device: str, seed: int) -> types.SimpleNamespace:
-        calls.append((spec, steps, seed, device))
+    def train(
+        spec: object,
+        *,
+        steps: int,
+        device: str,
+        seed: int,
+        progress: object = None,
+        time_limit: float | None = None,
+    ) -> types.SimpleNamespace:
+        calls.append((spec, steps, seed, device) + ((time_limit,) if time_limit else ()))
         return types.SimpleNamespace(spec=spec, steps=steps, seed=seed, device=device)
 
     engine = types.ModuleType("pytest_gan.training")
@@ -633,3 +654,7 @@ def test_gan_train_fills_in_the_session_settings(monkeypatch: pytest.MonkeyPatch
     gan_train(spec, 3, seed=4, device=torch.device("cpu"))
 
     assert calls == [(spec, 5, 2, "cpu"), (spec, 3, 4, "cpu")]
+    # The session's time limit bounds every training of gan_train.
+    bounded = RunFactory(RunCache(), steps=5, seed=2, device="cpu", time_limit=30.0)
+    bounded(spec)
+    assert calls[-1] == (spec, 5, 2, "cpu", 30.0)

@@ -1,15 +1,29 @@
-"""Sample grids: real above generated, 2-D data as a scatter, written atomically."""
+"""Sample grids: real above generated, 2-D data as a scatter, written atomically; the
+curves of a run (losses, probes of D) as a PNG, drawn without pyplot."""
 
 from __future__ import annotations
 
+import math
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from PIL import Image
 
-from pytest_gan.report import sample_grid, save_sample_grid, scatter_image
+from pytest_gan import GANRun, History, TrainContext, train
+from pytest_gan.report import (
+    curves_figure,
+    sample_grid,
+    save_curves,
+    save_sample_grid,
+    scatter_image,
+)
+from pytest_gan.training import builtin_step
+from tests.tiny import tiny_spec
 
 
 def test_an_image_grid_puts_real_above_generated_in_the_data_range() -> None:
@@ -75,3 +89,124 @@ def test_a_save_that_fails_midway_keeps_the_previous_file(
         save_sample_grid(path, torch.ones(4, 3, 8, 8))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+
+
+# -- curves ------------------------------------------------------------------------------
+
+NAN_FROM = 12
+
+
+def _nan_from_step_12(ctx: TrainContext, batch: Any) -> dict[str, Any]:
+    out: dict[str, Any] = builtin_step(ctx, batch)
+    if ctx.step >= NAN_FROM:
+        out["d_loss"] = math.nan
+    return out
+
+
+@pytest.fixture(scope="module")
+def nan_run() -> GANRun:
+    """A short real run whose D loss reads NaN from step 12 on (its training is sound)."""
+    return train(tiny_spec(train_step=_nan_from_step_12, name="tiny-nan"), steps=30, seed=3)
+
+
+def _labels(ax: Any) -> list[str]:
+    return [str(label) for label in ax.get_legend_handles_labels()[1]]
+
+
+def test_save_curves_writes_an_800x600_png_of_the_run(tmp_path: Path) -> None:
+    run = train(tiny_spec(name="tiny"), steps=30, seed=1)
+    path = save_curves(tmp_path / "deep" / "curves.png", run)
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size == (800, 600)
+    assert [p.name for p in path.parent.iterdir()] == ["curves.png"]
+    fig = curves_figure(run.history)
+    losses, probes = fig.axes
+    assert any(label.startswith("d_loss") for label in _labels(losses))
+    assert any(label.startswith("g_loss") for label in _labels(losses))
+    assert not any("NaN" in label for label in _labels(losses))
+    # The probe lines, one point per probe; BCE logits also give P(real) of the fakes.
+    probe_labels = " ".join(_labels(probes))
+    for expected in ("accuracy,\nheld-out real", "accuracy,\nfakes", "AUC", "P(real)"):
+        assert expected in probe_labels
+    assert len(probes.get_lines()[0].get_xdata()) == len(run.history.probes)
+    assert probes.get_ylabel() == "D accuracy, AUC, P(real)"
+
+
+def test_the_title_names_the_spec_steps_seed_and_device() -> None:
+    run = train(tiny_spec(name="tiny"), steps=3, seed=7)
+    assert curves_figure(run).get_suptitle() == f"tiny: 3 steps, seed 7, {run.device}"
+    assert curves_figure(run, title="mine").get_suptitle() == "mine"
+    assert curves_figure(run.history).get_suptitle() == ""
+
+
+def test_non_finite_losses_are_marked_and_noted_not_dropped(
+    nan_run: GANRun, tmp_path: Path
+) -> None:
+    path = save_curves(tmp_path / "curves.png", nan_run)
+    with Image.open(path) as image:
+        assert image.size == (800, 600)
+    losses = curves_figure(nan_run.history).axes[0]
+    marked = [line for line in losses.get_lines() if line.get_label() == "d_loss\nNaN/inf"]
+    assert len(marked) == 1
+    assert list(marked[0].get_xdata()) == list(range(NAN_FROM, 30))
+    assert f"d_loss NaN/inf from step {NAN_FROM}" in losses.get_title(loc="right")
+    # The finite part of the D loss (12 steps: too few to average) is still drawn.
+    assert "d_loss" in _labels(losses)
+
+
+def test_a_loss_a_step_did_not_return_is_not_marked_non_finite() -> None:
+    history = History()
+    for step in range(40):
+        row = {"d_loss": 1.0} if step % 2 else {"d_loss": 1.0, "g_loss": 0.5}
+        history.append(step, row)
+    history.append(40, {"d_loss": math.inf, "g_loss": 0.5})
+    losses = curves_figure(history).axes[0]
+    assert "g_loss\nNaN/inf" not in _labels(losses)
+    marked = [line for line in losses.get_lines() if line.get_label() == "d_loss\nNaN/inf"]
+    assert [list(line.get_xdata()) for line in marked] == [[40.0]]
+
+
+def test_a_history_with_nothing_finite_nor_probes_still_draws(tmp_path: Path) -> None:
+    history = History()
+    for step in range(5):
+        history.append(step, {"d_loss": math.nan, "g_loss": math.nan})
+    path = save_curves(tmp_path / "curves.png", history, title="all NaN")
+    with Image.open(path) as image:
+        assert image.size == (800, 600)
+    probes = curves_figure(history).axes[1]
+    assert "no probes" in probes.texts[0].get_text()
+
+
+def test_probes_without_accuracies_show_d_s_mean_output() -> None:
+    history = History()
+    history.append(0, {"d_loss": 1.0, "g_loss": 1.0})
+    history.probes = [
+        {"step": s, "d_real": 2.0 - s, "d_fake": -1.0, "samples": None} for s in (0, 1)
+    ]
+    probes = curves_figure(history).axes[1]
+    assert probes.get_ylabel() == "D's mean output"
+    assert _labels(probes) == ["held-out real", "fakes"]
+
+
+def test_curves_leave_matplotlib_s_global_state_alone(tmp_path: Path) -> None:
+    code = """if True:
+        import sys
+        import pytest_gan.report as report
+        assert "matplotlib" not in sys.modules, "importing the report imported matplotlib"
+        import matplotlib
+        matplotlib.rcParams["axes.facecolor"] = "black"
+        history = report.History()
+        history.append(0, {"d_loss": 1.0, "g_loss": float("nan")})
+        report.save_curves(sys.argv[1], history)
+        assert "matplotlib.pyplot" not in sys.modules, "drawing imported pyplot"
+        assert matplotlib.rcParams["axes.facecolor"] == "black", "the user's rcParams changed"
+    """
+    path = tmp_path / "curves.png"
+
+    completed = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=False
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    with Image.open(path) as image:
+        assert image.size == (800, 600)

@@ -4,6 +4,7 @@ run per spec, the verdict table and ``--gan-report``."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,180 @@ def test_the_table_is_aligned_with_a_row_per_spec() -> None:
     assert lines[2].split() == ["a", "ok", "mode-collapse"]
     assert lines[3].split() == ["bb", "-", "ERROR"]
     assert len({line.index("not-blank") for line in lines[:1]}) == 1
+
+
+# -- artifacts, the time limit, gan_expect, the progress line ------------------------------
+
+MARKED_CONFTEST = """
+import time
+import pytest
+import torch
+from torch import nn
+from pytest_gan import GANSpec
+from fixtures.steps import UserStep
+
+def g():
+    return nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2))
+
+def d():
+    return nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+
+DATA = torch.randn(1024, 2, generator=torch.Generator().manual_seed(0)) * 0.5 + torch.tensor(
+    [2.0, -1.0]
+)
+
+def fast(g, d):
+    return (torch.optim.Adam(g.parameters(), lr=1e-3, betas=(0.5, 0.999)),
+            torch.optim.Adam(d.parameters(), lr=1e-3, betas=(0.5, 0.999)))
+
+def hanging_step(ctx, batch):
+    if ctx.step == 2:
+        time.sleep(3600)  # a data loader that never answers
+    return UserStep()(ctx, batch)
+
+SPECS = {
+    "healthy": dict(generator=g),
+    "sigmoid": dict(generator=lambda: nn.Sequential(g(), nn.Sigmoid())),
+    "hangs": dict(generator=g, train_step=hanging_step),
+}
+
+@pytest.fixture(params=[
+    "healthy",
+    pytest.param("sigmoid", marks=pytest.mark.gan_expect(
+        "output-range-mismatch", may_also=("discriminator-overpowers", "mode-collapse"))),
+    pytest.param("healthy", id="healthy-said-collapsed",
+                 marks=pytest.mark.gan_expect("mode-collapse")),
+    "hangs",
+])
+def gan_spec(request):
+    kw = dict(SPECS[request.param])
+    kw.setdefault("train_step", UserStep())
+    return GANSpec(discriminator=d, data=DATA, latent_dim=4, optimizers=fast,
+                   name=f"toy-{request.param}", **kw)
+"""
+
+
+@pytest.fixture
+def marked(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(MARKED_CONFTEST)
+    return pytester
+
+
+def _row(out: str, spec: str) -> list[str]:
+    table = out[out.index("gan smoke verdicts") :].splitlines()
+    return next(line.split()[1:] for line in table if line.split()[:1] == [spec])
+
+
+def test_expected_failures_time_limits_and_artifacts(marked: pytest.Pytester) -> None:
+    result = marked.runpytest(
+        "--gan-smoke", "--gan-steps", "40", "--gan-timeout", "3", "--gan-artifacts", "art", "-rfE"
+    )
+    out = result.stdout.str()
+    outcomes = result.parseoutcomes()
+    # The marked spec's failure is expected; the spec marked with a pitfall its check did
+    # not find fails that check, and only that one.
+    assert outcomes["xfailed"] >= 1
+    assert outcomes["failed"] == 1
+    result.stdout.fnmatch_lines(["FAILED *gan-smoke::diverse[[]healthy-said-collapsed[]]*"])
+    assert "toy-healthy is marked gan_expect('mode-collapse'), but assert_diverse passed" in out
+    assert "output-range-mismatch*" in _row(out, "sigmoid")
+    assert "MISSED" in _row(out, "healthy-said-collapsed")
+    assert set(_row(out, "healthy")) == {"ok", "-"}
+    # The marked specs come last, under their own rule, with the legend.
+    table = out[out.index("gan smoke verdicts") :].splitlines()
+    names = [line.split()[0] for line in table[1:] if line.strip()]
+    assert names.index("hangs") < names.index("sigmoid")
+    assert any(line.startswith("* expected:") for line in table)
+    # The hanging spec is stopped by the time limit: every item errors naming the spec and
+    # the step; the others ran.
+    assert outcomes["errors"] == len(SMOKE_CHECKS)
+    assert set(_row(out, "hangs")) == {"ERROR"}
+    assert "toy-hangs: training ran past its time limit of 3 s at step 2 of 40" in out
+    # Artifacts: per spec the pictures, per failure its evidence, and the failure's report
+    # section pointing at them.
+    root = marked.path / "art" / "gan-smoke"
+    for spec in ("healthy", "sigmoid", "healthy-said-collapsed"):
+        assert {p.name for p in (root / spec).iterdir()} >= {"samples.png", "curves.png"}
+    evidence = json.loads((root / "sigmoid" / "output-range.json").read_text())
+    assert evidence["outcome"] == "expected"
+    assert evidence["pitfall"] == "output-range-mismatch"
+    assert evidence["evidence"]
+    assert not (root / "hangs").exists()
+    result.stdout.fnmatch_lines(["*gan-smoke artifacts*", f"*evidence: {root}*diverse.json*"])
+    assert not list(marked.path.glob("art/**/*.tmp*"))
+
+
+def test_a_bad_gan_expect_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        MARKED_CONFTEST.replace('"output-range-mismatch", may_also', '"no-such-pitfall", may_also')
+    )
+    result = pytester.runpytest("--gan-smoke", "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*gan_expect('no-such-pitfall'): not a pitfall the smoke*"])
+
+
+def test_a_bad_timeout_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--gan-timeout", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gan-timeout*expected a number of seconds > 0*"])
+    pytester.makeini("[pytest]\ngan_timeout = soon\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*gan_timeout = soon*expected a number of seconds*"])
+
+
+def test_the_plugin_can_be_disabled(project: pytest.Pytester) -> None:
+    result = project.runpytest("-p", "no:gan")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["trained: []"])
+    result = project.runpytest("-p", "no:gan", "--gan-smoke")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # the option is the plugin's
+
+
+def test_xdist_workers_write_the_same_artifacts_without_collisions(
+    project: pytest.Pytester,
+) -> None:
+    project.runpytest_subprocess(
+        "--gan-smoke", "--gan-steps", "40", "-n", "2", "--gan-artifacts", "art", "-k", "healthy"
+    )
+    folder = project.path / "art" / "gan-smoke" / "healthy"
+    assert sorted(p.name for p in folder.iterdir()) == ["curves.png", "samples.png"]
+
+
+def _run_in_a_terminal(args: list[str], cwd: Path) -> str:
+    """pytest's output when its stdout is a terminal (a pseudo-terminal here)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=cwd,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the terminal closes with the process
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
+def test_a_progress_line_shows_on_a_terminal_only(project: pytest.Pytester) -> None:
+    args = ["--gan-smoke", "--gan-steps", "40", "-k", "healthy", "-p", "no:cacheprovider"]
+    shown = _run_in_a_terminal(args, project.path)
+    assert "gan-smoke: training healthy: step 40/40" in shown
+    piped = project.runpytest_subprocess(*args)
+    assert "gan-smoke: training" not in piped.stdout.str()
