@@ -41,6 +41,7 @@ from pytest_gan.smoke import (
     record_failure,
     smoke_artifact_dir,
     spec_id,
+    spec_scheduler,
     verdict_of,
     write_run_artifacts,
 )
@@ -157,7 +158,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # One spec's items together, so that its run is trained once and used while cached.
     smoke = [i for i, item in enumerate(items) if isinstance(item.parent, SmokeCollector)]
     for i in smoke:
@@ -194,6 +195,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput[_WORKER_STATS] = session.config.stash[_CACHE].stats.as_dict()
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    # With -n N and the default distribution, all the items of a spec go to one worker:
+    # one training per spec in all, rather than one per worker that gets any of them.
+    if config.getoption("gan_smoke", False) and config.getvalue("dist") == "load":
+        return spec_scheduler(config, log)
+    return None
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import re
 import time
 import types
 from collections.abc import Callable
@@ -382,6 +383,37 @@ class SmokeReporter:
             return
         path = Path(self.config.invocation_params.dir, path)
         write_json_atomically(path, {"verdicts": self.verdicts})
+
+
+# -- pytest-xdist ---------------------------------------------------------------------
+
+_SMOKE_NODEID = re.compile(
+    rf"(?P<collector>(?:.*/)?{COLLECTOR_NAME})::(?P<check>[a-z-]+)(?:\[(?P<spec>.*)\])?"
+)
+
+
+def smoke_scope(nodeid: str) -> str:
+    """A node id's unit of work under pytest-xdist: all the items of one smoke spec go
+    together (so its run is trained once in all); any other test is a unit of its own."""
+    match = _SMOKE_NODEID.fullmatch(nodeid)
+    if match is None or match["check"] not in {s.id for s in SMOKE_CHECKS}:
+        return nodeid
+    return f"{match['collector']}[{match['spec'] or ''}]"
+
+
+def spec_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's load-by-scope scheduling with :func:`smoke_scope` as the scope.
+
+    Any test outside the smoke suite is its own scope, so it is distributed one by one, as
+    with ``--dist load``.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SpecScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return smoke_scope(nodeid)
+
+    return SpecScheduling(config, log)
 
 
 # -- artifacts ------------------------------------------------------------------------
