@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_gan.smoke import SMOKE_CHECKS, verdict_table
+from pytest_gan.smoke import SMOKE_CHECKS, smoke_scope, verdict_table
 
 SMOKE_CONFTEST = """
 import pytest
@@ -147,6 +147,18 @@ def test_xdist_gives_the_same_verdicts(project: pytest.Pytester) -> None:
 
     assert cells("a.json") == cells("b.json")
     assert "gan smoke verdicts" in parallel.stdout.str()
+    # A spec's items go to one worker: three trainings in all, as in one process.
+    parallel.stdout.fnmatch_lines(["*gan: 3 training run(s), 36 reused from cache*"])
+
+
+def test_a_specs_items_are_one_unit_of_work_under_xdist() -> None:
+    assert smoke_scope("tests/gan-smoke::not-blank[dcgan]") == "tests/gan-smoke[dcgan]"
+    assert smoke_scope("tests/gan-smoke::diverse[dcgan]") == "tests/gan-smoke[dcgan]"
+    assert smoke_scope("gan-smoke::diverse[a[1]]") == "gan-smoke[a[1]]"
+    assert smoke_scope("gan-smoke::diverse") == "gan-smoke[]"
+    # Anything else is a unit of its own.
+    for nodeid in ("tests/test_x.py::test_y[dcgan]", "tests/gan-smoke::not-a-check[dcgan]"):
+        assert smoke_scope(nodeid) == nodeid
 
 
 def test_a_gan_spec_that_is_no_spec_is_named(pytester: pytest.Pytester) -> None:
