@@ -175,6 +175,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if isinstance(item.parent, SmokeCollector):
+        exc = call.excinfo.value if call.excinfo is not None else None
+        diagnosed = isinstance(getattr(exc, "pitfall", None) or getattr(exc, "missed", None), str)
+        if report.failed and diagnosed and item.config.option.tbstyle == "auto":
+            # The check's message is the whole story (what was seen, the evidence, the
+            # fix); the frames inside the check would only bury it. --tb=long shows them.
+            report.longrepr = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
         verdict = verdict_of(item, call, report)
         if verdict is not None:
             folder = item.stash.get(_ITEM_ARTIFACTS, None)
