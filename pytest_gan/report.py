@@ -244,26 +244,9 @@ def _draw_probes(ax: Axes, probes: list[dict[str, Any]]) -> None:
         values = [_number(p.get(key)) for p in probes]
         return values if any(math.isfinite(v) for v in values) else None
 
-    drawn = 0
-    for key, label, colour, marker in _PROBE_LINES:
-        values = column(key)
-        if values is not None:
-            ax.plot(
-                steps,
-                values,
-                color=colour,
-                marker=marker,
-                markersize=4,
-                linewidth=1.5,
-                label=label.format(real=real),
-            )
-            drawn += 1
-    if drawn:
-        ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--", label="chance")
-        ax.set_ylim(-0.04, 1.04)
-        ax.set_ylabel("D accuracy, AUC, P(real)")
-    else:
-        for key, label, colour, marker in _OUTPUT_LINES:
+    def draw(lines: Any) -> int:
+        count = 0
+        for key, label, colour, marker in lines:
             values = column(key)
             if values is not None:
                 ax.plot(
@@ -275,7 +258,16 @@ def _draw_probes(ax: Axes, probes: list[dict[str, Any]]) -> None:
                     linewidth=1.5,
                     label=label.format(real=real),
                 )
-                drawn += 1
+                count += 1
+        return count
+
+    drawn = draw(_PROBE_LINES)
+    if drawn:
+        ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--", label="chance")
+        ax.set_ylim(-0.04, 1.04)
+        ax.set_ylabel("D accuracy, AUC, P(real)")
+    else:
+        drawn = draw(_OUTPUT_LINES)
         if drawn:
             ax.set_ylabel("D's mean output")
     if not drawn:

@@ -10,14 +10,14 @@ import pytest
 
 from pytest_gan.smoke import SMOKE_CHECKS, smoke_scope, verdict_table
 
-SMOKE_CONFTEST = """
+# A small GAN on 2-D points, and the imports, shared by the conftests below.
+TOY_GAN = """
+import time
 import pytest
 import torch
 from torch import nn
 from pytest_gan import GANSpec
 from fixtures.steps import UserStep
-
-TRAINED = []
 
 def g():
     return nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2))
@@ -32,6 +32,12 @@ DATA = torch.randn(1024, 2, generator=torch.Generator().manual_seed(0)) * 0.5 + 
 def fast(g, d):
     return (torch.optim.Adam(g.parameters(), lr=1e-3, betas=(0.5, 0.999)),
             torch.optim.Adam(d.parameters(), lr=1e-3, betas=(0.5, 0.999)))
+"""
+
+SMOKE_CONFTEST = (
+    TOY_GAN
+    + """
+TRAINED = []
 
 def counting_step(ctx, batch):
     if ctx.step == 0:
@@ -59,6 +65,7 @@ def gan_spec(request):
 def pytest_sessionfinish(session):
     print(f"\\ntrained: {sorted(TRAINED)}")
 """
+)
 
 PLAIN_TEST = """
 def test_plain():
@@ -191,28 +198,9 @@ def test_the_table_is_aligned_with_a_row_per_spec() -> None:
 
 # -- artifacts, the time limit, gan_expect, the progress line ------------------------------
 
-MARKED_CONFTEST = """
-import time
-import pytest
-import torch
-from torch import nn
-from pytest_gan import GANSpec
-from fixtures.steps import UserStep
-
-def g():
-    return nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2))
-
-def d():
-    return nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
-
-DATA = torch.randn(1024, 2, generator=torch.Generator().manual_seed(0)) * 0.5 + torch.tensor(
-    [2.0, -1.0]
-)
-
-def fast(g, d):
-    return (torch.optim.Adam(g.parameters(), lr=1e-3, betas=(0.5, 0.999)),
-            torch.optim.Adam(d.parameters(), lr=1e-3, betas=(0.5, 0.999)))
-
+MARKED_CONFTEST = (
+    TOY_GAN
+    + """
 def hanging_step(ctx, batch):
     if ctx.step == 2:
         time.sleep(3600)  # a data loader that never answers
@@ -238,6 +226,7 @@ def gan_spec(request):
     return GANSpec(discriminator=d, data=DATA, latent_dim=4, optimizers=fast,
                    name=f"toy-{request.param}", **kw)
 """
+)
 
 
 @pytest.fixture
