@@ -213,16 +213,7 @@ def _draw_losses(ax: Axes, history: History) -> None:
                 label=f"{key}\nNaN/inf",
             )
     if not drawn:
-        ax.text(
-            0.5,
-            0.5,
-            "no finite d_loss or g_loss",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color="grey",
-        )
-        ax.set_yticks([])
+        _say(ax, "no finite d_loss or g_loss")
     ax.set_title("losses", loc="left", fontsize=10)
     if notes:
         ax.set_title("\n".join(notes), loc="right", fontsize=9, color="red")
@@ -271,20 +262,17 @@ def _draw_probes(ax: Axes, probes: list[dict[str, Any]]) -> None:
         if drawn:
             ax.set_ylabel("D's mean output")
     if not drawn:
-        ax.text(
-            0.5,
-            0.5,
-            "no probes of the discriminator recorded",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color="grey",
-        )
-        ax.set_yticks([])
+        _say(ax, "no probes of the discriminator recorded")
     ax.set_title("discriminator, probed", loc="left", fontsize=10)
     ax.set_xlabel("step")
     ax.grid(True, alpha=0.3)
     _legend(ax)
+
+
+def _say(ax: Axes, text: str) -> None:
+    """An empty panel's note, in its middle."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_yticks([])
 
 
 def _legend(ax: Axes) -> None:
