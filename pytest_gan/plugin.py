@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_gan import _defaults
+from pytest_gan import _defaults, _profile
 from pytest_gan.session import (
     ARTIFACTS_DIRNAME,
     AUTO_DEVICE,
@@ -138,7 +138,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# tryfirst: before hypothesis's own plugin loads the profile ``--hypothesis-profile`` names.
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("hypothesis_profile", None) == _profile.PROFILE:
+        _profile.register()
     config.addinivalue_line("markers", "gan: a test that trains a GAN")
     config.addinivalue_line("markers", EXPECT_MARKER_HELP)
     config.stash[_SETTINGS] = settings_from_config(config)

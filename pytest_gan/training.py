@@ -516,6 +516,9 @@ def train(
     kernel) is interrupted only when it returns, and a step that catches every exception
     (a bare ``except:``) swallows the interrupt: the check after the step still stops it.
     """
+    # pytest shows the caller's frame and, below it, the user's own step that raised (the
+    # error's cause), not the engine's frames in between; --full-trace shows them all.
+    __tracebackhide__ = True
     if not isinstance(spec, GANSpec):
         raise TypeError(f"spec must be a GANSpec; got {type(spec).__name__}")
     _check_count(steps, "steps")
@@ -576,6 +579,7 @@ def _run(
     instrumented: bool,
     deadline: _Deadline,
 ) -> GANRun:
+    __tracebackhide__ = True
     started = time.perf_counter()
     generator = spec.make_generator().to(device)
     discriminator = spec.make_discriminator().to(device)
