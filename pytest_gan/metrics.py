@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+#: Largest magnitude the figures below are computed at as it is: float64 squares and sums
+#: of values up to 2**480 (3e144) stay finite for any feature count a sample can have.
+SAFE_MAGNITUDE = 2.0**480
 
 
 def flat(samples: torch.Tensor) -> torch.Tensor:
@@ -10,6 +16,29 @@ def flat(samples: torch.Tensor) -> torch.Tensor:
     if samples.ndim < 2 or samples.shape[0] < 2:
         raise ValueError(f"samples must be a batch [N >= 2, ...]; got shape {list(samples.shape)}")
     return samples.detach().reshape(samples.shape[0], -1).to(torch.float64)
+
+
+def common_scale(*samples: torch.Tensor) -> float:
+    """A power of two to divide ``samples`` by before measuring them together, so that
+    float64 squares and sums cannot overflow: 1 (the figures exact as they are) while every
+    finite value is at most ``SAFE_MAGNITUDE`` in magnitude, else one that brings the
+    largest below 1 (finite values near float64's largest). Dividing by a power of two is
+    exact; the distances and spreads of this module scale with it, and ratios of two
+    figures of samples scaled alike do not change."""
+    largest = 0.0
+    for x in samples:
+        if x.numel():
+            magnitude = x.detach().abs().nan_to_num(nan=0.0, posinf=0.0)  # finite values
+            largest = max(largest, float(magnitude.max()))
+    if largest <= SAFE_MAGNITUDE:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(largest)[1])
+
+
+def scaled(samples: torch.Tensor, scale: float) -> torch.Tensor:
+    """``samples`` divided by ``scale`` (from :func:`common_scale`), in float64; the
+    samples themselves when the scale is 1."""
+    return samples if scale == 1.0 else samples.detach().to(torch.float64) / scale
 
 
 def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -40,16 +69,22 @@ def parameter_movement(
 
 def contrast(samples: torch.Tensor) -> torch.Tensor:
     """Each sample's own spread: the standard deviation over its features (an image's
-    pixels), ``[N]``. A blank image scores 0 whatever its grey level."""
-    return flat(samples).std(dim=1)
+    pixels), ``[N]``. A blank image scores 0 whatever its grey level. Measured at the
+    samples' :func:`common_scale`, so that values near float64's largest do not overflow."""
+    x = flat(samples)
+    unit = common_scale(x)
+    return scaled(x, unit).std(dim=1) * unit
 
 
 def mean_pairwise_distance(samples: torch.Tensor) -> float:
     """The mean Euclidean distance between two different samples of a batch (the
-    U-statistic, zero diagonal excluded): how spread out the batch is."""
+    U-statistic, zero diagonal excluded): how spread out the batch is. Measured at the
+    samples' :func:`common_scale` (inf only where the figure itself exceeds float64)."""
     x = flat(samples)
     n = x.shape[0]
-    return float(torch.cdist(x, x).sum() / (n * (n - 1)))
+    unit = common_scale(x)
+    x = scaled(x, unit)
+    return float(torch.cdist(x, x).sum() / (n * (n - 1))) * unit
 
 
 def _kth_neighbour_distance(x: torch.Tensor, k: int) -> torch.Tensor:

@@ -275,7 +275,9 @@ def _g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
 def _gradient_penalty(
     ctx: TrainContext, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device)
+    alpha = torch.rand(
+        real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype
+    )
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     out = _d(ctx, mixed, y)
     (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)

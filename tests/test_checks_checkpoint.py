@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -539,3 +540,19 @@ def test_a_file_that_is_no_checkpoint_is_left_to_the_load() -> None:
         assert_checkpoint_roundtrip(g, BNGenerator, save=garbage, latent_dim=LATENT)
     assert "globals" not in caught.value.evidence
     assert caught.value.evidence["stage"] == "load"
+
+
+# Found by tests/test_fuzz_checks.py: a faithful round trip of a generator with an
+# infinite output was a mismatch "by up to inf" (inf - inf is NaN).
+def test_a_generator_with_infinite_outputs_round_trips() -> None:
+    class Overflowing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(LATENT, 3)
+            self.register_buffer("offset", torch.tensor([math.inf, -math.inf, 0.0]))
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.linear(z) + self.offset
+            return out
+
+    assert_checkpoint_roundtrip(Overflowing(), Overflowing, latent_dim=LATENT)

@@ -145,3 +145,15 @@ def test_the_conditioning_check_refuses_bad_input() -> None:
         assert_conditioning_effective(run, samples=16)  # 8 held out: 0.5 ** 8 > 1e-3
     with pytest.raises(ValueError, match="samples_by_label needs at least 2 labels"):
         label_separability(torch.zeros(1, 10, 2))
+
+
+# Found by tests/test_fuzz_checks.py: finite float64 samples near the dtype's largest
+# overflowed the centroid distances and variances, and labels that plainly change the
+# samples were judged ignored.
+def test_labels_are_told_apart_at_any_magnitude() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randn(1, 64, 10, generator=gen) + 3 * torch.randn(4, 1, 10, generator=gen)).double()
+    big = torch.finfo(torch.float64).max / 16 / float(x.abs().max())
+    result, reference = label_separability(x * big), label_separability(x)
+    assert result.accuracy == reference.accuracy == 1.0
+    assert result.label_share == pytest.approx(reference.label_share, rel=1e-12)

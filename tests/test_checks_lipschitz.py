@@ -236,3 +236,19 @@ def test_the_lipschitz_check_refuses_bad_input() -> None:
         interpolate_gradient_norms(make_g(), torch.randn(4, LATENT), torch.randn(5, LATENT))
     with pytest.raises(TypeError, match=r"discriminator must be an nn\.Module"):
         interpolate_gradient_norms("d", gaussian(4), gaussian(4))  # type: ignore[arg-type]
+
+
+# Found by tests/test_fuzz_checks.py: a critic whose weights turned NaN (a wgan-gp run on
+# NaN fakes) made the spectral norm's SVD raise torch's _LinAlgError.
+def test_a_critic_with_nan_weights_is_judged() -> None:
+    run = train(tiny_spec(loss="wgan-gp"), steps=1)
+    first = run.discriminator.get_submodule("0")
+    assert isinstance(first, nn.Linear)
+    with torch.no_grad():
+        first.weight.fill_(float("nan"))
+    norms = spectral_norms(run.discriminator)
+    assert math.isnan(norms["0"][0]) and math.isfinite(norms["2"][0])
+    with pytest.raises(GANAssertionError) as caught:
+        assert_lipschitz(run)
+    assert caught.value.pitfall == "discriminator-not-lipschitz"
+    assert caught.value.evidence["nonfinite"] == caught.value.evidence["samples"]

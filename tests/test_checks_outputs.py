@@ -176,3 +176,30 @@ def test_coarse_contrast_ignores_pixel_noise_but_keeps_shapes() -> None:
     assert fine[2] == coarse[2] == 0
     points = torch.randn(5, 2)
     assert torch.equal(coarse_contrast(points), contrast(points))  # not images: plain contrast
+
+
+# Found by tests/test_fuzz_checks.py: identical samples against real ones had a spread
+# ratio of 0, which the message divided by (ZeroDivisionError).
+def test_identical_samples_against_real_ones_are_a_collapse() -> None:
+    with pytest.raises(GANAssertionError, match="Every generated sample is identical") as caught:
+        assert_diverse(torch.zeros(16, 1, 8, 8), real=images(16))
+    assert caught.value.pitfall == "mode-collapse"
+    assert caught.value.evidence["spread_ratio"] == 0.0
+
+
+# Found by tests/test_fuzz_checks.py: finite float64 values near the dtype's largest made
+# the spreads and contrasts inf or NaN: a batch compared with itself was judged collapsed
+# and blank, and ordinary samples against such real ones divided by a ratio of 0.
+@pytest.mark.parametrize("shape", [(16, 2), (3, 2), (16, 3, 8, 8), (64, 3, 8, 8)])
+def test_values_near_the_float64_maximum_are_measured(shape: tuple[int, ...]) -> None:
+    gen = torch.Generator().manual_seed(0)
+    big = torch.finfo(torch.float64).max / 2
+    x = (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) * big
+    assert_diverse(x, real=x)
+    assert_diverse(x)
+    assert_not_blank(x, real=x)
+    assert_not_blank(x)
+    small = torch.rand(shape, generator=gen, dtype=torch.float64)
+    with pytest.raises(GANAssertionError, match="collapsed") as caught:
+        assert_diverse(small, real=x)
+    assert 0 < caught.value.evidence["spread"] < 10

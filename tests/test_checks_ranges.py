@@ -154,3 +154,12 @@ def test_samples_clear_of_a_bound_are_not_taken_for_an_activation() -> None:
     run = train(tiny_spec(generator=_PositiveUnbounded), steps=2)
     assert float(run.samples(100).min()) > 0.5
     assert_output_range_matches_data(run)
+
+
+# Found by tests/test_fuzz_checks.py: data of a single value has an inferred range of
+# width 0, which the check divided by (ZeroDivisionError).
+def test_data_of_a_single_value_is_refused_by_name() -> None:
+    run = train(tiny_spec(data=torch.zeros(64, 2)), steps=1)
+    assert run.data_range == (0.0, 0.0)
+    with pytest.raises(ValueError, match="data of a single value"):
+        assert_output_range_matches_data(run)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_gan.metrics import energy_distance, flat
+from pytest_gan.metrics import (
+    common_scale,
+    contrast,
+    energy_distance,
+    flat,
+    mean_pairwise_distance,
+)
 
 
 def _normal(n: int, d: int, seed: int, shift: float = 0.0) -> torch.Tensor:
@@ -50,3 +56,14 @@ def test_images_are_flattened() -> None:
 def test_bad_samples_are_refused(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
     with pytest.raises(ValueError, match=names):
         energy_distance(a, b)
+
+
+# Found by tests/test_fuzz_checks.py: finite float64 values near the dtype's largest
+# overflowed the squares and sums to inf and NaN.
+def test_spreads_of_values_near_the_float64_maximum_are_exact() -> None:
+    x = _normal(30, 3, 0).double()
+    big = 2.0**1000  # x * big reaches 1e301: its squared distances overflow float64
+    assert common_scale(x) == 1.0  # ordinary data is measured as it is
+    assert common_scale(x * big) > 1.0
+    assert mean_pairwise_distance(x * big) == mean_pairwise_distance(x) * big
+    assert torch.equal(contrast(x * big), contrast(x) * big)

@@ -3,6 +3,7 @@ determinism and the caller's RNG state."""
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -294,3 +295,32 @@ def test_a_module_instance_is_copied_so_runs_repeat() -> None:
     a, b = train(spec, steps=10), train(spec, steps=10)
     assert a.history["g_loss"] == b.history["g_loss"]
     assert a.generator is not spec.generator
+
+
+class _HalfG(nn.Module):
+    """A generator kept in bfloat16, that takes the float32 z the engine draws."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2)).bfloat16()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(z.bfloat16())
+        return out
+
+
+def test_the_gradient_penalty_works_in_the_data_s_own_dtype() -> None:
+    spec = tiny_spec(
+        generator=_HalfG,
+        discriminator=lambda: nn.Sequential(
+            nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1)
+        ).bfloat16(),
+        data=gaussian().bfloat16(),
+        loss="wgan-gp",
+    )
+
+    run = train(spec, steps=3)
+
+    penalties = run.history.columns["gp"]
+    assert len(penalties) == 3
+    assert all(math.isfinite(v) for v in penalties)

@@ -81,7 +81,7 @@ DATA = blobs()
 CONFIGS = gst.gan_configs(
     loss="bce",
     latent_dim=64,
-    width=st.sampled_from([64, 32]),  # the usual value first: sampled_from shrinks to it
+    width=st.sampled_from([32, 16]),  # the usual value first: sampled_from shrinks to it
     batch_size=st.sampled_from([64, 32, 128]),
     n_critic=st.integers(1, 5),
     lr_g=gst.log_uniform(5e-5, 1e-3, shrink_towards=2e-4),
@@ -98,6 +98,6 @@ def test_any_supported_config_trains_and_draws_something(cfg):
         train_step=make_train_step(cfg),
         **cfg.spec_kwargs(),
     )
-    run = train(spec, steps=40, seed=cfg.seed)
+    run = train(spec, steps=20, seed=cfg.seed)
     assert_losses_finite(run)
     assert_not_blank(run)

@@ -308,7 +308,9 @@ def _output_gap(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float]:
     if a.shape != b.shape:
         return math.inf, math.inf, math.inf
     diff = (a - b).abs()
-    diff = torch.where(a.isnan() & b.isnan(), torch.zeros_like(diff), diff).nan_to_num(math.inf)
+    # Equal values differ by 0, equal infinities (whose difference is NaN) and NaNs included.
+    same = (a == b) | (a.isnan() & b.isnan())
+    diff = torch.where(same, torch.zeros_like(diff), diff).nan_to_num(math.inf)
     largest = float(diff.max()) if diff.numel() else 0.0
     scale = float(a.abs().nan_to_num(0.0).max()) if a.numel() else 0.0
     relative = largest / scale if scale > 0 else (0.0 if largest == 0 else math.inf)

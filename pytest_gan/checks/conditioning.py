@@ -18,6 +18,7 @@ import torch
 
 from pytest_gan.checks._common import require_run
 from pytest_gan.errors import fail
+from pytest_gan.metrics import common_scale
 from pytest_gan.training import GANRun
 
 #: Generated samples the check draws in all, split evenly among the labels (at least 2 per
@@ -136,6 +137,10 @@ def label_separability(samples_by_label: torch.Tensor) -> LabelSeparability:
             f"{list(samples_by_label.shape)}"
         )
     x = samples_by_label.detach().reshape(k, m, -1).double()
+    # Accuracy and variance share are the same for samples scaled by a power of two: 1
+    # for ordinary data, and one that keeps the distances and variances of finite values
+    # near float64's largest from overflowing.
+    x = x / common_scale(x)
     half = m // 2
     labels = torch.arange(k, device=x.device)
     fit_labels = labels.repeat_interleave(half)
@@ -171,12 +176,13 @@ def real_class_accuracies(run: GANRun, n: int, generated: torch.Tensor) -> tuple
     x, y = run.real_with_labels(n)
     if y is None:
         return math.nan, math.nan
-    x = x.reshape(x.shape[0], -1).double()
+    unit = common_scale(x, generated)  # as in label_separability, both sides alike
+    x = x.reshape(x.shape[0], -1).double() / unit
     half = n // 2
     fit, fit_y = x[:half], y[:half]
     real_acc = (centroid_predictions(fit, fit_y, x[half:], k) == y[half:]).double().mean()
     m = generated.shape[1]
-    test = generated[:, m // 2 :].reshape(k * (m - m // 2), -1).double()
+    test = generated[:, m // 2 :].reshape(k * (m - m // 2), -1).double() / unit
     test_y = torch.arange(k, device=test.device).repeat_interleave(m - m // 2)
     fake_acc = (centroid_predictions(fit, fit_y, test, k) == test_y).double().mean()
     return float(real_acc), float(fake_acc)

@@ -149,7 +149,11 @@ def spectral_norms(discriminator: nn.Module) -> dict[str, tuple[float, bool]]:
                 if isinstance(layer, _WEIGHT_LAYERS_T):
                     weight = weight.transpose(0, 1)
                 matrix = weight.detach().reshape(weight.shape[0], -1).double()
-                sigma = float(torch.linalg.matrix_norm(matrix, ord=2))
+                if bool(torch.isfinite(matrix).all()):
+                    sigma = float(torch.linalg.matrix_norm(matrix, ord=2))
+                else:
+                    # The SVD refuses non-finite input; a diverged layer has no finite norm.
+                    sigma = math.nan if bool(matrix.isnan().any()) else math.inf
                 result[name or type(layer).__name__] = (sigma, _is_spectrally_normalised(layer))
     finally:
         discriminator.train(was_training)

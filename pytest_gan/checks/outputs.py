@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from pytest_gan.errors import fail
-from pytest_gan.metrics import contrast, coverage, mean_pairwise_distance
+from pytest_gan.metrics import common_scale, contrast, coverage, mean_pairwise_distance, scaled
 from pytest_gan.training import GANRun
 
 #: Samples drawn from a run (and real samples it is compared with), as many as the data
@@ -120,24 +120,34 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
             {"finite_share": finite},
             detail="assert_losses_finite on the run tells whether training itself diverged.",
         )
+    # Verdicts on figures of both sides divided by one power of two, which their ratio
+    # does not change: 1 for any ordinary data; finite values near float64's largest
+    # would overflow squares and sums, and either side's figure could overflow or
+    # underflow beside the other's. The figures reported are each side's own.
+    unit = common_scale(fake) if ref is None else common_scale(fake, ref)
+    fake_u = scaled(fake, unit)
+    ref_u = None if ref is None else scaled(ref, unit)
     features = fake[0].numel()
     if features < MIN_IMAGE_FEATURES:
-        spread = mean_pairwise_distance(fake)
-        scale = mean_pairwise_distance(ref) if ref is not None else 1.0
-        if spread > 1e-6 * scale:
+        spread_u = mean_pairwise_distance(fake_u)
+        scale_u = mean_pairwise_distance(ref_u) if ref_u is not None else 1.0 / unit
+        if spread_u > 1e-6 * scale_u:
             return
+        spread = spread_u if unit == 1.0 else mean_pairwise_distance(fake)
+        scale = 1.0 if ref is None else (scale_u if unit == 1.0 else mean_pairwise_distance(ref))
         raise fail(
             "blank-output",
             "Every generated sample is the same point: the generator ignores z entirely.",
             [("mean distance between samples", spread, f"about {scale:.3g} (real)")],
             {"spread": spread, "real_spread": scale},
         )
-    c_fake = contrast(fake)
-    median = float(c_fake.median())
-    if ref is None:
+    c_fake = contrast(fake_u)
+    median_u = float(c_fake.median())
+    median = median_u if unit == 1.0 else float(contrast(fake).median())
+    if ref_u is None:
         magnitude = max(1.0, float(fake.abs().max()))
         limit = ABSOLUTE_FLATNESS * magnitude
-        if median >= limit:
+        if median_u >= limit / unit:
             return
         raise fail(
             "blank-output",
@@ -147,9 +157,11 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
             {"median_contrast": median, "limit": limit},
             detail="Pass real=<real images> to compare with the data's own contrast.",
         )
-    c_real = contrast(ref)
-    real_median = float(c_real.median())
-    ratio = median / real_median if real_median > 0 else math.inf
+    assert ref is not None
+    c_real = contrast(ref_u)
+    real_median_u = float(c_real.median())
+    real_median = real_median_u if unit == 1.0 else float(contrast(ref).median())
+    ratio = median_u / real_median_u if real_median_u > 0 else math.inf
     if ratio >= MIN_CONTRAST_RATIO:
         return
     flattest = float(c_real.quantile(0.01))
@@ -202,9 +214,13 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
             "run_or_samples holds NaN or infinite values: diversity cannot be measured "
             "(assert_not_blank and assert_losses_finite diagnose that)"
         )
-    spread = mean_pairwise_distance(fake)
+    # As in assert_not_blank: verdicts on both sides divided by one power of two (1 for
+    # ordinary data), figures reported at each side's own.
+    unit = common_scale(fake) if ref is None else common_scale(fake, ref)
+    spread_u = mean_pairwise_distance(scaled(fake, unit))
+    spread = spread_u if unit == 1.0 else mean_pairwise_distance(fake)
     if ref is None:
-        if spread > 0:
+        if spread_u > 0:
             return
         raise fail(
             "mode-collapse",
@@ -213,16 +229,31 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
             {"spread": spread},
             detail="Pass real=<real samples> to compare with the data's own spread.",
         )
-    real_spread = mean_pairwise_distance(ref)
-    ratio = spread / real_spread if real_spread > 0 else math.inf
+    real_spread_u = mean_pairwise_distance(scaled(ref, unit))
+    real_spread = real_spread_u if unit == 1.0 else mean_pairwise_distance(ref)
+    ratio = spread_u / real_spread_u if real_spread_u > 0 else math.inf
     if ratio >= MIN_SPREAD_RATIO:
         return
     k = min(5, ref.shape[0] - 1)
-    cov = coverage(ref, fake, k=k)
+    cov = coverage(scaled(ref, unit), scaled(fake, unit), k=k)
+    if bool((fake == fake[:1]).all()):
+        summary = (
+            "Every generated sample is identical, while real samples lie "
+            f"{real_spread:.3g} apart on average: the generator has collapsed onto one output."
+        )
+    elif ratio > 0:
+        summary = (
+            f"The generated samples are {1 / ratio:.1f}x closer to one another than real "
+            "samples are: the generator has collapsed onto a few outputs."
+        )
+    else:  # a spread too small beside the real one for float64 to hold their ratio
+        summary = (
+            f"The generated samples lie {spread:.3g} apart on average, real samples "
+            f"{real_spread:.3g}: the generator has collapsed onto a few outputs."
+        )
     raise fail(
         "mode-collapse",
-        f"The generated samples are {1 / ratio:.1f}x closer to one another than real "
-        "samples are: the generator has collapsed onto a few outputs.",
+        summary,
         [
             ("spread, generated / real", ratio, f">= {MIN_SPREAD_RATIO:g}"),
             ("mean distance between generated samples", spread, f"about {real_spread:.3g}"),

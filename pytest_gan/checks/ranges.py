@@ -126,6 +126,13 @@ def assert_output_range_matches_data(run: GANRun, *, samples: int = RANGE_SAMPLE
         raise ValueError(f"samples must be an int >= 2; got {samples!r}")
     lo, hi = run.data_range
     span = hi - lo
+    if not span > 0:
+        # Only an inferred range can be empty (a spec's data_range has lo < hi).
+        raise ValueError(
+            f"assert_output_range_matches_data: run {run.name!r} has data of a single value "
+            f"({lo:g}): it spans no range for the generator to reach; "
+            "assert_data_normalized diagnoses the data"
+        )
     fake = run.samples(samples)
     f_lo, f_hi = float(fake.min()), float(fake.max())
     far = run.samples(samples, latent_scale=PROBE_LATENT_SCALE)
