@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "GANAssertionError": "pytest_gan.errors",
     "PITFALLS": "pytest_gan.pitfalls",
     "Pitfall": "pytest_gan.pitfalls",
+    "Baseline": "pytest_gan.baseline",
     "assert_checkpoint_roundtrip": "pytest_gan.checks",
     "assert_conditioning_effective": "pytest_gan.checks",
     "assert_d_step_isolated": "pytest_gan.checks",
@@ -32,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "assert_lipschitz": "pytest_gan.checks",
     "assert_losses_balanced": "pytest_gan.checks",
     "assert_losses_finite": "pytest_gan.checks",
+    "assert_matches_baseline": "pytest_gan.checks",
     "assert_not_blank": "pytest_gan.checks",
     "assert_optimizers_cover": "pytest_gan.checks",
     "assert_output_range_matches_data": "pytest_gan.checks",
@@ -40,6 +42,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from pytest_gan.baseline import Baseline as Baseline
     from pytest_gan.checks import assert_checkpoint_roundtrip as assert_checkpoint_roundtrip
     from pytest_gan.checks import (
         assert_conditioning_effective as assert_conditioning_effective,
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     from pytest_gan.checks import assert_lipschitz as assert_lipschitz
     from pytest_gan.checks import assert_losses_balanced as assert_losses_balanced
     from pytest_gan.checks import assert_losses_finite as assert_losses_finite
+    from pytest_gan.checks import assert_matches_baseline as assert_matches_baseline
     from pytest_gan.checks import assert_not_blank as assert_not_blank
     from pytest_gan.checks import assert_optimizers_cover as assert_optimizers_cover
     from pytest_gan.checks import (

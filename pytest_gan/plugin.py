@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 from pytest_gan import _defaults, _profile
+from pytest_gan.baseline import DEFAULT_SEEDS as DEFAULT_BASELINE_SEEDS
+from pytest_gan.baseline import MIN_SEEDS as MIN_BASELINE_SEEDS
+from pytest_gan.baseline import BaselineFixture, baseline_path, parse_seeds
 from pytest_gan.session import (
     ARTIFACTS_DIRNAME,
     AUTO_DEVICE,
@@ -109,6 +112,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "grids and curves per spec go under --gan-artifacts.",
     )
     group.addoption(
+        "--gan-update-baselines",
+        dest="gan_update_baselines",
+        action="store_true",
+        default=False,
+        help="Measure the regression baseline of every test that uses gan_baseline again "
+        "and rewrite its file (beside the test module, in a folder named after it); those "
+        "tests pass. Without it a missing baseline is created and its test fails.",
+    )
+    group.addoption(
+        "--gan-baseline-seeds",
+        dest="gan_baseline_seeds",
+        metavar="N",
+        type=option_type(parse_seeds),
+        help="Seeds a regression baseline is measured on when created or updated (an int "
+        f">= {MIN_BASELINE_SEEDS}; more seeds, a tighter band). "
+        f"Default: {DEFAULT_BASELINE_SEEDS}.",
+    )
+    group.addoption(
         "--gan-report",
         dest="gan_report",
         metavar="FILE",
@@ -130,6 +151,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "gan_timeout",
         "Time limit of each training run in seconds, as --gan-timeout. Default: no limit.",
+    )
+    parser.addini(
+        "gan_baseline_seeds",
+        "Seeds a regression baseline is measured on, as --gan-baseline-seeds. "
+        f"Default: {DEFAULT_BASELINE_SEEDS}.",
     )
     parser.addini(
         "gan_artifacts",
@@ -313,3 +339,32 @@ def gan_artifacts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     path = artifact_dir_for(root, request.node.nodeid)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def gan_baseline(request: pytest.FixtureRequest) -> BaselineFixture:
+    """This test's regression baseline: ``gan_baseline.check(run)`` compares ``run`` with
+    the file ``gan_baseline.path`` (``<module folder>/<module name>/<test name>.json``),
+    measuring and writing it first when it is missing or with ``--gan-update-baselines``;
+    ``gan_baseline.check_samples(generator, z)`` compares a fixed-z sample grid with a
+    stored PNG beside it.
+    """
+    settings = request.config.stash[_SETTINGS]
+    stats = request.config.stash[_CACHE].stats
+
+    def count(run: Any) -> None:
+        stats.record(str(run.device), reused=False)
+
+    def artifacts() -> Path:
+        # Only a failing golden-sample check writes there: the folder is made on demand.
+        folder: Path = request.getfixturevalue("gan_artifacts")
+        return folder
+
+    return BaselineFixture(
+        baseline_path(request.node.path, request.node.nodeid),
+        update=settings.update_baselines,
+        seeds=settings.baseline_seeds,
+        time_limit=settings.timeout,
+        on_train=count,
+        artifacts=artifacts,
+    )

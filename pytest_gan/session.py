@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from pytest_gan import _defaults
+from pytest_gan.baseline import DEFAULT_SEEDS as DEFAULT_BASELINE_SEEDS
+from pytest_gan.baseline import parse_seeds
 
 if TYPE_CHECKING:
     import torch
@@ -127,16 +129,23 @@ class GanSettings:
     artifacts: Path | None
     #: Seconds a training run may take; None: no limit.
     timeout: float | None = None
+    #: Seeds a regression baseline is measured on (``--gan-baseline-seeds``).
+    baseline_seeds: int = DEFAULT_BASELINE_SEEDS
+    #: Whether ``gan_baseline`` remeasures and rewrites baselines (``--gan-update-baselines``).
+    update_baselines: bool = False
 
     def describe(self) -> str:
         """One line for the report header, in the terms of the options that set it."""
         device = self.device or f"{AUTO_DEVICE} (cuda if available)"
         artifacts = self.artifacts or f"<pytest basetemp>/{ARTIFACTS_DIRNAME}"
         timeout = "none" if self.timeout is None else f"{self.timeout:g} s"
-        return (
+        line = (
             f"seed={self.seed}, device={device}, steps={self.steps}, timeout={timeout}, "
             f"artifacts={artifacts}"
         )
+        if self.update_baselines:
+            line += f", updating baselines ({self.baseline_seeds} seeds each)"
+        return line
 
 
 def settings_from_config(config: pytest.Config) -> GanSettings:
@@ -144,12 +153,15 @@ def settings_from_config(config: pytest.Config) -> GanSettings:
     steps = _setting(config, "steps", parse_steps)
     seed = _setting(config, "seed", parse_seed)
     device = _setting(config, "device", parse_device)
+    baseline_seeds = _setting(config, "baseline_seeds", parse_seeds)
     return GanSettings(
         seed=_defaults.SEED if seed is None else seed,
         device=_defaults.DEVICE if device is None or device == AUTO_DEVICE else device,
         steps=_defaults.STEPS if steps is None else steps,
         artifacts=_artifacts_setting(config),
         timeout=_setting(config, "timeout", parse_timeout),
+        baseline_seeds=DEFAULT_BASELINE_SEEDS if baseline_seeds is None else baseline_seeds,
+        update_baselines=bool(config.getoption("gan_update_baselines", False)),
     )
 
 

@@ -1,10 +1,12 @@
 """The checks, one module per family: ``wiring`` (detach, zero_grad, optimizer coverage),
 ``dynamics`` (how training went), ``ranges`` (data and output ranges), ``outputs`` (blank,
 collapsed), ``balance`` (who wins the game), ``checkpoint`` (save and reload), ``conditioning``
-(labels reach the samples), ``lipschitz`` (the critic's constraint)."""
+(labels reach the samples), ``lipschitz`` (the critic's constraint). The regression check
+``assert_matches_baseline`` lives with the baselines it reads, in ``pytest_gan.baseline``."""
 
 from __future__ import annotations
 
+from pytest_gan.baseline import assert_matches_baseline
 from pytest_gan.checks.balance import assert_losses_balanced
 from pytest_gan.checks.checkpoint import assert_checkpoint_roundtrip
 from pytest_gan.checks.conditioning import assert_conditioning_effective
@@ -29,6 +31,7 @@ __all__ = [
     "assert_lipschitz",
     "assert_losses_balanced",
     "assert_losses_finite",
+    "assert_matches_baseline",
     "assert_not_blank",
     "assert_optimizers_cover",
     "assert_output_range_matches_data",
