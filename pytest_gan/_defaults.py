@@ -57,3 +57,16 @@ HISTORY_CAPACITY = 20_000
 #: Training runs ``gan_train`` keeps for reuse within a pytest session (least recently
 #: used are dropped first).
 RUN_CACHE_SIZE = 8
+
+#: Seeds a regression baseline is measured on when neither ``--gan-baseline-seeds`` nor
+#: ``seeds=`` says: the run under test and the next four. An update then costs four
+#: trainings beyond the run itself. Measured with benchmarks/baseline_calibration.py on
+#: shapes-dcgan at 200 steps: nine baselines of 5 seeds each passed all 20 healthy re-runs
+#: on other seeds and failed all 20 runs of the learning rate 100x too small
+#: (docs/baselines.md).
+BASELINE_SEEDS = 5
+
+#: Fewest seeds a baseline may be measured on. On three the band is 36 spreads wide
+#: (``baseline.band_factor``): in the same measurement one baseline of fifteen let 17 of
+#: the 20 regressed runs pass. On four (14 spreads) all eleven caught all 20.
+BASELINE_MIN_SEEDS = 4

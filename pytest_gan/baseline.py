@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_gan import _defaults
 from pytest_gan._files import write_atomically
 
 if TYPE_CHECKING:
@@ -32,17 +33,9 @@ if TYPE_CHECKING:
 
     from pytest_gan.training import GANRun
 
-#: Seeds a baseline is measured on when neither ``--gan-baseline-seeds`` nor ``seeds=``
-#: says: the run under test and the next four. An update then costs four trainings beyond
-#: the run itself. Measured with benchmarks/baseline_calibration.py on shapes-dcgan at 200
-#: steps: nine baselines of 5 seeds each passed all 20 healthy re-runs on other seeds and
-#: failed all 20 runs of the learning rate 100x too small (docs/baselines.md).
-DEFAULT_SEEDS = 5
-
-#: Fewest seeds a baseline may be measured on. On three the band is 36 spreads wide
-#: (``band_factor``): in the same measurement one baseline of fifteen let 17 of the 20
-#: regressed runs pass. On four (14 spreads) all eleven caught all 20.
-MIN_SEEDS = 4
+#: Seeds of a baseline by default, and the fewest it may have (see ``_defaults``).
+DEFAULT_SEEDS = _defaults.BASELINE_SEEDS
+MIN_SEEDS = _defaults.BASELINE_MIN_SEEDS
 
 #: False-alarm rate of one figure on one healthy re-run, two-sided, under the normal model
 #: behind ``band_factor``: the band is 9.4 spreads at 5 seeds. Measured with
@@ -132,17 +125,6 @@ _WORSE = (WORSE_HIGHER, WORSE_LOWER, WORSE_EITHER)
 _SCALE_CENTRE = "centre"
 _SCALE_UNIT = "unit"
 _SCALE_WIDTH = "width"
-
-
-def parse_seeds(value: str) -> int:
-    """A seed count from option or ini text: an integer >= ``MIN_SEEDS``."""
-    try:
-        number = int(value)
-    except ValueError:
-        number = MIN_SEEDS - 1
-    if number < MIN_SEEDS:
-        raise ValueError(f"expected a whole number of seeds >= {MIN_SEEDS}, got {value!r}")
-    return number
 
 
 # ---------------------------------------------------------------------------- the band

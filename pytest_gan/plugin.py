@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_gan import _defaults, _profile
-from pytest_gan.baseline import DEFAULT_SEEDS as DEFAULT_BASELINE_SEEDS
-from pytest_gan.baseline import MIN_SEEDS as MIN_BASELINE_SEEDS
-from pytest_gan.baseline import BaselineFixture, baseline_path, parse_seeds
+from pytest_gan.baseline import BaselineFixture, baseline_path
 from pytest_gan.session import (
     ARTIFACTS_DIRNAME,
     AUTO_DEVICE,
@@ -27,6 +25,7 @@ from pytest_gan.session import (
     parse_dir,
     parse_file,
     parse_seed,
+    parse_seeds,
     parse_steps,
     parse_timeout,
     resolve_device,
@@ -126,8 +125,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         type=option_type(parse_seeds),
         help="Seeds a regression baseline is measured on when created or updated (an int "
-        f">= {MIN_BASELINE_SEEDS}; more seeds, a tighter band). "
-        f"Default: {DEFAULT_BASELINE_SEEDS}.",
+        f">= {_defaults.BASELINE_MIN_SEEDS}; more seeds, a tighter band). "
+        f"Default: {_defaults.BASELINE_SEEDS}.",
     )
     group.addoption(
         "--gan-report",
@@ -155,7 +154,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "gan_baseline_seeds",
         "Seeds a regression baseline is measured on, as --gan-baseline-seeds. "
-        f"Default: {DEFAULT_BASELINE_SEEDS}.",
+        f"Default: {_defaults.BASELINE_SEEDS}.",
     )
     parser.addini(
         "gan_artifacts",

@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from pytest_gan import _defaults
-from pytest_gan.baseline import DEFAULT_SEEDS as DEFAULT_BASELINE_SEEDS
-from pytest_gan.baseline import parse_seeds
 
 if TYPE_CHECKING:
     import torch
@@ -66,6 +64,12 @@ def parse_steps(value: str) -> int:
 def parse_seed(value: str) -> int:
     """A seed from option or ini text: an integer >= 0."""
     return _parse_whole_number(value, 0, "a whole number >= 0 as the seed")
+
+
+def parse_seeds(value: str) -> int:
+    """A baseline's seed count from option or ini text: an integer >= the minimum."""
+    minimum = _defaults.BASELINE_MIN_SEEDS
+    return _parse_whole_number(value, minimum, f"a whole number of seeds >= {minimum}")
 
 
 def parse_timeout(value: str) -> float:
@@ -130,7 +134,7 @@ class GanSettings:
     #: Seconds a training run may take; None: no limit.
     timeout: float | None = None
     #: Seeds a regression baseline is measured on (``--gan-baseline-seeds``).
-    baseline_seeds: int = DEFAULT_BASELINE_SEEDS
+    baseline_seeds: int = _defaults.BASELINE_SEEDS
     #: Whether ``gan_baseline`` remeasures and rewrites baselines (``--gan-update-baselines``).
     update_baselines: bool = False
 
@@ -160,7 +164,7 @@ def settings_from_config(config: pytest.Config) -> GanSettings:
         steps=_defaults.STEPS if steps is None else steps,
         artifacts=_artifacts_setting(config),
         timeout=_setting(config, "timeout", parse_timeout),
-        baseline_seeds=DEFAULT_BASELINE_SEEDS if baseline_seeds is None else baseline_seeds,
+        baseline_seeds=_defaults.BASELINE_SEEDS if baseline_seeds is None else baseline_seeds,
         update_baselines=bool(config.getoption("gan_update_baselines", False)),
     )
 

@@ -32,10 +32,10 @@ from pytest_gan.baseline import (
     band_factor,
     baseline_path,
     compare,
-    parse_seeds,
     summarize,
     t_quantile,
 )
+from pytest_gan.session import parse_seeds
 from tests.tiny import tiny_spec
 
 #: Steps of the tiny GAN's runs: at 60 the healthy generator has moved well away from its

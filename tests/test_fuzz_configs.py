@@ -39,6 +39,15 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
+def _generator_step(ctx: TrainContext, real: torch.Tensor) -> torch.Tensor:
+    """The generator's half of both steps below, which is right in both."""
+    g_loss = _bce(ctx.discriminator(ctx.generator(ctx.latent(real.shape[0]))), 1.0)
+    ctx.opt_g.zero_grad()
+    g_loss.backward()
+    ctx.opt_g.step()
+    return g_loss.detach()
+
+
 def buggy_step(cfg: gst.GANConfig) -> Callable[[TrainContext, Any], dict[str, torch.Tensor]]:
     def step(ctx: TrainContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
         g, d = ctx.generator, ctx.discriminator
@@ -48,11 +57,7 @@ def buggy_step(cfg: gst.GANConfig) -> Callable[[TrainContext, Any], dict[str, to
             ctx.opt_d.zero_grad()
             d_loss.backward()
             ctx.opt_d.step()
-        g_loss = _bce(d(g(ctx.latent(real.shape[0]))), 1.0)
-        ctx.opt_g.zero_grad()
-        g_loss.backward()
-        ctx.opt_g.step()
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+        return {"d_loss": d_loss.detach(), "g_loss": _generator_step(ctx, real)}
 
     return step
 
@@ -66,11 +71,7 @@ def fixed_step(cfg: gst.GANConfig) -> Callable[[TrainContext, Any], dict[str, to
             ctx.opt_d.zero_grad()
             d_loss.backward()
             ctx.opt_d.step()
-        g_loss = _bce(d(g(ctx.latent(real.shape[0]))), 1.0)
-        ctx.opt_g.zero_grad()
-        g_loss.backward()
-        ctx.opt_g.step()
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+        return {"d_loss": d_loss.detach(), "g_loss": _generator_step(ctx, real)}
 
     return step
 
