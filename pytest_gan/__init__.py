@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "PITFALLS": "pytest_gan.pitfalls",
     "Pitfall": "pytest_gan.pitfalls",
     "Baseline": "pytest_gan.baseline",
+    "GANBaselineWarning": "pytest_gan.baseline",
     "assert_checkpoint_roundtrip": "pytest_gan.checks",
     "assert_conditioning_effective": "pytest_gan.checks",
     "assert_d_step_isolated": "pytest_gan.checks",
@@ -43,6 +44,7 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from pytest_gan.baseline import Baseline as Baseline
+    from pytest_gan.baseline import GANBaselineWarning as GANBaselineWarning
     from pytest_gan.checks import assert_checkpoint_roundtrip as assert_checkpoint_roundtrip
     from pytest_gan.checks import (
         assert_conditioning_effective as assert_conditioning_effective,

@@ -20,6 +20,7 @@ import json
 import math
 import re
 import statistics
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -65,6 +66,11 @@ LATE_SHARE = 1 / 2
 
 #: Neighbours of Naeem et al.'s (2020) coverage: the paper's k.
 COVERAGE_K = 5
+
+#: The figures that judge the generated samples against the data. A baseline whose bands
+#: all hold what the untrained generator gives cannot tell a generator that never learned
+#: from a healthy one (``untrained_inside``): measuring one warns about it.
+QUALITY_FIGURES = ("diversity", "energy_distance", "coverage")
 
 #: Quantiles that stand for the output's range: robust to a few stray values, unlike the
 #: minimum and maximum, which a saturating Tanh pins at exactly +-1 on every seed.
@@ -307,11 +313,28 @@ def _quantile(values: torch.Tensor, q: float) -> float:
     return float(ordered[below] * (1 - share) + ordered[above] * share)
 
 
+def _quality(run: GANRun, *, initial: bool) -> tuple[torch.Tensor, dict[str, float]]:
+    """The samples a summary judges (of the generator before its first step when
+    ``initial``) and their ``QUALITY_FIGURES``."""
+    from pytest_gan.metrics import coverage, energy_distance, mean_pairwise_distance
+
+    size = run.spec.source.size()
+    n = SUMMARY_SAMPLES if size is None else min(SUMMARY_SAMPLES, size)
+    fake = run.samples(n, initial=initial)
+    real = run.real(n).to(fake.dtype)
+    real_spread = mean_pairwise_distance(real)
+    return fake, {
+        "diversity": mean_pairwise_distance(fake) / real_spread if real_spread else math.nan,
+        "energy_distance": energy_distance(fake, real),
+        "coverage": coverage(real, fake, k=min(COVERAGE_K, n - 1)),
+    }
+
+
 def summarize(run: GANRun) -> dict[str, float]:
     """The figures of one run, by name (see ``FIGURES``): what a baseline stores per seed
     and what a check compares. The same run gives the same figures."""
     from pytest_gan.checks._common import require_instrumented, require_run
-    from pytest_gan.metrics import coverage, energy_distance, flat, mean_pairwise_distance
+    from pytest_gan.metrics import flat
 
     require_run(run, "summarize")
     require_instrumented(run, "summarize")
@@ -322,14 +345,8 @@ def summarize(run: GANRun) -> dict[str, float]:
     late = [p for p in run.history.probes if p["step"] > run.steps * (1 - LATE_SHARE)]
     for name in ("d_acc_real", "d_acc_fake"):
         out[name] = statistics.fmean(float(p[name]) for p in late) if late else math.nan
-    size = run.spec.source.size()
-    n = SUMMARY_SAMPLES if size is None else min(SUMMARY_SAMPLES, size)
-    fake = run.samples(n)
-    real = run.real(n).to(fake.dtype)
-    real_spread = mean_pairwise_distance(real)
-    out["diversity"] = mean_pairwise_distance(fake) / real_spread if real_spread else math.nan
-    out["energy_distance"] = energy_distance(fake, real)
-    out["coverage"] = coverage(real, fake, k=min(COVERAGE_K, n - 1))
+    fake, quality = _quality(run, initial=False)
+    out.update(quality)
     values = flat(fake).reshape(-1)
     out["output_mean"] = float(values.mean())
     out["output_std"] = float(values.std())
@@ -349,6 +366,11 @@ class BaselineFileError(ValueError):
 class BaselineMismatchError(ValueError):
     """A run and a baseline that cannot be compared: trained for different step counts or
     on different kinds of device. The message says what differs and how to reconcile."""
+
+
+class GANBaselineWarning(UserWarning):
+    """A baseline was measured that cannot catch a generator that stopped learning: the
+    band of each of its ``QUALITY_FIGURES`` holds the untrained generator's value."""
 
 
 @dataclass(frozen=True)
@@ -528,7 +550,16 @@ class Baseline:
             if on_train is not None:
                 on_train(trained)
             runs.append(trained)
-        return cls.from_runs(runs)
+        baseline = cls.from_runs(runs)
+        inside = untrained_inside(baseline, runs)
+        judged = [
+            name
+            for name in QUALITY_FIGURES
+            if name in baseline.figures and baseline.figures[name].centre is not None
+        ]
+        if judged and len(inside) == len(judged):
+            warnings.warn(GANBaselineWarning(_blind_message(baseline, inside)), stacklevel=2)
+        return baseline
 
     # -- reading and writing --------------------------------------------------------------
 
@@ -636,6 +667,46 @@ class Baseline:
         names = known + sorted(str(name) for name in figures if name not in _BY_NAME)
         parsed = {name: _figure(where, name, figures[name]) for name in names}
         return cls(parsed, dict(settings), path)
+
+
+def untrained_inside(baseline: Baseline, runs: Sequence[GANRun]) -> dict[str, float]:
+    """The ``QUALITY_FIGURES`` whose band in ``baseline`` holds what the generators of
+    ``runs`` gave before their first step (the mean over the runs), by name.
+
+    All of them there means the baseline cannot tell a generator that never learned from
+    a healthy one: the seeds scatter as widely as training moves the samples, and a change
+    that stopped training (a learning rate 100x too small, a frozen generator) would pass.
+    """
+    untrained: dict[str, list[float]] = {}
+    for run in runs:
+        for name, value in _quality(run, initial=True)[1].items():
+            untrained.setdefault(name, []).append(value)
+    inside: dict[str, float] = {}
+    for name, values in untrained.items():
+        if name not in baseline.figures or not all(math.isfinite(v) for v in values):
+            continue
+        low, high = baseline.band(name)
+        value = statistics.fmean(values)
+        if low <= value <= high:
+            inside[name] = value
+    return inside
+
+
+def _blind_message(baseline: Baseline, inside: Mapping[str, float]) -> str:
+    where = f" at {baseline.path}" if baseline.path is not None else ""
+    parts = []
+    for name, value in inside.items():
+        low, high = baseline.band(name)
+        parts.append(f"{name} {_cell(value)} (band {_cell(low)} to {_cell(high)})")
+    return (
+        f"The baseline{where}, measured on seeds {_describe_seeds(baseline.seeds)} at "
+        f"{baseline.settings.get('steps')} steps, cannot tell a generator that never learned "
+        f"from a healthy one: the untrained generator's {', '.join(parts)} all lie inside "
+        "their bands. Its seeds scatter as widely as training moves the samples, so a "
+        "change that stopped the generator learning would pass. Train for more steps or "
+        "with a steadier setup before relying on this baseline; more seeds "
+        "(--gan-baseline-seeds) narrow the bands only where the seeds agree."
+    )
 
 
 def _corrupt(path: Path, problem: str) -> BaselineFileError:

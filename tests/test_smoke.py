@@ -97,6 +97,18 @@ def test_one_item_per_check_per_spec(project: pytest.Pytester) -> None:
     assert "gan-smoke::checkpoint-roundtrip[raises]" in ids
 
 
+def test_a_specs_items_run_together_in_the_order_the_fixture_lists_the_specs(
+    project: pytest.Pytester,
+) -> None:
+    # The fixture lists healthy, sigmoid, raises: not alphabetical, so a sort would show.
+    result = project.runpytest("--gan-smoke", "--collect-only", "-q")
+    specs = [
+        line.split("[")[-1].rstrip("]") for line in result.stdout.lines if "gan-smoke::" in line
+    ]
+    n = len(SMOKE_CHECKS)
+    assert specs == ["healthy"] * n + ["sigmoid"] * n + ["raises"] * n
+
+
 def test_the_smoke_suite_gives_verdicts_and_trains_once_per_spec(
     project: pytest.Pytester,
 ) -> None:
