@@ -522,6 +522,31 @@ class Baseline:
         again; its device is the device of the others. ``on_train`` is called with every
         run trained here.
         """
+        baseline, runs = cls._measure(
+            spec,
+            steps=steps,
+            seeds=seeds,
+            device=device,
+            run=run,
+            time_limit=time_limit,
+            on_train=on_train,
+        )
+        warn_if_blind(baseline, runs)
+        return baseline
+
+    @classmethod
+    def _measure(
+        cls,
+        spec: Any,
+        *,
+        steps: int,
+        seeds: int | Sequence[int] = DEFAULT_SEEDS,
+        device: str | torch.device | None = None,
+        run: GANRun | None = None,
+        time_limit: float | None = None,
+        on_train: Callable[[GANRun], None] | None = None,
+    ) -> tuple[Baseline, list[GANRun]]:
+        """``measure`` without the warning: the baseline and the runs it was measured on."""
         from pytest_gan.training import train
 
         if run is not None:
@@ -550,16 +575,7 @@ class Baseline:
             if on_train is not None:
                 on_train(trained)
             runs.append(trained)
-        baseline = cls.from_runs(runs)
-        inside = untrained_inside(baseline, runs)
-        judged = [
-            name
-            for name in QUALITY_FIGURES
-            if name in baseline.figures and baseline.figures[name].centre is not None
-        ]
-        if judged and len(inside) == len(judged):
-            warnings.warn(GANBaselineWarning(_blind_message(baseline, inside)), stacklevel=2)
-        return baseline
+        return cls.from_runs(runs), runs
 
     # -- reading and writing --------------------------------------------------------------
 
@@ -690,6 +706,23 @@ def untrained_inside(baseline: Baseline, runs: Sequence[GANRun]) -> dict[str, fl
         if low <= value <= high:
             inside[name] = value
     return inside
+
+
+def warn_if_blind(baseline: Baseline, runs: Sequence[GANRun], *, stacklevel: int = 2) -> None:
+    """Warn (``GANBaselineWarning``) when the bands of all the ``QUALITY_FIGURES`` of
+    ``baseline`` hold the untrained generator's values (``untrained_inside``).
+
+    ``stacklevel`` counts from the caller, as for ``warnings.warn``: the default points
+    at the line that called the caller."""
+    inside = untrained_inside(baseline, runs)
+    judged = [
+        name
+        for name in QUALITY_FIGURES
+        if name in baseline.figures and baseline.figures[name].centre is not None
+    ]
+    if judged and len(inside) == len(judged):
+        message = _blind_message(baseline, inside)
+        warnings.warn(GANBaselineWarning(message), stacklevel=stacklevel + 1)
 
 
 def _blind_message(baseline: Baseline, inside: Mapping[str, float]) -> str:
@@ -1052,14 +1085,17 @@ class BaselineFixture:
                 pytest.fail(f"{type(problem).__name__}: {problem}", pytrace=False)
             assert_matches_baseline(run, stored)
             return
-        baseline = Baseline.measure(
+        measured, runs = Baseline._measure(
             run.spec,
             steps=run.steps,
             seeds=count,
             run=run,
             time_limit=self._time_limit,
             on_train=self._on_train,
-        ).save(self.path)
+        )
+        baseline = measured.save(self.path)
+        # Pointed at the test's line that called check.
+        warn_if_blind(baseline, runs)
         if self.update:
             return
         pytest.fail(

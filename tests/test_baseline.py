@@ -504,6 +504,25 @@ def test_the_whole_cycle_create_pass_update_regress_corrupt(pytester: pytest.Pyt
     assert path.read_text() == original
 
 
+def test_the_fixture_warns_at_the_tests_line_about_a_blind_baseline(
+    pytester: pytest.Pytester,
+) -> None:
+    path = _gan_test(pytester, steps=3)
+
+    result = pytester.runpytest(
+        "--gan-device", "cpu", "-W", "default::pytest_gan.GANBaselineWarning"
+    )
+
+    result.assert_outcomes(failed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*test_gan.py:*: GANBaselineWarning: The baseline at {path}, measured on seeds 0-4 "
+            "at 3 steps, cannot tell a generator that never learned from a healthy one*",
+            "*gan_baseline.check(gan_train(SPEC, steps=STEPS))",
+        ]
+    )
+
+
 def test_a_baseline_of_other_steps_asks_for_an_update(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n" + IGNORE_UNTRAINED)
     path = _gan_test(pytester, steps=5)
