@@ -520,7 +520,8 @@ class Baseline:
         when ``run`` is given, else 0) or the seeds themselves. ``run``, an existing run of
         ``spec`` with these steps, is used as the run of its own seed rather than trained
         again; its device is the device of the others. ``on_train`` is called with every
-        run trained here.
+        run trained here. Warns (``GANBaselineWarning``) when the baseline cannot tell a
+        generator that never learned from a healthy one (``warn_if_blind``).
         """
         baseline, runs = cls._measure(
             spec,
