@@ -133,6 +133,11 @@ def save_sample_grid(
 # moving-average windows span the run.
 _CURVES_SIZE = (8.0, 6.0)
 _CURVES_DPI = 100
+# Fixed margins (fractions of the figure) that leave room for the title, the red notes of
+# non-finite losses above the top panel and the legends beside the panels. matplotlib's
+# constrained layout fits them by itself but draws the figure twice more to do it: 0.55 s
+# against 0.35 s for a 200-step run on one CPU thread.
+_CURVES_MARGINS = {"left": 0.08, "right": 0.82, "top": 0.87, "bottom": 0.08, "hspace": 0.22}
 _SMOOTHING_WINDOWS = 20
 # The losses drawn (history column, colour); other losses a step returns are left out.
 _LOSS_LINES = (("d_loss", "tab:blue"), ("g_loss", "tab:orange"))
@@ -306,7 +311,8 @@ def curves_figure(run: GANRun | History, *, title: str | None = None) -> Figure:
 
     history, title = _history_and_title(run, title)
     with _plot_style():
-        fig = Figure(figsize=_CURVES_SIZE, dpi=_CURVES_DPI, layout="constrained")
+        fig = Figure(figsize=_CURVES_SIZE, dpi=_CURVES_DPI)
+        fig.subplots_adjust(**_CURVES_MARGINS)
         FigureCanvasAgg(fig)
         ax_losses, ax_probes = fig.subplots(2, 1, sharex=True)
         _draw_losses(ax_losses, history)

@@ -32,7 +32,7 @@ def test_a_critic_has_no_belief() -> None:
     assert all(p["d_fake_p"] != p["d_fake_p"] for p in run.history.probes)  # NaN
 
 
-# D at 5x G's learning rate with five D steps per G step: from step 40 on D gives the
+# D at 5x G's learning rate with four D steps per G step: from step 40 on D gives the
 # fakes a chance of at most 3% of being real (benchmarks/calibrate_outputs.py).
 @pytest.mark.parametrize("seed", range(10))
 def test_the_overpowering_twin_is_caught(seed: int) -> None:

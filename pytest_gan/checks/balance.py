@@ -31,8 +31,9 @@ DOMINANT_AUC = 0.99
 #: gradient scales with this probability; under the non-saturating loss G's loss,
 #: -log D(G(z)), has climbed above -log(0.05) = 3.0. Measured with
 #: benchmarks/calibrate_outputs.py, 200 steps: the overpowering twin (D at 5x G's learning
-#: rate, five D steps per G step) 0.005-0.013 on 10 seeds; the healthy references 0.17
-#: (shapes-dcgan) and up on 20 seeds. 0.05 sits 3.4x below the one, 3.8x above the other.
+#: rate, four D steps per G step) 0.005-0.016 on 10 seeds; the healthy references 0.17
+#: (shapes-dcgan) and up on 20 seeds. 0.05 sits 3.2x above the one, 3.4x below the other.
+#: (With five D steps per G step the twin gave 0.005-0.013.)
 MAX_FAKE_BELIEF = 0.05
 
 #: D is too weak when G fools it: its scores rank fakes above real samples, an AUC in the
