@@ -59,9 +59,10 @@ STEPS = 5
 
 
 def test_the_detach_twin_leaks_and_its_reference_does_not() -> None:
-    leaky = train(case("d-step-leaks-into-generator").spec(), steps=STEPS)
+    twin = case("d-step-leaks-into-generator")
+    leaky = train(twin.spec(), steps=STEPS)
     assert leaky.history.events["d_step_g_grads"]["count"] == STEPS
-    healthy = train(case(case("d-step-leaks-into-generator").reference or "").spec(), steps=STEPS)
+    healthy = train(case(twin.reference or "").spec(), steps=STEPS)
     assert healthy.history.events == {}
 
 
