@@ -25,9 +25,15 @@ if [ ! -f "$venv/.complete" ]; then
   # shellcheck disable=SC2086
   "$venv/bin/python" -m pip install --quiet $torch_pins
   "$venv/bin/python" -m pip install --quiet -e "$here[dev]"
+  printf '%s\n' "$here" > "$venv/.editable-root"
   touch "$venv/.complete"
 fi
-"$venv/bin/python" -m pip install --quiet --no-deps -e "$here"
+# The editable install points the venv at one clone; redo it (5-7 s) only when that is not
+# this one. The venv's key covers pyproject.toml, so changed metadata gets a fresh venv.
+if [ "$(cat "$venv/.editable-root" 2>/dev/null)" != "$here" ]; then
+  "$venv/bin/python" -m pip install --quiet --no-deps -e "$here"
+  printf '%s\n' "$here" > "$venv/.editable-root"
+fi
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
 cd "$here"

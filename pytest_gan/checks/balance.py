@@ -30,10 +30,12 @@ DOMINANT_AUC = 0.99
 #: at most this. That is G's signal dying: under the saturating loss log(1 - D(G(z))) G's
 #: gradient scales with this probability; under the non-saturating loss G's loss,
 #: -log D(G(z)), has climbed above -log(0.05) = 3.0. Measured with
-#: benchmarks/calibrate_outputs.py, 200 steps: the overpowering twin (D at 5x G's learning
-#: rate, four D steps per G step) 0.005-0.016 on 10 seeds; the healthy references 0.17
-#: (shapes-dcgan) and up on 20 seeds. 0.05 sits 3.2x above the one, 3.4x below the other.
-#: (With five D steps per G step the twin gave 0.005-0.013.)
+#: benchmarks/calibrate_outputs.py, 200 steps: the overpowering twin (D at 20x G's learning
+#: rate, 1e-3 against 5e-5) 0.003-0.018 on 10 seeds; the healthy references 0.17
+#: (shapes-dcgan) and up on 20 seeds. 0.05 sits 2.7x above the one, 3.4x below the other.
+#: (Earlier twins, D at 5x G's rate with four or five D steps per G step, gave 0.005-0.016;
+#: at 5x with one D step, the seed document's own example, 0.05-0.07: D wins, not yet
+#: with certainty in 200 steps.)
 MAX_FAKE_BELIEF = 0.05
 
 #: D is too weak when G fools it: its scores rank fakes above real samples, an AUC in the
