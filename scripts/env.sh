@@ -25,14 +25,19 @@ if [ ! -f "$venv/.complete" ]; then
   # shellcheck disable=SC2086
   "$venv/bin/python" -m pip install --quiet $torch_pins
   "$venv/bin/python" -m pip install --quiet -e "$here[dev]"
-  printf '%s\n' "$here" > "$venv/.editable-root"
   touch "$venv/.complete"
 fi
-# The editable install points the venv at one clone; redo it (5-7 s) only when that is not
-# this one. The venv's key covers pyproject.toml, so changed metadata gets a fresh venv.
-if [ "$(cat "$venv/.editable-root" 2>/dev/null)" != "$here" ]; then
+# The editable install points the venv at one clone, and pip records which in the
+# distribution's direct_url.json; redo it (5-7 s) only when that is not this one. The
+# venv's key covers pyproject.toml, so changed metadata gets a fresh venv.
+if ! "$venv/bin/python" - "$here" 2>/dev/null <<'PY'; then
+import importlib.metadata, json, pathlib, sys, urllib.parse, urllib.request
+url = json.loads(importlib.metadata.distribution("pytest-gan").read_text("direct_url.json"))
+path = urllib.request.url2pathname(urllib.parse.urlparse(url["url"]).path)
+editable = url.get("dir_info", {}).get("editable", False)
+sys.exit(not (editable and pathlib.Path(path) == pathlib.Path(sys.argv[1])))
+PY
   "$venv/bin/python" -m pip install --quiet --no-deps -e "$here"
-  printf '%s\n' "$here" > "$venv/.editable-root"
 fi
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
