@@ -2,14 +2,16 @@
 its band (false alarms), and whether the planted regression does (detection).
 
     python benchmarks/baseline_calibration.py run [--case shapes-dcgan] [--healthy 45]
-        [--regressed 20] [--steps 200] [--out FILE]
+        [--regressed 20] [--steps 200] [--batch-size N] [--out FILE]
     python benchmarks/baseline_calibration.py analyse FILE [--json OUT]
 
 ``run`` trains the healthy case on seeds 0..healthy-1 and its ``baseline-regression``
 twin (the same GAN at a learning rate 100x too small) on seeds 0..regressed-1, and stores
 each run's figures exactly as ``gan_baseline`` measures them (``summarize``), with the
-training time. Every run is kept in FILE as soon as it ends, so an interrupted
-measurement resumes where it stopped. It also resamples the distances of the first
+training time. ``--batch-size`` trains both at another batch size than the case's own.
+Every run is kept in FILE (by default ``results/baseline-runs-<case>-batch<N>.json``) as
+soon as it ends, so an interrupted measurement resumes where it stopped; a FILE of another
+case, step count or batch size is refused. It also resamples the distances of the first
 healthy runs at other sample seeds, to compare sampling noise with the seed-to-seed spread.
 
 ``analyse`` builds baselines from the healthy runs the way an update does, and checks
@@ -37,7 +39,7 @@ from typing import Any
 import torch
 
 from fixtures.zoo import case
-from pytest_gan import train
+from pytest_gan import GANSpec, train
 from pytest_gan._files import write_atomically
 from pytest_gan.baseline import (
     FIGURE_FALSE_ALARM,
@@ -51,6 +53,7 @@ from pytest_gan.baseline import (
 from pytest_gan.metrics import coverage, energy_distance, mean_pairwise_distance
 from pytest_gan.training import GANRun
 
+RESULTS = Path(__file__).parent / "results"
 RESAMPLED_RUNS = 3
 RESAMPLES = 5
 RERUNS = 20
@@ -74,15 +77,29 @@ def _resampled(run: GANRun) -> dict[str, list[float]]:
     return out
 
 
+def _spec(name: str, batch_size: int) -> GANSpec:
+    spec = case(name).spec()
+    return spec if spec.batch_size == batch_size else replace(spec, batch_size=batch_size)
+
+
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
+    batch_size = args.batch_size or case(args.case).spec().batch_size
+    out = args.out or RESULTS / f"baseline-runs-{args.case}-batch{batch_size}.json"
     data: dict[str, Any] = {"runs": []}
-    if args.out.exists():
-        data = json.loads(args.out.read_text())
+    if out.exists():
+        data = json.loads(out.read_text())
+        stored = (data["case"], data["steps"], data["batch_size"])
+        if stored != (args.case, args.steps, batch_size):
+            raise ValueError(
+                f"--out {out} holds runs of case, steps, batch size {stored}, not "
+                f"{(args.case, args.steps, batch_size)}: name another file"
+            )
     done = {(r["group"], r["seed"]) for r in data["runs"]}
     data.update(
         case=args.case,
         steps=args.steps,
+        batch_size=batch_size,
         threads=args.threads,
         torch=torch.__version__,
         samples=SUMMARY_SAMPLES,
@@ -92,7 +109,7 @@ def run(args: argparse.Namespace) -> None:
     for group, name, seed in plan:
         if (group, seed) in done:
             continue
-        spec = case(name).spec()
+        spec = _spec(name, batch_size)
         started = time.perf_counter()
         trained = train(spec, steps=args.steps, seed=seed, device="cpu")
         seconds = time.perf_counter() - started
@@ -110,7 +127,7 @@ def run(args: argparse.Namespace) -> None:
         if group == "healthy" and seed < RESAMPLED_RUNS:
             row["resampled"] = _resampled(trained)
         data["runs"].append(row)
-        _save(args.out, data)
+        _save(out, data)
         print(f"{group} {name} seed {seed}: {seconds:.1f} s", flush=True)
 
 
@@ -227,6 +244,7 @@ def analyse(args: argparse.Namespace) -> None:
     result = {
         "case": data["case"],
         "steps": steps,
+        "batch_size": data["batch_size"],
         "threads": data["threads"],
         "torch": data["torch"],
         "samples": data["samples"],
@@ -262,10 +280,9 @@ def main() -> None:
     p_run.add_argument("--healthy", type=int, default=45)
     p_run.add_argument("--regressed", type=int, default=20)
     p_run.add_argument("--steps", type=int, default=200)
+    p_run.add_argument("--batch-size", type=int, default=None)
     p_run.add_argument("--threads", type=int, default=1)
-    p_run.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/baseline-runs-shapes-dcgan.json")
-    )
+    p_run.add_argument("--out", type=Path, default=None)
     p_an = sub.add_parser("analyse")
     p_an.add_argument("file", type=Path)
     p_an.add_argument("--json", type=Path, default=None)

@@ -15,8 +15,10 @@ One JSON line per case and seed (appended to ``--out`` when given):
   (real vs fake) and of its belief that a fake is real.
 
 The figures quoted beside the thresholds are in ``results/calibrate-outputs.jsonl``: the
-six healthy references on seeds 0-19 and the output and balance twins on seeds 0-9, taken
-15 processes at a time, one thread each, on a 16-core machine (torch 2.11 on CPU).
+six healthy references on seeds 0-19 and the output and balance twins on seeds 0-9, one
+thread per process. The ring GANs' rows were taken 15 processes at a time on a 16-core
+machine (torch 2.11 on CPU); the image GANs' rows, after they moved to batch 32, two at a
+time on the 2-core machine (torch 2.14.1 on CPU).
 """
 
 from __future__ import annotations

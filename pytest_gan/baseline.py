@@ -40,19 +40,22 @@ MIN_SEEDS = _defaults.BASELINE_MIN_SEEDS
 
 #: False-alarm rate of one figure on one healthy re-run, two-sided, under the normal model
 #: behind ``band_factor``: the band is 9.4 spreads at 5 seeds. Measured with
-#: benchmarks/baseline_calibration.py (shapes-dcgan, 200 steps, 45 healthy seeds, 20 runs of
-#: its twin at a learning rate 100x too small; nine disjoint baselines of 5 seeds, each
-#: checked on 20 healthy seeds outside it): at 0.001 no healthy re-run of 180 failed and
-#: every regressed run did (the least of them moved 38 spreads); at 0.002 (7.9 spreads) 4
-#: of 180 failed, one baseline passing only 18 of 20; at 0.01 (5.0 spreads) 30 of 180.
-#: Real figures have heavier tails than the normal model; hence the small rate.
+#: benchmarks/baseline_calibration.py (shapes-dcgan, 200 steps, batch 64, 45 healthy seeds,
+#: 20 runs of its twin at a learning rate 100x too small; nine disjoint baselines of 5
+#: seeds, each checked on 20 healthy seeds outside it): at 0.001 no healthy re-run of 180
+#: failed and every regressed run did (the least of them moved 38 spreads); at 0.002 (7.9
+#: spreads) 4 of 180 failed, one baseline passing only 18 of 20; at 0.01 (5.0 spreads) 30
+#: of 180. At batch 32, whose losses are noisier, 2 of 180 failed at 0.001 (D's loss over
+#: the third quarter), none at 0.0005. Real figures have heavier tails than the normal
+#: model; hence the small rate.
 FIGURE_FALSE_ALARM = 0.001
 
 #: Generated and real samples a summary compares (as many real ones as the data holds
 #: when it holds fewer): enough that sampling noise is small beside the seed-to-seed
-#: spread (shapes-dcgan: redrawing the samples of a run moves the energy distance by 0.08
-#: of its spread over seeds, diversity by 0.12, coverage by 0.18), few enough that a
-#: summary of 16x16 images takes 0.2 s on a CPU.
+#: spread (shapes-dcgan at batch 64: redrawing the samples of a run moves the energy
+#: distance by 0.08 of its spread over seeds, diversity by 0.12, coverage by 0.18; at batch
+#: 32 by 0.10, 0.08 and 0.16), few enough that a summary of 16x16 images takes 0.2 s on a
+#: CPU.
 SUMMARY_SAMPLES = 512
 
 #: Loss windows: the run's steps cut into this many equal stretches, each summarised by
@@ -79,12 +82,13 @@ RANGE_QUANTILES = (0.005, 0.995)
 #: Least spread a band assumes (its floor), by kind of figure. Five seeds tell little about
 #: the tails of a figure's distribution over seeds: where they happen to agree closely, the
 #: band is far narrower than the next seed needs. Measured on shapes-dcgan at 200 steps
-#: over 45 seeds (benchmarks/baseline_calibration.py): D's accuracy on fakes has a median
-#: of 0.97 and reaches down to 0.76, while five seeds may spread by only 0.015; the output's
-#: 99.5% quantile has a median of 0.87 and reaches down to 0.22 (dimmer shapes), while five
-#: seeds may spread by 0.03; the 0.5% quantile sits at -0.999 with five seeds spreading by
-#: 0.0006. Without floors, 18 of 180 healthy re-runs failed (those figures, the output's
-#: standard deviation and diversity); with them, none.
+#: and batch 64 over 45 seeds (benchmarks/baseline_calibration.py): D's accuracy on fakes
+#: has a median of 0.97 and reaches down to 0.76, while five seeds may spread by only
+#: 0.015; the output's 99.5% quantile has a median of 0.87 and reaches down to 0.22
+#: (dimmer shapes), while five seeds may spread by 0.03; the 0.5% quantile sits at -0.999
+#: with five seeds spreading by 0.0006. Without floors, 18 of 180 healthy re-runs failed
+#: (those figures, the output's standard deviation and diversity); with them, none. (At
+#: batch 32: 8 without floors, 2 with them, both on D's loss.)
 #:
 #: Losses and distances: a share of the centre's magnitude.
 FLOOR_RELATIVE = 0.01

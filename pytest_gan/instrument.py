@@ -358,9 +358,12 @@ def _snapshot_buffers(modules: tuple[nn.Module, ...]) -> list[tuple[torch.Tensor
 
 
 def _restore_buffers(snapshot: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    # Only buffers that changed are written back: a look in eval mode changes none, and
+    # leaves their version counters (which GANRun.samples keys its reuse on) untouched.
     with torch.no_grad():
         for buf, saved in snapshot:
-            buf.copy_(saved)
+            if not torch.equal(buf, saved):
+                buf.copy_(saved)
 
 
 class preserved_state:

@@ -32,7 +32,7 @@ def test_a_critic_has_no_belief() -> None:
     assert all(p["d_fake_p"] != p["d_fake_p"] for p in run.history.probes)  # NaN
 
 
-# D at 20x G's learning rate: by step 60 D gives the fakes a chance of 1.2-1.7% of being
+# D at 20x G's learning rate: by step 60 D gives the fakes a chance of 1.2-1.6% of being
 # real (median of the late probes, seeds 0-9; limit 5%).
 @pytest.mark.parametrize("seed", range(10))
 def test_the_overpowering_twin_is_caught(seed: int) -> None:

@@ -290,6 +290,46 @@ def test_samples_leave_the_generator_as_it_was() -> None:
         run.real(10_000)
 
 
+def test_a_plain_draw_is_reused_until_the_generator_changes() -> None:
+    run = train(tiny_spec(generator=BNDropG, discriminator=BNDropD), steps=5)
+    calls = 0
+
+    def count(*_: Any) -> None:
+        nonlocal calls
+        calls += 1
+
+    def drawn(n: int, **kwargs: Any) -> tuple[torch.Tensor, int]:
+        before = calls
+        out = run.samples(n, **kwargs)
+        return out, calls - before
+
+    run.generator.register_forward_hook(count)
+    first, forwards = drawn(64)
+    assert forwards == 1
+    kept = first.clone()
+    first.add_(1.0)  # a caller's in-place change reaches no later draw
+    for kwargs in ({"latent_scale": 3.0}, {"seed": 5}, {"initial": True}):
+        assert not torch.equal(drawn(64, **kwargs)[0], kept)
+    again, forwards = drawn(64)  # the draws in between left G's tensors untouched
+    assert forwards == 0 and torch.equal(again, kept)
+    drawn(64, mode="train")  # BatchNorm's statistics moved, then were written back
+    redrawn, forwards = drawn(64)
+    assert forwards == 1 and torch.equal(redrawn, again)
+    assert drawn(32)[1] == 1  # another n is drawn anew
+    assert drawn(32)[1] == 0
+    with torch.no_grad():
+        next(run.generator.parameters()).mul_(2.0)  # G changed in place
+    changed, forwards = drawn(32)
+    assert forwards == 1 and not torch.equal(changed, again[:32])
+    run.generator.load_state_dict(
+        {k: torch.zeros_like(v) for k, v in run.generator.state_dict().items()}
+    )
+    assert drawn(32)[1] == 1
+    run.generator = BNDropG()  # replaced by another module
+    run.generator.register_forward_hook(count)
+    assert drawn(32)[1] == 1
+
+
 def test_a_module_instance_is_copied_so_runs_repeat() -> None:
     spec = tiny_spec(generator=BNDropG(), discriminator=BNDropD())
     a, b = train(spec, steps=10), train(spec, steps=10)

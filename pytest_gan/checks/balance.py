@@ -31,8 +31,8 @@ DOMINANT_AUC = 0.99
 #: gradient scales with this probability; under the non-saturating loss G's loss,
 #: -log D(G(z)), has climbed above -log(0.05) = 3.0. Measured with
 #: benchmarks/calibrate_outputs.py, 200 steps: the overpowering twin (D at 20x G's learning
-#: rate, 1e-3 against 5e-5) 0.003-0.018 on 10 seeds; the healthy references 0.17
-#: (shapes-dcgan) and up on 20 seeds. 0.05 sits 2.7x above the one, 3.4x below the other.
+#: rate, 1e-3 against 5e-5) 0.003-0.014 on 10 seeds; the healthy references 0.16
+#: (shapes-dcgan) and up on 20 seeds. 0.05 sits 3.6x above the one, 3.2x below the other.
 #: (Earlier twins, D at 5x G's rate with four or five D steps per G step, gave 0.005-0.016;
 #: at 5x with one D step, the seed document's own example, 0.05-0.07: D wins, not yet
 #: with certainty in 200 steps.)
@@ -42,7 +42,7 @@ MAX_FAKE_BELIEF = 0.05
 #: median late probe of at most this. At chance (1/2) a D still teaches G; a nearly static
 #: D is exploited by G, which drives the AUC towards 0. Measured with
 #: benchmarks/calibrate_outputs.py, 200 steps: the twin whose D learns at 1/100 of G's
-#: rate 0.000 on 10 seeds; the healthy references 0.48 (scenes-dcgan) and up on 20 seeds.
+#: rate 0.000 on 10 seeds; the healthy references 0.59 (scenes-dcgan) and up on 20 seeds.
 #: A 64 + 64 sample AUC at chance has a standard error of 0.05: 0.25 is five below chance.
 MAX_WEAK_AUC = 0.25
 

@@ -31,7 +31,7 @@ CONDITIONING_SAMPLES = 1024
 #: which the classifier's held-out accuracy counts as above chance. Measured with
 #: benchmarks/calibrate_conditioning.py at 200 steps, seeds 0-9
 #: (benchmarks/results/calibrate-conditioning.json): the healthy shapes-cgan's samples are
-#: told apart by label at 100% on every seed (p = 4^-512, about 6e-309; 98.5-99.3% of
+#: told apart by label at 100% on every seed (p = 4^-512, about 6e-309; 97.6-99.2% of
 #: their variance changes with the label for a fixed z); the twin whose generator drops
 #: its label embedding scores exactly chance, 25%, on every seed (p = 0.52, no variance
 #: due to the label), as a generator blind to its labels must under this paired design

@@ -17,9 +17,11 @@ LOSS_KEYS = ("d_loss", "g_loss")
 
 #: Least relative movement ||theta_T - theta_0|| / ||theta_0|| of the generator's
 #: parameters in a run. Measured with benchmarks/calibrate_learning.py after 200 steps,
-#: seeds 0-1: the six healthy references moved 0.137-0.425 (least: scenes-dcgan), the
-#: generator with a learning rate 100x too small 0.0054, the one whose loss never reaches
-#: it 0. 3% sits 4.5x below the healthy least and 5.5x above the slow generator. (Distance
+#: seeds 0-1: the six healthy references moved 0.129-0.425 (least: scenes-dcgan; most:
+#: ring-mlp), the generator with a learning rate 100x too small 0.0045-0.0047, the one
+#: whose loss never reaches it 0. 3% sits 4.3x below the healthy least and 6.4x above the
+#: slow generator. (Image GANs at batch 32; at 64 the least was 0.137 and the slow
+#: generator 0.0054.) (Distance
 #: of samples to the data cannot decide this at 200 steps: slow healthy references such as
 #: scenes-dcgan end as far from the data in pixel space as they started.)
 MIN_PARAMETER_MOVEMENT = 0.03

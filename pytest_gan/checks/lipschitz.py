@@ -26,8 +26,8 @@ from pytest_gan.training import GANRun
 #: Interpolates at which D's gradient norm is measured (fewer when the data holds fewer
 #: samples). At 1,024, redrawing the real samples, fakes and weights 20 times moved the
 #: 90th percentile of one trained critic by a standard deviation of 0.006 (ring-wgan-gp,
-#: 1.34-1.36) and 0.012 (shapes-hinge-sn, 0.47-0.52), small beside the 0.66 between the
-#: healthy critics' largest figure and MAX_LIPSCHITZ.
+#: 1.34-1.36) and 0.012 (shapes-hinge-sn when it trained at batch 64, 0.47-0.52), small
+#: beside the 0.66 between the healthy critics' largest figure and MAX_LIPSCHITZ.
 LIPSCHITZ_SAMPLES = 1024
 
 #: The quantile of the gradient norms that is judged. A high quantile rather than the
@@ -41,7 +41,8 @@ LIPSCHITZ_QUANTILE = 0.9
 #: seeds 0-9: the healthy ring-wgan-gp critic 1.07-1.19 (medians 0.90-1.06: a working
 #: penalty holds them near 1; results/calibrate-lipschitz-wgan-lr1e-3.json) and 0.96-1.34
 #: when it trained at 5e-4 (results/calibrate-lipschitz.json), the spectrally normalised
-#: shapes-hinge-sn 0.17-0.60; the twin whose penalty is computed without
+#: shapes-hinge-sn 0.28-0.67 (results/calibrate-lipschitz-hinge-sn.json; 0.17-0.60 when it
+#: trained at batch 64); the twin whose penalty is computed without
 #: create_graph=True 314-2268 (21-370 at 5e-4, and 25-45 after only 20 steps). 2, twice
 #: the norm the penalty aims at, leaves the healthy critics 1.5x room for the penalty's
 #: softness and sits 10x below the twin's least.

@@ -28,9 +28,10 @@ MIN_IMAGE_FEATURES = 16
 #: Least median contrast of generated images, as a share of the real images' median
 #: contrast (contrast: a sample's standard deviation over its pixels). Measured with
 #: benchmarks/calibrate_outputs.py, 200 steps, 1,000 samples: real against real 0.98-1.02;
-#: the healthy references 0.35 (scenes-dcgan, 20 seeds) and up; the blank-output twin
+#: the healthy references 0.36 (scenes-dcgan, 20 seeds) and up; the blank-output twin
 #: (a Tanh generator for raw 0-255 pixel values, whose samples are black at the data's
-#: scale) 0.0016-0.0076. 0.1 sits 3.5x below the healthy least and 13x above the twin.
+#: scale) 0.006-0.007 on 10 seeds (0.0016-0.0076 at batch 64). 0.1 sits 3.6x below the
+#: healthy least and 14x above the twin.
 #: (An untrained generator's faint grey speckle scores 0.27-0.30: faint, not blank.)
 MIN_CONTRAST_RATIO = 0.1
 
@@ -41,11 +42,12 @@ ABSOLUTE_FLATNESS = 1 / 255
 
 #: Least spread of generated samples (mean distance between two of them) as a share of the
 #: real samples' spread. Measured with benchmarks/calibrate_outputs.py, 200 steps, 1,000
-#: samples, 20 seeds: real against real 0.98-1.02; healthy references 0.23 (scenes-dcgan,
-#: shapes-hinge-sn, still early at 200 steps) and up, ring-wgan-gp 0.43 and up (0.07 on
-#: seed 19 when it trained at 5e-4 with beta1 = 0: a slow reference, since made faster);
-#: the mode-collapse twin (the generator stepped five times per D step)
-#: 0.085-0.139 on 10 seeds. 0.17 is about their geometric midpoint.
+#: samples, 20 seeds: real against real 0.98-1.02; healthy references 0.23
+#: (shapes-hinge-sn, still early at 200 steps; 0.18 on one seed when it trained at batch
+#: 64) and up, scenes-dcgan 0.24 and up, ring-wgan-gp 0.43 and up (0.07 on seed 19 when it
+#: trained at 5e-4 with beta1 = 0: a slow reference, since made faster); the mode-collapse
+#: twin (the generator stepped five times per D step) 0.085-0.139 on 10 seeds. 0.17 is
+#: about their geometric midpoint.
 MIN_SPREAD_RATIO = 0.17
 
 

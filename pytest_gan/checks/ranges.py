@@ -72,9 +72,9 @@ def assert_data_normalized(data: Any, expected_range: tuple[float, float] = (-1.
 #: Measured with benchmarks/calibrate_range.py (1,000 samples, 200 steps): the Sigmoid twin
 #: on [-1, 1] data leaves 0.50 of the span out of reach on every seed; the healthy
 #: references leave none (Tanh on [-1, 1] data; the ring's unbounded MLPs), though their
-#: samples stopped up to 0.17 short (image references, seeds 0-4) and 0.40 short
-#: (ring-wgan-gp, seed 5, still spreading at step 200). A third of the span separates the
-#: two with room on both sides.
+#: samples stopped up to 0.15 short (image references, seeds 0-4; 0.17 when they trained
+#: at batch 64) and 0.40 short (ring-wgan-gp, seed 5, still spreading at step 200). A
+#: third of the span separates the two with room on both sides.
 MAX_RANGE_GAP = 1 / 3
 
 #: Samples drawn to find the generator's extremes (and as many with z scaled): the count
