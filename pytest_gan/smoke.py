@@ -294,13 +294,33 @@ def verdict_of(item: Any, call: Any, report: Any) -> dict[str, Any] | None:
     return None
 
 
-#: Marks a table cell whose failure the spec's ``gan_expect`` marker expected.
+#: Marks a failure the spec's ``gan_expect`` marker expected (its cell and its pitfall).
 EXPECTED_SUFFIX = "*"
-#: Prefix of a cell whose expected pitfall the check did not find.
+#: Prefix of an expected pitfall the check did not find.
 MISSED_PREFIX = "MISSED "
+#: Width the verdict table keeps to, so that it reads in a CI log without scrolling: the
+#: checks are numbered columns (named in the key below the table), and the pitfalls a row
+#: found go on lines of their own, wrapped at this width. Only a spec name longer than
+#: the width leaves less.
+TABLE_WIDTH = 100
+
+#: A cell's mark by outcome: two characters at most, so that thirteen columns fit.
+_MARKS = {
+    "pass": "ok",
+    "n/a": "-",
+    "fail": "X",
+    "expected": f"X{EXPECTED_SUFFIX}",
+    "missed": "M",
+    "error": "E",
+}
 
 
 def _cell(verdict: dict[str, Any]) -> str:
+    return _MARKS[verdict["outcome"]]
+
+
+def _found(verdict: dict[str, Any]) -> str | None:
+    """The pitfall a cell stands for, as the table lists it under its row."""
     outcome = verdict["outcome"]
     if outcome == "fail":
         return str(verdict["pitfall"])
@@ -308,38 +328,69 @@ def _cell(verdict: dict[str, Any]) -> str:
         return f"{verdict['pitfall']}{EXPECTED_SUFFIX}"
     if outcome == "missed":
         return f"{MISSED_PREFIX}{verdict['pitfall']}"
-    return {"pass": "ok", "n/a": "-", "error": "ERROR"}[outcome]
+    return None
+
+
+def _wrapped(first: str, words: list[str], indent: int) -> list[str]:
+    """``words`` joined by ", " after ``first``, in lines of at most TABLE_WIDTH (a
+    single word longer than that keeps a line of its own), continued at ``indent``."""
+    lines, line = [], first
+    for i, word in enumerate(words):
+        word += "," if i < len(words) - 1 else ""
+        if len(line) + 1 + len(word) > TABLE_WIDTH and line.strip() and line != first:
+            lines.append(line)
+            line = " " * indent + word
+        else:
+            line = f"{line} {word}"
+    return [*lines, line]
 
 
 def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
-    """Specs as rows, checks as columns: "ok", the pitfall found, "-" (does not apply) or
-    "ERROR" (the run or the check raised).
+    """Specs as rows, checks as numbered columns: "ok", "-" (does not apply), "X" (a
+    pitfall found, listed under the row), "E" (the run or the check raised an error).
 
     Specs marked ``gan_expect`` (known broken) come last, under a rule of their own; in
-    their rows an expected pitfall ends in ``*`` and one the check failed to find reads
-    ``MISSED <pitfall>``.
+    their rows a failure the marker expected reads ``X*`` and a check that did not find
+    the expected pitfall ``M`` (listed as ``MISSED <pitfall>``). A key below the table
+    names the checks and the marks.
     """
     checks = [s.id for s in SMOKE_CHECKS if any(v["check"] == s.id for v in verdicts)]
     specs = list(dict.fromkeys(v["spec"] for v in verdicts))
     marked = {v["spec"] for v in verdicts if v.get("expected")}
-    cells = {(v["spec"], v["check"]): _cell(v) for v in verdicts}
-    header = ["spec", *checks]
-    healthy = [[s, *(cells.get((s, c), "") for c in checks)] for s in specs if s not in marked]
-    broken = [[s, *(cells.get((s, c), "") for c in checks)] for s in specs if s in marked]
-    widths = [max(len(r[i]) for r in [header, *healthy, *broken]) for i in range(len(header))]
+    by_cell = {(v["spec"], v["check"]): v for v in verdicts}
+    header = ["spec", *(str(i) for i in range(1, len(checks) + 1))]
 
-    def line(row: list[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+    def row(spec: str) -> list[str]:
+        return [spec, *(_cell(by_cell[spec, c]) if (spec, c) in by_cell else "" for c in checks)]
+
+    rows = {s: row(s) for s in specs}
+    widths = [max(len(r[i]) for r in [header, *rows.values()]) for i in range(len(header))]
+    widths[1:] = [max(2, w) for w in widths[1:]]  # an even grid of marks
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    def block(spec: str) -> list[str]:
+        found = [_found(by_cell[spec, c]) for c in checks if (spec, c) in by_cell]
+        pitfalls = [f for f in found if f is not None]
+        return [line(rows[spec])] + (_wrapped("    found:", pitfalls, 11) if pitfalls else [])
 
     rule = "  ".join("-" * w for w in widths)
-    lines = [line(header), rule, *(line(r) for r in healthy)]
-    if broken:
-        if healthy:
+    lines = [line(header), rule]
+    for group in ([s for s in specs if s not in marked], [s for s in specs if s in marked]):
+        if group and len(lines) > 2:
             lines.append(rule)
-        lines += [line(r) for r in broken]
-        lines.append(
-            f"{EXPECTED_SUFFIX} expected: the spec's {EXPECT_MARKER} marker names this pitfall"
-        )
+        for spec in group:
+            lines += block(spec)
+    lines.append(rule)
+    lines += _wrapped("checks:", [f"{i} {c}" for i, c in enumerate(checks, 1)], 8)
+    marks = ["ok passed", "- does not apply", "X found the pitfall listed under the row"]
+    if marked:
+        marks += [
+            f"X{EXPECTED_SUFFIX} found it as the spec's {EXPECT_MARKER} marker expects",
+            "M missed the pitfall the marker names",
+        ]
+    lines += _wrapped("marks:", [*marks, "E error: the run or the check raised"], 7)
     return lines
 
 

@@ -3,7 +3,7 @@ beyond those most thresholds were first calibrated on.
 
 Each run is trained once and judged by all the checks, which keeps the cost to one
 training per reference and seed. The suite runs three seeds; CI runs the full sweep of
-20 (``PYTEST_GAN_SWEEP=1``), about 25 minutes of CPU.
+20 (``PYTEST_GAN_SWEEP=1``), about 20 minutes of CPU.
 """
 
 from __future__ import annotations

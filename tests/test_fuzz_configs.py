@@ -144,13 +144,17 @@ def test_a_users_failing_property_reports_the_shrunk_config(pytester: pytest.Pyt
         from pytest_gan import strategies as gst
 
         @given(cfg=gst.gan_configs())
-        @settings(database=None)
+        @settings(database=None, max_examples=200)
         def test_lr(cfg):
             assert cfg.lr_d <= 1e-3  # a stand-in for "training diverges above 1e-3"
         """
     )
 
-    result = pytester.runpytest_subprocess("--hypothesis-profile=pytest-gan", "-p", "no:randomly")
+    # The profile's 20 examples missed every lr_d above 1e-3 in one run of several (the
+    # draws centre on DCGAN's 2e-4): 200, and a fixed seed, make the failure certain.
+    result = pytester.runpytest_subprocess(
+        "--hypothesis-profile=pytest-gan", "--hypothesis-seed=0", "-p", "no:randomly"
+    )
 
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*cfg=GANConfig(lr_d=0.002)*"])

@@ -8,7 +8,35 @@ from pathlib import Path
 
 import pytest
 
-from pytest_gan.smoke import SMOKE_CHECKS, smoke_scope, verdict_table
+from pytest_gan.smoke import SMOKE_CHECKS, TABLE_WIDTH, smoke_scope, verdict_table
+
+
+def _table(out: str) -> tuple[list[str], dict[str, list[str]], dict[str, list[str]]]:
+    """The verdict table printed in ``out``: the checks its key names, in column order;
+    each spec's row of marks, in table order; the pitfalls listed under each spec's row."""
+    lines = out[out.index("gan smoke verdicts") :].splitlines()[1:]
+    assert lines[0].split()[0] == "spec" and set(lines[1]) == {"-", " "}
+    key = next(i for i, line in enumerate(lines) if line.startswith("checks:"))
+    marks = next(i for i, line in enumerate(lines) if line.startswith("marks:"))
+    named = " ".join(line.strip() for line in lines[key:marks]).removeprefix("checks:")
+    checks = [item.split()[1] for item in named.split(",")]
+    assert lines[0].split()[1:] == [str(i) for i in range(1, len(checks) + 1)]
+    rows: dict[str, list[str]] = {}
+    listed: dict[str, str] = {}
+    for line in lines[2 : key - 1]:
+        if set(line) <= {"-", " "}:
+            continue  # a rule
+        if not line.startswith(" "):
+            rows[line.split()[0]] = line.split()[1:]
+            assert len(rows[line.split()[0]]) == len(checks)
+        else:  # the pitfalls found under the last row, and their continuation lines
+            last = list(rows)[-1]
+            listed[last] = listed.get(last, "") + line.replace("    found:", "", 1)
+    found = {s: [p.strip() for p in text.split(",")] for s, text in listed.items()}
+    end = next(i for i in range(marks + 1, len(lines) + 1) if not lines[i].startswith(" "))
+    assert max(len(line) for line in lines[:end]) <= TABLE_WIDTH
+    return checks, rows, found
+
 
 # A small GAN on 2-D points, and the imports, shared by the conftests below.
 TOY_GAN = """
@@ -118,14 +146,15 @@ def test_the_smoke_suite_gives_verdicts_and_trains_once_per_spec(
     # spec object; the raising spec trained once and its error was shared.
     result.stdout.fnmatch_lines(["trained: ['toy', 'toy-sigmoid']"])
     result.stdout.fnmatch_lines(["*gan: 3 training run(s), 36 reused from cache*"])
-    # The table: a row per spec, a column per check.
-    table = out[out.index("gan smoke verdicts") :].splitlines()[1:6]
-    assert table[0].split()[:3] == ["spec", "losses-finite", "d-step-isolated"]
-    rows = {line.split()[0]: line.split()[1:] for line in table[2:]}
-    assert set(rows) == {"healthy", "sigmoid", "raises"}
-    assert set(rows["healthy"]) == {"ok", "-"}
-    assert "output-range-mismatch" in rows["sigmoid"]
-    assert set(rows["raises"]) == {"ERROR"}
+    # The table: a row per spec, a numbered column per check, the pitfalls found under
+    # the row, and the key; no wider than TABLE_WIDTH.
+    checks, rows, found = _table(out)
+    assert checks == [c.id for c in SMOKE_CHECKS]
+    assert list(rows) == ["healthy", "sigmoid", "raises"]
+    assert set(rows["healthy"]) == {"ok", "-"} and "healthy" not in found
+    assert rows["sigmoid"][checks.index("output-range")] == "X"
+    assert "output-range-mismatch" in found["sigmoid"]
+    assert set(rows["raises"]) == {"E"}
     # Failures carry the pitfall; the raising spec's error names the step and the spec.
     result.stdout.fnmatch_lines(["FAILED *gan-smoke::output-range[[]sigmoid[]]*"])
     assert "toy-raises: the training step raised at step 3" in out
@@ -201,11 +230,44 @@ def test_the_table_is_aligned_with_a_row_per_spec() -> None:
         {"spec": "bb", "check": "not-blank", "outcome": "n/a"},
         {"spec": "bb", "check": "diverse", "outcome": "error"},
     ]
+    assert verdict_table(verdicts) == [
+        "spec  1   2",
+        "----  --  --",
+        "a     ok  X",
+        "    found: mode-collapse",
+        "bb    -   E",
+        "----  --  --",
+        "checks: 1 not-blank, 2 diverse",
+        "marks: ok passed, - does not apply, X found the pitfall listed under the row,",
+        "       E error: the run or the check raised",
+    ]
+
+
+def test_long_lists_of_pitfalls_wrap_at_the_table_width() -> None:
+    cells = [  # in the table's column order
+        ("not-blank", "expected", "blank-output"),
+        ("diverse", "expected", "mode-collapse"),
+        ("losses-balanced", "expected", "discriminator-overpowers"),
+        ("lipschitz", "missed", "discriminator-not-lipschitz"),
+        ("checkpoint-roundtrip", "expected", "checkpoint-roundtrip-mismatch"),
+    ]
+    verdicts = [
+        {"spec": "twin", "check": c, "outcome": o, "pitfall": p, "expected": ["blank-output"]}
+        for c, o, p in cells
+    ]
     lines = verdict_table(verdicts)
-    assert lines[0].split() == ["spec", "not-blank", "diverse"]
-    assert lines[2].split() == ["a", "ok", "mode-collapse"]
-    assert lines[3].split() == ["bb", "-", "ERROR"]
-    assert len({line.index("not-blank") for line in lines[:1]}) == 1
+    assert lines[2].split() == ["twin", "X*", "X*", "X*", "M", "X*"]
+    found = lines[3 : lines.index(lines[1], 2)]
+    assert len(found) == 2 and all(len(line) <= TABLE_WIDTH for line in found)
+    assert found[0].startswith("    found: ") and found[1].startswith(" " * 11 + "MISSED")
+    assert [p.strip() for p in " ".join(found).removeprefix("    found:").split(",")] == [
+        "blank-output*",
+        "mode-collapse*",
+        "discriminator-overpowers*",
+        "MISSED discriminator-not-lipschitz",
+        "checkpoint-roundtrip-mismatch*",
+    ]
+    assert "X* found it as the spec's gan_expect marker expects" in " ".join(lines)
 
 
 # -- artifacts, the time limit, gan_expect, the progress line ------------------------------
@@ -247,11 +309,6 @@ def marked(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def _row(out: str, spec: str) -> list[str]:
-    table = out[out.index("gan smoke verdicts") :].splitlines()
-    return next(line.split()[1:] for line in table if line.split()[:1] == [spec])
-
-
 def test_expected_failures_time_limits_and_artifacts(marked: pytest.Pytester) -> None:
     result = marked.runpytest(
         "--gan-smoke", "--gan-steps", "40", "--gan-timeout", "3", "--gan-artifacts", "art", "-rfE"
@@ -264,18 +321,19 @@ def test_expected_failures_time_limits_and_artifacts(marked: pytest.Pytester) ->
     assert outcomes["failed"] == 1
     result.stdout.fnmatch_lines(["FAILED *gan-smoke::diverse[[]healthy-said-collapsed[]]*"])
     assert "toy-healthy is marked gan_expect('mode-collapse'), but assert_diverse passed" in out
-    assert "output-range-mismatch*" in _row(out, "sigmoid")
-    assert "MISSED" in _row(out, "healthy-said-collapsed")
-    assert set(_row(out, "healthy")) == {"ok", "-"}
-    # The marked specs come last, under their own rule, with the legend.
-    table = out[out.index("gan smoke verdicts") :].splitlines()
-    names = [line.split()[0] for line in table[1:] if line.strip()]
-    assert names.index("hangs") < names.index("sigmoid")
-    assert any(line.startswith("* expected:") for line in table)
+    checks, rows, found = _table(out)
+    assert rows["sigmoid"][checks.index("output-range")] == "X*"
+    assert "output-range-mismatch*" in found["sigmoid"]
+    assert rows["healthy-said-collapsed"][checks.index("diverse")] == "M"
+    assert found["healthy-said-collapsed"] == ["MISSED mode-collapse"]
+    assert set(rows["healthy"]) == {"ok", "-"}
+    # The marked specs come last, under their own rule, and the key says what X* means.
+    assert list(rows) == ["healthy", "hangs", "sigmoid", "healthy-said-collapsed"]
+    assert "X* found it as the spec's gan_expect marker expects" in out
     # The hanging spec is stopped by the time limit: every item errors naming the spec and
     # the step; the others ran.
     assert outcomes["errors"] == len(SMOKE_CHECKS)
-    assert set(_row(out, "hangs")) == {"ERROR"}
+    assert set(rows["hangs"]) == {"E"}
     assert "toy-hangs: training ran past its time limit of 3 s at step 2 of 40" in out
     # Artifacts: per spec the pictures, per failure its evidence, and the failure's report
     # section pointing at them.

@@ -19,11 +19,11 @@ LOSS_KEYS = ("d_loss", "g_loss")
 #: parameters in a run. Measured with benchmarks/calibrate_learning.py after 200 steps,
 #: seeds 0-1: the six healthy references moved 0.129-0.425 (least: scenes-dcgan; most:
 #: ring-mlp), the generator with a learning rate 100x too small 0.0045-0.0047, the one
-#: whose loss never reaches it 0. 3% sits 4.3x below the healthy least and 6.4x above the
-#: slow generator. (Image GANs at batch 32; at 64 the least was 0.137 and the slow
-#: generator 0.0054.) (Distance
-#: of samples to the data cannot decide this at 200 steps: slow healthy references such as
-#: scenes-dcgan end as far from the data in pixel space as they started.)
+#: whose loss never reaches it 0 (image GANs at batch 32; at 64 the least was 0.137 and the
+#: slow generator 0.0054). 3% sits 4.3x below the healthy least and 6.4x above the slow
+#: generator. (Distance of samples to the data cannot decide this at 200 steps: slow
+#: healthy references such as scenes-dcgan end as far from the data in pixel space as they
+#: started.)
 MIN_PARAMETER_MOVEMENT = 0.03
 
 #: A generator that moved less also passes when its samples came this much closer to the
