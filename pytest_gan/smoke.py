@@ -331,17 +331,17 @@ def _found(verdict: dict[str, Any]) -> str | None:
     return None
 
 
-def _wrapped(first: str, words: list[str], indent: int) -> list[str]:
-    """``words`` joined by ", " after ``first``, in lines of at most TABLE_WIDTH (a
-    single word longer than that keeps a line of its own), continued at ``indent``."""
-    lines, line = [], first
-    for i, word in enumerate(words):
-        word += "," if i < len(words) - 1 else ""
-        if len(line) + 1 + len(word) > TABLE_WIDTH and line.strip() and line != first:
+def _wrapped(label: str, items: list[str]) -> list[str]:
+    """``items`` after ``label``, separated by commas, in lines of at most TABLE_WIDTH
+    continued under the first item (an item too long for any line keeps one of its own)."""
+    lines, line = [], label
+    for i, item in enumerate(items):
+        item += "," if i < len(items) - 1 else ""
+        if line != label and len(line) + 1 + len(item) > TABLE_WIDTH:
             lines.append(line)
-            line = " " * indent + word
+            line = " " * len(label) + " " + item
         else:
-            line = f"{line} {word}"
+            line = f"{line} {item}"
     return [*lines, line]
 
 
@@ -373,7 +373,7 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
     def block(spec: str) -> list[str]:
         found = [_found(by_cell[spec, c]) for c in checks if (spec, c) in by_cell]
         pitfalls = [f for f in found if f is not None]
-        return [line(rows[spec])] + (_wrapped("    found:", pitfalls, 11) if pitfalls else [])
+        return [line(rows[spec])] + (_wrapped("    found:", pitfalls) if pitfalls else [])
 
     rule = "  ".join("-" * w for w in widths)
     lines = [line(header), rule]
@@ -383,14 +383,14 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
         for spec in group:
             lines += block(spec)
     lines.append(rule)
-    lines += _wrapped("checks:", [f"{i} {c}" for i, c in enumerate(checks, 1)], 8)
+    lines += _wrapped("checks:", [f"{i} {c}" for i, c in enumerate(checks, 1)])
     marks = ["ok passed", "- does not apply", "X found the pitfall listed under the row"]
     if marked:
         marks += [
             f"X{EXPECTED_SUFFIX} found it as the spec's {EXPECT_MARKER} marker expects",
             "M missed the pitfall the marker names",
         ]
-    lines += _wrapped("marks:", [*marks, "E error: the run or the check raised"], 7)
+    lines += _wrapped("marks:", [*marks, "E error: the run or the check raised"])
     return lines
 
 
