@@ -33,7 +33,7 @@ def _table(out: str) -> tuple[list[str], dict[str, list[str]], dict[str, list[st
             last = list(rows)[-1]
             listed[last] = listed.get(last, "") + line.replace("    found:", "", 1)
     found = {s: [p.strip() for p in text.split(",")] for s, text in listed.items()}
-    end = next(i for i in range(marks + 1, len(lines) + 1) if not lines[i].startswith(" "))
+    end = next((i for i in range(marks + 1, len(lines)) if not lines[i].startswith(" ")), None)
     assert max(len(line) for line in lines[:end]) <= TABLE_WIDTH
     return checks, rows, found
 
