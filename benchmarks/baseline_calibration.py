@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 from fixtures.zoo import case
-from pytest_gan import GANSpec, train
+from pytest_gan import train
 from pytest_gan._files import write_atomically
 from pytest_gan.baseline import (
     FIGURE_FALSE_ALARM,
@@ -77,11 +77,6 @@ def _resampled(run: GANRun) -> dict[str, list[float]]:
     return out
 
 
-def _spec(name: str, batch_size: int) -> GANSpec:
-    spec = case(name).spec()
-    return spec if spec.batch_size == batch_size else replace(spec, batch_size=batch_size)
-
-
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     batch_size = args.batch_size or case(args.case).spec().batch_size
@@ -109,7 +104,7 @@ def run(args: argparse.Namespace) -> None:
     for group, name, seed in plan:
         if (group, seed) in done:
             continue
-        spec = _spec(name, batch_size)
+        spec = replace(case(name).spec(), batch_size=batch_size)
         started = time.perf_counter()
         trained = train(spec, steps=args.steps, seed=seed, device="cpu")
         seconds = time.perf_counter() - started

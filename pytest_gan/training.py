@@ -332,6 +332,34 @@ def default_optimizers(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class _PlainDraw:
+    """``n`` samples of a plain draw and what they were drawn from: the generator, its
+    parameters and buffers, and each one's version counter (torch counts every in-place
+    change of a tensor). A generator changed or given other tensors since is drawn anew."""
+
+    n: int
+    generator: nn.Module
+    tensors: tuple[torch.Tensor, ...]
+    versions: tuple[int, ...]
+    samples: torch.Tensor
+
+    @classmethod
+    def of(cls, n: int, generator: nn.Module, samples: torch.Tensor) -> _PlainDraw:
+        tensors = (*generator.parameters(), *generator.buffers())
+        return cls(n, generator, tensors, tuple(t._version for t in tensors), samples.clone())
+
+    def fits(self, n: int, generator: nn.Module) -> bool:
+        tensors = (*generator.parameters(), *generator.buffers())
+        return (
+            n == self.n
+            and generator is self.generator
+            and len(tensors) == len(self.tensors)
+            and all(a is b for a, b in zip(tensors, self.tensors, strict=True))
+            and all(t._version == v for t, v in zip(tensors, self.versions, strict=True))
+        )
+
+
 @dataclass(eq=False)
 class GANRun:
     """The result of :func:`train`: the trained networks and everything measured."""
@@ -351,13 +379,10 @@ class GANRun:
     #: judging what training changed.
     initial_generator_state: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     _holdout_indices: torch.Tensor | None = field(default=None, repr=False)
-    #: The last plain draw (``samples(n)``, every other argument at its default): its key,
-    #: the generator's tensors it was drawn from (held, so that their ids stay theirs) and
-    #: the samples. The output-range, not-blank and diversity checks each ask for the
-    #: same 1,000 samples; drawing them once saves two forward passes of G per run.
-    _plain_draw: tuple[tuple[Any, ...], list[torch.Tensor], torch.Tensor] | None = field(
-        default=None, repr=False
-    )
+    #: The last plain draw (``samples(n)``, every other argument at its default). The
+    #: output-range, not-blank and diversity checks each ask for the same 1,000 samples;
+    #: drawing them once saves two forward passes of G per run.
+    _plain_draw: _PlainDraw | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -416,15 +441,12 @@ class GANRun:
             raise ValueError(f"mode must be 'eval' or 'train'; got {mode!r}")
         plain = labels is None and seed is None and mode == "eval" and not initial
         plain = plain and latent_scale == 1.0
-        if plain:
-            cached = self._plain_draw
-            if cached is not None and cached[0] == _draw_key(n, self.generator):
-                return cached[2].clone()
+        if plain and self._plain_draw is not None and self._plain_draw.fits(n, self.generator):
+            return self._plain_draw.samples.clone()
         out = self._draw(n, labels, seed, mode, initial, latent_scale)
         if plain:
-            # Keyed after the draw, which leaves G's tensors as they were.
-            tensors = _state_tensors(self.generator)
-            self._plain_draw = (_draw_key(n, self.generator, tensors), tensors, out.clone())
+            # Taken after the draw, which leaves G's tensors as they were.
+            self._plain_draw = _PlainDraw.of(n, self.generator, out)
         return out
 
     def _draw(
@@ -483,20 +505,6 @@ class GANRun:
             f"GANRun({self.name!r}, steps={self.steps}, seed={self.seed}, device={self.device}, "
             f"{self.elapsed:.1f}s)"
         )
-
-
-def _state_tensors(module: nn.Module) -> list[torch.Tensor]:
-    return [*module.parameters(), *module.buffers()]
-
-
-def _draw_key(
-    n: int, generator: nn.Module, tensors: list[torch.Tensor] | None = None
-) -> tuple[Any, ...]:
-    """What a plain draw depends on besides the run's seed: n, and which tensors G holds
-    at which version (torch counts each in-place change of a tensor), so that a
-    generator changed or given new weights since is drawn from again."""
-    tensors = _state_tensors(generator) if tensors is None else tensors
-    return (n, id(generator), *((id(t), t._version) for t in tensors))
 
 
 def _optimizers(
