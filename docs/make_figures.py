@@ -39,6 +39,7 @@ DEFAULT = (
     "mode-collapse",
     "discriminator-overpowers",
     "discriminator-too-weak",
+    "discriminator-wrong-activation",
     "checkpoint-roundtrip-mismatch",
     "checkpoint-not-trained",
     "ring-mlp",

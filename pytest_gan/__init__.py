@@ -20,12 +20,15 @@ _EXPORTS: dict[str, str] = {
     "GANTimeLimitError": "pytest_gan.training",
     "History": "pytest_gan.instrument",
     "GANAssertionError": "pytest_gan.errors",
+    "GANWarning": "pytest_gan.errors",
+    "GANWastedBackwardWarning": "pytest_gan.errors",
     "PITFALLS": "pytest_gan.pitfalls",
     "Pitfall": "pytest_gan.pitfalls",
     "Baseline": "pytest_gan.baseline",
     "GANBaselineWarning": "pytest_gan.baseline",
     "assert_checkpoint_roundtrip": "pytest_gan.checks",
     "assert_conditioning_effective": "pytest_gan.checks",
+    "assert_d_output_fits_loss": "pytest_gan.checks",
     "assert_d_step_isolated": "pytest_gan.checks",
     "assert_data_normalized": "pytest_gan.checks",
     "assert_diverse": "pytest_gan.checks",
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from pytest_gan.checks import (
         assert_conditioning_effective as assert_conditioning_effective,
     )
+    from pytest_gan.checks import assert_d_output_fits_loss as assert_d_output_fits_loss
     from pytest_gan.checks import assert_d_step_isolated as assert_d_step_isolated
     from pytest_gan.checks import assert_data_normalized as assert_data_normalized
     from pytest_gan.checks import assert_diverse as assert_diverse
@@ -64,6 +68,8 @@ if TYPE_CHECKING:
         assert_output_range_matches_data as assert_output_range_matches_data,
     )
     from pytest_gan.errors import GANAssertionError as GANAssertionError
+    from pytest_gan.errors import GANWarning as GANWarning
+    from pytest_gan.errors import GANWastedBackwardWarning as GANWastedBackwardWarning
     from pytest_gan.instrument import History as History
     from pytest_gan.pitfalls import PITFALLS as PITFALLS
     from pytest_gan.pitfalls import Pitfall as Pitfall

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_gan import _defaults
 from pytest_gan._files import write_atomically
+from pytest_gan.errors import GANWarning
 
 if TYPE_CHECKING:
     import torch
@@ -372,7 +373,7 @@ class BaselineMismatchError(ValueError):
     on different kinds of device. The message says what differs and how to reconcile."""
 
 
-class GANBaselineWarning(UserWarning):
+class GANBaselineWarning(GANWarning):
     """A baseline was measured that cannot catch a generator that stopped learning: the
     band of each of its ``QUALITY_FIGURES`` holds the untrained generator's value."""
 

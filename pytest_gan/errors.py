@@ -20,6 +20,17 @@ class GANAssertionError(AssertionError):
         self.evidence = dict(evidence)
 
 
+class GANWarning(UserWarning):
+    """The base of pytest-gan's warnings: something worth fixing that does not harm
+    training (``-W error::pytest_gan.GANWarning`` turns them all into failures)."""
+
+
+class GANWastedBackwardWarning(GANWarning):
+    """The D step's loss back-propagates through the generator (a missing ``.detach()``)
+    whose gradients are then reset before G's step: no harm to training, but a backward
+    pass through G computed and thrown away on every step."""
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"

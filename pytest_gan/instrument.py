@@ -13,6 +13,9 @@ What is recorded, per training step (:class:`History` rows):
 * ``d_step_g_grads``: generator parameter tensors that received gradient between the
   previous optimizer step and the discriminator's step, i.e. during the D step's backward
   pass: the signature of a missing ``.detach()``;
+* ``d_leak_in_g_step``: of those, the tensors whose leaked gradient was still there, never
+  reset, when G's optimizer stepped: the missing ``.detach()`` changed G's update (harmful)
+  rather than only costing a backward pass through G (wasteful);
 * ``g_stale_grads`` / ``d_stale_grads``: parameter tensors whose gradient was not reset
   since that optimizer's previous step, so old gradients were accumulated into the new
   update: the signature of a missing ``zero_grad()``.
@@ -35,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+from torch.overrides import TorchFunctionMode
 
 from pytest_gan import _defaults
 from pytest_gan.rng import preserved_torch_rng
@@ -148,6 +152,7 @@ _NOT_LOSSES = frozenset(
         "g_updates",
         "d_updates",
         "d_step_g_grads",
+        "d_leak_in_g_step",
         "g_stale_grads",
         "d_stale_grads",
     }
@@ -209,7 +214,18 @@ class _OptimizerWatch:
         )
         owner.counts[f"{self.role}_stale_grads"] += stale
         if self.role == "d":
-            owner.counts["d_step_g_grads"] += sum(1 for i in owner.g_indices if owner.written[i])
+            leaked = [i for i in owner.g_indices if owner.written[i]]
+            owner.counts["d_step_g_grads"] += len(leaked)
+            if owner.same_optimizer:
+                # One optimizer for both networks: this very step applies the leak to G.
+                owner.counts["d_leak_in_g_step"] += len(leaked)
+            for i in leaked:
+                # From here, G's parameter holds D's gradient until it is reset; whether
+                # G's step applies it is told at that step (see _harmful_leaks).
+                owner.leaked[i] = True
+                owner.remember(i, owner.params[i])
+        elif self.role == "g":
+            owner.counts["d_leak_in_g_step"] += owner.harmful_leaks()
         # A copy of the weights; _post turns it into the update in place.
         self.before = [p.clone() for p in self.detached]
 
@@ -226,6 +242,8 @@ class _OptimizerWatch:
                 owner.reset[i] = False
                 owner.remember(i, p)
         owner.written = [False] * len(owner.written)
+        if self.role == "g":
+            owner.leaked = [False] * len(owner.leaked)
 
     def remove(self) -> None:
         for h in self.handles:
@@ -251,6 +269,9 @@ class Instrument:
         self.g_indices = [i for i, (net, _, _) in enumerate(named) if net == "generator"]
         self.reset = [True] * len(self.params)
         self.written = [False] * len(self.params)
+        # G parameters holding gradient that D's step wrote, not reset since.
+        self.leaked = [False] * len(self.params)
+        self.same_optimizer = opt_g is opt_d
         self.seen: list[tuple[int, int] | None] = [None] * len(self.params)
         self.pending: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
@@ -266,8 +287,32 @@ class Instrument:
 
     def _clear_counts(self) -> None:
         self.counts = dict.fromkeys(
-            ("g_updates", "d_updates", "d_step_g_grads", "g_stale_grads", "d_stale_grads"), 0
+            (
+                "g_updates",
+                "d_updates",
+                "d_step_g_grads",
+                "d_leak_in_g_step",
+                "g_stale_grads",
+                "d_stale_grads",
+            ),
+            0,
         )
+
+    def harmful_leaks(self) -> int:
+        """G parameter tensors whose gradient, at G's optimizer step, still holds what the
+        D step's backward wrote into it: G is updated with D's gradient. A reset since
+        (``zero_grad``: the gradient set to None, or zeroed in place, which bumps its
+        version) makes the leak wasted work only."""
+        count = 0
+        for i in self.g_indices:
+            if not self.leaked[i]:
+                continue
+            g = self.params[i].grad
+            if g is not None and self.seen[i] == (id(g), g._version):
+                count += 1
+            else:
+                self.leaked[i] = False
+        return count
 
     def remember(self, i: int, p: torch.Tensor) -> None:
         g = p.grad
@@ -288,6 +333,7 @@ class Instrument:
             # a missing zero_grad is never reported where there may have been none.
             if g is None or self.seen[i] != (id(g), g._version):
                 self.reset[i] = True
+                self.leaked[i] = False
             # Accumulating into an existing gradient adds in place (one version step);
             # into None it creates a tensor that the next optimizer step will record.
             self.seen[i] = None if g is None else (id(g), g._version + 1)
@@ -304,6 +350,8 @@ class Instrument:
         row.update({k: float(v) for k, v in self.counts.items()})
         if self.counts["d_step_g_grads"]:
             self.history.note("d_step_g_grads", step)
+        if self.counts["d_leak_in_g_step"]:
+            self.history.note("d_leak_in_g_step", step)
         for role in ("g", "d"):
             if self.counts[f"{role}_stale_grads"]:
                 self.history.note(f"{role}_stale_grads", step)
@@ -402,6 +450,19 @@ def auc(real: torch.Tensor, fake: torch.Tensor) -> float:
     return float((diff > 0).double().mean() + 0.5 * (diff == 0).double().mean())
 
 
+def _r_v(d_train: torch.Tensor, d_held: torch.Tensor, d_fake: torch.Tensor) -> float:
+    train, held, fake = (float(t.double().mean()) for t in (d_train, d_held, d_fake))
+    gap = train - fake
+    return (train - held) / gap if gap > 0 else math.nan
+
+
+def _nearest_mean(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The mean distance from a sample of ``a`` to its nearest sample of ``b``."""
+    x = a.reshape(a.shape[0], -1).double()
+    y = b.reshape(b.shape[0], -1).double().to(x.device)
+    return float(torch.cdist(x, y).min(dim=1).values.mean())
+
+
 class Prober:
     """Periodic looks at D and G during training; see the module docstring."""
 
@@ -480,6 +541,12 @@ class Prober:
             "d_fake_p": d_fake_p,
             # StyleGAN2-ADA's overfitting heuristic r_t = E[sign(D(x_train) - threshold)].
             "r_t": float(torch.sign(d_train - threshold).mean()),
+            # ... and r_v = (E[D(train)] - E[D(held-out)]) / (E[D(train)] - E[D(fake)]): 0
+            # when D scores samples it never trained on as it scores its training samples,
+            # 1 when it scores them as fakes (complete overfitting). With the AUC of
+            # training over held-out samples (1/2: no difference).
+            "r_v": _r_v(d_train, d_real, d_fake),
+            "d_train_auc": auc(d_train, d_real),
             "held_out": self.held_out,
             "fake_mean": float(flat.mean()),
             "fake_std": float(flat.std()),
@@ -488,6 +555,12 @@ class Prober:
             # Spread of each feature across the batch, averaged: near 0 when every z gives
             # the same output.
             "fake_batch_std": float(flat.std(dim=0).mean()),
+            # How far G's samples are from the data: the mean distance from a fixed-z fake
+            # to its nearest held-out real sample, and the same for the training batch's
+            # samples (the data's own scale). Over the run it tells whether G's samples
+            # still approach the data.
+            "fake_to_real": _nearest_mean(flat, self.holdout[0]),
+            "real_to_real": _nearest_mean(self.train_batch[0], self.holdout[0]),
             "samples": fake[: _defaults.PROBE_KEEP].detach().to("cpu", copy=True),
         }
         self.history.probes.append(record)
@@ -512,6 +585,79 @@ def _last_parametrized(module: nn.Module) -> nn.Module:
         if any(True for _ in sub.parameters(recurse=False)) or parametrize.is_parametrized(sub):
             last = sub
     return last
+
+
+#: What a loss does with D's outputs, by the torch functions it applies to them (or to what
+#: is computed from them). A classifier's loss reads them as logits or probabilities; a
+#: hinge loss clips margins; a Wasserstein critic's loss only averages and subtracts them.
+LOGIT_OPS = frozenset({"binary_cross_entropy_with_logits", "softplus", "logsigmoid", "sigmoid"})
+PROBABILITY_OPS = frozenset({"binary_cross_entropy", "log", "log1p", "log2", "log10"})
+SQUARE_OPS = frozenset({"mse_loss", "pow", "__pow__", "square", "square_"})
+MARGIN_OPS = frozenset(
+    {"relu", "relu_", "clamp", "clamp_min", "clamp_max", "minimum", "min", "hinge_embedding_loss"}
+)
+# Functions whose result is no longer "computed from D's outputs" in the sense above: the
+# gradient of a penalty (its norm is the penalty's business), copies for logging.
+_UNTRACED = frozenset({"grad", "detach", "item", "tolist", "__get__", "backward", "cpu", "numpy"})
+
+
+class LossOps(TorchFunctionMode):
+    """Records, during one training step, the torch functions applied to the outputs of
+    one module (D) and to every tensor computed from them, so that the loss a user's step
+    computes can be read off without parsing its code."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.ops: set[str] = set()
+        self.outputs: list[torch.Tensor] = []
+        # Tensors derived from D's outputs, by id; the list keeps them alive so that an id
+        # is never reused by another tensor while the step runs.
+        self._derived: dict[int, torch.Tensor] = {}
+        self._handle = module.register_forward_hook(self._tag_output)
+
+    def _tag_output(self, module: nn.Module, inputs: Any, out: Any) -> None:
+        if isinstance(out, torch.Tensor):
+            self._derived[id(out)] = out
+            self.outputs.append(out.detach())
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        if name in _UNTRACED:
+            return result
+        leaves = [*_tensors(args), *_tensors(kwargs.values())]
+        if any(self._derived.get(id(t)) is t for t in leaves):
+            self.ops.add(name)
+            for t in _tensors((result,)):
+                self._derived[id(t)] = t
+        return result
+
+    def remove(self) -> None:
+        self._handle.remove()
+        self._derived = {}
+
+
+def _tensors(values: Any) -> Iterator[torch.Tensor]:
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            yield v
+        elif isinstance(v, (tuple, list)):
+            yield from _tensors(v)
+
+
+def read_loss(ops: set[str]) -> str:
+    """``"logit"``, ``"probability"``, ``"square"``, ``"margin"`` or ``"critic"``: the loss a
+    step applies to D's outputs, told by the functions it applies (:class:`LossOps`)."""
+    if ops & LOGIT_OPS:
+        return "logit"
+    if ops & PROBABILITY_OPS:
+        return "probability"
+    if ops & SQUARE_OPS:
+        return "square"
+    if ops & MARGIN_OPS:
+        return "margin"
+    return "critic"
 
 
 def saturation_probe(
@@ -541,12 +687,24 @@ def saturation_probe(
             return out + (torch.full_like(out, target) - out).detach()
 
         handle = _last_parametrized(d).register_forward_hook(saturate)
+        recorder = LossOps(d)
         try:
-            with preserved_torch_rng():
+            with preserved_torch_rng(), recorder:
                 out = step(make_context(g, d), batch)
             results[direction] = {str(k): as_float(v, str(k)) for k, v in out.items()}
         except Exception as exc:  # the step's own failure is the finding
             results[direction] = {"error": f"{type(exc).__name__}: {exc}"}
         finally:
             handle.remove()
+            recorder.remove()
+        if direction == "real":
+            # The step's loss, read from what it does with D's outputs; and what D's output
+            # layer makes of a last layer forced to +SATURATED_LOGIT: the logit itself for
+            # a linear head, 1 for a Sigmoid.
+            results["d_ops"] = sorted(recorder.ops)
+            results["d_loss_reads"] = read_loss(recorder.ops) if recorder.outputs else None
+            outs = [o.float() for o in recorder.outputs if o.is_floating_point()]
+            results["d_output_at_saturation"] = (
+                max(float(o.max()) for o in outs) if outs else math.nan
+            )
     return results

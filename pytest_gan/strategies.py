@@ -66,13 +66,14 @@ OPTIMIZERS = ("adam", "rmsprop")
 #: The ranges ``gan_configs`` draws from by default: what published GANs and widely copied
 #: scripts use, with each range's edge cases. Learning rates from 1e-5 to 1e-2 span
 #: WGAN-GP's 1e-4, DCGAN's 2e-4, TTUR's and SAGAN's 4e-4 and StyleGAN's 2e-3. Batches from
-#: 1 (where BatchNorm1d refuses to train, and BatchNorm2d normalises by one image) to 256;
-#: z from 1 to 512; widths (DCGAN's ngf/ndf) from 8 to 128; 1 to 10 critic steps per
-#: generator step (WGAN uses 5).
+#: 2 to 256: 2 is the least ``GANSpec`` accepts (BatchNorm1d refuses to train on one sample,
+#: and any batch statistic needs two), so every drawn config builds a spec; z from 1 to
+#: 512; widths (DCGAN's ngf/ndf) from 8 to 128; 1 to 10 critic steps per generator step
+#: (WGAN uses 5).
 RANGES: Mapping[str, tuple[float, float]] = {
     "lr_g": (1e-5, 1e-2),
     "lr_d": (1e-5, 1e-2),
-    "batch_size": (1, 256),
+    "batch_size": (2, 256),
     "latent_dim": (1, 512),
     "n_critic": (1, 10),
     "width": (8, 128),
@@ -150,8 +151,10 @@ class GANConfig:
                 raise _value_error(f"{name} must be positive; got {value!r}")
             object.__setattr__(self, name, value)
         object.__setattr__(self, "betas", _betas(self.betas, "betas"))
-        for name in ("batch_size", "latent_dim", "n_critic", "width"):
+        for name in ("latent_dim", "n_critic", "width"):
             _positive_int(getattr(self, name), name)
+        # As GANSpec: a config that cannot build a spec is no configuration to fuzz.
+        _positive_int(self.batch_size, "batch_size", minimum=2)
         _positive_int(self.seed, "seed", minimum=0)
         if not isinstance(self.loss, str):
             raise _type_error(f"loss must be a str; got {type(self.loss).__name__}")

@@ -17,15 +17,23 @@ key="$( { cat "$here/pyproject.toml"; echo "$torch_pins"; "$python" --version; }
 root="${PYTEST_GAN_VENVS:-$HOME/.cache/pytest-gan}"
 venv="$root/venv-$key"
 
-if [ ! -f "$venv/.complete" ]; then
-  echo "pytest-gan: creating $venv (torch takes a minute or two)" >&2
-  rm -rf "$venv"
-  mkdir -p "$root"
-  "$python" -m venv "$venv"
-  # shellcheck disable=SC2086
-  "$venv/bin/python" -m pip install --quiet $torch_pins
-  "$venv/bin/python" -m pip install --quiet -e "$here[dev]"
-  touch "$venv/.complete"
+mkdir -p "$root"
+if [ ! -f "$venv/.complete" ] || [ ! -x "$venv/bin/python" ]; then
+  # One creator at a time: a second shell (another clone, a parallel job) waits for the
+  # first instead of deleting the venv it is installing into.
+  exec 9>"$venv.lock"
+  flock 9
+  if [ ! -f "$venv/.complete" ] || [ ! -x "$venv/bin/python" ]; then
+    echo "pytest-gan: creating $venv (torch takes a minute or two)" >&2
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    # shellcheck disable=SC2086
+    "$venv/bin/python" -m pip install --quiet $torch_pins
+    "$venv/bin/python" -m pip install --quiet -e "$here[dev]"
+    touch "$venv/.complete"
+  fi
+  flock -u 9
+  exec 9>&-
 fi
 # The editable install points the venv at one clone, and pip records which in the
 # distribution's direct_url.json; redo it (5-7 s) only when that is not this one. The

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fixtures.steps import UserStep
 from fixtures.zoo import case
 from pytest_gan import GANAssertionError, assert_losses_balanced, train
+from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
 from pytest_gan.checks.balance import MAX_FAKE_BELIEF, MAX_WEAK_AUC
+from pytest_gan.checks.lipschitz import lipschitz_constraints
 from pytest_gan.instrument import auc
-from tests.tiny import tiny_spec
+from tests.tiny import hinge_step, make_d, tiny_spec
 
 
 def test_auc_ranks_real_above_fake() -> None:
@@ -63,3 +66,36 @@ def test_balance_refuses_bad_input() -> None:
         assert_losses_balanced(torch.zeros(3))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="instrument=False"):
         assert_losses_balanced(train(tiny_spec(), steps=2, instrument=False))
+
+
+@pytest.mark.parametrize(
+    ("step", "kind"),
+    [
+        (UserStep(), CLASSIFIER),
+        (UserStep(loss="bce-hand-written"), CLASSIFIER),
+        (UserStep(loss="wgan-gp", n_critic=5), CRITIC),
+        (hinge_step, MARGIN),
+    ],
+)
+def test_a_users_step_is_read_by_the_losses_it_records(step: object, kind: str) -> None:
+    # No loss= declared: the kind of D comes from the losses the step returns.
+    hand_written = isinstance(step, UserStep) and step.loss == "bce-hand-written"
+    d = (lambda: torch.nn.Sequential(make_d(), torch.nn.Sigmoid())) if hand_written else make_d
+    for seed in range(3):
+        run = train(tiny_spec(train_step=step, discriminator=d), steps=40, seed=seed)
+        assert score_kind(run) == kind, seed
+        if kind == CRITIC:
+            # Judged as a critic: no balance verdict, and its Lipschitz bound is checkable.
+            assert_losses_balanced(run)
+            assert any("Wasserstein critic" in c for c in lipschitz_constraints(run))
+
+
+def test_what_the_step_does_with_ds_outputs_wins_over_a_declared_loss() -> None:
+    # A BCE step declared as "wgan-gp": the final probe sees binary_cross_entropy_with_logits.
+    run = train(tiny_spec(train_step=UserStep(), loss="wgan-gp"), steps=5)
+    assert run.history.saturation["d_loss_reads"] == "logit"
+    assert score_kind(run) == CLASSIFIER
+    assert score_kind(train(tiny_spec(loss="hinge"), steps=5)) == MARGIN
+    # Without the probe (instrument=False): the declared loss, then the losses' signs.
+    bare = train(tiny_spec(train_step=UserStep(), loss="wgan-gp"), steps=5, instrument=False)
+    assert score_kind(bare) == CRITIC

@@ -19,7 +19,11 @@ from torch.nn.utils.parametrizations import spectral_norm
 from fixtures import models
 from fixtures.zoo import BROKEN, IMAGE_LATENT, case
 from pytest_gan import GANAssertionError, TrainContext, train
-from pytest_gan.checks.checkpoint import OUTPUT_RTOL, assert_checkpoint_roundtrip
+from pytest_gan.checks.checkpoint import (
+    OUTPUT_RTOL,
+    assert_checkpoint_roundtrip,
+    infer_latent_shape,
+)
 from pytest_gan.training import GANRun
 from tests.tiny import LATENT, tiny_spec
 
@@ -518,8 +522,8 @@ def test_bad_input_names_the_argument() -> None:
         kwargs.update(overrides)
         with pytest.raises(error, match=message):
             assert_checkpoint_roundtrip(**kwargs)
-    with pytest.raises(ValueError, match="latent_dim is needed"):
-        assert_checkpoint_roundtrip(g, BNGenerator)
+    with pytest.raises(ValueError, match=r"latent_dim is needed.*does not tell the size of z"):
+        assert_checkpoint_roundtrip(Opaque(), Opaque)
     with pytest.raises(ValueError, match="contradicts the run's spec"):
         assert_checkpoint_roundtrip(run, latent_dim=LATENT + 1)
     with pytest.raises(ValueError, match="factory must build a fresh generator"):
@@ -528,6 +532,66 @@ def test_bad_input_names_the_argument() -> None:
     del cond.num_classes
     with pytest.raises(ValueError, match="num_classes is needed"):
         assert_checkpoint_roundtrip(cond, models.ConditionalDCGANGenerator)
+
+
+class Opaque(nn.Module):
+    """A generator whose first layer (itself) tells nothing of z's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(LATENT, 2))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.weight
+
+
+class NoAttributeDCGAN(models.DCGANGenerator):
+    """The zoo's DCGAN generator without its latent_dim attribute, as most public code
+    writes it: only its first ConvTranspose2d knows the size of z."""
+
+    def __init__(self) -> None:
+        super().__init__(latent_dim=IMAGE_LATENT, width=16)
+        del self.latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(z)  # z must be [B, C, 1, 1]
+        return out
+
+
+def test_a_bare_generators_latent_shape_is_inferred_from_its_first_layer() -> None:
+    g = BNGenerator()
+    assert not hasattr(g, "latent_dim")
+    assert infer_latent_shape(g) == (LATENT,)
+    conv = NoAttributeDCGAN()
+    assert infer_latent_shape(conv) == (IMAGE_LATENT, 1, 1)
+    with torch.no_grad():
+        conv(torch.zeros(2, IMAGE_LATENT, 1, 1))  # the shape the contract's table names
+    # The look changes neither buffers nor modes nor the RNG.
+    before = {k: v.clone() for k, v in conv.state_dict().items()}
+    conv.train()
+    rng = torch.get_rng_state()
+    infer_latent_shape(conv)
+    assert conv.training and torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in conv.state_dict().items())
+
+
+def test_the_contracts_own_call_on_a_bare_module_catches_a_fresh_model_checkpoint() -> None:
+    # assert_checkpoint_roundtrip(generator, factory, save=..., load=...): a bare module,
+    # no run, no latent_dim, exactly as the contract's table writes it.
+    g = trained(BNGenerator())
+
+    def save_fresh(module: nn.Module, path: Path) -> None:
+        torch.save(BNGenerator().state_dict(), path)
+
+    def load(path: Path) -> nn.Module:
+        module = BNGenerator()
+        module.load_state_dict(torch.load(path, weights_only=True))
+        return module
+
+    assert_checkpoint_roundtrip(g, BNGenerator, load=load)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_checkpoint_roundtrip(g, BNGenerator, save=save_fresh, load=load)
+    assert caught.value.pitfall == "checkpoint-not-trained"
 
 
 def test_a_file_that_is_no_checkpoint_is_left_to_the_load() -> None:

@@ -9,15 +9,19 @@ runs of the zoo are exercised by the statistical checks' tests.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 
+import pytest_gan
 from fixtures.steps import UserStep
 from fixtures.zoo import HEALTHY, case
 from pytest_gan import (
     PITFALLS,
     GANAssertionError,
+    GANWarning,
+    GANWastedBackwardWarning,
     assert_d_step_isolated,
     assert_gradients_zeroed,
     assert_losses_finite,
@@ -83,12 +87,61 @@ def test_the_leak_message_reads_top_down() -> None:
     text = str(caught.value)
     lines = text.splitlines()
     assert lines[0].startswith(
-        f"Gradient from the discriminator's loss reached the generator in {STEPS} of {STEPS}"
+        "Gradient from the discriminator's loss reached the generator's update in "
+        f"{STEPS} of {STEPS}"
     )
     assert "figure" in lines[2] and "measured" in lines[2] and "healthy" in lines[2]
     assert "Pitfall: d-step-leaks-into-generator" in text
     assert "Fix: Feed D fake.detach()" in text
     assert caught.value.evidence["leaking_steps"] == STEPS
+    assert caught.value.evidence["harmful_steps"] == STEPS
+
+
+# A missing .detach() in two grades: where the stray gradient reaches G's update, and where
+# G's zero_grad() clears it first (the order of the PyTorch DCGAN example's loop).
+HARMFUL_LEAKS = [
+    UserStep(detach=False, zero_grad_g_first=True),  # G's zero_grad before D's step
+    UserStep(detach=False, zero_grad_g_first=True, zero_grad_style="in-place"),
+    UserStep(detach=False, zero_grad_g_first=True, zero_grad_style="module"),
+]
+WASTEFUL_LEAKS = [
+    UserStep(detach=False),
+    UserStep(detach=False, zero_grad_style="in-place"),
+    UserStep(detach=False, zero_grad_style="module"),
+    UserStep(detach=False, loss="wgan-gp", n_critic=3),
+]
+
+
+@pytest.mark.parametrize("step", HARMFUL_LEAKS)
+def test_a_leak_that_reaches_gs_update_fails(step: UserStep) -> None:
+    for seed in range(5):
+        run = train(tiny_spec(train_step=step), steps=4, seed=seed)
+        with pytest.raises(GANAssertionError) as caught:
+            assert_d_step_isolated(run)
+        assert caught.value.pitfall == "d-step-leaks-into-generator"
+        assert caught.value.evidence["harmful_steps"] == 4
+
+
+@pytest.mark.parametrize("step", WASTEFUL_LEAKS)
+def test_a_leak_cleared_before_gs_step_passes_with_a_warning(step: UserStep) -> None:
+    for seed in range(5):
+        run = train(tiny_spec(train_step=step), steps=4, seed=seed)
+        assert run.history.events["d_step_g_grads"]["count"] == 4
+        assert "d_leak_in_g_step" not in run.history.events
+        with pytest.warns(GANWastedBackwardWarning, match="backward pass through G is wasted"):
+            assert_d_step_isolated(run)
+        assert issubclass(GANWastedBackwardWarning, GANWarning)
+
+
+def test_one_optimizer_for_both_networks_applies_the_leak_at_once() -> None:
+    def shared(g: torch.nn.Module, d: torch.nn.Module) -> tuple[torch.optim.Optimizer, ...]:
+        opt = torch.optim.Adam([*g.parameters(), *d.parameters()], lr=2e-4)
+        return opt, opt
+
+    run = train(tiny_spec(train_step=UserStep(detach=False), optimizers=shared), steps=3)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_d_step_isolated(run)
+    assert caught.value.pitfall == "d-step-leaks-into-generator"
 
 
 def test_the_coverage_message_names_the_crossed_optimizer() -> None:
@@ -144,9 +197,12 @@ def test_checks_refuse_what_is_not_a_run(check: Check) -> None:
 
 
 def test_the_catalog_names_every_check_and_its_fix() -> None:
-    assert len(PITFALLS) == 16
+    assert len(PITFALLS) == 17
+    index = (Path(__file__).parents[1] / "docs" / "pitfalls" / "index.md").read_text()
     for pitfall_id, entry in PITFALLS.items():
         assert entry.id == pitfall_id and entry.title and entry.symptom and entry.fix and entry.why
         assert entry.check.startswith("assert_")
+        assert hasattr(pytest_gan, entry.check), entry.check
+        assert Path(entry.doc).name in index and (Path(__file__).parents[1] / entry.doc).exists()
     with pytest.raises(TypeError):
         PITFALLS["new"] = PITFALLS["blank-output"]  # type: ignore[index]

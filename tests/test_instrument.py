@@ -46,6 +46,10 @@ def test_a_missing_detach_is_seen_on_every_step(zero_g_first: bool) -> None:
     leaks = run.history["d_step_g_grads"]
     assert all(v == 4.0 for v in leaks), leaks  # all four G parameter tensors
     assert run.history.events["d_step_g_grads"] == {"count": STEPS, "first_step": 0}
+    # Only with G's zero_grad before D's step does G's update apply the leak.
+    applied = run.history["d_leak_in_g_step"]
+    assert all(v == (4.0 if zero_g_first else 0.0) for v in applied), applied
+    assert ("d_leak_in_g_step" in run.history.events) == zero_g_first
 
 
 def test_a_missing_zero_grad_is_seen_from_the_second_step() -> None:

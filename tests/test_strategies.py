@@ -57,6 +57,7 @@ def test_a_config_is_frozen() -> None:
         ({"betas": (0.5,)}, TypeError, "betas"),
         ({"betas": (0.5, 1.0)}, ValueError, "betas"),
         ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"batch_size": 1}, ValueError, "batch_size must be at least 2"),
         ({"latent_dim": 2.0}, TypeError, "latent_dim"),
         ({"n_critic": True}, TypeError, "n_critic"),
         ({"width": -1}, ValueError, "width"),
@@ -110,6 +111,34 @@ def test_drawn_configs_stay_within_the_documented_ranges(cfg: gst.GANConfig) -> 
         assert lo <= getattr(cfg, name) <= hi, name
     assert 0 <= cfg.betas[0] < 1 and 0 <= cfg.betas[1] < 1
     assert cfg.loss in _defaults.LOSSES and cfg.optimizer in gst.OPTIMIZERS
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(cfg=gst.gan_configs())
+def test_every_drawn_config_builds_a_spec(cfg: gst.GANConfig) -> None:
+    # A property over a correct GAN must never fail on a config GANSpec refuses.
+    spec = GANSpec(
+        generator=make_g,
+        discriminator=make_d,
+        data=gaussian(),
+        **cfg.spec_kwargs(),
+    )
+
+    assert spec.batch_size == cfg.batch_size >= 2
+
+
+def test_the_least_batch_in_range_is_the_least_a_spec_takes() -> None:
+    least = int(gst.RANGES["batch_size"][0])
+
+    GANSpec(generator=make_g, discriminator=make_d, data=gaussian(), latent_dim=4, batch_size=least)
+    with pytest.raises(ValueError, match="batch_size must be at least"):
+        GANSpec(
+            generator=make_g,
+            discriminator=make_d,
+            data=gaussian(),
+            latent_dim=4,
+            batch_size=least - 1,
+        )
 
 
 def test_drawn_configs_span_the_space() -> None:
@@ -194,7 +223,7 @@ def test_a_strategy_override_drawing_a_bad_value_names_the_field() -> None:
     def draw(cfg: gst.GANConfig) -> None:
         pass
 
-    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+    with pytest.raises(ValueError, match="batch_size must be at least 2"):
         draw()
 
 

@@ -8,8 +8,10 @@ import torch
 from fixtures.zoo import BROKEN, HEALTHY, case
 from pytest_gan import GANSpec, train
 
-# Pitfall ids of the public contract: every one has a broken twin.
+# Pitfall ids of the public contract, and the seed pitfalls checked since: every one has a
+# broken twin.
 API_PITFALLS = {
+    "discriminator-wrong-activation",
     "blank-output",
     "mode-collapse",
     "non-finite-loss",

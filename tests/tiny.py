@@ -58,3 +58,18 @@ def two_clusters(n: int = 1024, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
     y = torch.randint(0, 2, (n,), generator=gen)
     centres = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])
     return centres[y] + 0.3 * torch.randn(n, 2, generator=gen), y
+
+
+def hinge_step(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A user's own hinge-loss step (SNGAN's), written with nn.ReLU as public code does."""
+    g, d = ctx.generator, ctx.discriminator
+    fake = g(ctx.latent(batch.shape[0]))
+    ctx.opt_d.zero_grad()
+    d_loss = nn.ReLU()(1.0 - d(batch)).mean() + nn.ReLU()(1.0 + d(fake.detach())).mean()
+    d_loss.backward()
+    ctx.opt_d.step()
+    ctx.opt_g.zero_grad()
+    g_loss = -d(fake).mean()
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}

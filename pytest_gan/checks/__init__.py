@@ -10,6 +10,7 @@ from pytest_gan.baseline import assert_matches_baseline
 from pytest_gan.checks.balance import assert_losses_balanced
 from pytest_gan.checks.checkpoint import assert_checkpoint_roundtrip
 from pytest_gan.checks.conditioning import assert_conditioning_effective
+from pytest_gan.checks.d_output import assert_d_output_fits_loss
 from pytest_gan.checks.dynamics import assert_generator_learns, assert_losses_finite
 from pytest_gan.checks.lipschitz import assert_lipschitz
 from pytest_gan.checks.outputs import assert_diverse, assert_not_blank
@@ -23,6 +24,7 @@ from pytest_gan.checks.wiring import (
 __all__ = [
     "assert_checkpoint_roundtrip",
     "assert_conditioning_effective",
+    "assert_d_output_fits_loss",
     "assert_d_step_isolated",
     "assert_data_normalized",
     "assert_diverse",

@@ -22,3 +22,56 @@ def require_instrumented(run: GANRun, check: str) -> None:
             f"{check}: run was trained with instrument=False, so it holds none of the "
             "records this check reads; train it with the default instrument=True"
         )
+
+
+#: What D's outputs are, by the loss that trains it: a classifier's probabilities or
+#: logits; a hinge D's margin scores; a Wasserstein critic's unbounded scores.
+CLASSIFIER, MARGIN, CRITIC = "classifier", "margin", "critic"
+_DECLARED = {"bce": CLASSIFIER, "lsgan": CLASSIFIER, "hinge": MARGIN, "wgan-gp": CRITIC}
+
+#: A loss below this is negative beyond float rounding. Every classifier loss (BCE, its
+#: non-saturating G loss, LSGAN) and the hinge D loss are sums of non-negative terms; a
+#: Wasserstein critic's loss E[D(fake)] - E[D(real)] is negative as soon as it separates
+#: the two, and the hinge and Wasserstein G loss -E[D(G(z))] whenever D scores fakes above 0.
+NEGATIVE_LOSS = -1e-6
+
+
+#: How each reading of a loss (``pytest_gan.instrument.read_loss``) treats D's outputs.
+_READS = {
+    "logit": CLASSIFIER,
+    "probability": CLASSIFIER,
+    "square": CLASSIFIER,
+    "margin": MARGIN,
+    "critic": CRITIC,
+}
+
+
+def score_kind(run: GANRun) -> str:
+    """``CLASSIFIER``, ``MARGIN`` or ``CRITIC``: how D's outputs are to be read.
+
+    A run's final probe re-runs its training step once on copies of the networks and
+    records what the loss does with D's outputs (``history.saturation["d_loss_reads"]``):
+    BCE on logits or probabilities and LSGAN's squares read them as a classifier's; a
+    hinge clips margins; a Wasserstein critic's loss only averages and subtracts. That
+    reading decides, for the built-in losses and a user's own step alike. Without it
+    (instrument=False), a declared ``loss`` other than the default ``"bce"`` is taken at
+    its word, and otherwise the recorded losses tell: a negative ``d_loss`` is a
+    Wasserstein critic's, a negative ``g_loss`` with a non-negative ``d_loss`` a hinge
+    D's (whose G loss is -E[D(G(z))]); a classifier's losses never go below 0.
+    """
+    spec = run.spec
+    reads = run.history.saturation.get("d_loss_reads")
+    if reads in _READS:
+        return _READS[reads]
+    if spec.train_step is None or spec.loss != "bce":
+        return _DECLARED[spec.loss]
+    history = run.history
+
+    def negative(key: str) -> bool:
+        return key in history and any(v < NEGATIVE_LOSS for v in history[key] if v == v)
+
+    if negative("d_loss"):
+        return CRITIC
+    if negative("g_loss"):
+        return MARGIN
+    return CLASSIFIER

@@ -14,7 +14,13 @@ import math
 import statistics
 from typing import Any
 
-from pytest_gan.checks._common import require_instrumented, require_run
+from pytest_gan.checks._common import (
+    CLASSIFIER,
+    CRITIC,
+    require_instrumented,
+    require_run,
+    score_kind,
+)
 from pytest_gan.errors import fail
 from pytest_gan.training import GANRun
 
@@ -46,10 +52,10 @@ MAX_FAKE_BELIEF = 0.05
 #: A 64 + 64 sample AUC at chance has a standard error of 0.05: 0.25 is five below chance.
 MAX_WEAK_AUC = 0.25
 
-#: Losses whose discriminator is a critic: its scores are no classifier's (a WGAN critic
-#: ranks G's samples above the data for long stretches of healthy runs: AUC down to 0.01
-#: on ring-wgan-gp), so balance is not judged; ``assert_lipschitz`` judges the critic.
-CRITIC_LOSSES = ("wgan-gp",)
+#: A Wasserstein critic's scores are no classifier's (it ranks G's samples above the data
+#: for long stretches of healthy runs: AUC down to 0.01 on ring-wgan-gp), so balance is not
+#: judged for one (``score_kind``: the ``wgan-gp`` loss, or a user's step whose critic
+#: loss goes negative); ``assert_lipschitz`` judges the critic.
 
 
 def _late(run: GANRun) -> list[dict[str, Any]]:
@@ -77,13 +83,15 @@ def assert_losses_balanced(run: GANRun) -> None:
     real <= ``MAX_FAKE_BELIEF``: G's loss climbing, its saturating gradient dying); with
     pitfall ``discriminator-too-weak`` when G fools D (AUC <= ``MAX_WEAK_AUC``: D ranks the
     fakes as more real than the real samples). The first verdict needs D's outputs to read
-    as probabilities or logits (not a hinge critic's scores). A run whose spec declares
-    ``loss="wgan-gp"`` passes: its critic is judged by ``assert_lipschitz``.
+    as probabilities or logits (not a hinge D's scores). A Wasserstein critic (loss
+    ``"wgan-gp"``, or a user's step whose critic loss goes negative: ``score_kind``)
+    passes: ``assert_lipschitz`` judges it.
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_losses_balanced")
     require_instrumented(run, "assert_losses_balanced")
-    if run.spec.loss in CRITIC_LOSSES:
+    kind = score_kind(run)
+    if kind == CRITIC:
         return
     late = _late(run)
     if not late:
@@ -92,7 +100,9 @@ def assert_losses_balanced(run: GANRun) -> None:
             "default instrument=True and at least 3 steps"
         )
     auc = _median([p["d_auc"] for p in late])
-    belief = _median([p["d_fake_p"] for p in late])
+    # A hinge D's margin scores carry no probability: no belief to read (the probes of a
+    # user's step read them as logits, not knowing the loss).
+    belief = _median([p["d_fake_p"] for p in late]) if kind == CLASSIFIER else math.nan
     h = run.history
     steps = h.steps
     first, last = run.steps * LATE_SHARE, run.steps * (1 - LATE_SHARE)

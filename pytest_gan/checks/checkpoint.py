@@ -139,6 +139,80 @@ def _num_classes(value: object) -> int | None:
     return value
 
 
+#: Attribute names under which generators commonly keep the size of z.
+_LATENT_ATTRIBUTES = ("latent_dim", "z_dim", "nz", "latent_size", "noise_dim")
+
+
+def _first_layer(module: nn.Module) -> nn.Module | None:
+    """The first submodule, in registration order, holding parameters of its own."""
+    sub: nn.Module
+    for name, sub in module.named_modules():
+        if "parametrizations" in name.split("."):
+            continue
+        if any(True for _ in sub.parameters(recurse=False)):
+            return sub
+    return None
+
+
+def _latent_candidates(module: nn.Module) -> tuple[list[tuple[int, ...]], str]:
+    """Latent shapes to try, most likely first, and where they came from."""
+    inner = _unwrapped(module)
+    for attribute in _LATENT_ATTRIBUTES:
+        value = getattr(inner, attribute, None)
+        if value is not None and not isinstance(value, bool) and isinstance(value, (int, tuple)):
+            try:
+                return [_latent_shape(value)], f"its attribute {attribute}={value!r}"
+            except ValueError:
+                continue
+    first = _first_layer(inner)
+    if isinstance(first, nn.Linear):
+        return [(first.in_features,)], f"its first layer, Linear(in_features={first.in_features})"
+    if isinstance(first, (nn.ConvTranspose2d, nn.Conv2d)):
+        c = first.in_channels
+        kind = type(first).__name__
+        return [(c, 1, 1), (c,)], f"its first layer, {kind}(in_channels={c})"
+    if isinstance(first, (nn.ConvTranspose1d, nn.Conv1d)):
+        c = first.in_channels
+        return [(c, 1), (c,)], f"its first layer, {type(first).__name__}(in_channels={c})"
+    what = "no layer with parameters" if first is None else f"a {type(first).__name__}"
+    return [], f"its first layer is {what}, which does not tell the size of z"
+
+
+def infer_latent_shape(module: nn.Module, num_classes: int | None = None) -> tuple[int, ...]:
+    """The shape of one z for a bare generator: its ``latent_dim`` (or ``z_dim``, ``nz``)
+    attribute, else its first layer (``Linear.in_features``; ``ConvTranspose2d.in_channels``
+    as ``(C, 1, 1)``, then ``(C,)``), each tried on a batch of two zero latents, in eval
+    mode, without gradients, with buffers and RNG states left as they were. Raises
+    ``ValueError`` asking for ``latent_dim=`` when no candidate runs, saying why."""
+    candidates, origin = _latent_candidates(module)
+    modes = [(m, m.training) for m in module.modules()]
+    failures: list[str] = []
+    try:
+        with preserved_state(module):
+            module.eval()
+            device = _device_of(module) or torch.device("cpu")
+            for shape in candidates:
+                z = torch.zeros(2, *shape, device=device)
+                inputs = (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long))
+                try:
+                    out = module(*inputs)
+                except Exception as exc:  # a wrong guess; the next one may fit
+                    failures.append(f"{shape}: {type(exc).__name__}: {exc}")
+                    continue
+                if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == 2:
+                    return shape
+                failures.append(f"{shape}: returned no batch of 2 samples")
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    tried = f"; tried {'; '.join(failures)}" if failures else ""
+    raise ValueError(
+        "latent_dim is needed: it could not be inferred from the generator "
+        f"({origin}{tried}); pass latent_dim= (the shape of one z, e.g. 100 or (100, 1, 1)), "
+        "or a GANRun as generator"
+    )
+
+
 def _subject(
     generator: object,
     factory: object,
@@ -179,14 +253,6 @@ def _subject(
                 "factory is needed to rebuild the generator for the default load: pass a "
                 "zero-argument callable returning a fresh generator (or your own load)"
             )
-        if latent_dim is None:
-            latent_dim = getattr(_unwrapped(module), "latent_dim", None)
-            if latent_dim is None:
-                raise ValueError(
-                    "latent_dim is needed: pass latent_dim= (the shape of one z, e.g. 100 or "
-                    "(100, 1, 1)), or a GANRun as generator"
-                )
-        shape = _latent_shape(latent_dim)
         classes = given_classes
         if classes is None and _needs_labels(module):
             classes = _num_classes(getattr(_unwrapped(module), "num_classes", None))
@@ -195,6 +261,11 @@ def _subject(
                     "num_classes is needed: the generator's forward takes (z, y); pass "
                     "num_classes= (the number of classes y ranges over)"
                 )
+        shape = (
+            _latent_shape(latent_dim)
+            if latent_dim is not None
+            else infer_latent_shape(module, classes)
+        )
         initial = None
     else:
         raise TypeError(
@@ -657,7 +728,9 @@ def assert_checkpoint_roundtrip(
     checkpoint equal to it, or nearer to its outputs than to the trained generator's, holds
     an initialisation. ``latent_dim`` (the shape of one z) and ``num_classes`` (for
     ``G(z, y)``) default to the run's spec, else to the generator's attributes of those
-    names. ``device`` is where the reloaded generator is expected (default: the trained
+    names; a bare generator's latent shape is otherwise inferred from its first layer
+    (``infer_latent_shape``), and ``latent_dim=`` is asked for only when that fails.
+    ``device`` is where the reloaded generator is expected (default: the trained
     generator's device). ``samples`` z are drawn from ``seed``.
 
     A checkpoint that ``torch.load(weights_only=True)`` refuses (a whole pickled module,

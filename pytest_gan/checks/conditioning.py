@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from pytest_gan.checks._common import require_run
+from pytest_gan.checks.outputs import nonfinite_verdict
 from pytest_gan.errors import fail
 from pytest_gan.metrics import common_scale
 from pytest_gan.training import GANRun
@@ -223,11 +224,7 @@ def assert_conditioning_effective(run: GANRun, *, samples: int = CONDITIONING_SA
             "draw more"
         )
     generated = samples_by_label(run, samples)
-    if not bool(torch.isfinite(generated).all()):
-        raise ValueError(
-            f"assert_conditioning_effective: run {run.name!r} generates non-finite samples, "
-            "whose labels cannot be judged; assert_losses_finite says why"
-        )
+    nonfinite_verdict(run, generated, "assert_conditioning_effective")
     result = label_separability(generated)
     if result.p_value <= CONDITIONING_SIGNIFICANCE:
         return

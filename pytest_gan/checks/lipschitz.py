@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.spectral_norm import SpectralNorm
 
-from pytest_gan.checks._common import require_run
+from pytest_gan.checks._common import CRITIC, require_run, score_kind
 from pytest_gan.errors import fail
 from pytest_gan.instrument import preserved_state
 from pytest_gan.rng import local_generator
@@ -171,6 +171,10 @@ def lipschitz_constraints(run: GANRun) -> list[str]:
         found.append("a gradient penalty (loss 'wgan-gp')")
     elif "gp" in run.history:
         found.append("a gradient penalty (the step's 'gp' loss)")
+    elif score_kind(run) == CRITIC:
+        # A Wasserstein critic is only meaningful when Lipschitz, whatever keeps it so (a
+        # penalty folded into d_loss, weight clipping).
+        found.append("a Wasserstein critic (its d_loss goes negative)")
     norms = spectral_norms(run.discriminator)
     normalised = sum(sn for _, sn in norms.values())
     if normalised:

@@ -99,6 +99,40 @@ def _finite_share(x: torch.Tensor) -> float:
     return float(torch.isfinite(x).double().mean())
 
 
+def nonfinite_verdict(run: GANRun | None, fake: torch.Tensor, check: str) -> None:
+    """Fail when generated samples hold NaN or infinite values: a verdict, never an input
+    error, since a legitimate run can end there. The pitfall is ``non-finite-loss`` when
+    the run's own losses went non-finite (the cause), else ``blank-output`` (NaN images
+    render blank)."""
+    __tracebackhide__ = True
+    finite = _finite_share(fake)
+    if finite >= 1.0:
+        return
+    events = {} if run is None else run.history.events
+    broken = sorted(k.split(":", 1)[1] for k in events if k.startswith("nonfinite:"))
+    rows = [("finite share of generated values", finite, "1")]
+    evidence: dict[str, Any] = {"finite_share": finite, "check": check}
+    if broken:
+        first = min(events[f"nonfinite:{k}"]["first_step"] for k in broken)
+        rows.append(("first step with a non-finite loss", first, "-"))
+        raise fail(
+            "non-finite-loss",
+            f"{1 - finite:.1%} of the generated values are NaN or infinite, and the run's "
+            f"{' and '.join(broken)} turned non-finite from step {first} on: {check} "
+            "has nothing left to judge.",
+            rows,
+            evidence | {"nonfinite_losses": broken, "first_step": first},
+        )
+    raise fail(
+        "blank-output",
+        f"{1 - finite:.1%} of the generated values are NaN or infinite: the images render "
+        f"blank, and {check} has nothing to judge.",
+        rows,
+        evidence,
+        detail="assert_losses_finite on the run tells whether training itself diverged.",
+    )
+
+
 def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
     """Generated images carry visible content: they are not flat (blank, grey, one colour)
     and not NaN.
@@ -207,15 +241,13 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
     must reach ``MIN_SPREAD_RATIO``. Coverage (Naeem et al. 2020: the share of real samples
     with a generated one among their 5 nearest neighbours) is reported alongside. Without
     ``real``, only a batch of identical samples fails. Raises ``GANAssertionError`` with
-    pitfall ``mode-collapse``.
+    pitfall ``mode-collapse``; samples holding NaN or infinite values fail with the pitfall
+    that explains them (``nonfinite_verdict``).
     """
     __tracebackhide__ = True
     fake, ref = samples_and_real(run_or_samples, real, "assert_diverse")
-    if _finite_share(fake) < 1.0:
-        raise ValueError(
-            "run_or_samples holds NaN or infinite values: diversity cannot be measured "
-            "(assert_not_blank and assert_losses_finite diagnose that)"
-        )
+    run = run_or_samples if isinstance(run_or_samples, GANRun) else None
+    nonfinite_verdict(run, fake, "assert_diverse")
     # As in assert_not_blank: verdicts on both sides divided by one power of two (1 for
     # ordinary data), figures reported at each side's own.
     unit = common_scale(fake) if ref is None else common_scale(fake, ref)

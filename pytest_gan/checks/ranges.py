@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from pytest_gan.checks._common import require_run
+from pytest_gan.checks.outputs import nonfinite_verdict
 from pytest_gan.data import RANGE_SLACK, DataSource, snap_range
 from pytest_gan.errors import fail
 from pytest_gan.spec import GANSpec, checked_range
@@ -134,6 +135,7 @@ def assert_output_range_matches_data(run: GANRun, *, samples: int = RANGE_SAMPLE
             "assert_data_normalized diagnoses the data"
         )
     fake = run.samples(samples)
+    nonfinite_verdict(run, fake, "assert_output_range_matches_data")
     f_lo, f_hi = float(fake.min()), float(fake.max())
     far = run.samples(samples, latent_scale=PROBE_LATENT_SCALE)
     p_lo, p_hi = float(far.min()), float(far.max())

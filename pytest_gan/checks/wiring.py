@@ -8,17 +8,26 @@ thresholds are zero.
 from __future__ import annotations
 
 import math
+import warnings
 
 from pytest_gan.checks._common import require_instrumented, require_run
-from pytest_gan.errors import fail
+from pytest_gan.errors import GANWastedBackwardWarning, fail
 from pytest_gan.training import GANRun
 
 
 def assert_d_step_isolated(run: GANRun) -> None:
-    """The discriminator's step writes no gradient into the generator's parameters.
+    """The discriminator's step writes no gradient into the generator's update.
 
-    Raises ``GANAssertionError`` with pitfall ``d-step-leaks-into-generator`` when any
-    step's D update saw generator gradients produced during D's backward pass.
+    A missing ``.detach()`` on the fakes shown to D comes in two grades, told apart by the
+    instrumentation's exact records:
+
+    * harmful: the gradient D's loss wrote into G's parameters is still there when G's
+      optimizer steps (G's ``zero_grad`` sits before the D step, or is missing), so G is
+      updated partly to help D. Raises ``GANAssertionError`` with pitfall
+      ``d-step-leaks-into-generator``.
+    * wasteful: G's gradients are reset before its step, so training is unchanged, but
+      every step pays a backward pass through G that is thrown away. Passes with a
+      ``GANWastedBackwardWarning`` naming that pass.
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_d_step_isolated")
@@ -28,21 +37,42 @@ def assert_d_step_isolated(run: GANRun) -> None:
         return
     most = int(max(v for v in run.history["d_step_g_grads"] if math.isfinite(v)))
     g_params = run.history.wiring["opt_g"]["generator"]["total"]
+    harmful = run.history.events.get("d_leak_in_g_step")
+    if harmful is None:
+        warnings.warn(
+            GANWastedBackwardWarning(
+                f"{run.name}: the discriminator's loss back-propagates through the generator "
+                f"in {event['count']} of {run.steps} steps (first at step "
+                f"{event['first_step']}; up to {most} of {g_params} G parameter tensors "
+                "written): the fakes shown to D are not detached. G's gradients are reset "
+                "before its own step, so training is unharmed, but that backward pass "
+                "through G is wasted work on every step. Fix: D(fake.detach()) in the D step."
+            ),
+            stacklevel=2,
+        )
+        return
     raise fail(
         "d-step-leaks-into-generator",
-        f"Gradient from the discriminator's loss reached the generator in {event['count']} of "
-        f"{run.steps} steps (first at step {event['first_step']}): the fakes shown to D are "
-        "not detached.",
+        f"Gradient from the discriminator's loss reached the generator's update in "
+        f"{harmful['count']} of {run.steps} steps (first at step {harmful['first_step']}): "
+        "the fakes shown to D are not detached, and G's gradients are not reset between "
+        "D's backward pass and G's step.",
         [
             ("steps whose D step leaked into G", event["count"], "0"),
-            ("first such step", event["first_step"], "-"),
+            ("steps whose G update applied the leak", harmful["count"], "0"),
+            ("first such step", harmful["first_step"], "-"),
             ("G parameter tensors written (max per step)", most, f"0 of {g_params}"),
         ],
         {
             "leaking_steps": event["count"],
-            "first_step": event["first_step"],
+            "harmful_steps": harmful["count"],
+            "first_step": harmful["first_step"],
             "max_g_tensors_written": most,
         },
+        detail="G then follows D's loss as well as its own: it is pushed to make its fakes "
+        "easier for D to reject. D(fake.detach()) in the D step fixes both this and the "
+        "wasted backward pass; calling G's zero_grad() just before G's own backward only "
+        "hides the harm.",
     )
 
 

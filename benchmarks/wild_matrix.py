@@ -1,0 +1,162 @@
+"""The wild detection matrix: every check on every wild GAN and each of its mutations.
+
+    python benchmarks/wild_matrix.py run --half calibration [--seeds 5] [--first-seed 0] \
+        [--out FILE] [--only NAME[:MUTATION] ...]
+    python benchmarks/wild_matrix.py table FILE...
+
+``run`` trains each wild GAN of the half (``wild.CALIBRATION`` or ``wild.VALIDATION``),
+healthy and with each mutation, once per seed at the GAN's own step count, runs every check
+of the smoke suite that applies, and writes one JSON line per run: the kernels torch ran
+on (``torch.backends.cpu.get_cpu_capability()``, set with ``ATEN_CPU_CAPABILITY``), the
+pitfall each check raised (or "pass", or "warn: <category>" for a check that passed with a
+pytest-gan warning), and the training time. Resumable: runs already in ``--out`` are
+skipped. ``table`` turns the lines into the Markdown tables of docs/benchmarks.md, one per
+half and kernel setting: caught with its own pitfall (seeds), other pitfalls reported,
+and false alarms on healthy runs.
+
+The validation half is run once, after the thresholds are fixed; its table is reported
+apart from the calibration half's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import pytest_gan as pg
+import wild
+from pytest_gan.errors import GANWarning
+from pytest_gan.smoke import SMOKE_CHECKS
+
+HEALTHY = "healthy"
+
+
+def measure(name: str, mutation: str, seed: int) -> dict[str, Any]:
+    g = wild.gan(name)
+    spec = g.spec(None if mutation == HEALTHY else mutation)
+    expected = "" if mutation == HEALTHY else g.mutations[mutation].pitfall
+    run = pg.train(spec, steps=g.steps, seed=seed, device="cpu")
+    verdicts: dict[str, str] = {}
+    for s in SMOKE_CHECKS:
+        if s.applies(run) is not None:
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GANWarning)
+            try:
+                getattr(pg, s.check)(run)
+                verdicts[s.check] = "pass"
+            except pg.GANAssertionError as exc:
+                verdicts[s.check] = exc.pitfall
+            except Exception as exc:  # recorded, not hidden: a check must never crash
+                verdicts[s.check] = f"error: {type(exc).__name__}: {exc}"[:300]
+        ours = [w for w in caught if issubclass(w.category, GANWarning)]
+        if ours and verdicts[s.check] == "pass":
+            verdicts[s.check] = f"warn: {ours[0].category.__name__}"
+    return {
+        "gan": name,
+        "half": g.half,
+        "mutation": mutation,
+        "expected": expected,
+        "may_also": [] if mutation == HEALTHY else list(g.mutations[mutation].may_also),
+        "seed": seed,
+        "steps": g.steps,
+        "kernels": torch.backends.cpu.get_cpu_capability(),
+        "train_seconds": run.elapsed,
+        "verdicts": verdicts,
+    }
+
+
+def run_main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    gans = wild.CALIBRATION if args.half == "calibration" else wild.VALIDATION
+    done: set[tuple[str, str, int, str]] = set()
+    if args.out is not None and args.out.exists():
+        for line in args.out.read_text().splitlines():
+            r = json.loads(line)
+            done.add((r["gan"], r["mutation"], r["seed"], r["kernels"]))
+    kernels = torch.backends.cpu.get_cpu_capability()
+    only = [tuple(o.split(":", 1)) if ":" in o else (o, None) for o in args.only or []]
+    for g in gans:
+        for mutation in (HEALTHY, *g.mutations):
+            if only and not any(n == g.name and m in (None, mutation) for n, m in only):
+                continue
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                if (g.name, mutation, seed, kernels) in done:
+                    continue
+                line = json.dumps(measure(g.name, mutation, seed))
+                print(line, flush=True)
+                if args.out is not None:
+                    with args.out.open("a") as f:
+                        f.write(line + "\n")
+
+
+def _found(r: dict[str, Any]) -> set[str]:
+    return {v for v in r["verdicts"].values() if v != "pass" and not v.startswith("warn:")}
+
+
+def table_main(args: argparse.Namespace) -> None:
+    rows = [json.loads(line) for path in args.files for line in Path(path).read_text().splitlines()]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["half"], r["kernels"])].append(r)
+    out = sys.stdout
+    for (half, kernels), rs in sorted(groups.items()):
+        out.write(f"\n**{half} half, kernels {kernels}**\n\n")
+        out.write("| GAN | mutation | expected | seeds | caught | also reported |\n")
+        out.write("| --- | --- | --- | --- | --- | --- |\n")
+        by_case: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for r in rs:
+            by_case[(r["gan"], r["mutation"])].append(r)
+        caught = total = alarms = healthy = 0
+        for (gan, mutation), cs in by_case.items():
+            expected = cs[0]["expected"]
+            others: dict[str, int] = defaultdict(int)
+            for r in cs:
+                for v in _found(r) - {expected}:
+                    others[v] += 1
+            if expected:
+                hit = sum(expected in _found(r) for r in cs)
+                caught += hit
+                total += len(cs)
+                cell = f"{hit}/{len(cs)}"
+            else:
+                bad = sum(bool(_found(r)) for r in cs)
+                alarms += bad
+                healthy += len(cs)
+                cell = f"{len(cs) - bad}/{len(cs)} pass"
+            also = ", ".join(f"`{k}` {v}" for k, v in sorted(others.items())) or "-"
+            out.write(
+                f"| {gan} | {mutation} | `{expected or '-'}` | {len(cs)} | {cell} | {also} |\n"
+            )
+        out.write(
+            f"\nMutations caught with their own pitfall: {caught} of {total} runs. "
+            f"Healthy runs (and wasteful-only mutations) with a failing verdict: "
+            f"{alarms} of {healthy}.\n"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--half", choices=("calibration", "validation"), required=True)
+    run.add_argument("--seeds", type=int, default=5)
+    run.add_argument("--first-seed", type=int, default=0)
+    run.add_argument("--threads", type=int, default=1)
+    run.add_argument("--out", type=Path)
+    run.add_argument("--only", nargs="*")
+    table = sub.add_parser("table")
+    table.add_argument("files", nargs="+")
+    args = parser.parse_args()
+    (run_main if args.command == "run" else table_main)(args)
+
+
+if __name__ == "__main__":
+    main()
