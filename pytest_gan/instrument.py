@@ -221,7 +221,7 @@ class _OptimizerWatch:
                 owner.counts["d_leak_in_g_step"] += len(leaked)
             for i in leaked:
                 # From here, G's parameter holds D's gradient until it is reset; whether
-                # G's step applies it is told at that step (see _harmful_leaks).
+                # G's step applies it is told at that step (Instrument.harmful_leaks).
                 owner.leaked[i] = True
                 owner.remember(i, owner.params[i])
         elif self.role == "g":
@@ -242,7 +242,7 @@ class _OptimizerWatch:
                 owner.reset[i] = False
                 owner.remember(i, p)
         owner.written = [False] * len(owner.written)
-        if self.role == "g":
+        if self.role == "g" or owner.same_optimizer:
             owner.leaked = [False] * len(owner.leaked)
 
     def remove(self) -> None:
@@ -610,6 +610,8 @@ class LossOps(TorchFunctionMode):
         super().__init__()
         self.ops: set[str] = set()
         self.outputs: list[torch.Tensor] = []
+        # The operation that made each D output (see output_head).
+        self.heads: set[str | None] = set()
         # Tensors derived from D's outputs, by id; the list keeps them alive so that an id
         # is never reused by another tensor while the step runs.
         self._derived: dict[int, torch.Tensor] = {}
@@ -619,6 +621,7 @@ class LossOps(TorchFunctionMode):
         if isinstance(out, torch.Tensor):
             self._derived[id(out)] = out
             self.outputs.append(out.detach())
+            self.heads.add(output_head(out))
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -636,6 +639,43 @@ class LossOps(TorchFunctionMode):
     def remove(self) -> None:
         self._handle.remove()
         self._derived = {}
+
+
+# Autograd nodes that only reshape, select or average what the layer before made: a
+# Sigmoid's output stays in (0, 1) through them (a patch D's map averaged per sample).
+_SHAPE_NODES = (
+    "View",
+    "Reshape",
+    "UnsafeView",
+    "Squeeze",
+    "Unsqueeze",
+    "Permute",
+    "Transpose",
+    "Expand",
+    "Clone",
+    "Select",
+    "Slice",
+    "Mean",
+    "Flatten",
+    "ToCopy",
+)
+
+
+def output_head(out: torch.Tensor) -> str | None:
+    """The operation that made ``out``, looking through reshapes, selections and means:
+    ``"Sigmoid"``, ``"Tanh"``, ``"Addmm"`` (a Linear), ``"Convolution"``, ... from the
+    autograd graph; None when ``out`` has none (made without gradients)."""
+    node = out.grad_fn
+    while node is not None:
+        name = type(node).__name__.removesuffix("Backward0").removesuffix("Backward1")
+        # "T" is a transpose (TBackward0); a prefix test would also take Tanh for one.
+        if name != "T" and not any(name.startswith(s) for s in _SHAPE_NODES):
+            return name
+        parents = [n for n, _ in node.next_functions if n is not None]
+        if len(parents) != 1:
+            return name
+        node = parents[0]
+    return None
 
 
 def _tensors(values: Any) -> Iterator[torch.Tensor]:
@@ -707,4 +747,5 @@ def saturation_probe(
             results["d_output_at_saturation"] = (
                 max(float(o.max()) for o in outs) if outs else math.nan
             )
+            results["d_heads"] = sorted(h for h in recorder.heads if h is not None)
     return results

@@ -9,11 +9,12 @@ losses expect unbounded scores too. The same layer under ``BCELoss`` (or a hand-
 log loss, or LSGAN's squares) is right.
 
 Both facts come from the run's final probe, which re-runs the training step once on copies
-of the networks with D's last layer forced to a logit of +200 (``pytest_gan.instrument
-.saturation_probe``): D's output there is 200 for a linear head and at most 1 for a
-squashing one, and the functions the step applies to D's outputs name its loss
-(``read_loss``). No threshold is statistical: a forced logit of 200 reaches 1.0 exactly
-through a Sigmoid (or Tanh), and any unsquashed head passes it on unchanged.
+of the networks (``pytest_gan.instrument.saturation_probe``): the operation that made each
+of D's outputs, read from the autograd graph through reshapes and means
+(``output_head``: ``Sigmoid``, ``Addmm`` for a Linear, ...), and the functions the step
+applies to D's outputs, which name its loss (``read_loss``). Neither is statistical. D's
+output with its last layer forced to a logit of 200 is reported beside them (1.0 through a
+Sigmoid, 200 through a linear head).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pytest_gan.errors import fail
 from pytest_gan.instrument import SATURATED_LOGIT
 from pytest_gan.training import GANRun
 
-#: D's output, with its last layer forced to +SATURATED_LOGIT, at or below this means its
-#: output layer squashes (Sigmoid and Tanh give exactly 1.0; a linear head gives 200).
-SQUASHED = 1.0 + 1e-6
+#: Operations whose output is bounded: a D whose outputs all come from one of them (read
+#: from the autograd graph, through reshapes and means: ``instrument.output_head``)
+#: squashes its scores.
+SQUASHING = frozenset({"Sigmoid", "Tanh", "Hardtanh", "Hardsigmoid", "Softsign"})
 
 #: Readings of the loss (``read_loss``) that expect D's outputs unbounded.
 EXPECTS_UNBOUNDED = {
@@ -50,8 +52,9 @@ def assert_d_output_fits_loss(run: GANRun) -> None:
     require_instrumented(run, "assert_d_output_fits_loss")
     probe = run.history.saturation
     reads = probe.get("d_loss_reads")
+    heads = set(probe.get("d_heads", []))
     at_saturation = probe.get("d_output_at_saturation", math.nan)
-    if reads not in EXPECTS_UNBOUNDED or not at_saturation <= SQUASHED:
+    if reads not in EXPECTS_UNBOUNDED or not heads or not heads <= SQUASHING:
         return
     ops = ", ".join(probe.get("d_ops", []))
     detail = ""
@@ -67,6 +70,7 @@ def assert_d_output_fits_loss(run: GANRun) -> None:
         f"D's output layer squashes its scores into a bounded range, but the training step "
         f"applies {EXPECTS_UNBOUNDED[reads]} to them, which expects unbounded scores.",
         [
+            ("operation that makes D's output", ", ".join(sorted(heads)), "a linear layer"),
             (
                 f"D's output with its last layer forced to {SATURATED_LOGIT:g}",
                 at_saturation,
@@ -75,6 +79,7 @@ def assert_d_output_fits_loss(run: GANRun) -> None:
             ("functions the loss applies to D's outputs", ops or "-", "-"),
         ],
         {
+            "d_heads": sorted(heads),
             "d_output_at_saturation": at_saturation,
             "loss_reads": reads,
             "d_ops": list(probe.get("d_ops", [])),

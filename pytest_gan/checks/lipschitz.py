@@ -174,7 +174,7 @@ def lipschitz_constraints(run: GANRun) -> list[str]:
     elif score_kind(run) == CRITIC:
         # A Wasserstein critic is only meaningful when Lipschitz, whatever keeps it so (a
         # penalty folded into d_loss, weight clipping).
-        found.append("a Wasserstein critic (its d_loss goes negative)")
+        found.append("a Wasserstein critic (its loss only averages and subtracts D's scores)")
     norms = spectral_norms(run.discriminator)
     normalised = sum(sn for _, sn in norms.values())
     if normalised:
