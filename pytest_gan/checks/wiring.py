@@ -71,8 +71,8 @@ def assert_d_step_isolated(run: GANRun) -> None:
         },
         detail="G then follows D's loss as well as its own: it is pushed to make its fakes "
         "easier for D to reject. D(fake.detach()) in the D step fixes both this and the "
-        "wasted backward pass; calling G's zero_grad() just before G's own backward only "
-        "hides the harm.",
+        "wasted backward pass; moving G's zero_grad() to just before G's own backward "
+        "removes the harm but not the wasted pass.",
     )
 
 
