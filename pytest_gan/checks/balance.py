@@ -42,6 +42,8 @@ DOMINANT_AUC = 0.99
 #: (Earlier twins, D at 5x G's rate with four or five D steps per G step, gave 0.005-0.016;
 #: at 5x with one D step, the seed document's own example, 0.05-0.07: D wins, not yet
 #: with certainty in 200 steps.)
+#: In one line: healthy least 0.163 / 0.229, overpowering twin most 0.0143 / 0.0142
+#: (native / default kernels), docs/benchmarks.md "Margins per threshold".
 MAX_FAKE_BELIEF = 0.05
 
 #: D is too weak when G fools it: its scores rank fakes above real samples, an AUC in the
@@ -50,6 +52,8 @@ MAX_FAKE_BELIEF = 0.05
 #: benchmarks/calibrate_outputs.py, 200 steps: the twin whose D learns at 1/100 of G's
 #: rate 0.000 on 10 seeds; the healthy references 0.59 (scenes-dcgan) and up on 20 seeds.
 #: A 64 + 64 sample AUC at chance has a standard error of 0.05: 0.25 is five below chance.
+#: In one line: healthy least 0.524 / 0.547, weak-D twin most 0.000 / 0.000 (native /
+#: default kernels), docs/benchmarks.md "Margins per threshold".
 MAX_WEAK_AUC = 0.25
 
 #: A Wasserstein critic's scores are no classifier's (it ranks G's samples above the data

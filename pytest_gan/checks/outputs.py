@@ -33,6 +33,8 @@ MIN_IMAGE_FEATURES = 16
 #: scale) 0.006-0.007 on 10 seeds (0.0016-0.0076 at batch 64). 0.1 sits 3.6x below the
 #: healthy least and 14x above the twin.
 #: (An untrained generator's faint grey speckle scores 0.27-0.30: faint, not blank.)
+#: In one line: healthy least 0.356 / 0.359, blank twin most 0.0075 / 0.0074 (native /
+#: default kernels), docs/benchmarks.md "Margins per threshold".
 MIN_CONTRAST_RATIO = 0.1
 
 #: Without real samples to compare with, a batch is blank only when its images are flat to
@@ -48,6 +50,8 @@ ABSOLUTE_FLATNESS = 1 / 255
 #: trained at 5e-4 with beta1 = 0: a slow reference, since made faster); the mode-collapse
 #: twin (the generator stepped five times per D step) 0.085-0.139 on 10 seeds. 0.17 is
 #: about their geometric midpoint.
+#: In one line: healthy least 0.201 / 0.239, collapse twin most 0.159 / 0.134 (native /
+#: default kernels), docs/benchmarks.md "Margins per threshold".
 MIN_SPREAD_RATIO = 0.17
 
 
