@@ -58,8 +58,8 @@ MAX_WEAK_AUC = 0.25
 
 #: A Wasserstein critic's scores are no classifier's (it ranks G's samples above the data
 #: for long stretches of healthy runs: AUC down to 0.01 on ring-wgan-gp), so balance is not
-#: judged for one (``score_kind``: the ``wgan-gp`` loss, or a user's step whose critic
-#: loss goes negative); ``assert_lipschitz`` judges the critic.
+#: judged for one (``score_kind``: the ``wgan-gp`` loss, or a user's step whose loss only
+#: averages and subtracts D's scores); ``assert_lipschitz`` judges the critic.
 
 
 def _late(run: GANRun) -> list[dict[str, Any]]:
@@ -88,8 +88,8 @@ def assert_losses_balanced(run: GANRun) -> None:
     pitfall ``discriminator-too-weak`` when G fools D (AUC <= ``MAX_WEAK_AUC``: D ranks the
     fakes as more real than the real samples). The first verdict needs D's outputs to read
     as probabilities or logits (not a hinge D's scores). A Wasserstein critic (loss
-    ``"wgan-gp"``, or a user's step whose critic loss goes negative: ``score_kind``)
-    passes: ``assert_lipschitz`` judges it.
+    ``"wgan-gp"``, or a user's step whose loss only averages and subtracts D's scores:
+    ``score_kind``) passes: ``assert_lipschitz`` judges it.
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_losses_balanced")
