@@ -163,3 +163,25 @@ def test_data_of_a_single_value_is_refused_by_name() -> None:
     assert run.data_range == (0.0, 0.0)
     with pytest.raises(ValueError, match="data of a single value"):
         assert_output_range_matches_data(run)
+
+
+def test_the_smoke_suite_checks_flattened_images_under_a_tanh_generator() -> None:
+    # An MLP GAN on flattened ToTensor() images (no Normalize) with a Tanh G: its data
+    # should fill [-1, 1], as a 4-D image set's should; 2-D points under an unbounded G
+    # have no such range.
+    from torch import nn
+
+    from pytest_gan.smoke import SMOKE_CHECKS
+    from tests.tiny import LATENT
+
+    applies = next(s.applies for s in SMOKE_CHECKS if s.id == "data-normalized")
+    flat = torch.rand(1024, 64, generator=torch.Generator().manual_seed(0))
+    tanh_g = lambda: nn.Sequential(nn.Linear(LATENT, 32), nn.ReLU(), nn.Linear(32, 64), nn.Tanh())  # noqa: E731
+    mlp_d = lambda: nn.Sequential(nn.Linear(64, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))  # noqa: E731
+    run = train(tiny_spec(generator=tanh_g, discriminator=mlp_d, data=flat), steps=2)
+    assert applies(run) is None
+    with pytest.raises(GANAssertionError) as caught:
+        assert_data_normalized(run)
+    assert caught.value.pitfall == "data-not-normalized"
+    points = train(tiny_spec(), steps=2)
+    assert applies(points) == "the data are not images, and the generator does not end in a Tanh"
