@@ -30,6 +30,7 @@ the training step on copies of the networks with D forced to saturate
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Iterator, Mapping
@@ -41,6 +42,7 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from pytest_gan import _defaults
+from pytest_gan.metrics import reach
 from pytest_gan.rng import preserved_torch_rng
 
 Number = float
@@ -456,13 +458,6 @@ def _r_v(d_train: torch.Tensor, d_held: torch.Tensor, d_fake: torch.Tensor) -> f
     return (train - held) / gap if gap > 0 else math.nan
 
 
-def _nearest_mean(a: torch.Tensor, b: torch.Tensor) -> float:
-    """The mean distance from a sample of ``a`` to its nearest sample of ``b``."""
-    x = a.reshape(a.shape[0], -1).double()
-    y = b.reshape(b.shape[0], -1).double().to(x.device)
-    return float(torch.cdist(x, y).min(dim=1).values.mean())
-
-
 class Prober:
     """Periodic looks at D and G during training; see the module docstring."""
 
@@ -488,6 +483,8 @@ class Prober:
         self.holdout = holdout
         self.held_out = held_out
         self.train_batch = train_batch
+        # The data's own scale for fake_to_real: fixed batches, so measured once.
+        self.real_to_real = reach(train_batch[0], holdout[0])
         self.threshold = threshold
         # "logit", "probability", "score" (no probability reading), or AUTO_THRESHOLD
         # (a user's step: logit or probability, told apart by the outputs' range).
@@ -559,8 +556,8 @@ class Prober:
             # to its nearest held-out real sample, and the same for the training batch's
             # samples (the data's own scale). Over the run it tells whether G's samples
             # still approach the data.
-            "fake_to_real": _nearest_mean(flat, self.holdout[0]),
-            "real_to_real": _nearest_mean(self.train_batch[0], self.holdout[0]),
+            "fake_to_real": reach(flat, self.holdout[0]),
+            "real_to_real": self.real_to_real,
             "samples": fake[: _defaults.PROBE_KEEP].detach().to("cpu", copy=True),
         }
         self.history.probes.append(record)
@@ -727,17 +724,19 @@ def saturation_probe(
             return out + (torch.full_like(out, target) - out).detach()
 
         handle = _last_parametrized(d).register_forward_hook(saturate)
-        recorder = LossOps(d)
+        # What the loss does with D's outputs is the same in both directions: read it once.
+        recorder = LossOps(d) if direction == "real" else None
         try:
-            with preserved_torch_rng(), recorder:
+            with preserved_torch_rng(), recorder or contextlib.nullcontext():
                 out = step(make_context(g, d), batch)
             results[direction] = {str(k): as_float(v, str(k)) for k, v in out.items()}
         except Exception as exc:  # the step's own failure is the finding
             results[direction] = {"error": f"{type(exc).__name__}: {exc}"}
         finally:
             handle.remove()
-            recorder.remove()
-        if direction == "real":
+            if recorder is not None:
+                recorder.remove()
+        if recorder is not None:
             # The step's loss, read from what it does with D's outputs; and what D's output
             # layer makes of a last layer forced to +SATURATED_LOGIT: the logit itself for
             # a linear head, 1 for a Sigmoid.

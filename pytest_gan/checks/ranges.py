@@ -110,6 +110,21 @@ def _confining(lo: float, hi: float) -> tuple[tuple[float, float], str] | None:
     return None
 
 
+def saturating_activation(run: GANRun, samples: int = 256) -> str | None:
+    """The bounded final activation of the run's generator ("Sigmoid", "Tanh"), or None:
+    the tightest usual activation whose range holds samples drawn with z scaled by
+    ``PROBE_LATENT_SCALE``, when they sit at both of its bounds (within
+    ``SATURATION_SHARE`` of its span), as a bounded activation driven that far does."""
+    far = run.samples(samples, latent_scale=PROBE_LATENT_SCALE)
+    lo, hi = float(far.min()), float(far.max())
+    confining = _confining(lo, hi)
+    if confining is None or math.isinf(confining[0][1]):
+        return None
+    (a_lo, a_hi), name = confining
+    near = SATURATION_SHARE * (a_hi - a_lo)
+    return name if lo - a_lo <= near and a_hi - hi <= near else None
+
+
 def assert_output_range_matches_data(run: GANRun, *, samples: int = RANGE_SAMPLES) -> None:
     """The generator's final activation can reach both ends of the data's range.
 
