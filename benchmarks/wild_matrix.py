@@ -1,7 +1,7 @@
 """The wild detection matrix: every check on every wild GAN and each of its mutations.
 
     python benchmarks/wild_matrix.py run --half calibration [--seeds 5] [--first-seed 0] \
-        [--out FILE] [--only NAME[:MUTATION] ...]
+        [--out FILE] [--only NAME[:MUTATION] ...] [--extend 4]
     python benchmarks/wild_matrix.py table FILE...
 
 ``run`` trains each wild GAN of the half (``wild.CALIBRATION`` or ``wild.VALIDATION``),
@@ -9,10 +9,12 @@ healthy and with each mutation, once per seed at the GAN's own step count, runs 
 of the smoke suite that applies, and writes one JSON line per run: the kernels torch ran
 on (``torch.backends.cpu.get_cpu_capability()``, set with ``ATEN_CPU_CAPABILITY``), the
 pitfall each check raised (or "pass", or "warn: <category>" for a check that passed with a
-pytest-gan warning), and the training time. Resumable: runs already in ``--out`` are
-skipped. ``table`` turns the lines into the Markdown tables of docs/benchmarks.md, one per
-half and kernel setting: caught with its own pitfall (seeds), other pitfalls reported,
-and false alarms on healthy runs.
+pytest-gan warning), and the training time. ``--extend F`` trains as the smoke suite does,
+with ``max_steps`` F times the GAN's steps (``pytest_gan.deciding``): each line then also
+says the steps the run was judged at and why it was trained on. Resumable: runs already
+in ``--out`` are skipped. ``table`` turns the lines into the Markdown tables of
+docs/benchmarks.md, one per half, kernel setting and ``--extend``: caught with its own
+pitfall (seeds), other pitfalls reported, and false alarms on healthy runs.
 
 The validation half is run once, after the thresholds are fixed; its table is reported
 apart from the calibration half's.
@@ -38,11 +40,11 @@ from pytest_gan.smoke import SMOKE_CHECKS
 HEALTHY = "healthy"
 
 
-def measure(name: str, mutation: str, seed: int) -> dict[str, Any]:
+def measure(name: str, mutation: str, seed: int, extend: int = 1) -> dict[str, Any]:
     g = wild.gan(name)
     spec = g.spec(None if mutation == HEALTHY else mutation)
     expected = "" if mutation == HEALTHY else g.mutations[mutation].pitfall
-    run = pg.train(spec, steps=g.steps, seed=seed, device="cpu")
+    run = pg.train(spec, steps=g.steps, seed=seed, device="cpu", max_steps=g.steps * extend)
     verdicts: dict[str, str] = {}
     for s in SMOKE_CHECKS:
         if s.applies(run) is not None:
@@ -67,6 +69,9 @@ def measure(name: str, mutation: str, seed: int) -> dict[str, Any]:
         "may_also": [] if mutation == HEALTHY else list(g.mutations[mutation].may_also),
         "seed": seed,
         "steps": g.steps,
+        "max_steps": g.steps * extend,
+        "judged_steps": run.steps,
+        "extensions": run.extensions,
         "kernels": torch.backends.cpu.get_cpu_capability(),
         "train_seconds": run.elapsed,
         "verdicts": verdicts,
@@ -76,11 +81,11 @@ def measure(name: str, mutation: str, seed: int) -> dict[str, Any]:
 def run_main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     gans = wild.CALIBRATION if args.half == "calibration" else wild.VALIDATION
-    done: set[tuple[str, str, int, str]] = set()
+    done: set[tuple[str, str, int, str, int]] = set()
     if args.out is not None and args.out.exists():
         for line in args.out.read_text().splitlines():
             r = json.loads(line)
-            done.add((r["gan"], r["mutation"], r["seed"], r["kernels"]))
+            done.add((r["gan"], r["mutation"], r["seed"], r["kernels"], _policy(r)))
     kernels = torch.backends.cpu.get_cpu_capability()
     only = [tuple(o.split(":", 1)) if ":" in o else (o, None) for o in args.only or []]
     for g in gans:
@@ -88,13 +93,18 @@ def run_main(args: argparse.Namespace) -> None:
             if only and not any(n == g.name and m in (None, mutation) for n, m in only):
                 continue
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                if (g.name, mutation, seed, kernels) in done:
+                if (g.name, mutation, seed, kernels, args.extend) in done:
                     continue
-                line = json.dumps(measure(g.name, mutation, seed))
+                line = json.dumps(measure(g.name, mutation, seed, args.extend))
                 print(line, flush=True)
                 if args.out is not None:
                     with args.out.open("a") as f:
                         f.write(line + "\n")
+
+
+def _policy(r: dict[str, Any]) -> int:
+    """How far a run could be trained on: max_steps / steps (1: judged where it stopped)."""
+    return int(r.get("max_steps", r["steps"]) // r["steps"])
 
 
 def _found(r: dict[str, Any]) -> set[str]:
@@ -103,18 +113,21 @@ def _found(r: dict[str, Any]) -> set[str]:
 
 def table_main(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for path in args.files for line in Path(path).read_text().splitlines()]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups[(r["half"], r["kernels"])].append(r)
+        groups[(r["half"], r["kernels"], _policy(r))].append(r)
     out = sys.stdout
-    for (half, kernels), rs in sorted(groups.items()):
-        out.write(f"\n**{half} half, kernels {kernels}**\n\n")
+    for (half, kernels, extend), rs in sorted(groups.items()):
+        policy = "judged at 200 steps" if extend == 1 else f"trained on up to {extend}x"
+        out.write(f"\n**{half} half, kernels {kernels}, {policy}**\n\n")
         out.write("| GAN | mutation | expected | seeds | caught | also reported |\n")
         out.write("| --- | --- | --- | --- | --- | --- |\n")
         by_case: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for r in rs:
             by_case[(r["gan"], r["mutation"])].append(r)
         caught = total = alarms = healthy = 0
+        extended = sum(bool(r.get("extensions")) for r in rs)
+        seconds = sum(r["train_seconds"] for r in rs)
         for (gan, mutation), cs in by_case.items():
             expected = cs[0]["expected"]
             others: dict[str, int] = defaultdict(int)
@@ -138,7 +151,8 @@ def table_main(args: argparse.Namespace) -> None:
         out.write(
             f"\nMutations caught with their own pitfall: {caught} of {total} runs. "
             f"Healthy runs (and wasteful-only mutations) with a failing verdict: "
-            f"{alarms} of {healthy}.\n"
+            f"{alarms} of {healthy}. Runs trained on: {extended} of {len(rs)}; training "
+            f"time {seconds:.0f} s in all.\n"
         )
 
 
@@ -152,6 +166,9 @@ def main() -> None:
     run.add_argument("--threads", type=int, default=1)
     run.add_argument("--out", type=Path)
     run.add_argument("--only", nargs="*")
+    run.add_argument(
+        "--extend", type=int, default=1, help="max_steps as a multiple of the GAN's steps"
+    )
     table = sub.add_parser("table")
     table.add_argument("files", nargs="+")
     args = parser.parse_args()

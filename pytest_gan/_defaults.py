@@ -11,6 +11,13 @@ from __future__ import annotations
 #: away from its initialisation on 2 CPU cores within seconds.
 STEPS = 200
 
+#: How far the smoke suite trains a run on when a statistical verdict on it may only be
+#: premature (``pytest_gan.deciding``): up to this many times its steps. The healthy
+#: WGAN-GP of the wild corpus (aladdin-wgan-gp) reaches the blank and diversity thresholds
+#: between 400 and 800 steps from 200 (contrast 0.09 then 0.28, spread 0.07 then 0.20 of
+#: the data's); docs/benchmarks.md "Deciding early verdicts".
+EXTEND_FACTOR = 4
+
 #: Seed of a run when none is given (``train``, ``--gan-seed``).
 SEED = 0
 

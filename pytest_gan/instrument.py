@@ -492,9 +492,6 @@ class Prober:
         self.every = every
         self.history = history
 
-    def due(self, steps_done: int, total: int) -> bool:
-        return steps_done % self.every == 0 or steps_done == total
-
     def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         out = self.discriminator(x) if labels is None else self.discriminator(x, labels)
         return _per_sample(out)

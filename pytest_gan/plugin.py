@@ -85,6 +85,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"Default: {_defaults.STEPS}.",
     )
     group.addoption(
+        "--gan-max-steps",
+        dest="gan_max_steps",
+        metavar="N",
+        type=option_type(parse_steps),
+        help="How far the smoke suite may train a run on while its blank-output or "
+        "mode-collapse verdict may only be premature (an int; at most --gan-steps: never). "
+        f"Default: {_defaults.EXTEND_FACTOR}x --gan-steps.",
+    )
+    group.addoption(
         "--gan-artifacts",
         dest="gan_artifacts",
         metavar="DIR",
@@ -146,6 +155,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "gan_steps",
         "Training steps of a run when a test does not say, as --gan-steps. "
         f"Default: {_defaults.STEPS}.",
+    )
+    parser.addini(
+        "gan_max_steps",
+        "How far the smoke suite may train a run on to decide a premature verdict, as "
+        f"--gan-max-steps. Default: {_defaults.EXTEND_FACTOR}x the steps.",
     )
     parser.addini(
         "gan_timeout",
@@ -287,6 +301,7 @@ def gan_smoke_run(
             key=key,
             time_limit=settings.timeout,
             progress=progress,
+            max_steps=settings.smoke_max_steps,
         )
     finally:
         if progress is not None:

@@ -137,6 +137,16 @@ class GanSettings:
     baseline_seeds: int = _defaults.BASELINE_SEEDS
     #: Whether ``gan_baseline`` remeasures and rewrites baselines (``--gan-update-baselines``).
     update_baselines: bool = False
+    #: How far the smoke suite may train a run on (``--gan-max-steps``); None: the default
+    #: multiple of ``steps``.
+    max_steps: int | None = None
+
+    @property
+    def smoke_max_steps(self) -> int:
+        """The smoke suite's budget of steps for a run: never below ``steps``."""
+        if self.max_steps is None:
+            return self.steps * _defaults.EXTEND_FACTOR
+        return max(self.max_steps, self.steps)
 
     def describe(self) -> str:
         """One line for the report header, in the terms of the options that set it."""
@@ -144,7 +154,8 @@ class GanSettings:
         artifacts = self.artifacts or f"<pytest basetemp>/{ARTIFACTS_DIRNAME}"
         timeout = "none" if self.timeout is None else f"{self.timeout:g} s"
         line = (
-            f"seed={self.seed}, device={device}, steps={self.steps}, timeout={timeout}, "
+            f"seed={self.seed}, device={device}, steps={self.steps}, "
+            f"max-steps={self.smoke_max_steps} (smoke), timeout={timeout}, "
             f"artifacts={artifacts}"
         )
         if self.update_baselines:
@@ -166,6 +177,7 @@ def settings_from_config(config: pytest.Config) -> GanSettings:
         timeout=_setting(config, "timeout", parse_timeout),
         baseline_seeds=_defaults.BASELINE_SEEDS if baseline_seeds is None else baseline_seeds,
         update_baselines=bool(config.getoption("gan_update_baselines", False)),
+        max_steps=_setting(config, "max_steps", parse_steps),
     )
 
 
@@ -265,9 +277,8 @@ class RunCache:
             raise ValueError(f"maxsize: expected an int >= 1, got {maxsize!r}")
         self.maxsize = maxsize
         self.stats = RunStats()
-        self._runs: OrderedDict[tuple[Any, int, int, str], tuple[GANSpec, GANRun | Exception]] = (
-            OrderedDict()
-        )
+        #: (spec key, steps, seed, device, max_steps) -> (spec, run or the error it raised)
+        self._runs: OrderedDict[tuple[Any, ...], tuple[GANSpec, GANRun | Exception]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -282,6 +293,7 @@ class RunCache:
         key: Any = None,
         time_limit: float | None = None,
         progress: Callable[[int, int], None] | None = None,
+        max_steps: int | None = None,
     ) -> GANRun:
         """The cached run for these arguments, training it first if there is none.
 
@@ -290,9 +302,11 @@ class RunCache:
         shares one run). A training that raised is remembered too: the other tests of
         that run get the same error (a ``GANTrainingError`` naming the spec and the step)
         without training again. ``time_limit`` (seconds) bounds a training;
-        ``progress(done, total)`` is called after each of its steps.
+        ``progress(done, total)`` is called after each of its steps. ``max_steps`` is
+        ``train``'s: how far a run may be trained on to decide a premature verdict.
         """
-        full_key = (id(spec) if key is None else key, steps, seed, device)
+        budget = steps if max_steps is None else max(max_steps, steps)
+        full_key = (id(spec) if key is None else key, steps, seed, device, budget)
         entry = self._runs.get(full_key)
         if entry is not None:
             self._runs.move_to_end(full_key)
@@ -311,6 +325,7 @@ class RunCache:
                 seed=seed,
                 progress=progress,
                 time_limit=time_limit,
+                max_steps=budget,
             )
         except Exception as exc:  # deterministic: training again would raise it again
             outcome = exc

@@ -173,6 +173,8 @@ class ExpectedPitfallMissed(AssertionError):
 
 #: Where a smoke item keeps the check's failure that its ``gan_expect`` marker expected.
 EXPECTED_FAILURE = pytest.StashKey[AssertionError]()
+#: Where a smoke item keeps the steps its run was judged at and why it was trained on.
+JUDGED = pytest.StashKey[dict[str, Any]]()
 
 
 def _make_test(smoke: SmokeCheck) -> Callable[..., None]:
@@ -181,6 +183,11 @@ def _make_test(smoke: SmokeCheck) -> Callable[..., None]:
         import pytest_gan
 
         run = gan_smoke_run
+        request.node.stash[JUDGED] = {
+            "steps": run.steps,
+            "first_steps": run.first_steps,
+            "extensions": list(run.extensions),
+        }
         reason = smoke.applies(run)
         if reason is not None:
             pytest.skip(f"{smoke.id} does not apply: {reason}")
@@ -283,6 +290,8 @@ def verdict_of(item: Any, call: Any, report: Any) -> dict[str, Any] | None:
         expected = Expectation()
     if expected:
         base["expected"] = list(expected.pitfalls)
+    if JUDGED in item.stash:
+        base.update(item.stash[JUDGED])
     if report.when == "call" or (report.when == "setup" and not report.passed):
         exc = call.excinfo.value if call.excinfo is not None else None
         if hasattr(report, "wasxfail") and EXPECTED_FAILURE in item.stash:
@@ -358,6 +367,9 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
     """Specs as rows, checks as numbered columns: "ok", "-" (does not apply), "X" (a
     pitfall found, listed under the row), "E" (the run or the check raised an error).
 
+    A spec whose run was trained on to decide a premature verdict
+    (``pytest_gan.deciding``) says under its row how far, and for which pitfalls.
+
     Specs marked ``gan_expect`` (known broken) come last, under a rule of their own; in
     their rows a failure the marker expected reads ``X*`` and a check that did not find
     the expected pitfall ``M`` (listed as ``MISSED <pitfall>``). A key below the table
@@ -382,7 +394,16 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
     def block(spec: str) -> list[str]:
         found = [_found(by_cell[spec, c]) for c in checks if (spec, c) in by_cell]
         pitfalls = [f for f in found if f is not None]
-        return [line(rows[spec])] + (_wrapped("    found:", pitfalls) if pitfalls else [])
+        lines = [line(rows[spec])] + (_wrapped("    found:", pitfalls) if pitfalls else [])
+        judged = next((v for v in verdicts if v["spec"] == spec and v.get("extensions")), None)
+        if judged is not None:
+            pending = dict.fromkeys(p for e in judged["extensions"] for p in e["pending"])
+            lines += _wrapped(
+                f"    judged at {judged['steps']} steps, trained on from "
+                f"{judged['first_steps']} while pending:",
+                list(pending),
+            )
+        return lines
 
     rule = "  ".join("-" * w for w in widths)
     lines = [line(header), rule]

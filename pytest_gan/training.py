@@ -361,6 +361,98 @@ class _PlainDraw:
 
 
 @dataclass(eq=False)
+class _Loop:
+    """What a run needs to go on training where it stopped: its step, its data stream,
+    its probes, and the training's own global RNG state at the step it stopped after."""
+
+    spec: GANSpec
+    step_fn: Callable[[TrainContext, Any], Any]
+    ctx: TrainContext
+    stream: Any
+    prober: Prober
+    history: History
+    instrumented: bool
+    conditional: bool
+    #: The training batch the final saturation probe runs the step on.
+    probe_batch: Any
+    #: The global RNG states the steps left behind (torch, CUDA, numpy, random), put back
+    #: when the run goes on, so that an extended run draws what one longer run would.
+    rng: RNGState | None = None
+
+    def advance(
+        self,
+        start: int,
+        stop: int,
+        progress: Callable[[int, int], None] | None,
+        deadline: _Deadline,
+    ) -> None:
+        """Steps ``start`` to ``stop - 1``, instrumented and probed; probe 0 first when
+        ``start`` is 0. Leaves the training's RNG state in :attr:`rng`."""
+        __tracebackhide__ = True
+        spec, ctx, prober, history = self.spec, self.ctx, self.prober, self.history
+        device = ctx.device
+        # At most MAX_PROBES probes over this stretch, evenly spaced.
+        prober.every = max(1, math.ceil((stop - start) / _defaults.MAX_PROBES))
+        instrument = (
+            Instrument(ctx.generator, ctx.discriminator, ctx.opt_g, ctx.opt_d, history)
+            if self.instrumented
+            else None
+        )
+        try:
+            if instrument is not None and start == 0:
+                prober.probe(0)
+            deadline.phase = _PHASE_STEPS
+            for step in range(start, stop):
+                ctx.step = step
+                batch = _step_batch(_to_device(next(self.stream), device, self.conditional))
+                try:
+                    losses = self.step_fn(ctx, batch)
+                except Exception as exc:
+                    raise GANTrainingError(
+                        f"{spec.name}: the training step raised at step {step} of {stop}: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                if not isinstance(losses, Mapping):
+                    raise TypeError(
+                        "train_step must return a mapping of losses (with 'd_loss' and "
+                        f"'g_loss'); it returned {type(losses).__name__}"
+                    )
+                if instrument is not None:
+                    instrument.end_step(step, losses)
+                    if (step + 1 - start) % prober.every == 0 or step + 1 == stop:
+                        prober.probe(step + 1)
+                else:
+                    history.append(step, {str(k): as_float(v, str(k)) for k, v in losses.items()})
+                if progress is not None:
+                    progress(step + 1, stop)
+                deadline.check()
+        finally:
+            if instrument is not None:
+                instrument.remove()
+        self.rng = RNGState.capture()
+
+    def saturate(self, steps: int, deadline: _Deadline) -> None:
+        """The final saturation probe: the step re-run on copies of the networks."""
+        if not self.instrumented:
+            return
+        spec, ctx = self.spec, self.ctx
+
+        def make_context(g: nn.Module, d: nn.Module) -> TrainContext:
+            opt_g2, opt_d2 = _optimizers(spec, g, d)
+            return replace(
+                ctx, generator=g, discriminator=d, opt_g=opt_g2, opt_d=opt_d2, step=steps
+            )
+
+        # Training samples: the step never sees the held-out ones, not even here.
+        ctx.step = steps  # the probe's own context says steps too
+        deadline.phase = _PHASE_SATURATION
+        self.history.saturation = saturation_probe(
+            self.step_fn, make_context, ctx.generator, ctx.discriminator, self.probe_batch
+        )
+        deadline.check()
+
+
+@dataclass(eq=False)
 class GANRun:
     """The result of :func:`train`: the trained networks and everything measured."""
 
@@ -383,6 +475,65 @@ class GANRun:
     #: output-range, not-blank and diversity checks each ask for the same 1,000 samples;
     #: drawing them once saves two forward passes of G per run.
     _plain_draw: _PlainDraw | None = field(default=None, repr=False)
+    #: How to go on training (:meth:`extend`); None for a run that cannot.
+    _loop: _Loop | None = field(default=None, repr=False)
+    #: The step count the run was first trained for, before any :meth:`extend`.
+    first_steps: int = field(default=0, repr=False)
+    #: Why and how far the run was trained on beyond ``first_steps`` to decide a verdict
+    #: (``train(..., max_steps=...)``): ``{"from", "to", "pending"}`` per extension.
+    extensions: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.first_steps:
+            self.first_steps = self.steps
+
+    @property
+    def extendable(self) -> bool:
+        """Whether :meth:`extend` can train this run further."""
+        return self._loop is not None
+
+    def extend(
+        self,
+        steps: int,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        time_limit: float | None = None,
+    ) -> GANRun:
+        """Train this run ``steps`` more generator updates, in place, and return it.
+
+        The run goes on exactly where it stopped: the same networks and optimizers, the
+        next batches of the same data stream, the training's own random state; its history
+        gains the new rows and probes and a fresh final saturation probe, and
+        :attr:`steps` and :attr:`elapsed` grow. The caller's global RNG states are left
+        as they were. ``progress(done, total)`` and ``time_limit`` (seconds, for this
+        call) work as in :func:`train`. Raises ``ValueError`` for a run that cannot go
+        on (see :attr:`extendable`).
+        """
+        __tracebackhide__ = True
+        _check_count(steps, "steps")
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
+        limit = _check_time_limit(time_limit)
+        loop = self._loop
+        if loop is None or loop.rng is None:
+            raise ValueError(f"{self.name}: this run cannot be extended (run.extendable is False)")
+        start, stop = self.steps, self.steps + steps
+        deadline = _Deadline(limit, stop, self.name)
+        deadline.ctx = loop.ctx
+        started = time.perf_counter()
+        caller_rng = RNGState.capture()
+        try:
+            loop.rng.restore()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_CUBLAS_CONTEXT_WARNING)
+                loop.advance(start, stop, progress, deadline)
+                self.elapsed += time.perf_counter() - started
+                self.steps = stop
+                self._plain_draw = None
+                loop.saturate(stop, deadline)
+        finally:
+            caller_rng.restore()
+        return self
 
     @property
     def name(self) -> str:
@@ -547,8 +698,15 @@ def train(
     progress: Callable[[int, int], None] | None = None,
     instrument: bool = True,
     time_limit: float | None = None,
+    max_steps: int | None = None,
 ) -> GANRun:
     """Train ``spec`` for ``steps`` generator updates and return the instrumented run.
+
+    ``max_steps`` (None: ``steps``) lets a run that a statistical check would fail on
+    train on, its steps doubled each time up to ``max_steps``, until the check passes or
+    the budget is spent (``pytest_gan.deciding``): a slow but healthy GAN is then judged
+    when it has left its start, and a broken one still fails. ``run.steps`` is where it
+    stopped, ``run.extensions`` says why.
 
     The same spec, seed, steps and device give the same run on CPU, bit for bit; the
     caller's global RNG states (torch, CUDA, numpy, random) are restored on return.
@@ -583,6 +741,10 @@ def train(
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
     limit = _check_time_limit(time_limit)
+    if max_steps is not None:
+        _check_count(max_steps, "max_steps")
+        if max_steps < steps:
+            raise ValueError(f"max_steps must be at least steps={steps}; got {max_steps}")
     deadline = _Deadline(limit, steps, str(spec.name))
     dev = resolve_device(device)
     alarm = limit is not None and _can_interrupt()
@@ -603,7 +765,7 @@ def train(
                         deadline.interrupting = True
                         remaining = max(limit - deadline.elapsed(), _MIN_ALARM_S)
                         signal.setitimer(signal.ITIMER_REAL, remaining)
-                    return _run(spec, steps, dev, seed, progress, instrument, deadline)
+                    run = _run(spec, steps, dev, seed, progress, instrument, deadline)
                 finally:
                     # Inline, not in a helper: the alarm may fire at any call, and this
                     # clean-up must run whole. Once ``interrupting`` is cleared the handler
@@ -622,6 +784,13 @@ def train(
                 raise deadline.error(interrupted=True) from exc
     finally:
         caller_rng.restore()
+    if max_steps is not None and max_steps > steps and instrument:
+        # Imported here: deciding runs the checks, which import this module.
+        from pytest_gan.deciding import settle
+
+        left = None if limit is None else max(limit - deadline.elapsed(), _MIN_ALARM_S)
+        settle(run, max_steps, progress=progress, time_limit=left)
+    return run
 
 
 def _run(
@@ -693,59 +862,20 @@ def _run(
         latent_shape=spec.latent_shape,
     )
     deadline.ctx = ctx  # the step the run is at, from here on (0 until the first step)
-    step_fn = spec.train_step or builtin_step
-    stream = source.batches(spec.batch_size, train_idx, data_gen)
-    instrument = (
-        Instrument(generator, discriminator, opt_g, opt_d, history) if instrumented else None
+    loop = _Loop(
+        spec=spec,
+        step_fn=spec.train_step or builtin_step,
+        ctx=ctx,
+        stream=source.batches(spec.batch_size, train_idx, data_gen),
+        prober=prober,
+        history=history,
+        instrumented=instrumented,
+        conditional=conditional,
+        probe_batch=_step_batch(_to_device(train_probe, device, conditional)),
     )
-    try:
-        if instrumented:
-            prober.probe(0)
-        deadline.phase = _PHASE_STEPS
-        for step in range(steps):
-            ctx.step = step
-            batch = _step_batch(_to_device(next(stream), device, conditional))
-            try:
-                losses = step_fn(ctx, batch)
-            except Exception as exc:
-                raise GANTrainingError(
-                    f"{spec.name}: the training step raised at step {step} of {steps}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            if not isinstance(losses, Mapping):
-                raise TypeError(
-                    "train_step must return a mapping of losses (with 'd_loss' and 'g_loss'); "
-                    f"it returned {type(losses).__name__}"
-                )
-            if instrument is not None:
-                instrument.end_step(step, losses)
-                if prober.due(step + 1, steps):
-                    prober.probe(step + 1)
-            else:
-                history.append(step, {str(k): as_float(v, str(k)) for k, v in losses.items()})
-            if progress is not None:
-                progress(step + 1, steps)
-            deadline.check()
-    finally:
-        if instrument is not None:
-            instrument.remove()
+    loop.advance(0, steps, progress, deadline)
     elapsed = time.perf_counter() - started
-    if instrument is not None:
-
-        def make_context(g: nn.Module, d: nn.Module) -> TrainContext:
-            opt_g2, opt_d2 = _optimizers(spec, g, d)
-            return replace(
-                ctx, generator=g, discriminator=d, opt_g=opt_g2, opt_d=opt_d2, step=steps
-            )
-
-        # Training samples: the step never sees the held-out ones, not even here.
-        probe_batch = _step_batch(_to_device(train_probe, device, conditional))
-        ctx.step = steps  # the probe's own context says steps too
-        deadline.phase = _PHASE_SATURATION
-        history.saturation = saturation_probe(
-            step_fn, make_context, generator, discriminator, probe_batch
-        )
-        deadline.check()
+    loop.saturate(steps, deadline)
     return GANRun(
         spec=spec,
         generator=generator,
@@ -760,4 +890,5 @@ def _run(
         elapsed=elapsed,
         initial_generator_state=initial_state,
         _holdout_indices=holdout_idx,
+        _loop=loop,
     )

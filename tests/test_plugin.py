@@ -56,6 +56,7 @@ OPTIONS = {
     "--gan-device=DEVICE": f"Default: {_defaults.DEVICE or AUTO_DEVICE}",
     "--gan-seed=N": f"Default: {_defaults.SEED}",
     "--gan-steps=N": f"Default: {_defaults.STEPS}",
+    "--gan-max-steps=N": f"Default: {_defaults.EXTEND_FACTOR}x --gan-steps",
     "--gan-artifacts=DIR": f"Default: {ARTIFACTS_DIRNAME}/",
 }
 
@@ -81,7 +82,7 @@ def test_help_lists_every_option_and_ini_key_with_its_default(pytester: pytest.P
     assert "GAN training checks (pytest-gan):" in help_text
     for option, default in OPTIONS.items():
         assert default in _help_entry(help_text, option)
-    for key in ("gan_device", "gan_seed", "gan_steps", "gan_artifacts"):
+    for key in ("gan_device", "gan_seed", "gan_steps", "gan_max_steps", "gan_artifacts"):
         assert "Default:" in _help_entry(help_text, f"{key} (string):")
 
 
@@ -91,7 +92,8 @@ def test_report_header_shows_the_defaults(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             f"gan: seed={_defaults.SEED}, device=auto (cuda if available), "
-            f"steps={_defaults.STEPS}, timeout=none, "
+            f"steps={_defaults.STEPS}, "
+            f"max-steps={_defaults.STEPS * _defaults.EXTEND_FACTOR} (smoke), timeout=none, "
             f"artifacts=<pytest basetemp>/{ARTIFACTS_DIRNAME}"
         ]
     )
@@ -108,6 +110,7 @@ def test_ini_settings_apply_and_the_command_line_overrides_them(
         gan_device = cpu
         gan_artifacts = ini-out
         gan_timeout = 90
+        gan_max_steps = 21
         """
     )
     ini_dir = (pytester.path / "ini-out").resolve()
@@ -124,14 +127,21 @@ def test_ini_settings_apply_and_the_command_line_overrides_them(
         "cli",
         "--gan-timeout",
         "2.5",
+        "--gan-max-steps",
+        "1",
     )
 
     from_ini.stdout.fnmatch_lines(
-        [f"gan: seed=3, device=cpu, steps=7, timeout=90 s, artifacts={ini_dir}"]
+        [
+            "gan: seed=3, device=cpu, steps=7, max-steps=21 (smoke), timeout=90 s, "
+            f"artifacts={ini_dir}"
+        ]
     )
+    # A budget below the steps judges every run where it stopped.
     overridden.stdout.fnmatch_lines(
         [
-            "gan: seed=5, device=auto (cuda if available), steps=2, timeout=2.5 s, "
+            "gan: seed=5, device=auto (cuda if available), steps=2, max-steps=2 (smoke), "
+            "timeout=2.5 s, "
             f"artifacts={(pytester.path / 'cli').resolve()}"
         ]
     )
@@ -163,6 +173,7 @@ def test_ini_artifacts_are_relative_to_the_ini_file(
     [
         (["--gan-steps", "0"], "argument --gan-steps: expected a whole number *>= 1, got '0'"),
         (["--gan-steps", "x"], "argument --gan-steps: expected a whole number *>= 1, got 'x'"),
+        (["--gan-max-steps", "0"], "argument --gan-max-steps: expected a whole number *"),
         (["--gan-seed", "-1"], "argument --gan-seed: expected a whole number >= 0 *, got '-1'"),
         (
             ["--gan-device", "tpu"],
@@ -183,6 +194,7 @@ def test_invalid_option_values_are_usage_errors_naming_the_option(
     ("line", "message"),
     [
         ("gan_steps = zero", "ERROR: gan_steps = zero in *: expected a whole number *, got 'zero'"),
+        ("gan_max_steps = -3", "ERROR: gan_max_steps = -3 in *: expected a whole number *"),
         ("gan_seed = 1.5", "ERROR: gan_seed = 1.5 in *: expected a whole number >= 0 *"),
         ("gan_device = gpu", "ERROR: gan_device = gpu in *: expected one of auto, cpu, *"),
     ],
@@ -546,7 +558,9 @@ def _fake_training(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
         seed: int,
         progress: object = None,
         time_limit: float | None = None,
+        max_steps: int | None = None,
     ) -> types.SimpleNamespace:
+        assert max_steps == steps  # gan_train judges a run where it stops
         calls.append((spec, steps, seed, device) + ((time_limit,) if time_limit else ()))
         return types.SimpleNamespace(spec=spec, steps=steps, seed=seed, device=device)
 

@@ -423,3 +423,57 @@ def test_a_progress_line_shows_on_a_terminal_only(project: pytest.Pytester) -> N
     assert "gan-smoke: training healthy: step 40/40" in shown
     piped = project.runpytest_subprocess(*args)
     assert "gan-smoke: training" not in piped.stdout.str()
+
+
+SLOW_CONFTEST = (
+    TOY_GAN
+    + """
+def slow_g():
+    net = g()
+    with torch.no_grad():
+        net[2].weight.mul_(0.01)  # every sample starts near one point, then spreads out
+        net[2].bias.zero_()
+    return net
+
+class ConstantG(nn.Module):  # ignores z: a planted collapse
+    def __init__(self):
+        super().__init__()
+        self.point = nn.Parameter(torch.zeros(2))
+        self.unused = nn.Linear(4, 2)
+    def forward(self, z):
+        return self.point + 0.0 * self.unused(z)
+
+@pytest.fixture(params=["slow", "collapsed"])
+def gan_spec(request):
+    generator = slow_g if request.param == "slow" else ConstantG
+    return GANSpec(generator=generator, discriminator=d, data=DATA, latent_dim=4,
+                   batch_size=32, name=request.param)
+"""
+)
+
+
+def test_the_smoke_suite_trains_a_premature_verdict_on_up_to_its_budget(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(SLOW_CONFTEST)
+    args = ("--gan-smoke", "--gan-steps", "40", "-k", "diverse", "--gan-report", "r.json")
+    result = pytester.runpytest(*args, "--gan-max-steps", "160")
+    result.stdout.fnmatch_lines(["*steps=40, max-steps=160 (smoke)*"])
+    verdicts = {
+        v["spec"]: v for v in json.loads((pytester.path / "r.json").read_text())["verdicts"]
+    }
+    # The slow GAN is judged once it has spread out; the collapsed one fails at the budget.
+    assert verdicts["slow"]["outcome"] == "pass"
+    assert verdicts["slow"]["first_steps"] == 40 and 40 < verdicts["slow"]["steps"] <= 160
+    assert verdicts["collapsed"]["outcome"] == "fail"
+    assert verdicts["collapsed"]["pitfall"] == "mode-collapse"
+    assert verdicts["collapsed"]["steps"] == 160
+    result.stdout.fnmatch_lines(
+        ["*judged at 160 steps, trained on from 40 while pending: mode-collapse*"]
+    )
+    # A budget at the step count judges every run where it stopped.
+    result = pytester.runpytest(*args, "--gan-max-steps", "40")
+    verdicts = {
+        v["spec"]: v for v in json.loads((pytester.path / "r.json").read_text())["verdicts"]
+    }
+    assert verdicts["slow"]["outcome"] == "fail" and verdicts["slow"]["steps"] == 40

@@ -1,0 +1,73 @@
+"""How the blank and diversity figures move when a run is trained on: 200, 400, 800 steps.
+
+    python benchmarks/calibrate_extension.py OUT.jsonl SOURCE:NAME:MUTATION:SEED ...
+
+SOURCE is ``wild`` (NAME a wild GAN, MUTATION one of its mutations or ``healthy``) or
+``zoo`` (NAME a zoo case, MUTATION ``-``). Each case is trained 200 steps and extended
+(``GANRun.extend``) to 400 and 800; at each, the contrast ratio (``assert_not_blank``'s
+figure, images only), the spread ratio (``assert_diverse``'s) and coverage (k = 5) of
+1,000 samples against as many real ones, and the probes' ``fake_to_real``. One JSON line
+per case. It measured ``_defaults.EXTEND_FACTOR`` (docs/benchmarks.md, "Deciding early
+verdicts").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from typing import Any
+
+import torch
+
+import pytest_gan as pg
+import wild
+from fixtures import zoo
+from pytest_gan.checks.outputs import samples_and_real
+from pytest_gan.metrics import common_scale, contrast, coverage, mean_pairwise_distance, scaled
+
+STOPS = (200, 400, 800)
+
+
+def figures(run: pg.GANRun) -> dict[str, Any]:
+    fake, real = samples_and_real(run, None, "calibrate_extension")
+    assert real is not None
+    if not bool(torch.isfinite(fake).all()):
+        return {"finite": False}
+    unit = common_scale(fake, real)
+    f, r = scaled(fake, unit), scaled(real, unit)
+    out: dict[str, Any] = {}
+    if f[0].numel() >= 16:
+        out["contrast"] = float(contrast(f).median() / contrast(r).median())
+    out["spread"] = mean_pairwise_distance(f) / mean_pairwise_distance(r)
+    out["coverage"] = coverage(r, f, k=5)
+    out["fake_to_real"] = [round(p.get("fake_to_real", math.nan), 4) for p in run.history.probes]
+    return out
+
+
+def main() -> None:
+    out_path, cases = sys.argv[1], sys.argv[2:]
+    for case in cases:
+        source, name, mutation, seed = case.split(":")
+        if source == "wild":
+            spec = wild.gan(name).spec(None if mutation == "healthy" else mutation)
+        else:
+            spec = zoo.case(name).spec()
+        started = time.perf_counter()
+        run = pg.train(spec, steps=STOPS[0], seed=int(seed), device="cpu")
+        rows = []
+        for stop in STOPS:
+            if run.steps < stop:
+                run.extend(stop - run.steps)
+            rows.append(
+                {"steps": run.steps, "seconds": time.perf_counter() - started, **figures(run)}
+            )
+            print(case, {k: v for k, v in rows[-1].items() if k != "fake_to_real"}, flush=True)
+        line = {"case": case, "kernels": torch.backends.cpu.get_cpu_capability(), "rows": rows}
+        with open(out_path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()

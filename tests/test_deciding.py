@@ -1,0 +1,161 @@
+"""Runs that go on training: ``GANRun.extend`` and ``train(..., max_steps=...)``."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import pytest_gan as pg
+from pytest_gan.deciding import settle, undecided
+from pytest_gan.smoke import verdict_table
+from tests.tiny import LATENT, make_g, tiny_spec
+
+
+def _slow_g() -> nn.Module:
+    """A healthy generator that starts with every output near one point: its samples
+    spread out over the first 100 steps or so (spread ratio 0.02 at 20 steps, 0.04 at 40,
+    0.08-0.11 at 80, past the threshold by 160 on seeds 0-2)."""
+    g = make_g()
+    with torch.no_grad():
+        g[2].weight.mul_(0.01)
+        g[2].bias.zero_()
+    return g
+
+
+class _ConstantG(nn.Module):
+    """A generator that ignores z: every sample is one learnt point (a planted collapse)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.point = nn.Parameter(torch.zeros(2))
+        self.scale = nn.Linear(LATENT, 2)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.point + 0.0 * self.scale(z)
+
+
+def _same_tensors(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_an_extended_run_is_the_longer_run_bit_for_bit(seed: int) -> None:
+    spec = tiny_spec(batch_size=32)
+    extended = pg.train(spec, steps=30, seed=seed, device="cpu").extend(50)
+    longer = pg.train(spec, steps=80, seed=seed, device="cpu")
+    assert extended.steps == 80 and extended.first_steps == 30
+    assert extended.history["g_loss"] == longer.history["g_loss"]
+    assert extended.history["d_loss"] == longer.history["d_loss"]
+    assert _same_tensors(extended.generator, longer.generator)
+    assert _same_tensors(extended.discriminator, longer.discriminator)
+    assert [p["step"] for p in extended.history.probes][-1] == 80
+    assert extended.history.saturation  # the final probe was taken again at step 80
+
+
+def test_extending_leaves_the_callers_rng_states_as_they_were() -> None:
+    run = pg.train(tiny_spec(batch_size=32), steps=10, seed=0, device="cpu")
+    torch.manual_seed(7)
+    np.random.seed(7)
+    random.seed(7)
+    expected = (torch.rand(3), np.random.rand(), random.random())
+    torch.manual_seed(7)
+    np.random.seed(7)
+    random.seed(7)
+    run.extend(10)
+    got = (torch.rand(3), np.random.rand(), random.random())
+    assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:]
+
+
+def test_extend_refuses_bad_arguments_and_runs_that_cannot_go_on() -> None:
+    run = pg.train(tiny_spec(batch_size=32), steps=5, seed=0, device="cpu")
+    with pytest.raises(TypeError, match="steps"):
+        run.extend(2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="steps"):
+        run.extend(0)
+    with pytest.raises(TypeError, match="progress"):
+        run.extend(2, progress=3)  # type: ignore[arg-type]
+    run._loop = None
+    assert not run.extendable
+    with pytest.raises(ValueError, match="cannot be extended"):
+        run.extend(2)
+
+
+def test_train_refuses_a_budget_below_its_steps() -> None:
+    with pytest.raises(ValueError, match="max_steps"):
+        pg.train(tiny_spec(), steps=20, max_steps=10, device="cpu")
+    with pytest.raises(TypeError, match="max_steps"):
+        pg.train(tiny_spec(), steps=20, max_steps="40", device="cpu")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_slow_healthy_run_is_trained_on_until_it_passes(seed: int) -> None:
+    spec = tiny_spec(generator=_slow_g, batch_size=32)
+    early = pg.train(spec, steps=40, seed=seed, device="cpu")
+    with pytest.raises(pg.GANAssertionError) as caught:
+        pg.assert_diverse(early)
+    assert caught.value.pitfall == "mode-collapse"
+    assert "max_steps=160" in str(caught.value)  # the message says what would decide it
+
+    run = pg.train(spec, steps=40, seed=seed, device="cpu", max_steps=160)
+    pg.assert_diverse(run)
+    assert run.first_steps == 40 and 40 < run.steps <= 160
+    assert run.extensions[0] == {"from": 40, "to": 80, "pending": ["mode-collapse"]}
+    # The same generator as one run of that many steps: judging changed nothing.
+    assert _same_tensors(
+        run.generator, pg.train(spec, steps=run.steps, seed=seed, device="cpu").generator
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_planted_collapse_still_fails_at_the_budget(seed: int) -> None:
+    run = pg.train(
+        tiny_spec(generator=_ConstantG, batch_size=32),
+        steps=20,
+        seed=seed,
+        device="cpu",
+        max_steps=80,
+    )
+    assert run.steps == 80
+    assert [e["pending"] for e in run.extensions] == [["mode-collapse"], ["mode-collapse"]]
+    with pytest.raises(pg.GANAssertionError) as caught:
+        pg.assert_diverse(run)
+    assert caught.value.pitfall == "mode-collapse"
+    assert "trained on from 20" in str(caught.value)
+
+
+def test_a_run_that_passes_is_not_trained_on() -> None:
+    run = pg.train(tiny_spec(batch_size=32), steps=200, seed=0, device="cpu", max_steps=800)
+    assert undecided(run) == []
+    assert run.steps == 200 and run.extensions == []
+
+
+def test_settle_is_bounded_by_its_time_limit() -> None:
+    run = pg.train(tiny_spec(generator=_ConstantG, batch_size=32), steps=20, device="cpu")
+    with pytest.raises(pg.GANTimeLimitError):
+        settle(run, 10**6, time_limit=0.05)
+
+
+def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
+    judged = {
+        "steps": 800,
+        "first_steps": 200,
+        "extensions": [
+            {"from": 200, "to": 400, "pending": ["blank-output", "mode-collapse"]},
+            {"from": 400, "to": 800, "pending": ["mode-collapse"]},
+        ],
+    }
+    verdicts = [
+        {"spec": "slow-wgan", "check": "not-blank", "outcome": "pass", **judged},
+        {"spec": "slow-wgan", "check": "diverse", "outcome": "pass", **judged},
+        {"spec": "dcgan", "check": "diverse", "outcome": "pass", "steps": 200},
+    ]
+    lines = verdict_table(verdicts)
+    notes = [line for line in lines if "trained on" in line]
+    assert notes == [
+        "    judged at 800 steps, trained on from 200 while pending: blank-output, mode-collapse"
+    ]
