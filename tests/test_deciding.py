@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from torch import nn
 import pytest_gan as pg
 from pytest_gan.deciding import settle, undecided
 from pytest_gan.smoke import verdict_table
-from tests.tiny import LATENT, make_g, tiny_spec
+from tests.tiny import LATENT, CondD, CondG, make_g, tiny_spec, two_clusters
 
 
 def _slow_g() -> nn.Module:
@@ -159,3 +160,56 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
     assert notes == [
         "    judged at 800 steps, trained on from 200 while pending: blank-output, mode-collapse"
     ]
+
+
+def _slow_cond_g() -> nn.Module:
+    """A healthy conditional generator whose labels start almost without effect: they
+    become separable between 40 and 80 steps at lr 1e-3 (seeds 0-3)."""
+    g = CondG()
+    with torch.no_grad():
+        g.emb.weight.mul_(0.01)
+    return g
+
+
+class _LabelBlindG(CondG):
+    """A conditional generator that drops its labels (a planted conditioning-ignored)."""
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return super().forward(z, torch.zeros_like(y))
+
+
+def _fast(g: nn.Module, d: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    return (
+        torch.optim.Adam(g.parameters(), lr=1e-3, betas=(0.5, 0.999)),
+        torch.optim.Adam(d.parameters(), lr=1e-3, betas=(0.5, 0.999)),
+    )
+
+
+def _conditional(generator: Any) -> pg.GANSpec:
+    return tiny_spec(
+        generator=generator,
+        discriminator=CondD,
+        data=two_clusters(),
+        num_classes=2,
+        batch_size=32,
+        optimizers=_fast,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_labels_that_are_still_being_learnt_are_waited_for(seed: int) -> None:
+    early = pg.train(_conditional(_slow_cond_g), steps=20, seed=seed, device="cpu")
+    with pytest.raises(pg.GANAssertionError) as caught:
+        pg.assert_conditioning_effective(early)
+    assert caught.value.evidence["label_share"] > 0 and "max_steps=80" in str(caught.value)
+    run = pg.train(_conditional(_slow_cond_g), steps=20, seed=seed, device="cpu", max_steps=80)
+    pg.assert_conditioning_effective(run)
+    assert "conditioning-ignored" in run.extensions[0]["pending"]
+
+
+def test_labels_that_change_nothing_are_not_waited_for() -> None:
+    run = pg.train(_conditional(_LabelBlindG), steps=20, seed=0, device="cpu", max_steps=80)
+    assert "conditioning-ignored" not in undecided(run)
+    with pytest.raises(pg.GANAssertionError) as caught:
+        pg.assert_conditioning_effective(run)
+    assert caught.value.evidence["label_share"] == 0.0

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from pytest_gan.checks._common import require_run
-from pytest_gan.checks.outputs import nonfinite_verdict
+from pytest_gan.checks.outputs import early_note, nonfinite_verdict
 from pytest_gan.errors import fail
 from pytest_gan.metrics import common_scale
 from pytest_gan.training import GANRun
@@ -242,8 +242,8 @@ def assert_conditioning_effective(run: GANRun, *, samples: int = CONDITIONING_SA
         cause = (
             f"The labels change {result.label_share:.2%} of the samples' variance for a "
             "fixed z, too little to tell them apart: G ignores them. Check "
-            "that D is shown the labels G was given, for the fakes in both steps."
-        )
+            "that D is shown the labels G was given, for the fakes in both steps. "
+        ) + early_note(run)
     raise fail(
         "conditioning-ignored",
         f"Samples for different labels cannot be told apart: a classifier fitted on "
