@@ -62,14 +62,36 @@ MAX_WEAK_AUC = 0.25
 #: averages and subtracts D's scores); ``assert_lipschitz`` judges the critic.
 
 
-def _late(run: GANRun) -> list[dict[str, Any]]:
+def late_probes(run: GANRun) -> list[dict[str, Any]]:
+    """The probes of the judged window: the last third of the run (step 0 excluded)."""
     start = run.steps * (1 - LATE_SHARE)
     return [p for p in run.history.probes if p["step"] > 0 and p["step"] >= start]
 
 
-def _median(values: list[float]) -> float:
+def median(values: list[float]) -> float:
+    """The median of the finite values (NaN when there are none)."""
     finite = [v for v in values if math.isfinite(v)]
     return statistics.median(finite) if finite else math.nan
+
+
+def closing_share(run: GANRun) -> float:
+    """How much of the gap between G's samples and the data G closed over the judged
+    window: ``fake_to_real`` at the window's first and last probe, against the data's own
+    scale (``real_to_real``), as a share of the gap at the window's start. 1: reached the
+    data; 0: stalled; negative: moved away. ``inf`` when the samples were as close to the
+    data as real samples are at the window's start (no gap left to close); NaN without
+    probes. Measured by benchmarks/calibrate_overpowering.py; no verdict reads it yet
+    (docs/benchmarks.md, "What the wild corpus showed")."""
+    late = late_probes(run)
+    if len(late) < 2 or "fake_to_real" not in late[0]:
+        return math.nan
+    start, end = float(late[0]["fake_to_real"]), float(late[-1]["fake_to_real"])
+    gap = start - float(late[0]["real_to_real"])
+    if not (math.isfinite(start) and math.isfinite(end)):
+        return math.nan
+    if gap <= 0:
+        return math.inf
+    return (start - end) / gap
 
 
 def _window_mean(values: list[float], start: int, stop: int, steps: list[int]) -> float:
@@ -97,16 +119,16 @@ def assert_losses_balanced(run: GANRun) -> None:
     kind = score_kind(run)
     if kind == CRITIC:
         return
-    late = _late(run)
+    late = late_probes(run)
     if not late:
         raise ValueError(
             "assert_losses_balanced: run has no probes in its last third; train it with the "
             "default instrument=True and at least 3 steps"
         )
-    auc = _median([p["d_auc"] for p in late])
+    auc = median([p["d_auc"] for p in late])
     # A hinge D's margin scores carry no probability: no belief to read (the probes of a
     # user's step read them as logits, not knowing the loss).
-    belief = _median([p["d_fake_p"] for p in late]) if kind == CLASSIFIER else math.nan
+    belief = median([p["d_fake_p"] for p in late]) if kind == CLASSIFIER else math.nan
     h = run.history
     steps = h.steps
     first, last = run.steps * LATE_SHARE, run.steps * (1 - LATE_SHARE)

@@ -1,0 +1,68 @@
+"""Is G still learning while D is certain? The evidence of harm behind an overpowering verdict.
+
+    python benchmarks/calibrate_overpowering.py OUT.jsonl SOURCE:NAME:MUTATION:SEED ...
+
+SOURCE ``wild`` (MUTATION one of the GAN's mutations or ``healthy``) or ``zoo`` (MUTATION
+``-``). Each case is trained 200 steps and extended (``GANRun.extend``) to 400 and 800; at
+each, the late window's (last third of the run's probes) median AUC and D's belief that a
+fake is real (``assert_losses_balanced``'s figures), and how much of the gap between G's
+samples and the data G closed over that window: ``fake_to_real`` at the window's first and
+last probe against ``real_to_real`` (the data's own scale), as a share of the gap at the
+window's start (1: reached the data; 0: stalled; negative: moving away). One JSON line per
+case. It measured ``checks.balance.MIN_CLOSING`` (docs/benchmarks.md, "Overpowering").
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import torch
+
+import pytest_gan as pg
+import wild
+from fixtures import zoo
+from pytest_gan.checks.balance import closing_share, late_probes, median
+
+STOPS = (200, 400, 800)
+
+
+def figures(run: pg.GANRun) -> dict[str, Any]:
+    late = late_probes(run)
+    return {
+        "auc": median([p["d_auc"] for p in late]),
+        "belief": median([p["d_fake_p"] for p in late]),
+        "closing": closing_share(run),
+        "fake_to_real": [round(p["fake_to_real"], 3) for p in late],
+        "real_to_real": late[-1]["real_to_real"],
+    }
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    out_path, cases = sys.argv[1], sys.argv[2:]
+    for case in cases:
+        source, name, mutation, seed = case.split(":")
+        if source == "wild":
+            spec = wild.gan(name).spec(None if mutation == "healthy" else mutation)
+        else:
+            spec = zoo.case(name).spec()
+        started = time.perf_counter()
+        run = pg.train(spec, steps=STOPS[0], seed=int(seed), device="cpu")
+        rows = []
+        for stop in STOPS:
+            if run.steps < stop:
+                run.extend(stop - run.steps)
+            rows.append(
+                {"steps": run.steps, "seconds": time.perf_counter() - started, **figures(run)}
+            )
+            print(case, {k: v for k, v in rows[-1].items() if k != "fake_to_real"}, flush=True)
+        line = {"case": case, "kernels": torch.backends.cpu.get_cpu_capability(), "rows": rows}
+        with open(out_path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()
