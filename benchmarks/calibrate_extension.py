@@ -1,20 +1,22 @@
 """How the blank and diversity figures move when a run is trained on: 200, 400, 800 steps.
 
     python benchmarks/calibrate_extension.py OUT.jsonl SOURCE:NAME:MUTATION:SEED ...
+    STOPS=200,400,800,1600,3200 python benchmarks/calibrate_extension.py ...
 
 SOURCE is ``wild`` (NAME a wild GAN, MUTATION one of its mutations or ``healthy``) or
 ``zoo`` (NAME a zoo case, MUTATION ``-``). Each case is trained 200 steps and extended
-(``GANRun.extend``) to 400 and 800; at each, the contrast ratio (``assert_not_blank``'s
-figure, images only), the spread ratio (``assert_diverse``'s) and coverage (k = 5) of
-1,000 samples against as many real ones, and the probes' ``fake_to_real``. One JSON line
-per case. It measured ``_defaults.EXTEND_FACTOR`` (docs/benchmarks.md, "Deciding early
-verdicts").
+(``GANRun.extend``) to 400 and 800 (or the steps listed in ``STOPS``); at each, the
+contrast ratio (``assert_not_blank``'s figure, images only), the spread ratio
+(``assert_diverse``'s) and coverage (k = 5) of 1,000 samples against as many real ones,
+and the probes' ``fake_to_real``. One JSON line per case. It measured
+``_defaults.EXTEND_FACTOR`` (docs/benchmarks.md, "Deciding early verdicts").
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from typing import Any
@@ -27,7 +29,7 @@ from fixtures import zoo
 from pytest_gan.checks.outputs import samples_and_real
 from pytest_gan.metrics import common_scale, contrast, coverage, mean_pairwise_distance, scaled
 
-STOPS = (200, 400, 800)
+STOPS = tuple(int(s) for s in os.environ.get("STOPS", "200,400,800").split(","))
 
 
 def figures(run: pg.GANRun) -> dict[str, Any]:

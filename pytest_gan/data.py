@@ -56,7 +56,9 @@ def _split_item(item: Any, argument: str) -> tuple[torch.Tensor, Any]:
     )
 
 
-def _check_samples(x: torch.Tensor, argument: str) -> None:
+def _check_samples(x: torch.Tensor, argument: str, *, whole: bool = False) -> None:
+    """Samples a GAN can train on: ``[N, ...]`` floats, finite; with ``whole`` (all of the
+    data, not one batch of it) not all the same sample."""
     if x.ndim < 2:
         raise ValueError(
             f"{argument} must be a batch of samples [N, ...] with at least one feature "
@@ -73,6 +75,11 @@ def _check_samples(x: torch.Tensor, argument: str) -> None:
         raise ValueError(
             f"{argument} contains {count} NaN or infinite value(s); a GAN trained on it can "
             "only produce NaN losses: clean or drop those samples first"
+        )
+    if whole and x.shape[0] >= 2 and bool((x == x[:1]).all()):
+        raise ValueError(
+            f"{argument} holds {x.shape[0]} copies of one sample: there is no distribution for "
+            "a GAN to learn, nor a range or spread for the checks to compare with"
         )
 
 
@@ -92,7 +99,7 @@ class DataSource:
             )
         if isinstance(data, torch.Tensor):
             self.x = data
-            _check_samples(data, "data")
+            _check_samples(data, "data", whole=True)
         elif isinstance(data, (tuple, list)):
             self._init_pair(data)
         elif isinstance(data, DataLoader):
@@ -123,7 +130,7 @@ class DataSource:
                 f"({', '.join(type(t).__name__ for t in data)})"
             )
         x, y = data
-        _check_samples(x, "data[0] (x)")
+        _check_samples(x, "data[0] (x)", whole=True)
         labels = _as_labels(y, "data[1] (y)")
         if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
             raise ValueError(

@@ -159,7 +159,13 @@ def test_samples_clear_of_a_bound_are_not_taken_for_an_activation() -> None:
 # Found by tests/test_fuzz_checks.py: data of a single value has an inferred range of
 # width 0, which the check divided by (ZeroDivisionError).
 def test_data_of_a_single_value_is_refused_by_name() -> None:
-    run = train(tiny_spec(data=torch.zeros(64, 2)), steps=1)
+    with pytest.raises(ValueError, match="64 copies of one sample"):
+        tiny_spec(data=torch.zeros(64, 2))
+    # A DataLoader is seen a batch at a time, not whole: the check names the data instead.
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.zeros(64, 2)), batch_size=16
+    )
+    run = train(tiny_spec(data=loader), steps=1)
     assert run.data_range == (0.0, 0.0)
     with pytest.raises(ValueError, match="data of a single value"):
         assert_output_range_matches_data(run)

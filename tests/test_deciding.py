@@ -127,6 +127,7 @@ def test_a_planted_collapse_still_fails_at_the_budget(seed: int) -> None:
         pg.assert_diverse(run)
     assert caught.value.pitfall == "mode-collapse"
     assert "trained on from 20" in str(caught.value)
+    assert "Meanwhile G's samples went from" in str(caught.value)
 
 
 def test_a_run_that_passes_is_not_trained_on() -> None:

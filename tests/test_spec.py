@@ -46,6 +46,8 @@ NAN_DATA[3, 1] = math.nan
         ({"data": torch.randn(64)}, ValueError, "data"),
         ({"data": torch.randint(0, 255, (64, 2))}, ValueError, "floating-point"),
         ({"data": NAN_DATA}, ValueError, "NaN"),
+        ({"data": torch.full((64, 2), 0.5)}, ValueError, "64 copies of one sample"),
+        ({"data": (torch.zeros(8, 3), torch.arange(8))}, ValueError, "holds 8 copies"),
         ({"data": (gaussian(), torch.zeros(5, dtype=torch.long))}, ValueError, "data[1]"),
         ({"data": (gaussian(), torch.zeros(1024))}, ValueError, "integer class labels"),
         ({"data": torch.utils.data.TensorDataset(torch.empty(0, 2))}, ValueError, "empty"),

@@ -266,7 +266,7 @@ def assert_lipschitz(
         # healthy SN critic's gradient norms exceed 1, and the bound holds only a plain
         # stack of linear layers. Measured at 200 steps: the wild SN-ResNet
         # (mimicry-cgan-pd) 2.24 and the wild SN-CNN (collections-sngan) 1.99, both healthy
-        # with every layer normalised (docs/benchmarks.md "Lipschitz: spectral norm").
+        # with every layer normalised (docs/pitfalls/discriminator-not-lipschitz.md).
         return
     target = "near 1" if penalised else ("<= 1" if constraints else f"<= {bound:g}")
     rows: list[tuple[str, Any, str]] = [

@@ -107,10 +107,21 @@ def early_note(run_or_samples: Any) -> str:
         return ""
     run = run_or_samples
     if run.extensions:
-        return (
+        note = (
             f"Judged at {run.steps} steps: the run was trained on from {run.first_steps} "
             "to decide this verdict, and it still holds."
         )
+        probes = {p["step"]: p for p in run.history.probes if "fake_to_real" in p}
+        first, last = probes.get(run.first_steps), probes.get(run.steps)
+        if first is not None and last is not None:
+            # What the samples did meanwhile, for the reader to weigh: a GAN still
+            # approaching the data may only need more steps than the budget gave it.
+            note += (
+                f" Meanwhile G's samples went from {first['fake_to_real']:.3g} to "
+                f"{last['fake_to_real']:.3g} from the nearest real sample (real samples lie "
+                f"{last['real_to_real']:.3g} from one another)."
+            )
+        return note
     if not run.extendable:
         return ""
     budget = _defaults.EXTEND_FACTOR * run.steps
