@@ -335,8 +335,9 @@ def gan_device(pytestconfig: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def gan_train(pytestconfig: pytest.Config, gan_seed: int, gan_device: str) -> RunFactory:
     """Train a GAN, or reuse the session's run: ``gan_train(spec, steps=None, *, seed=None,
-    device=None) -> GANRun``; None takes the session's ``--gan-steps``/``gan_seed``/
-    ``gan_device``. Tests that pass the same spec object and arguments share one run.
+    device=None, max_steps=None) -> GANRun``; None takes the session's
+    ``--gan-steps``/``gan_seed``/``gan_device`` (and, for ``max_steps``, no training on:
+    see ``train``). Tests that pass the same spec object and arguments share one run.
     """
     return RunFactory(
         pytestconfig.stash[_CACHE],

@@ -339,11 +339,13 @@ class RunCache:
 
 
 class RunFactory:
-    """The ``gan_train`` fixture: ``gan_train(spec, steps=None, *, seed=None, device=None)``.
+    """The ``gan_train`` fixture: ``gan_train(spec, steps=None, *, seed=None, device=None,
+    max_steps=None)``.
 
     An argument left as None takes the session's setting (``--gan-steps``, ``--gan-seed``,
     ``--gan-device``); runs are shared through the session's ``RunCache``; every training
-    is bounded by ``--gan-timeout``.
+    is bounded by ``--gan-timeout``. ``max_steps`` is ``train``'s: a run a blank, collapse
+    or conditioning verdict may have judged too early is trained on up to it.
     """
 
     def __init__(
@@ -368,11 +370,15 @@ class RunFactory:
         *,
         seed: int | None = None,
         device: str | torch.device | None = None,
+        max_steps: int | None = None,
     ) -> GANRun:
         __tracebackhide__ = True
+        steps = self._steps if steps is None else _whole_number("steps", steps, minimum=1)
+        if max_steps is not None:
+            max_steps = _whole_number("max_steps", max_steps, minimum=steps)
         return self._cache.get_or_train(
             spec,
-            steps=self._steps if steps is None else _whole_number("steps", steps, minimum=1),
+            steps=steps,
             seed=self._seed if seed is None else _whole_number("seed", seed, minimum=0),
             device=(
                 self._device
@@ -380,6 +386,7 @@ class RunFactory:
                 else resolve_device(str(device), option="gan_train(device=...)")
             ),
             time_limit=self._time_limit,
+            max_steps=max_steps,
         )
 
 

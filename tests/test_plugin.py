@@ -294,12 +294,17 @@ def test_another_seed_trains_again(gan_train):
 
 def test_steps_default_to_the_option(gan_train):
     assert gan_train(SPEC).steps == 4
+
+
+def test_a_budget_below_the_steps_is_refused_by_name(gan_train):
+    with pytest.raises(ValueError, match="gan_train: max_steps must be an int >= 3, got 2"):
+        gan_train(SPEC, steps=3, max_steps=2)
 """
     )
 
     result = pytester.runpytest("--strict-markers", "--gan-device", "cpu", "--gan-steps", "4")
 
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["gan: 3 training run(s), 1 reused from cache (device cpu)"])
 
 
@@ -560,8 +565,11 @@ def _fake_training(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
         time_limit: float | None = None,
         max_steps: int | None = None,
     ) -> types.SimpleNamespace:
-        assert max_steps == steps  # gan_train judges a run where it stops
-        calls.append((spec, steps, seed, device) + ((time_limit,) if time_limit else ()))
+        calls.append(
+            (spec, steps, seed, device)
+            + ((time_limit,) if time_limit else ())
+            + ((max_steps,) if max_steps != steps else ())
+        )
         return types.SimpleNamespace(spec=spec, steps=steps, seed=seed, device=device)
 
     engine = types.ModuleType("pytest_gan.training")
@@ -586,10 +594,13 @@ def test_run_cache_reuses_only_identical_requests(monkeypatch: pytest.MonkeyPatc
     cache.get_or_train(spec, 3, 1, "cpu")
     cache.get_or_train(spec, 3, 0, "cuda")
     cache.get_or_train(_spec(), 3, 0, "cpu")
+    # A budget at the step count is no budget: the same run.
+    assert cache.get_or_train(spec, 3, 0, "cpu", max_steps=3) is first
+    cache.get_or_train(spec, 3, 0, "cpu", max_steps=12)
 
     assert again is first
-    assert len(calls) == 5
-    assert (cache.stats.trained, cache.stats.reused) == (5, 1)
+    assert len(calls) == 6 and calls[-1] == (spec, 3, 0, "cpu", 12)
+    assert (cache.stats.trained, cache.stats.reused) == (6, 2)
     assert cache.stats.devices == ["cpu", "cuda"]
 
 
