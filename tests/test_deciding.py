@@ -214,3 +214,18 @@ def test_labels_that_change_nothing_are_not_waited_for() -> None:
     with pytest.raises(pg.GANAssertionError) as caught:
         pg.assert_conditioning_effective(run)
     assert caught.value.evidence["label_share"] == 0.0
+
+
+def test_a_check_that_cannot_judge_the_run_does_not_stop_training() -> None:
+    # 600 labels: more than assert_conditioning_effective's 1,024 samples can tell apart,
+    # so it raises ValueError (asking for more samples) rather than judge; train goes on.
+    k = 600
+    x = torch.randn(2 * k, 2)
+    y = torch.arange(2 * k) % k
+    spec = tiny_spec(
+        generator=lambda: CondG(k), discriminator=lambda: CondD(k), data=(x, y), num_classes=k
+    )
+    run = pg.train(spec, steps=4, device="cpu", max_steps=8)
+    assert "conditioning-ignored" not in undecided(run)
+    with pytest.raises(ValueError, match="samples"):
+        pg.assert_conditioning_effective(run)
