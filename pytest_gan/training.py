@@ -379,6 +379,11 @@ class _Loop:
     #: when the run goes on, so that an extended run draws what one longer run would.
     rng: RNGState | None = None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> None:
+        # A data stream cannot be copied: a copy of a run (copy.deepcopy(run)) is one that
+        # cannot be extended, and the original keeps going where it stopped.
+        return None
+
     def advance(
         self,
         start: int,
@@ -505,9 +510,10 @@ class GANRun:
         next batches of the same data stream, the training's own random state; its history
         gains the new rows and probes and a fresh final saturation probe, and
         :attr:`steps` and :attr:`elapsed` grow. The caller's global RNG states are left
-        as they were. ``progress(done, total)`` and ``time_limit`` (seconds, for this
-        call) work as in :func:`train`. Raises ``ValueError`` for a run that cannot go
-        on (see :attr:`extendable`).
+        as they were. ``progress(done, total)`` is called after each step;
+        ``time_limit`` (seconds, for this call) is checked after each step and raises
+        :class:`GANTimeLimitError`. Raises ``ValueError`` for a run that cannot go on
+        (see :attr:`extendable`): a copy of a run, or one whose extension raised midway.
         """
         __tracebackhide__ = True
         _check_count(steps, "steps")
@@ -531,6 +537,11 @@ class GANRun:
                 self.steps = stop
                 self._plain_draw = None
                 loop.saturate(stop, deadline)
+        except BaseException:
+            # The networks went on some steps: the run no longer matches its records.
+            self._loop = None
+            self._plain_draw = None
+            raise
         finally:
             caller_rng.restore()
         return self

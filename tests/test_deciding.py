@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
@@ -229,3 +230,24 @@ def test_a_check_that_cannot_judge_the_run_does_not_stop_training() -> None:
     assert "conditioning-ignored" not in undecided(run)
     with pytest.raises(ValueError, match="samples"):
         pg.assert_conditioning_effective(run)
+
+
+def test_a_copy_of_a_run_is_judged_but_not_extended() -> None:
+    run = pg.train(tiny_spec(batch_size=32), steps=5, seed=0, device="cpu")
+    twin = copy.deepcopy(run)
+    assert not twin.extendable and run.extendable
+    pg.assert_losses_finite(twin)
+    run.extend(5)
+    assert (run.steps, twin.steps) == (10, 5)
+
+
+def test_an_extension_that_raises_leaves_a_run_that_cannot_go_on() -> None:
+    def step(ctx: Any, batch: torch.Tensor) -> dict[str, float]:
+        if ctx.step == 7:
+            raise RuntimeError("boom")
+        return {"d_loss": 0.0, "g_loss": 0.0}
+
+    run = pg.train(tiny_spec(train_step=step), steps=5, device="cpu")
+    with pytest.raises(pg.GANTrainingError, match="step 7"):
+        run.extend(5)
+    assert not run.extendable and run.steps == 5
