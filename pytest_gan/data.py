@@ -56,9 +56,7 @@ def _split_item(item: Any, argument: str) -> tuple[torch.Tensor, Any]:
     )
 
 
-def _check_samples(x: torch.Tensor, argument: str, *, whole: bool = False) -> None:
-    """Samples a GAN can train on: ``[N, ...]`` floats, finite; with ``whole`` (all of the
-    data, not one batch of it) not all the same sample."""
+def _check_samples(x: torch.Tensor, argument: str) -> None:
     if x.ndim < 2:
         raise ValueError(
             f"{argument} must be a batch of samples [N, ...] with at least one feature "
@@ -76,7 +74,16 @@ def _check_samples(x: torch.Tensor, argument: str, *, whole: bool = False) -> No
             f"{argument} contains {count} NaN or infinite value(s); a GAN trained on it can "
             "only produce NaN losses: clean or drop those samples first"
         )
-    if whole and x.shape[0] >= 2 and bool((x == x[:1]).all()):
+
+
+def check_varies(source: DataSource) -> None:
+    """Refuse data held whole (a Tensor, or the x of a pair) that is one sample repeated: a
+    GAN has no distribution to learn from it, and the checks no range or spread to compare
+    with. (A batch of one value is a verdict for ``assert_data_normalized``, not an error;
+    a Dataset or DataLoader is seen a batch at a time.)"""
+    x = source.x
+    if x is not None and x.shape[0] >= 2 and bool((x == x[:1]).all()):
+        argument = "data" if source.y is None else "data[0] (x)"
         raise ValueError(
             f"{argument} holds {x.shape[0]} copies of one sample: there is no distribution for "
             "a GAN to learn, nor a range or spread for the checks to compare with"
@@ -99,7 +106,7 @@ class DataSource:
             )
         if isinstance(data, torch.Tensor):
             self.x = data
-            _check_samples(data, "data", whole=True)
+            _check_samples(data, "data")
         elif isinstance(data, (tuple, list)):
             self._init_pair(data)
         elif isinstance(data, DataLoader):
@@ -130,7 +137,7 @@ class DataSource:
                 f"({', '.join(type(t).__name__ for t in data)})"
             )
         x, y = data
-        _check_samples(x, "data[0] (x)", whole=True)
+        _check_samples(x, "data[0] (x)")
         labels = _as_labels(y, "data[1] (y)")
         if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
             raise ValueError(

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from pytest_gan import _defaults
-from pytest_gan.data import DataSource, describe_shape
+from pytest_gan.data import DataSource, check_varies, describe_shape
 
 ModuleFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[
@@ -152,6 +152,7 @@ class GANSpec:
         if self.data_range is not None:
             self.data_range = checked_range(self.data_range, "data_range")
         self.source = DataSource(self.data, conditional=self.num_classes is not None)
+        check_varies(self.source)
         if self.num_classes is not None:
             self.source.check_labels(self.num_classes)
         if self.name is None:
