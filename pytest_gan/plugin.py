@@ -91,7 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=option_type(parse_steps),
         help="How far the smoke suite may train a run on while its blank-output or "
         "mode-collapse verdict may only be premature (an int; at most --gan-steps: never). "
-        f"Default: {_defaults.EXTEND_FACTOR}x --gan-steps.",
+        f"Default: {_defaults.MAX_EXTEND_FACTOR}x --gan-steps.",
     )
     group.addoption(
         "--gan-artifacts",
@@ -159,7 +159,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "gan_max_steps",
         "How far the smoke suite may train a run on to decide a premature verdict, as "
-        f"--gan-max-steps. Default: {_defaults.EXTEND_FACTOR}x the steps.",
+        f"--gan-max-steps. Default: {_defaults.MAX_EXTEND_FACTOR}x the steps.",
     )
     parser.addini(
         "gan_timeout",

@@ -145,7 +145,7 @@ class GanSettings:
     def smoke_max_steps(self) -> int:
         """The smoke suite's budget of steps for a run: never below ``steps``."""
         if self.max_steps is None:
-            return self.steps * _defaults.EXTEND_FACTOR
+            return self.steps * _defaults.MAX_EXTEND_FACTOR
         return max(self.max_steps, self.steps)
 
     def describe(self) -> str:

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 import pytest_gan as pg
-from pytest_gan.deciding import settle, undecided
+from pytest_gan import _defaults
+from pytest_gan.deciding import MIN_PROGRESS, progress_since, settle, undecided
 from pytest_gan.smoke import verdict_table
 from tests.tiny import LATENT, CondD, CondG, make_g, tiny_spec, two_clusters
 
@@ -101,7 +102,8 @@ def test_a_slow_healthy_run_is_trained_on_until_it_passes(seed: int) -> None:
     with pytest.raises(pg.GANAssertionError) as caught:
         pg.assert_diverse(early)
     assert caught.value.pitfall == "mode-collapse"
-    assert "max_steps=160" in str(caught.value)  # the message says what would decide it
+    # The message says what would decide it: the smoke suite's budget.
+    assert f"max_steps={40 * _defaults.MAX_EXTEND_FACTOR}" in str(caught.value)
 
     run = pg.train(spec, steps=40, seed=seed, device="cpu", max_steps=160)
     pg.assert_diverse(run)
@@ -129,6 +131,47 @@ def test_a_planted_collapse_still_fails_at_the_budget(seed: int) -> None:
     assert caught.value.pitfall == "mode-collapse"
     assert "trained on from 20" in str(caught.value)
     assert "Meanwhile G's samples went from" in str(caught.value)
+
+
+class _StuckG(nn.Module):
+    """A generator whose samples cannot leave a tiny box at the origin, away from the data
+    around (2, -1): collapsed, and no nearer to the data however long it trains."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = make_g()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return 0.001 * torch.tanh(self.net(z))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_past_4x_a_run_goes_on_only_while_its_samples_approach_the_data(seed: int) -> None:
+    # The slow generator needs 16x its first 10 steps, and its samples keep approaching
+    # the data: it is trained on to 160 and passes.
+    slow = pg.train(
+        tiny_spec(generator=_slow_g, batch_size=32),
+        steps=10,
+        seed=seed,
+        device="cpu",
+        max_steps=160,
+    )
+    pg.assert_diverse(slow)
+    assert slow.steps == 160
+    assert progress_since(slow, 80) >= MIN_PROGRESS
+    # The stuck one gets its free 4x, then stops: its samples came no nearer.
+    stuck = pg.train(
+        tiny_spec(generator=_StuckG, batch_size=32),
+        steps=10,
+        seed=seed,
+        device="cpu",
+        max_steps=160,
+    )
+    assert stuck.steps == 40
+    assert progress_since(stuck, 20) < MIN_PROGRESS
+    with pytest.raises(pg.GANAssertionError) as caught:
+        pg.assert_diverse(stuck)
+    assert caught.value.pitfall == "mode-collapse"
 
 
 def test_a_run_that_passes_is_not_trained_on() -> None:
@@ -203,7 +246,8 @@ def test_labels_that_are_still_being_learnt_are_waited_for(seed: int) -> None:
     early = pg.train(_conditional(_slow_cond_g), steps=20, seed=seed, device="cpu")
     with pytest.raises(pg.GANAssertionError) as caught:
         pg.assert_conditioning_effective(early)
-    assert caught.value.evidence["label_share"] > 0 and "max_steps=80" in str(caught.value)
+    assert caught.value.evidence["label_share"] > 0
+    assert f"max_steps={20 * _defaults.MAX_EXTEND_FACTOR}" in str(caught.value)
     run = pg.train(_conditional(_slow_cond_g), steps=20, seed=seed, device="cpu", max_steps=80)
     pg.assert_conditioning_effective(run)
     assert "conditioning-ignored" in run.extensions[0]["pending"]

@@ -56,7 +56,7 @@ OPTIONS = {
     "--gan-device=DEVICE": f"Default: {_defaults.DEVICE or AUTO_DEVICE}",
     "--gan-seed=N": f"Default: {_defaults.SEED}",
     "--gan-steps=N": f"Default: {_defaults.STEPS}",
-    "--gan-max-steps=N": f"Default: {_defaults.EXTEND_FACTOR}x --gan-steps",
+    "--gan-max-steps=N": f"Default: {_defaults.MAX_EXTEND_FACTOR}x --gan-steps",
     "--gan-artifacts=DIR": f"Default: {ARTIFACTS_DIRNAME}/",
 }
 
@@ -93,7 +93,7 @@ def test_report_header_shows_the_defaults(pytester: pytest.Pytester) -> None:
         [
             f"gan: seed={_defaults.SEED}, device=auto (cuda if available), "
             f"steps={_defaults.STEPS}, "
-            f"max-steps={_defaults.STEPS * _defaults.EXTEND_FACTOR} (smoke), timeout=none, "
+            f"max-steps={_defaults.STEPS * _defaults.MAX_EXTEND_FACTOR} (smoke), timeout=none, "
             f"artifacts=<pytest basetemp>/{ARTIFACTS_DIRNAME}"
         ]
     )

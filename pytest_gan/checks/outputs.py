@@ -124,7 +124,7 @@ def early_note(run_or_samples: Any) -> str:
         return note
     if not run.extendable:
         return ""
-    budget = _defaults.EXTEND_FACTOR * run.steps
+    budget = _defaults.MAX_EXTEND_FACTOR * run.steps
     return (
         f"Judged at {run.steps} steps. A slow GAN (a WGAN-GP at its published settings) can "
         f"look like this early on: train(spec, steps={run.steps}, max_steps={budget}) "
