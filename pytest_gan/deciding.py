@@ -117,7 +117,9 @@ def settle(
     samples still approach the data (:data:`MIN_PROGRESS` per doubling); return it. Each
     extension is recorded in ``run.extensions``: the steps it started from, the steps it
     ended at, and the pitfalls that were pending. ``time_limit`` (seconds) bounds all the
-    training this call adds."""
+    training this call adds: an extension that would not fit in what is left (it costs
+    about what the run has cost so far, as many steps again) is not started, and the
+    verdicts stand as they are."""
     started = time.perf_counter()
     free_until = run.first_steps * _defaults.EXTEND_FACTOR
     while run.steps < max_steps:
@@ -129,8 +131,12 @@ def settle(
             if not moved >= MIN_PROGRESS:
                 break
         start = run.steps
-        spent = time.perf_counter() - started
-        left = None if time_limit is None else max(time_limit - spent, 1e-3)
-        run.extend(min(start, max_steps - start), progress=progress, time_limit=left)
+        more = min(start, max_steps - start)
+        left = None
+        if time_limit is not None:
+            left = time_limit - (time.perf_counter() - started)
+            if run.elapsed * more / start > left:
+                break
+        run.extend(more, progress=progress, time_limit=left)
         run.extensions.append({"from": start, "to": run.steps, "pending": pending})
     return run
