@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -48,8 +49,14 @@ def figures(run: pg.GANRun) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    out_path, cases = sys.argv[1], sys.argv[2:]
+def trajectories(
+    out_path: str,
+    cases: list[str],
+    figures: Callable[[pg.GANRun], dict[str, Any]],
+    stops: tuple[int, ...],
+) -> None:
+    """Each ``SOURCE:NAME:MUTATION:SEED`` case trained to ``stops[0]`` and extended to each
+    later stop; ``figures(run)`` at every stop; one JSON line per case to ``out_path``."""
     for case in cases:
         source, name, mutation, seed = case.split(":")
         if source == "wild":
@@ -57,9 +64,9 @@ def main() -> None:
         else:
             spec = zoo.case(name).spec()
         started = time.perf_counter()
-        run = pg.train(spec, steps=STOPS[0], seed=int(seed), device="cpu")
+        run = pg.train(spec, steps=stops[0], seed=int(seed), device="cpu")
         rows = []
-        for stop in STOPS:
+        for stop in stops:
             if run.steps < stop:
                 run.extend(stop - run.steps)
             rows.append(
@@ -69,6 +76,10 @@ def main() -> None:
         line = {"case": case, "kernels": torch.backends.cpu.get_cpu_capability(), "rows": rows}
         with open(out_path, "a") as f:
             f.write(json.dumps(line) + "\n")
+
+
+def main() -> None:
+    trajectories(sys.argv[1], sys.argv[2:], figures, STOPS)
 
 
 if __name__ == "__main__":

@@ -14,16 +14,13 @@ case. It measured ``checks.balance.MIN_CLOSING`` (docs/benchmarks.md, "Overpower
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from typing import Any
 
 import torch
 
 import pytest_gan as pg
-import wild
-from fixtures import zoo
+from benchmarks.calibrate_extension import trajectories
 from pytest_gan.checks.balance import closing_share, late_probes, median
 
 STOPS = (200, 400, 800)
@@ -42,26 +39,7 @@ def figures(run: pg.GANRun) -> dict[str, Any]:
 
 def main() -> None:
     torch.set_num_threads(1)
-    out_path, cases = sys.argv[1], sys.argv[2:]
-    for case in cases:
-        source, name, mutation, seed = case.split(":")
-        if source == "wild":
-            spec = wild.gan(name).spec(None if mutation == "healthy" else mutation)
-        else:
-            spec = zoo.case(name).spec()
-        started = time.perf_counter()
-        run = pg.train(spec, steps=STOPS[0], seed=int(seed), device="cpu")
-        rows = []
-        for stop in STOPS:
-            if run.steps < stop:
-                run.extend(stop - run.steps)
-            rows.append(
-                {"steps": run.steps, "seconds": time.perf_counter() - started, **figures(run)}
-            )
-            print(case, {k: v for k, v in rows[-1].items() if k != "fake_to_real"}, flush=True)
-        line = {"case": case, "kernels": torch.backends.cpu.get_cpu_capability(), "rows": rows}
-        with open(out_path, "a") as f:
-            f.write(json.dumps(line) + "\n")
+    trajectories(sys.argv[1], sys.argv[2:], figures, STOPS)
 
 
 if __name__ == "__main__":
