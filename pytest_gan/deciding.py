@@ -31,6 +31,7 @@ from pytest_gan import _defaults
 from pytest_gan.checks.conditioning import NO_LABEL_EFFECT, assert_conditioning_effective
 from pytest_gan.checks.outputs import assert_diverse, assert_not_blank
 from pytest_gan.errors import GANAssertionError
+from pytest_gan.instrument import gap_closed
 from pytest_gan.training import GANRun
 
 
@@ -93,16 +94,11 @@ MIN_PROGRESS = 0.01
 
 
 def progress_since(run: GANRun, step: int) -> float:
-    """The share of its gap to the data that G's samples closed from ``step`` to now (1:
-    reached the data's own scale; 0: no nearer; NaN without the probes to tell)."""
-    probes = {p["step"]: p for p in run.history.probes if "fake_to_real" in p}
-    then, now = probes.get(step), probes.get(run.steps)
-    if then is None or now is None:
-        return math.nan
-    gap = float(then["fake_to_real"]) - float(then["real_to_real"])
-    if not gap > 0:
-        return math.nan  # as near as real samples are: no way left to go
-    return (float(then["fake_to_real"]) - float(now["fake_to_real"])) / gap
+    """``instrument.gap_closed`` from the probe after ``step`` steps to the run's last (NaN
+    without them; ``inf`` when the samples were already as near the data as real samples
+    are, which shows no progress a longer run could make)."""
+    then, now = run.history.probe_at(step), run.history.probe_at(run.steps)
+    return math.nan if then is None or now is None else gap_closed(then, now)
 
 
 def settle(
@@ -128,7 +124,7 @@ def settle(
             break
         if run.steps >= free_until and run.extensions:
             moved = progress_since(run, run.extensions[-1]["from"])
-            if not moved >= MIN_PROGRESS:
+            if not (math.isfinite(moved) and moved >= MIN_PROGRESS):
                 break
         start = run.steps
         more = min(start, max_steps - start)

@@ -51,6 +51,23 @@ Number = float
 AUTO_THRESHOLD = "auto"
 
 
+def gap_closed(then: Mapping[str, Any], now: Mapping[str, Any]) -> float:
+    """How much of the gap between G's samples and the data G closed from the probe
+    ``then`` to the probe ``now``: ``fake_to_real`` at each, against the data's own scale
+    (``real_to_real``), as a share of the gap at ``then``. 1: reached the data; 0: no
+    nearer; negative: moved away. ``inf`` when the samples were already as close to the
+    data as real samples are (no gap to close); NaN without the figures."""
+    try:
+        start, end = float(then["fake_to_real"]), float(now["fake_to_real"])
+        scale = float(then["real_to_real"])
+    except KeyError:
+        return math.nan
+    if not (math.isfinite(start) and math.isfinite(end)):
+        return math.nan
+    gap = start - scale
+    return math.inf if gap <= 0 else (start - end) / gap
+
+
 class History:
     """Per-step records of a run, plus its probes, wiring and exact event counts.
 
@@ -112,6 +129,10 @@ class History:
 
     def keys(self) -> list[str]:
         return list(self.columns)
+
+    def probe_at(self, step: int) -> dict[str, Any] | None:
+        """The probe taken after ``step`` steps (None when none was)."""
+        return next((p for p in self.probes if p["step"] == step), None)
 
     def __len__(self) -> int:
         return len(self.columns["step"])

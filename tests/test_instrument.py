@@ -11,6 +11,7 @@ import torch
 
 from fixtures.steps import UserStep
 from pytest_gan import History, TrainContext, _defaults, train
+from pytest_gan.instrument import gap_closed
 from tests.tiny import tiny_spec
 
 STEPS = 12
@@ -197,3 +198,19 @@ def test_clipping_and_micro_batches_are_not_mistaken_for_stale_gradients(
 def test_a_missing_zero_grad_is_seen_through_clipping() -> None:
     run = train(tiny_spec(train_step=_clipping_step(zero_grad_d=False)), steps=STEPS)
     assert run.history.events["d_stale_grads"] == {"count": STEPS - 1, "first_step": 1}
+
+
+def test_gap_closed_is_the_share_of_the_gap_to_the_data_closed_between_two_probes() -> None:
+    then = {"fake_to_real": 10.0, "real_to_real": 5.0}
+    assert gap_closed(then, {"fake_to_real": 7.5}) == 0.5
+    assert gap_closed(then, {"fake_to_real": 12.5}) == -0.5  # moved away
+    assert gap_closed({"fake_to_real": 4.0, "real_to_real": 5.0}, then) == math.inf
+    assert math.isnan(gap_closed({"step": 0}, then))
+    assert math.isnan(gap_closed(then, {"fake_to_real": math.nan}))
+
+
+def test_probe_at_finds_the_probe_of_a_step() -> None:
+    run = train(tiny_spec(), steps=20, device="cpu")
+    assert run.history.probe_at(20) is run.history.probes[-1]
+    assert run.history.probe_at(0) is run.history.probes[0]
+    assert run.history.probe_at(7) is None

@@ -22,6 +22,7 @@ from pytest_gan.checks._common import (
     score_kind,
 )
 from pytest_gan.errors import fail
+from pytest_gan.instrument import gap_closed
 from pytest_gan.training import GANRun
 
 #: The judged window: probes taken in the last third of the run.
@@ -75,23 +76,11 @@ def median(values: list[float]) -> float:
 
 
 def closing_share(run: GANRun) -> float:
-    """How much of the gap between G's samples and the data G closed over the judged
-    window: ``fake_to_real`` at the window's first and last probe, against the data's own
-    scale (``real_to_real``), as a share of the gap at the window's start. 1: reached the
-    data; 0: stalled; negative: moved away. ``inf`` when the samples were as close to the
-    data as real samples are at the window's start (no gap left to close); NaN without
-    probes. Measured by benchmarks/calibrate_overpowering.py; no verdict reads it yet
-    (docs/benchmarks.md, "What the wild corpus showed")."""
+    """``instrument.gap_closed`` over the judged window, from its first probe to its last
+    (NaN with fewer than two). Measured by benchmarks/calibrate_overpowering.py; no
+    verdict reads it yet (docs/benchmarks.md, "What the wild corpus showed")."""
     late = late_probes(run)
-    if len(late) < 2 or "fake_to_real" not in late[0]:
-        return math.nan
-    start, end = float(late[0]["fake_to_real"]), float(late[-1]["fake_to_real"])
-    gap = start - float(late[0]["real_to_real"])
-    if not (math.isfinite(start) and math.isfinite(end)):
-        return math.nan
-    if gap <= 0:
-        return math.inf
-    return (start - end) / gap
+    return gap_closed(late[0], late[-1]) if len(late) >= 2 else math.nan
 
 
 def _window_mean(values: list[float], start: int, stop: int, steps: list[int]) -> float:

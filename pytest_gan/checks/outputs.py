@@ -111,9 +111,9 @@ def early_note(run_or_samples: Any) -> str:
             f"Judged at {run.steps} steps: the run was trained on from {run.first_steps} "
             "to decide this verdict, and it still holds."
         )
-        probes = {p["step"]: p for p in run.history.probes if "fake_to_real" in p}
-        first, last = probes.get(run.first_steps), probes.get(run.steps)
-        if first is not None and last is not None:
+        first = run.history.probe_at(run.first_steps)
+        last = run.history.probe_at(run.steps)
+        if first is not None and last is not None and "fake_to_real" in first:
             # What the samples did meanwhile, for the reader to weigh: a GAN still
             # approaching the data may only need more steps than the budget gave it.
             note += (
