@@ -4,7 +4,8 @@
     STOPS=200,400,800,1600,3200 python benchmarks/calibrate_extension.py ...
 
 SOURCE is ``wild`` (NAME a wild GAN, MUTATION one of its mutations or ``healthy``) or
-``zoo`` (NAME a zoo case, MUTATION ``-``). Each case is trained 200 steps and extended
+``zoo`` (NAME a zoo case, MUTATION ``-``); MUTATION ``small-N`` trains the healthy wild GAN
+on its first N samples. Each case is trained 200 steps and extended
 (``GANRun.extend``) to 400 and 800 (or the steps listed in ``STOPS``); at each, the
 contrast ratio (``assert_not_blank``'s figure, images only), the spread ratio
 (``assert_diverse``'s) and coverage (k = 5) of 1,000 samples against as many real ones,
@@ -59,7 +60,10 @@ def trajectories(
     later stop; ``figures(run)`` at every stop; one JSON line per case to ``out_path``."""
     for case in cases:
         source, name, mutation, seed = case.split(":")
-        if source == "wild":
+        if source == "wild" and mutation.startswith("small-"):
+            # The healthy GAN on its first N samples.
+            spec = wild.gan(name).build(n_images=int(mutation.removeprefix("small-")))
+        elif source == "wild":
             spec = wild.gan(name).spec(None if mutation == "healthy" else mutation)
         else:
             spec = zoo.case(name).spec()

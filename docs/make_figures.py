@@ -23,7 +23,7 @@ from torchvision.utils import save_image
 from fixtures.zoo import case
 from pytest_gan import GANRun, train
 from pytest_gan.checks.lipschitz import interpolate_gradient_norms
-from pytest_gan.report import save_sample_grid, scatter_image
+from pytest_gan.report import save_curves, save_sample_grid, scatter_image
 
 HERE = Path(__file__).parent / "pitfalls" / "img"
 DEFAULT = (
@@ -40,6 +40,7 @@ DEFAULT = (
     "discriminator-overpowers",
     "discriminator-too-weak",
     "discriminator-wrong-activation",
+    "discriminator-overfits",
     "checkpoint-roundtrip-mismatch",
     "checkpoint-not-trained",
     "ring-mlp",
@@ -106,9 +107,15 @@ def critic_map(run: GANRun, n: int) -> torch.Tensor:
 def main(names: list[str]) -> None:
     for name in names or DEFAULT:
         c = case(name)
-        run = train(c.spec(), seed=0)
+        # D memorises small data only after many passes over it: the overfitting twin is
+        # shown as it is judged, trained on to 4x its steps
+        # (docs/pitfalls/discriminator-overfits.md).
+        max_steps = 800 if name == "discriminator-overfits" else None
+        run = train(c.spec(), seed=0, max_steps=max_steps)
         n = GRID if run.real(1).ndim == 4 else 1000
         nrow = 8
+        if name == "discriminator-overfits":
+            print(save_curves(HERE / f"{name}-curves.png", run))
         if run.spec.loss == "wgan-gp" and run.real(1).ndim == 2:
             save_image(critic_map(run, n), HERE / f"{name}.png")
             print(HERE / f"{name}.png")

@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "assert_checkpoint_roundtrip": "pytest_gan.checks",
     "assert_conditioning_effective": "pytest_gan.checks",
     "assert_d_output_fits_loss": "pytest_gan.checks",
+    "assert_d_generalizes": "pytest_gan.checks",
     "assert_d_step_isolated": "pytest_gan.checks",
     "assert_data_normalized": "pytest_gan.checks",
     "assert_diverse": "pytest_gan.checks",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from pytest_gan.checks import (
         assert_conditioning_effective as assert_conditioning_effective,
     )
+    from pytest_gan.checks import assert_d_generalizes as assert_d_generalizes
     from pytest_gan.checks import assert_d_output_fits_loss as assert_d_output_fits_loss
     from pytest_gan.checks import assert_d_step_isolated as assert_d_step_isolated
     from pytest_gan.checks import assert_data_normalized as assert_data_normalized

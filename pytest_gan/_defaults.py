@@ -58,10 +58,14 @@ PROBE_BATCH = 64
 #: Fixed-z samples kept per probe (a small grid's worth; bounded memory).
 PROBE_KEEP = 16
 
-#: Real samples set aside from training for the probes (at most this many, and only when
-#: the data is large enough that setting them aside leaves ``HOLDOUT_MIN_TRAIN`` samples).
+#: Real samples set aside from training for the probes: ``HOLDOUT`` when setting them
+#: aside leaves ``HOLDOUT_MIN_TRAIN`` samples; from smaller data, one sample in
+#: ``HOLDOUT_SHARE``, if that makes at least ``HOLDOUT_MIN`` (D's scores on samples it never
+#: trained on are what shows it overfitting small data; data smaller than that is not split).
 HOLDOUT = 256
 HOLDOUT_MIN_TRAIN = 512
+HOLDOUT_SHARE = 4
+HOLDOUT_MIN = 16
 
 #: Per-step history rows kept before the history thins itself (every other row dropped,
 #: stride doubled): bounded memory for runs of any length.

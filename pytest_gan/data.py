@@ -230,10 +230,13 @@ class DataSource:
     def split(self, generator: torch.Generator) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Training indices and held-out indices (``None``: every sample / no holdout)."""
         size = self.size()
-        if size is None or size - _defaults.HOLDOUT < _defaults.HOLDOUT_MIN_TRAIN:
+        if size is None:
+            return None, None
+        held = holdout_size(size)
+        if held == 0:
             return None, None
         perm = torch.randperm(size, generator=generator)
-        return perm[_defaults.HOLDOUT :], perm[: _defaults.HOLDOUT]
+        return perm[held:], perm[:held]
 
     def holdout_batch(
         self, holdout: torch.Tensor | None, n: int, generator: torch.Generator
@@ -286,6 +289,14 @@ class DataSource:
     def infer_range(self) -> tuple[float, float]:
         """The range the data is meant to live in, snapped to a convention when it fits."""
         return snap_range(*self.extremes())
+
+
+def holdout_size(size: int) -> int:
+    """How many of ``size`` samples are held out of training for the probes (0: none)."""
+    if size - _defaults.HOLDOUT >= _defaults.HOLDOUT_MIN_TRAIN:
+        return _defaults.HOLDOUT
+    held = size // _defaults.HOLDOUT_SHARE
+    return held if held >= _defaults.HOLDOUT_MIN else 0
 
 
 def snap_range(lo: float, hi: float) -> tuple[float, float]:

@@ -30,6 +30,7 @@ from typing import Any
 from pytest_gan import _defaults
 from pytest_gan.checks.conditioning import NO_LABEL_EFFECT, assert_conditioning_effective
 from pytest_gan.checks.outputs import assert_diverse, assert_not_blank
+from pytest_gan.checks.overfitting import assert_d_generalizes, held_out, too_early
 from pytest_gan.errors import GANAssertionError
 from pytest_gan.instrument import gap_closed
 from pytest_gan.training import GANRun
@@ -44,12 +45,17 @@ class Settled:
     applies: Callable[[GANRun], bool]
     #: Whether a failure, by its evidence, is one that training on could still change.
     waits: Callable[[Mapping[str, Any]], bool]
+    #: The pitfall a pass on this run may be too early to rule out (a mistake that takes
+    #: longer to show than the run has trained), or None: the pass stands.
+    unsure: Callable[[GANRun], str | None] = lambda run: None
 
 
 #: The checks that wait: blank and diverse decide on a ratio to the real data that a slow
 #: GAN reaches late (a failure for NaN samples does not wait); conditioning decides on
 #: whether the labels can be told apart, which a conditional GAN learns after it learns the
-#: data (a generator whose labels change nothing at all, to rounding, does not wait).
+#: data (a generator whose labels change nothing at all, to rounding, does not wait). A D
+#: memorises small data only after many passes over it: a run on small data waits, passing,
+#: until it has trained ``overfitting.SMALL_DATA_FACTOR`` times its first steps.
 SETTLED: tuple[Settled, ...] = (
     Settled(assert_not_blank, lambda run: True, lambda e: "contrast_ratio" in e),
     Settled(assert_diverse, lambda run: True, lambda e: "spread_ratio" in e),
@@ -58,12 +64,18 @@ SETTLED: tuple[Settled, ...] = (
         lambda run: run.conditional,
         lambda e: e.get("label_share", 0.0) >= NO_LABEL_EFFECT,
     ),
+    Settled(
+        assert_d_generalizes,
+        held_out,
+        lambda e: False,
+        lambda run: "discriminator-overfits" if too_early(run) else None,
+    ),
 )
 
 
 def undecided(run: GANRun) -> list[str]:
     """The pitfalls of :data:`SETTLED` checks that fail on ``run`` in a way training on
-    could still change, in order."""
+    could still change, or pass on it too early to be sure, in order."""
     failing: list[str] = []
     for settled in SETTLED:
         if not settled.applies(run):
@@ -72,6 +84,9 @@ def undecided(run: GANRun) -> list[str]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 settled.check(run)
+            unsure = settled.unsure(run)
+            if unsure is not None:
+                failing.append(unsure)
         except GANAssertionError as exc:
             if settled.waits(exc.evidence):
                 failing.append(exc.pitfall)

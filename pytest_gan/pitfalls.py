@@ -81,6 +81,19 @@ _ENTRIES = (
         "Raise D's learning rate (check for a typo such as 2e-6 for 2e-4) or its capacity.",
     ),
     Pitfall(
+        "discriminator-overfits",
+        "the discriminator memorises its small training set",
+        "D scores the real samples it trained on as real and real samples it never saw "
+        "more like fakes; the samples drift towards copies of a few training images, or "
+        "stop improving, while D's loss keeps falling.",
+        "assert_d_generalizes",
+        "An overfitting D judges membership of its training set, not realism: its feedback "
+        "no longer tells G how to look like the data, only how to look like those samples.",
+        "Train on more data (a subset taken for a quick test is the usual cause); otherwise "
+        "augment what D sees, real and fake alike (DiffAugment, ADA), add an R1 penalty or "
+        "spectral normalisation to D, or give D less capacity or a lower learning rate.",
+    ),
+    Pitfall(
         "output-range-mismatch",
         "the generator's output range does not match the data's",
         "Samples live in [0, 1] while the data spans [-1, 1] (a Sigmoid where Tanh "

@@ -151,6 +151,9 @@ _PROBE_LINES = (
     ("d_auc", "AUC, real\nvs fakes", "tab:purple", "^"),
     ("d_fake_p", "P(real)\nof fakes", "tab:brown", "v"),
 )
+# Drawn beside them where real samples were held out of training: D telling its training
+# samples from unseen ones (1/2: alike; rising: D memorising them, discriminator-overfits).
+_TRAIN_LINE = ("d_train_auc", "AUC, train\nvs {real}", "tab:orange", "D")
 # Drawn instead where the probes hold no accuracy nor AUC: D's mean raw output.
 _OUTPUT_LINES = (
     ("d_real", "{real}", "tab:green", "o"),
@@ -258,7 +261,7 @@ def _draw_probes(ax: Axes, probes: list[dict[str, Any]]) -> None:
                 count += 1
         return count
 
-    drawn = draw(_PROBE_LINES)
+    drawn = draw(_PROBE_LINES + ((_TRAIN_LINE,) if held_out else ()))
     if drawn:
         ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--", label="chance")
         ax.set_ylim(-0.04, 1.04)
@@ -302,7 +305,8 @@ def curves_figure(run: GANRun | History, *, title: str | None = None) -> Figure:
     Top: ``d_loss`` and ``g_loss`` per step, raw (thin) under a centred moving average
     (bold), non-finite values as red crosses along the top edge with the first step they
     appeared at. Bottom: the probes' view of D: its accuracy on real and on fake samples,
-    its AUC and the probability of being real it gives the fakes, where recorded (its
+    its AUC and the probability of being real it gives the fakes, and, where real samples
+    were held out of training, the AUC of its training samples over those, where recorded (its
     mean raw output where none of those are). The title defaults to a run's spec name,
     steps, seed and device (none for a bare history). No ``pyplot``: a user's backend,
     figures and settings are left alone.

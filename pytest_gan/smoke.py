@@ -71,6 +71,14 @@ def _images(run: Any) -> str | None:
     return "the data are not images, and the generator does not end in a Tanh"
 
 
+def _held_out(run: Any) -> str | None:
+    from pytest_gan.checks.overfitting import held_out
+
+    if held_out(run):
+        return None
+    return "no real samples were held out of training (a DataLoader, or under 64 samples)"
+
+
 SMOKE_CHECKS: tuple[SmokeCheck, ...] = (
     SmokeCheck("losses-finite", "assert_losses_finite"),
     SmokeCheck("d-step-isolated", "assert_d_step_isolated"),
@@ -83,6 +91,7 @@ SMOKE_CHECKS: tuple[SmokeCheck, ...] = (
     SmokeCheck("not-blank", "assert_not_blank"),
     SmokeCheck("diverse", "assert_diverse"),
     SmokeCheck("losses-balanced", "assert_losses_balanced"),
+    SmokeCheck("d-generalizes", "assert_d_generalizes", _held_out),
     SmokeCheck("conditioning", "assert_conditioning_effective", _conditional),
     SmokeCheck("lipschitz", "assert_lipschitz", _constrained),
     SmokeCheck("checkpoint-roundtrip", "assert_checkpoint_roundtrip"),

@@ -833,7 +833,9 @@ def _run(
         source.gather(train_idx[: _defaults.PROBE_BATCH]) if train_idx is not None else holdout
     )
     conditional = spec.conditional
-    n_probe = holdout[0].shape[0]
+    # Fakes for the probes: a full probe batch even where few real samples are held out.
+    size = source.size()
+    n_probe = holdout[0].shape[0] if size is None else min(_defaults.PROBE_BATCH, size)
     z_probe = torch.randn(n_probe, *spec.latent_shape, generator=probe_gen).to(device)
     fake_labels = (
         (torch.arange(n_probe) % spec.num_classes).to(device)

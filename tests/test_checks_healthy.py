@@ -16,6 +16,7 @@ from fixtures.zoo import HEALTHY, case
 from pytest_gan import (
     assert_checkpoint_roundtrip,
     assert_conditioning_effective,
+    assert_d_generalizes,
     assert_d_step_isolated,
     assert_data_normalized,
     assert_diverse,
@@ -42,6 +43,7 @@ RUN_CHECKS = (
     assert_not_blank,
     assert_diverse,
     assert_losses_balanced,
+    assert_d_generalizes,
     assert_checkpoint_roundtrip,
 )
 

@@ -197,7 +197,7 @@ def test_checks_refuse_what_is_not_a_run(check: Check) -> None:
 
 
 def test_the_catalog_names_every_check_and_its_fix() -> None:
-    assert len(PITFALLS) == 17
+    assert len(PITFALLS) == 18
     index = (Path(__file__).parents[1] / "docs" / "pitfalls" / "index.md").read_text()
     for pitfall_id, entry in PITFALLS.items():
         assert entry.id == pitfall_id and entry.title and entry.symptom and entry.fix and entry.why

@@ -12,6 +12,7 @@ from pytest_gan import GANSpec, train
 # broken twin.
 API_PITFALLS = {
     "discriminator-wrong-activation",
+    "discriminator-overfits",
     "blank-output",
     "mode-collapse",
     "non-finite-loss",
