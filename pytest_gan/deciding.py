@@ -105,6 +105,8 @@ def undecided(run: GANRun) -> list[str]:
 #: the healthy WGAN with weight clipping (aladdin-wgan) 0.10 (then 0.31 and 0.61); planted
 #: blank outputs 0.0003 (aladdin-wgan-gp's raw pixels, and the zoo's twin). 0.01 sits 10x
 #: below the one and 30x above the others.
+#: In one line: slowest healthy 0.10, planted blank 0.0003;
+#: docs/benchmarks.md "Every threshold, in one line".
 MIN_PROGRESS = 0.01
 
 

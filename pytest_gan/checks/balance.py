@@ -31,6 +31,8 @@ LATE_SHARE = 1 / 3
 #: D separates real from fake almost perfectly: its scores rank a real sample above a fake
 #: one with probability (AUC) at least this, in the median late probe. Healthy references
 #: reach it too (it is the evidence of dominance, not the verdict).
+#: In one line: healthy references reach it (evidence, not a verdict alone);
+#: docs/benchmarks.md "Every threshold, in one line".
 DOMINANT_AUC = 0.99
 
 #: ... and is certain: D's mean probability that a fake is real, in the median late probe,

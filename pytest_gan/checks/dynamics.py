@@ -24,6 +24,8 @@ LOSS_KEYS = ("d_loss", "g_loss")
 #: generator. (Distance of samples to the data cannot decide this at 200 steps: slow
 #: healthy references such as scenes-dcgan end as far from the data in pixel space as they
 #: started.)
+#: In one line: healthy least 0.129, slow-G twin most 0.0047;
+#: docs/benchmarks.md "Every threshold, in one line".
 MIN_PARAMETER_MOVEMENT = 0.03
 
 #: A generator that moved less also passes when its samples came this much closer to the
@@ -33,6 +35,8 @@ MIN_PARAMETER_MOVEMENT = 0.03
 #: only 2.4% in 200 steps while its distance to a spiral fell from 0.113 to 0.016
 #: (benchmarks/trial_outside_zoo.py). A generator that does not learn keeps its distance:
 #: 0.99 for the learning rate 100x too small, 1 exactly for the twin no gradient reaches.
+#: In one line: healthy most 0.14, slow-G twin least 0.99;
+#: docs/benchmarks.md "Every threshold, in one line".
 MAX_DISTANCE_RATIO = 0.5
 
 #: Samples each side of that comparison.

@@ -49,6 +49,7 @@ LIPSCHITZ_QUANTILE = 0.9
 #: create_graph=True 314-2268 (21-370 at 5e-4, and 25-45 after only 20 steps). 2, twice
 #: the norm the penalty aims at, leaves the healthy critics 1.5x room for the penalty's
 #: softness and sits 10x below the twin's least.
+#: In one line: healthy most 1.34, twin least 21; docs/benchmarks.md "Every threshold, in one line".
 MAX_LIPSCHITZ = 2.0
 
 # An independent random stream for the interpolation weights, seeded from the run's seed,

@@ -16,6 +16,8 @@ from pytest_gan.training import GANRun
 #: zoo spans 100% of [-1, 1] once normalised (its darkest and brightest pixels reach -1 and
 #: 1); the same sets after ToTensor() alone span 50% of it, and no 8-bit image set can
 #: span more than 50% of [-1, 1] without Normalize. 0.75 sits between the two.
+#: In one line: normalised data 1.0, un-normalised 8-bit data at most 0.5;
+#: docs/benchmarks.md "Every threshold, in one line".
 MIN_SPAN_SHARE = 0.75
 
 # What a range says about the pipeline that produced it.
@@ -96,6 +98,8 @@ PROBE_LATENT_SCALE = 100.0
 #: its bound (the Sigmoid twin's probe reached 0 and 1 within 1e-6 on every seed), while an
 #: unbounded generator whose probe happens to stay on one side of a bound does not (the
 #: healthy ring-mlp's ReLU MLP on seed 4 gave [7.8, 250]: not a ReLU's floor at 0).
+#: In one line: healthy nearest 3.4, Sigmoid twin 1e-6;
+#: docs/benchmarks.md "Every threshold, in one line".
 SATURATION_SHARE = 1e-3
 
 # Ranges of the usual final activations, tightest first: the first that contains all
