@@ -412,6 +412,9 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
                 f"{judged['first_steps']} while pending:",
                 list(pending),
             )
+            stopped = judged["extensions"][-1].get("stopped")
+            if stopped:
+                lines += _wrapped("    not trained on further, as it already fails:", stopped)
         return lines
 
     rule = "  ".join("-" * w for w in widths)

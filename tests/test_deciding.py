@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 import pytest_gan as pg
+from fixtures.steps import UserStep
 from pytest_gan import _defaults
-from pytest_gan.deciding import MIN_PROGRESS, progress_since, settle, undecided
+from pytest_gan.deciding import MIN_PROGRESS, certain_failures, progress_since, settle, undecided
 from pytest_gan.smoke import verdict_table
 from tests.tiny import LATENT, CondD, CondG, make_g, tiny_spec, two_clusters
 
@@ -174,6 +175,33 @@ def test_past_4x_a_run_goes_on_only_while_its_samples_approach_the_data(seed: in
     assert caught.value.pitfall == "mode-collapse"
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_past_4x_a_run_that_already_fails_an_exact_check_is_not_trained_on(seed: int) -> None:
+    # The slow generator again, with opt_d.zero_grad() deleted: its samples still approach
+    # the data after 4x (so the progress rule alone would go on), but the run is broken
+    # whatever its diversity becomes.
+    spec = tiny_spec(generator=_slow_g, batch_size=32, train_step=UserStep(zero_grad_d=False))
+    run = pg.train(spec, steps=10, seed=seed, device="cpu", max_steps=160)
+    assert run.steps == 40
+    assert progress_since(run, 20) >= MIN_PROGRESS
+    assert certain_failures(run) == ["gradient-accumulation"]
+    assert run.extensions[-1] == {
+        "from": 20,
+        "to": 40,
+        "pending": ["mode-collapse"],
+        "stopped": ["gradient-accumulation"],
+    }
+    # The same step without the mistake goes on to the budget.
+    healthy = pg.train(
+        tiny_spec(generator=_slow_g, batch_size=32, train_step=UserStep()),
+        steps=10,
+        seed=seed,
+        device="cpu",
+        max_steps=160,
+    )
+    assert healthy.steps == 160 and certain_failures(healthy) == []
+
+
 def test_a_run_that_passes_is_not_trained_on() -> None:
     run = pg.train(tiny_spec(batch_size=32), steps=200, seed=0, device="cpu", max_steps=800)
     assert undecided(run) == []
@@ -208,6 +236,9 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
     assert notes == [
         "    judged at 800 steps, trained on from 200 while pending: blank-output, mode-collapse"
     ]
+    judged["extensions"][-1]["stopped"] = ["gradient-accumulation"]  # type: ignore[index]
+    notes = [line for line in verdict_table(verdicts) if "trained on" in line]
+    assert notes[1:] == ["    not trained on further, as it already fails: gradient-accumulation"]
 
 
 def _slow_cond_g() -> nn.Module:
