@@ -40,8 +40,8 @@ MAX_TRAIN_AUC = 0.7
 #: this (a D that ranks its training samples a little higher while still scoring unseen
 #: ones far from the fakes does G no harm). Not a verdict alone: a critic whose scores
 #: barely separate real from fake gives a large r_v from a small difference (healthy
-#: ring-wgan-gp 0.39). In one line: the zoo twin's least 0.40 at 800 steps, healthy runs
-#: with AUC above 0.6 none, docs/benchmarks.md "Discriminator overfitting".
+#: ring-wgan-gp 0.39, with an AUC of 0.51). In one line: healthy most 0.39, the zoo twin's
+#: least 0.40 at 800 steps, docs/benchmarks.md "Discriminator overfitting".
 MIN_R_V = 0.3
 
 #: Data from which a quarter is held out (``_defaults.HOLDOUT_SHARE``) is small enough for
