@@ -23,7 +23,7 @@ from pytest_gan.report import (
     scatter_image,
 )
 from pytest_gan.training import builtin_step
-from tests.tiny import tiny_spec
+from tests.tiny import gaussian, tiny_spec
 
 
 def test_an_image_grid_puts_real_above_generated_in_the_data_range() -> None:
@@ -130,6 +130,15 @@ def test_save_curves_writes_an_800x600_png_of_the_run(tmp_path: Path) -> None:
         assert expected in probe_labels
     assert len(probes.get_lines()[0].get_xdata()) == len(run.history.probes)
     assert probes.get_ylabel() == "D accuracy, AUC, P(real)"
+
+
+def test_the_train_over_held_out_auc_is_drawn_only_where_samples_were_held_out() -> None:
+    held = train(tiny_spec(name="tiny"), steps=10, seed=1)  # 1,024 samples: 256 held out
+    assert "AUC, train\nvs held-out real" in _labels(curves_figure(held).axes[1])
+    small = train(tiny_spec(data=gaussian(48), name="tiny"), steps=10, seed=1)  # none
+    assert not any(
+        label.startswith("AUC, train") for label in _labels(curves_figure(small).axes[1])
+    )
 
 
 def test_the_title_names_the_spec_steps_seed_and_device() -> None:
