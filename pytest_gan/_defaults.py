@@ -68,6 +68,11 @@ PROBE_KEEP = 16
 #: trained on are what shows it overfitting small data; data smaller than that is not split).
 HOLDOUT = 256
 HOLDOUT_MIN_TRAIN = 512
+#: A quarter: the most taken from a small training set for a figure whose noise is still
+#: usable; 16 held out against 48 trained on give the train/held-out AUC a standard error of
+#: 0.084 at chance, against which ``checks.overfitting.MAX_TRAIN_AUC`` (0.7) was set; fewer
+#: would put chance within two of them of the threshold. docs/benchmarks.md
+#: "Discriminator overfitting".
 HOLDOUT_SHARE = 4
 HOLDOUT_MIN = 16
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import wild
 from fixtures.zoo import OVERFIT_IMAGES, case
 from pytest_gan import GANAssertionError, _defaults, assert_d_generalizes, train
 from pytest_gan.checks.overfitting import (
@@ -45,6 +46,18 @@ def test_the_zoo_twin_is_caught_once_trained_on(seed: int) -> None:
     assert caught.value.pitfall == "discriminator-overfits"
     assert caught.value.evidence["train_auc"] >= MAX_TRAIN_AUC
     assert caught.value.evidence["r_v"] >= MIN_R_V
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_a_wild_gan_on_a_subset_is_caught(seed: int) -> None:
+    # Code the thresholds were not set on: aladdinpersson's DCGAN on 64 images (its
+    # calibration-half mutation), judged as the smoke suite judges it.
+    spec = wild.gan("aladdin-dcgan").spec("discriminator-overfits")
+    run = train(spec, steps=200, seed=seed, max_steps=200 * _defaults.MAX_EXTEND_FACTOR)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_d_generalizes(run)
+    assert caught.value.pitfall == "discriminator-overfits"
+    assert run.steps <= 200 * SMALL_DATA_FACTOR
 
 
 def test_the_reference_on_all_its_data_passes_and_does_not_wait() -> None:

@@ -62,11 +62,7 @@ def small_data(run: GANRun) -> bool:
     """Whether the run's held-out samples were a share of small data (under
     ``HOLDOUT + HOLDOUT_MIN_TRAIN`` samples) rather than ``HOLDOUT`` of plenty."""
     size = run.spec.source.size()
-    return (
-        size is not None
-        and size - _defaults.HOLDOUT < _defaults.HOLDOUT_MIN_TRAIN
-        and held_out(run)
-    )
+    return size is not None and holdout_size(size) < _defaults.HOLDOUT and held_out(run)
 
 
 def too_early(run: GANRun) -> bool:
