@@ -9,7 +9,8 @@ on its first N samples. Each case is trained 200 steps and extended
 (``GANRun.extend``) to 400 and 800 (or the steps listed in ``STOPS``); at each, the
 contrast ratio (``assert_not_blank``'s figure, images only), the spread ratio
 (``assert_diverse``'s) and coverage (k = 5) of 1,000 samples against as many real ones,
-and the probes' ``fake_to_real``. One JSON line per case. It measured
+the probes' ``fake_to_real`` (with their steps and the run's ``real_to_real``) and the
+checks still pending (``deciding.undecided``). One JSON line per case. It measured
 ``_defaults.EXTEND_FACTOR`` (docs/benchmarks.md, "Deciding early verdicts").
 """
 
@@ -29,6 +30,7 @@ import pytest_gan as pg
 import wild
 from fixtures import zoo
 from pytest_gan.checks.outputs import samples_and_real
+from pytest_gan.deciding import undecided
 from pytest_gan.metrics import common_scale, contrast, coverage, mean_pairwise_distance, scaled
 
 STOPS = tuple(int(s) for s in os.environ.get("STOPS", "200,400,800").split(","))
@@ -47,6 +49,9 @@ def figures(run: pg.GANRun) -> dict[str, Any]:
     out["spread"] = mean_pairwise_distance(f) / mean_pairwise_distance(r)
     out["coverage"] = coverage(r, f, k=5)
     out["fake_to_real"] = [round(p.get("fake_to_real", math.nan), 4) for p in run.history.probes]
+    out["probe_steps"] = [p["step"] for p in run.history.probes]
+    out["real_to_real"] = run.history.probes[0].get("real_to_real", math.nan)
+    out["pending"] = undecided(run)
     return out
 
 

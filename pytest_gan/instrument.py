@@ -51,12 +51,10 @@ Number = float
 AUTO_THRESHOLD = "auto"
 
 
-def gap_closed(then: Mapping[str, Any], now: Mapping[str, Any]) -> float:
-    """How much of the gap between G's samples and the data G closed from the probe
-    ``then`` to the probe ``now``: ``fake_to_real`` at each, against the data's own scale
-    (``real_to_real``), as a share of the gap at ``then``. 1: reached the data; 0: no
-    nearer; negative: moved away. ``inf`` when the samples were already as close to the
-    data as real samples are (no gap to close); NaN without the figures."""
+def _approach(then: Mapping[str, Any], now: Mapping[str, Any], of_gap: bool) -> float:
+    """How far ``fake_to_real`` fell from the probe ``then`` to the probe ``now``, as a
+    share of the gap to ``real_to_real`` at ``then`` (``of_gap``) or of the distance
+    itself; ``inf`` when there was no gap, NaN without finite figures."""
     try:
         start, end = float(then["fake_to_real"]), float(now["fake_to_real"])
         scale = float(then["real_to_real"])
@@ -64,8 +62,27 @@ def gap_closed(then: Mapping[str, Any], now: Mapping[str, Any]) -> float:
         return math.nan
     if not (math.isfinite(start) and math.isfinite(end)):
         return math.nan
-    gap = start - scale
-    return math.inf if gap <= 0 else (start - end) / gap
+    if start <= scale:
+        return math.inf
+    return (start - end) / ((start - scale) if of_gap else start)
+
+
+def gap_closed(then: Mapping[str, Any], now: Mapping[str, Any]) -> float:
+    """How much of the gap between G's samples and the data G closed from the probe
+    ``then`` to the probe ``now``: ``fake_to_real`` at each, against the data's own scale
+    (``real_to_real``), as a share of the gap at ``then``. 1: reached the data; 0: no
+    nearer; negative: moved away. ``inf`` when the samples were already as close to the
+    data as real samples are (no gap to close); NaN without the figures."""
+    return _approach(then, now, of_gap=True)
+
+
+def distance_fell(then: Mapping[str, Any], now: Mapping[str, Any]) -> float:
+    """By what share of itself ``fake_to_real`` fell from the probe ``then`` to the probe
+    ``now``: 0.01, G's samples came 1% nearer the data; negative, they moved away. Unlike
+    :func:`gap_closed` it does not magnify a move by a gap that cannot close (outputs that
+    cannot reach the data's scale). ``inf`` when the samples were already as close to the
+    data as real samples are (nothing left to approach); NaN without the figures."""
+    return _approach(then, now, of_gap=False)
 
 
 class History:

@@ -11,7 +11,7 @@ import torch
 
 from fixtures.steps import UserStep
 from pytest_gan import History, TrainContext, _defaults, train
-from pytest_gan.instrument import gap_closed
+from pytest_gan.instrument import distance_fell, gap_closed
 from tests.tiny import tiny_spec
 
 STEPS = 12
@@ -214,3 +214,15 @@ def test_probe_at_finds_the_probe_of_a_step() -> None:
     assert run.history.probe_at(20) is run.history.probes[-1]
     assert run.history.probe_at(0) is run.history.probes[0]
     assert run.history.probe_at(7) is None
+
+
+def test_distance_fell_is_the_share_of_the_distance_to_the_data_covered() -> None:
+    then = {"fake_to_real": 10.0, "real_to_real": 5.0}
+    assert distance_fell(then, {"fake_to_real": 9.0}) == pytest.approx(0.1)
+    assert distance_fell(then, {"fake_to_real": 11.0}) == pytest.approx(-0.1)  # moved away
+    # Unlike gap_closed, a gap that cannot close does not magnify the move.
+    far = {"fake_to_real": 784.0, "real_to_real": 664.0}
+    assert distance_fell(far, {"fake_to_real": 783.0}) < gap_closed(far, {"fake_to_real": 783.0})
+    assert distance_fell({"fake_to_real": 4.0, "real_to_real": 5.0}, then) == math.inf
+    assert math.isnan(distance_fell({"step": 0}, then))
+    assert math.isnan(distance_fell(then, {"fake_to_real": math.nan}))
