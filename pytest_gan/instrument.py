@@ -42,7 +42,7 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from pytest_gan import _defaults
-from pytest_gan.metrics import reach
+from pytest_gan.metrics import mean_pairwise_distance, reach
 from pytest_gan.rng import preserved_torch_rng
 
 Number = float
@@ -496,6 +496,11 @@ def _r_v(d_train: torch.Tensor, d_held: torch.Tensor, d_fake: torch.Tensor) -> f
     return (train - held) / gap if gap > 0 else math.nan
 
 
+def _spread(x: torch.Tensor) -> float:
+    """``metrics.mean_pairwise_distance`` of a batch (NaN for a batch of one)."""
+    return mean_pairwise_distance(x) if x.shape[0] >= 2 else math.nan
+
+
 class Prober:
     """Periodic looks at D and G during training; see the module docstring."""
 
@@ -523,6 +528,8 @@ class Prober:
         self.train_batch = train_batch
         # The data's own scale for fake_to_real: fixed batches, so measured once.
         self.real_to_real = reach(train_batch[0], holdout[0])
+        # ... and the real batch's spread, the scale of each probe's fake_spread.
+        self.real_spread = _spread(holdout[0])
         self.threshold = threshold
         # "logit", "probability", "score" (no probability reading), or AUTO_THRESHOLD
         # (a user's step: logit or probability, told apart by the outputs' range).
@@ -587,6 +594,11 @@ class Prober:
             # Spread of each feature across the batch, averaged: near 0 when every z gives
             # the same output.
             "fake_batch_std": float(flat.std(dim=0).mean()),
+            # The mean distance between two fixed-z samples, and between two held-out real
+            # samples: their ratio, over the run's later probes, is how lastingly spread
+            # out the samples are (checks.outputs.lasting_spread).
+            "fake_spread": _spread(flat),
+            "real_spread": self.real_spread,
             # How far G's samples are from the data: the mean distance from a fixed-z fake
             # to its nearest held-out real sample, and the same for the training batch's
             # samples (the data's own scale). Over the run it tells whether G's samples

@@ -65,9 +65,10 @@ MAX_WEAK_AUC = 0.25
 #: averages and subtracts D's scores); ``assert_lipschitz`` judges the critic.
 
 
-def late_probes(run: GANRun) -> list[dict[str, Any]]:
-    """The probes of the judged window: the last third of the run (step 0 excluded)."""
-    start = run.steps * (1 - LATE_SHARE)
+def late_probes(run: GANRun, share: float = LATE_SHARE) -> list[dict[str, Any]]:
+    """The probes of the judged window: the last ``share`` of the run (by default its last
+    third; step 0 excluded)."""
+    start = run.steps * (1 - share)
     return [p for p in run.history.probes if p["step"] > 0 and p["step"] >= start]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from pytest_gan import _defaults
+from pytest_gan.checks.balance import late_probes, median
 from pytest_gan.errors import fail
 from pytest_gan.metrics import common_scale, contrast, coverage, mean_pairwise_distance, scaled
 from pytest_gan.training import GANRun
@@ -54,6 +55,42 @@ ABSOLUTE_FLATNESS = 1 / 255
 #: In one line: healthy least 0.201 / 0.239, collapse twin most 0.159 / 0.134 (native /
 #: default kernels), docs/benchmarks.md "Margins per threshold".
 MIN_SPREAD_RATIO = 0.17
+
+#: Least lasting spread (``lasting_spread``) of a run whose samples are points or short
+#: feature vectors (fewer than ``MIN_IMAGE_FEATURES`` features). Measured with
+#: benchmarks/calibrate_collapse.py, 20 seeds per case and kernel setting (native, default,
+#: avx2), at 200 and 400 steps (the twin also at 800): the healthy rings 0.290 and up
+#: (ring-mlp at 400 steps under default kernels; 0.317 at 200), the mode-collapse twin
+#: 0.176 at most (200 steps; 0.154 at 400, 0.147 at 800). Their snapshot spreads overlap
+#: (the twin up to 0.327, a healthy ring down to 0.209, both at 400 steps under default):
+#: the snapshot of a ring GAN wanders, its lasting spread does not. 0.23 is about their
+#: geometric midpoint (0.226). Images are not judged on it: an untrained convolutional G
+#: already spreads to about 0.2 of the data, and a healthy image GAN's spread grows from
+#: there, so its lasting figure trails its snapshot (scenes-dcgan 0.162 at 200 steps).
+#: In one line: healthy least 0.290, collapse twin most 0.176 (native, default and avx2
+#: kernels, 200-800 steps), docs/benchmarks.md "Margins per threshold".
+MIN_LASTING_SPREAD_RATIO = 0.23
+
+#: The share of a run, counted back from its last step, whose probes ``lasting_spread``
+#: reads.
+LASTING_SHARE = 0.5
+
+
+def lasting_spread(run: GANRun) -> tuple[float, int, int]:
+    """How spread out a run's samples stayed: the median, over the probes of the last
+    ``LASTING_SHARE`` of the run (the step-0 probe excepted), of the probe's ``fake_spread``
+    over its ``real_spread`` (a fixed-z batch against a fixed held-out real batch of the
+    same size). With the count of probes it read and the step of the first; NaN (and 0
+    probes) without probes, as for a run trained with ``instrument=False``."""
+    late = [
+        p
+        for p in late_probes(run, LASTING_SHARE)
+        if p.get("real_spread", 0) > 0 and math.isfinite(p.get("fake_spread", math.nan))
+    ]
+    if not late:
+        return math.nan, 0, run.steps
+    ratio = median([p["fake_spread"] / p["real_spread"] for p in late])
+    return ratio, len(late), late[0]["step"]
 
 
 def _as_samples(value: Any, argument: str, allowed: str = "a GANRun or a Tensor") -> torch.Tensor:
@@ -275,11 +312,14 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
 
     Compares the mean distance between two generated samples with the mean distance
     between two real ones (``run_or_samples`` a run, or a Tensor with ``real``); the ratio
-    must reach ``MIN_SPREAD_RATIO``. Coverage (Naeem et al. 2020: the share of real samples
-    with a generated one among their 5 nearest neighbours) is reported alongside. Without
-    ``real``, only a batch of identical samples fails. Raises ``GANAssertionError`` with
-    pitfall ``mode-collapse``; samples holding NaN or infinite values fail with the pitfall
-    that explains them (``nonfinite_verdict``).
+    must reach ``MIN_SPREAD_RATIO``. A run of points or short vectors (fewer than
+    ``MIN_IMAGE_FEATURES`` features) must also have stayed spread out: its
+    ``lasting_spread``, over the probes of the run's last half, must reach
+    ``MIN_LASTING_SPREAD_RATIO`` (for images it is reported). Coverage (Naeem et al. 2020:
+    the share of real samples with a generated one among their 5 nearest neighbours) is
+    reported alongside. Without ``real``, only a batch of identical samples fails. Raises
+    ``GANAssertionError`` with pitfall ``mode-collapse``; samples holding NaN or infinite
+    values fail with the pitfall that explains them (``nonfinite_verdict``).
     """
     __tracebackhide__ = True
     fake, ref = samples_and_real(run_or_samples, real, "assert_diverse")
@@ -303,7 +343,13 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
     real_spread_u = mean_pairwise_distance(scaled(ref, unit))
     real_spread = real_spread_u if unit == 1.0 else mean_pairwise_distance(ref)
     ratio = spread_u / real_spread_u if real_spread_u > 0 else math.inf
-    if ratio >= MIN_SPREAD_RATIO:
+    # A run of points or short vectors is judged on how spread out its samples stayed
+    # over its later probes as well: a collapsed generator's snapshot wanders, and so does
+    # a healthy one's (docs/benchmarks.md, "Margins per threshold").
+    points = fake[0].numel() < MIN_IMAGE_FEATURES
+    lasting, probes, since = lasting_spread(run) if run is not None else (math.nan, 0, 0)
+    held = points and lasting < MIN_LASTING_SPREAD_RATIO  # False for NaN: no probes
+    if ratio >= MIN_SPREAD_RATIO and not held:
         return
     k = min(5, ref.shape[0] - 1)
     cov = coverage(scaled(ref, unit), scaled(fake, unit), k=k)
@@ -311,6 +357,17 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
         summary = (
             "Every generated sample is identical, while real samples lie "
             f"{real_spread:.3g} apart on average: the generator has collapsed onto one output."
+        )
+    elif ratio >= MIN_SPREAD_RATIO and run is not None:
+        summary = (
+            f"From step {since} to step {run.steps} the generated samples stayed "
+            + (
+                f"{1 / lasting:.1f}x closer to one another than real samples are"
+                if lasting > 0
+                else "identical"
+            )
+            + f" (the median of {probes} probes): the generator has collapsed onto a few "
+            "outputs."
         )
     elif ratio > 0:
         summary = (
@@ -322,14 +379,31 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
             f"The generated samples lie {spread:.3g} apart on average, real samples "
             f"{real_spread:.3g}: the generator has collapsed onto a few outputs."
         )
+    figures: list[tuple[str, float, str]] = [
+        ("spread, generated / real", ratio, f">= {MIN_SPREAD_RATIO:g}")
+    ]
+    if run is not None and math.isfinite(lasting):
+        figures.append(
+            (
+                f"lasting spread (median of {probes} probes, steps {since}-{run.steps})",
+                lasting,
+                f">= {MIN_LASTING_SPREAD_RATIO:g}" if points else "reported (images)",
+            )
+        )
+    figures += [
+        ("mean distance between generated samples", spread, f"about {real_spread:.3g}"),
+        (f"coverage of real samples (k={k})", cov, "about 1"),
+    ]
     raise fail(
         "mode-collapse",
         summary,
-        [
-            ("spread, generated / real", ratio, f">= {MIN_SPREAD_RATIO:g}"),
-            ("mean distance between generated samples", spread, f"about {real_spread:.3g}"),
-            (f"coverage of real samples (k={k})", cov, "about 1"),
-        ],
-        {"spread_ratio": ratio, "spread": spread, "real_spread": real_spread, "coverage": cov},
+        figures,
+        {
+            "spread_ratio": ratio,
+            **({"lasting_spread_ratio": lasting} if math.isfinite(lasting) else {}),
+            "spread": spread,
+            "real_spread": real_spread,
+            "coverage": cov,
+        },
         detail=early_note(run_or_samples),
     )
