@@ -160,6 +160,14 @@ def test_lasting_spread_is_the_median_over_the_last_half_of_the_probes() -> None
     assert (count, since) == (len(later), later[0]["step"])
     ratios = [(i + 1) / 10 for i in range(len(later))]
     assert figure == pytest.approx(statistics.median(ratios))
+    # Probes without a usable figure are left out: NaN samples, an infinite or missing
+    # real spread.
+    later[0]["fake_spread"] = math.nan
+    later[1]["real_spread"] = math.inf
+    del later[2]["fake_spread"]
+    figure, count, since = lasting_spread(run)
+    assert (count, since) == (len(later) - 3, later[3]["step"])
+    assert figure == pytest.approx(statistics.median(ratios[3:]))
     assert math.isnan(lasting_spread(train(tiny_spec(), steps=5, instrument=False))[0])
 
 
@@ -173,11 +181,11 @@ def test_a_point_run_that_stayed_narrow_fails_however_its_last_snapshot_looks() 
     with pytest.raises(GANAssertionError, match=r"stayed 10\.0x closer") as caught:
         assert_diverse(run)
     evidence = caught.value.evidence
-    assert evidence["spread_ratio"] >= MIN_LASTING_SPREAD_RATIO  # the snapshot alone passes
-    # The same samples as a Tensor carry no probes: one snapshot, judged as before.
-    assert_diverse(run.samples(1000), real=run.real(1000))
+    assert evidence["spread_ratio"] >= MIN_SPREAD_RATIO  # the snapshot alone passes
     assert evidence["lasting_spread_ratio"] == pytest.approx(0.1)
     assert "lasting spread (median of" in str(caught.value)
+    # The same samples as a Tensor carry no probes: one snapshot, judged as before.
+    assert_diverse(run.samples(1000), real=run.real(1000))
 
 
 # Five generator steps per D step: on the AMD machine the snapshot's spread was at most
