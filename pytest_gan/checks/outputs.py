@@ -75,7 +75,9 @@ MIN_SPREAD_RATIO = 0.17
 MIN_LASTING_SPREAD_RATIO = 0.23
 
 #: The share of a run, counted back from its last step, whose probes ``lasting_spread``
-#: reads.
+#: reads: half, six probes at 200 steps (a median of six 64-sample looks), and the share
+#: at which every figure of MIN_LASTING_SPREAD_RATIO's calibration was measured
+#: (benchmarks/calibrate_collapse.py); the balance checks' last third would give four.
 LASTING_SHARE = 0.5
 
 
