@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "GANTrainingError": "pytest_gan.training",
     "GANTimeLimitError": "pytest_gan.training",
     "History": "pytest_gan.instrument",
+    "watch": "pytest_gan.watching",
+    "WatchedRun": "pytest_gan.watching",
     "GANAssertionError": "pytest_gan.errors",
     "GANWarning": "pytest_gan.errors",
     "GANWastedBackwardWarning": "pytest_gan.errors",
@@ -81,6 +83,8 @@ if TYPE_CHECKING:
     from pytest_gan.training import GANTrainingError as GANTrainingError
     from pytest_gan.training import TrainContext as TrainContext
     from pytest_gan.training import train as train
+    from pytest_gan.watching import WatchedRun as WatchedRun
+    from pytest_gan.watching import watch as watch
 
 
 def __getattr__(name: str) -> Any:

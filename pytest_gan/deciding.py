@@ -133,6 +133,11 @@ def progress_since(run: GANRun, step: int) -> float:
     (NaN without them; ``inf`` when the samples were already as near the data as real
     samples are, which shows no progress a longer run could make)."""
     then, now = run.history.probe_at(step), run.history.probe_at(run.steps)
+    if then is None:
+        # A run trained again from scratch (a watched loop, ``settle_loop``) has its probes
+        # where its own schedule put them: the last one at or before ``step``.
+        before = [p for p in run.history.probes if p["step"] <= step]
+        then = before[-1] if before else None
     return math.nan if then is None or now is None else distance_fell(then, now)
 
 
@@ -213,4 +218,57 @@ def settle(
                 break
         run.extend(more, progress=progress, time_limit=left)
         run.extensions.append({"from": start, "to": run.steps, "pending": pending})
+    return run
+
+
+def run_loop(loop: Callable[[int], Any], steps: int) -> GANRun:
+    """``loop(steps)``, which must return the complete run ``pg.watch`` recorded."""
+    run = loop(steps)
+    if not isinstance(run, GANRun) or not getattr(run, "watched", False):
+        raise TypeError(
+            "a training loop offered in place of a GANSpec must train for the number of "
+            "steps it is given under pg.watch and return the run it recorded (the value "
+            f"of `with pg.watch(...) as run:`); {getattr(loop, '__name__', loop)!r} "
+            f"returned {type(run).__name__}"
+        )
+    if not getattr(run, "complete", False):
+        raise ValueError(
+            f"{run.name}: the loop returned its run from inside the watch: return it after "
+            "the `with pg.watch(...)` block has exited"
+        )
+    return run
+
+
+def settle_loop(
+    loop: Callable[[int], Any],
+    steps: int,
+    max_steps: int,
+) -> GANRun:
+    """``settle`` for a team's own loop, which cannot go on where it stopped: while a
+    :data:`SETTLED` check is undecided, the loop is run again from the start for twice the
+    steps, up to ``max_steps``, by the same rules (past ``EXTEND_FACTOR`` times the first
+    steps only while the samples still approach the data and no :data:`CERTAIN` check
+    fails). The last run is returned, its ``extensions`` saying what was run again and
+    why (``"rerun": True``). Reaching ``n`` steps this way costs about ``2n`` steps of
+    training."""
+    run = run_loop(loop, steps)
+    first = steps
+    extensions: list[dict[str, Any]] = []
+    free_until = first * _defaults.EXTEND_FACTOR
+    while steps < max_steps:
+        pending = undecided(run)
+        if not pending:
+            break
+        if steps >= free_until and extensions:
+            broken = certain_failures(run)
+            if broken:
+                extensions[-1]["stopped"] = broken
+                break
+            if not still_moving(run):
+                break
+        start, steps = steps, min(2 * steps, max_steps)
+        run = run_loop(loop, steps)
+        extensions.append({"from": start, "to": steps, "pending": pending, "rerun": True})
+        run.first_steps, run.extensions = first, list(extensions)
+    run.first_steps, run.extensions = first, extensions
     return run

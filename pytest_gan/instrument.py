@@ -254,16 +254,7 @@ class _OptimizerWatch:
         )
         owner.counts[f"{self.role}_stale_grads"] += stale
         if self.role == "d":
-            leaked = [i for i in owner.g_indices if owner.written[i]]
-            owner.counts["d_step_g_grads"] += len(leaked)
-            if owner.same_optimizer:
-                # One optimizer for both networks: this very step applies the leak to G.
-                owner.counts["d_leak_in_g_step"] += len(leaked)
-            for i in leaked:
-                # From here, G's parameter holds D's gradient until it is reset; whether
-                # G's step applies it is told at that step (Instrument.harmful_leaks).
-                owner.leaked[i] = True
-                owner.remember(i, owner.params[i])
+            owner.account_d_step()
         elif self.role == "g":
             owner.counts["d_leak_in_g_step"] += owner.harmful_leaks()
         # A copy of the weights; _post turns it into the update in place.
@@ -338,6 +329,28 @@ class Instrument:
             0,
         )
 
+    def account_d_step(self) -> None:
+        """D's step: G parameters written since the last step got D's backward's gradient
+        (a missing ``.detach()``)."""
+        leaked = [i for i in self.g_indices if self.written[i]]
+        self.counts["d_step_g_grads"] += len(leaked)
+        if self.same_optimizer:
+            # One optimizer for both networks: this very step applies the leak to G.
+            self.counts["d_leak_in_g_step"] += len(leaked)
+        for i in leaked:
+            # From here, G's parameter holds D's gradient until it is reset; whether G's
+            # step applies it is told at that step (Instrument.harmful_leaks).
+            self.leaked[i] = True
+            self.remember(i, self.params[i])
+
+    def skipped_step(self, role: str) -> None:
+        """An optimizer step the loop called that applied no update (a wrapper that
+        accumulates gradients, a ``GradScaler`` after an overflow): what the backward
+        passes before it wrote is that step's, as for a step taken, but nothing changed."""
+        if role == "d":
+            self.account_d_step()
+        self.written = [False] * len(self.written)
+
     def harmful_leaks(self) -> int:
         """G parameter tensors whose gradient, at G's optimizer step, still holds what the
         D step's backward wrote into it: G is updated with D's gradient. A reset since
@@ -348,11 +361,20 @@ class Instrument:
             if not self.leaked[i]:
                 continue
             g = self.params[i].grad
-            if g is not None and self.seen[i] == (id(g), g._version):
+            if g is not None and id(g) == self.seen_id(i) and (
+                self.seen[i] == (id(g), g._version) or bool(g.any())
+            ):
+                # The same gradient tensor, unchanged since D's backward wrote into it; or
+                # changed in place but not zeroed: a GradScaler unscales gradients in place
+                # before the step (a version step), which resets nothing.
                 count += 1
             else:
                 self.leaked[i] = False
         return count
+
+    def seen_id(self, i: int) -> int | None:
+        seen = self.seen[i]
+        return None if seen is None else seen[0]
 
     def remember(self, i: int, p: torch.Tensor) -> None:
         g = p.grad
@@ -382,7 +404,14 @@ class Instrument:
 
     def end_step(self, step: int, losses: Mapping[str, Any]) -> dict[str, float]:
         """Close one training step: convert what it measured to floats, append a row."""
-        row = {str(k): as_float(v, str(k)) for k, v in losses.items()}
+        row = self.take_row(step, {str(k): as_float(v, str(k)) for k, v in losses.items()})
+        self.history.append(step, row)
+        return row
+
+    def take_row(self, step: int, row: dict[str, float]) -> dict[str, float]:
+        """What the hooks measured since the last row, added to ``row`` (the step's losses,
+        as floats), with the step's exact events noted; the counts start again at zero.
+        The caller appends the row (a watched loop may still log losses to it)."""
         if self.pending:
             keys = list(self.pending)
             values = torch.stack([self.pending[k].float() for k in keys]).tolist()
@@ -397,7 +426,6 @@ class Instrument:
                 self.history.note(f"{role}_stale_grads", step)
             if not self.counts[f"{role}_updates"]:
                 self.history.note(f"no_{role}_update", step)
-        self.history.append(step, row)
         self.pending = {}
         self._clear_counts()
         return row

@@ -283,15 +283,19 @@ def gan_smoke_run(
     from pytest_gan.spec import GANSpec
 
     spec = gan_spec
-    if not isinstance(spec, GANSpec):
+    if not isinstance(spec, GANSpec) and not callable(spec):
         raise TypeError(
-            f"the gan_spec fixture must return a pytest_gan.GANSpec; got {type(spec).__name__}"
+            "the gan_spec fixture must return a pytest_gan.GANSpec, or a team's own loop: "
+            "a callable that trains for the steps it is given under pg.watch and returns "
+            f"the run; got {type(spec).__name__}"
         )
     config = request.config
     settings = config.stash[_SETTINGS]
     collector = request.node.nodeid.split("::")[0]
     key = ("gan-smoke", collector, spec_id(request.node))
-    progress = TrainingProgress.for_config(config, spec_id(request.node) or str(spec.name))
+    name = getattr(spec, "name", None) or getattr(spec, "__name__", "loop")
+    label = spec_id(request.node) or str(name)
+    progress = TrainingProgress.for_config(config, label)
     try:
         run = config.stash[_CACHE].get_or_train(
             spec,

@@ -804,6 +804,53 @@ def train(
     return run
 
 
+def make_prober(
+    spec: GANSpec,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    device: torch.device,
+    history: History,
+    *,
+    holdout: tuple[torch.Tensor, torch.Tensor | None],
+    held_out: bool,
+    train_batch: tuple[torch.Tensor, torch.Tensor | None],
+    probe_gen: torch.Generator,
+    every: int,
+) -> Prober:
+    """The probes of a run of ``spec``: its fixed z (drawn from ``probe_gen``), the real
+    batches D is shown, and how D's outputs are read (by the spec's loss, or told by
+    their range for a user's own step)."""
+    conditional = spec.conditional
+    # Fakes for the probes: a full probe batch even where few real samples are held out.
+    size = spec.source.size()
+    n_probe = holdout[0].shape[0] if size is None else min(_defaults.PROBE_BATCH, size)
+    z_probe = torch.randn(n_probe, *spec.latent_shape, generator=probe_gen).to(device)
+    fake_labels = (
+        (torch.arange(n_probe) % spec.num_classes).to(device)
+        if spec.num_classes is not None
+        else None
+    )
+    threshold: float | str | None = _THRESHOLDS[spec.loss]
+    if spec.train_step is not None and threshold == 0.0:
+        # A user's own step may end D in a Sigmoid (probabilities, boundary 1/2) rather
+        # than return logits (boundary 0): the prober tells them apart by their range.
+        threshold = AUTO_THRESHOLD
+    scores = AUTO_THRESHOLD if threshold == AUTO_THRESHOLD else _SCORES[spec.loss]
+    return Prober(
+        generator=generator,
+        discriminator=discriminator,
+        z=z_probe,
+        fake_labels=fake_labels,
+        holdout=_to_device(holdout, device, conditional),
+        held_out=held_out,
+        train_batch=_to_device(train_batch, device, conditional),
+        threshold=threshold,
+        scores=scores,
+        every=every,
+        history=history,
+    )
+
+
 def _run(
     spec: GANSpec,
     steps: int,
@@ -833,35 +880,18 @@ def _run(
         source.gather(train_idx[: _defaults.PROBE_BATCH]) if train_idx is not None else holdout
     )
     conditional = spec.conditional
-    # Fakes for the probes: a full probe batch even where few real samples are held out.
-    size = source.size()
-    n_probe = holdout[0].shape[0] if size is None else min(_defaults.PROBE_BATCH, size)
-    z_probe = torch.randn(n_probe, *spec.latent_shape, generator=probe_gen).to(device)
-    fake_labels = (
-        (torch.arange(n_probe) % spec.num_classes).to(device)
-        if spec.num_classes is not None
-        else None
-    )
-
     history = History()
-    threshold: float | str | None = _THRESHOLDS[spec.loss]
-    if spec.train_step is not None and threshold == 0.0:
-        # A user's own step may end D in a Sigmoid (probabilities, boundary 1/2) rather
-        # than return logits (boundary 0): the prober tells them apart by their range.
-        threshold = AUTO_THRESHOLD
-    scores = AUTO_THRESHOLD if threshold == AUTO_THRESHOLD else _SCORES[spec.loss]
-    prober = Prober(
-        generator=generator,
-        discriminator=discriminator,
-        z=z_probe,
-        fake_labels=fake_labels,
-        holdout=_to_device(holdout, device, conditional),
+    prober = make_prober(
+        spec,
+        generator,
+        discriminator,
+        device,
+        history,
+        holdout=holdout,
         held_out=held_out,
-        train_batch=_to_device(train_probe, device, conditional),
-        threshold=threshold,
-        scores=scores,
+        train_batch=train_probe,
+        probe_gen=probe_gen,
         every=max(1, math.ceil(steps / _defaults.MAX_PROBES)),
-        history=history,
     )
     ctx = TrainContext(
         generator=generator,

@@ -482,3 +482,69 @@ def test_the_smoke_suite_trains_a_premature_verdict_on_up_to_its_budget(
         v["spec"]: v for v in json.loads((pytester.path / "r.json").read_text())["verdicts"]
     }
     assert verdicts["slow"]["outcome"] == "fail" and verdicts["slow"]["steps"] == 40
+
+
+# A team's own loops, offered in place of specs: a healthy one, one whose missing
+# .detach() harms G (marked as expected), and one that returns no run.
+LOOP_CONFTEST = (
+    TOY_GAN
+    + """
+import torch.nn.functional as F
+import pytest_gan as pg
+
+def make_loop(detach=True):
+    def loop(steps):
+        torch.manual_seed(0)
+        G, D = g(), d()
+        opt_g, opt_d = fast(G, D)
+        ones, zeros = torch.ones(64, 1), torch.zeros(64, 1)
+        with pg.watch(G, D, opt_g, opt_d, data=DATA, latent_dim=4, name="mine") as run:
+            for i in range(steps):
+                real = DATA[(i * 64) % 960:][:64]
+                opt_g.zero_grad()
+                fake = G(torch.randn(64, 4))
+                d_loss = F.binary_cross_entropy_with_logits(D(real), ones)
+                d_loss = d_loss + F.binary_cross_entropy_with_logits(
+                    D(fake.detach() if detach else fake), zeros)
+                opt_d.zero_grad()
+                d_loss.backward()
+                opt_d.step()
+                g_loss = F.binary_cross_entropy_with_logits(D(G(torch.randn(64, 4))), ones)
+                g_loss.backward()
+                opt_g.step()
+                run.log(d_loss=d_loss, g_loss=g_loss)
+        return run
+    return loop
+
+@pytest.fixture(params=[
+    "healthy",
+    pytest.param("leaky", marks=pytest.mark.gan_expect(
+        "d-step-leaks-into-generator", may_also=("discriminator-overpowers", "mode-collapse"))),
+    "no-run",
+])
+def gan_spec(request):
+    if request.param == "no-run":
+        return lambda steps: None
+    return make_loop(detach=request.param == "healthy")
+"""
+)
+
+
+def test_the_smoke_suite_runs_a_teams_own_loop(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(LOOP_CONFTEST)
+    result = pytester.runpytest(
+        "--gan-smoke", "--gan-steps", "60", "--gan-report", "r.json", "--gan-artifacts", "art"
+    )
+    verdicts = json.loads((pytester.path / "r.json").read_text())["verdicts"]
+    by_spec: dict[str, dict[str, str]] = {}
+    for v in verdicts:
+        by_spec.setdefault(v["spec"], {})[v["check"]] = v["outcome"]
+    assert set(by_spec["healthy"].values()) <= {"pass", "n/a"}
+    assert by_spec["healthy"]["d-step-isolated"] == "pass"
+    assert by_spec["leaky"]["d-step-isolated"] == "expected"
+    assert set(by_spec["no-run"].values()) == {"error"}
+    result.stdout.fnmatch_lines(["*must train for the number of steps it is given under pg.watch*"])
+    # The same table and pictures as for a spec.
+    assert "gan smoke verdicts" in result.stdout.str()
+    pictures = {p.name for p in (pytester.path / "art").rglob("*healthy*/*.png")}
+    assert pictures == {"samples.png", "curves.png"}

@@ -86,9 +86,15 @@ def assert_losses_finite(run: GANRun) -> None:
                 rows.append((f"{k}, D saturated towards {direction}", result[k], "finite"))
         if "error" in result:
             rows.append((f"step, D saturated towards {direction}", "raised", "ran"))
+    how = (
+        "computed the watched loop's losses again, as its first steps computed them, from "
+        "D's outputs"
+        if probe.get("watched")
+        else "ran the training step once on copies of the networks"
+    )
     detail = (
         f"The probe forced D's final layer to +/-{probe['logit']:g} (where float32 sigmoid is "
-        "exactly 1 or 0) and ran the training step once on copies of the networks."
+        f"exactly 1 or 0) and {how}."
     )
     if errors:
         detail += " The step raised: " + "; ".join(f"{d}: {e}" for d, e in errors.items()) + "."

@@ -149,8 +149,13 @@ def early_note(run_or_samples: Any) -> str:
         return ""
     run = run_or_samples
     if run.extensions:
+        how = (
+            "the loop was run again for more steps"
+            if run.extensions[-1].get("rerun")
+            else "the run was trained on"
+        )
         note = (
-            f"Judged at {run.steps} steps: the run was trained on from {run.first_steps} "
+            f"Judged at {run.steps} steps: {how} from {run.first_steps} "
             "to decide this verdict, and it still holds."
         )
         first = run.history.probe_at(run.first_steps)
@@ -164,6 +169,13 @@ def early_note(run_or_samples: Any) -> str:
                 f"{last['real_to_real']:.3g} from one another)."
             )
         return note
+    if getattr(run, "watched", False):
+        return (
+            f"Judged at {run.steps} steps of a watched loop. A slow GAN (a WGAN-GP at its "
+            "published settings) can look like this early on: run the loop longer under "
+            "watch before judging it (the smoke suite runs an offered loop again for "
+            "twice the steps while such a verdict is undecided)."
+        )
     if not run.extendable:
         return ""
     budget = _defaults.MAX_EXTEND_FACTOR * run.steps
