@@ -243,6 +243,8 @@ def settle_loop(
     loop: Callable[[int], Any],
     steps: int,
     max_steps: int,
+    *,
+    time_limit: float | None = None,
 ) -> GANRun:
     """``settle`` for a team's own loop, which cannot go on where it stopped: while a
     :data:`SETTLED` check is undecided, the loop is run again from the start for twice the
@@ -250,7 +252,10 @@ def settle_loop(
     steps only while the samples still approach the data and no :data:`CERTAIN` check
     fails). The last run is returned, its ``extensions`` saying what was run again and
     why (``"rerun": True``). Reaching ``n`` steps this way costs about ``2n`` steps of
-    training."""
+    training. ``time_limit`` (seconds) bounds the reruns: one that would not fit in
+    what is left (it costs about twice the last run) is not started, and the verdicts
+    stand; a loop that does not train longer when asked to is not run again."""
+    started = time.perf_counter()
     run = run_loop(loop, steps)
     first = steps
     extensions: list[dict[str, Any]] = []
@@ -266,8 +271,15 @@ def settle_loop(
                 break
             if not still_moving(run):
                 break
+        if time_limit is not None:
+            spent = time.perf_counter() - started
+            if spent + 2 * run.elapsed > time_limit:
+                break
         start, steps = steps, min(2 * steps, max_steps)
+        shorter = run.steps
         run = run_loop(loop, steps)
+        if run.steps <= shorter:
+            break  # the loop ignores the steps it is given: running it again decides nothing
         extensions.append({"from": start, "to": steps, "pending": pending, "rerun": True})
         run.first_steps, run.extensions = first, list(extensions)
     run.first_steps, run.extensions = first, extensions

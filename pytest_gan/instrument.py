@@ -132,6 +132,23 @@ class History:
         if n + 1 > self.capacity:
             self._thin()
 
+    def amend(self, step: int, values: Mapping[str, Number]) -> None:
+        """Add ``values`` to the row of ``step`` already appended (a value logged after
+        its step's row was closed); non-finite losses are counted as ``append`` counts
+        them. A step whose row was thinned away keeps only that count."""
+        for key, value in values.items():
+            if not math.isfinite(value) and key not in _NOT_LOSSES:
+                self.note(f"nonfinite:{key}", step)
+        steps = self.columns["step"]
+        if not steps or int(steps[-1]) < step:
+            return
+        index = max(i for i, s in enumerate(steps) if int(s) <= step)
+        if int(steps[index]) != step:
+            return
+        for key, value in values.items():
+            column = self.columns.setdefault(key, [math.nan] * len(steps))
+            column[index] = float(value)
+
     def _thin(self) -> None:
         self.stride *= 2
         keep = [i for i, s in enumerate(self.columns["step"]) if int(s) % self.stride == 0]

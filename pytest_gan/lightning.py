@@ -81,7 +81,7 @@ class GANWatch(Callback):  # type: ignore[misc]
         g_loss: str = "g_loss",
     ) -> None:
         super().__init__()
-        if isinstance(g_optimizer, bool) or g_optimizer not in (0, 1):
+        if type(g_optimizer) is not int or g_optimizer not in (0, 1):
             raise ValueError(f"g_optimizer must be 0 or 1; got {g_optimizer!r}")
         for argument, value in (
             ("generator", generator),
@@ -105,6 +105,7 @@ class GANWatch(Callback):  # type: ignore[misc]
         self.keys = (d_loss, g_loss)
         self.run: WatchedRun | None = None
         self._watch: Watch | None = None
+        self._batch_first_step = 0
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         optimizers = list(trainer.optimizers)
@@ -121,6 +122,12 @@ class GANWatch(Callback):  # type: ignore[misc]
         self._watch = Watch(g, d, opt_g, opt_d, **kwargs)
         self.run = self._watch.start()
 
+    def on_train_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.run is not None:
+            self._batch_first_step = self.run.steps
+
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
@@ -133,8 +140,11 @@ class GANWatch(Callback):  # type: ignore[misc]
             value = metrics.get(key)
             if value is not None:
                 logged[target] = float(value)
-        if logged:
-            run.log(**logged)
+        recorder = run._recorder
+        if logged and recorder is not None:
+            # The losses of this batch belong to its G update, wherever its step's row is
+            # by now (in the tutorial's order, D's step has closed it already).
+            recorder.log_at(self._batch_first_step, logged)
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         if self._watch is not None and self._watch._recorder is not None:

@@ -333,7 +333,7 @@ class RunCache:
                 # A team's own loop under pg.watch: its seed and device are its own.
                 from pytest_gan.deciding import settle_loop
 
-                outcome = settle_loop(spec, steps, budget)
+                outcome = settle_loop(spec, steps, budget, time_limit=time_limit)
         except Exception as exc:  # deterministic: training again would raise it again
             outcome = exc
         self._runs[full_key] = (spec, outcome)

@@ -42,7 +42,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import numbers
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,11 +105,19 @@ def unwrap_module(module: Any, argument: str) -> nn.Module:
 def unwrap_optimizer(optimizer: Any, argument: str) -> torch.optim.Optimizer:
     """The optimizer a wrapper steps: ``.optimizer`` (Accelerate's ``AcceleratedOptimizer``,
     Lightning's ``LightningOptimizer``), repeatedly; a ``TypeError`` naming ``argument``
-    for anything that is no optimizer."""
+    for anything that is no optimizer (a learning-rate scheduler holds ``.optimizer`` too,
+    but takes no ``zero_grad``: it is refused, naming the optimizer to pass instead)."""
+    given = optimizer
     for _ in range(16):
         inner = getattr(optimizer, "optimizer", None)
         if inner is None or inner is optimizer:
             break
+        if not callable(getattr(optimizer, "zero_grad", None)):
+            raise TypeError(
+                f"{argument} must be the optimizer the loop steps (or a wrapper of it); got "
+                f"{type(given).__name__}, which holds one as .optimizer but is no optimizer "
+                f"(a learning-rate scheduler?): pass {argument}=<that>.optimizer"
+            )
         optimizer = inner
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(
@@ -158,13 +168,56 @@ def _as_logged(key: str, value: Any) -> float:
                 f"{list(value.shape)}"
             )
         return float(value.detach().float().item())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)  # ints, floats, numpy scalars
     raise TypeError(f"run.log: {key} must be a float or a 0-d tensor; got {type(value).__name__}")
 
 
 #: Calls a trace keeps at most (a loop whose networks take no step keeps no longer one).
 MAX_TRACE = 10_000
+
+#: Bytes of copied tensors (D's inputs, the loss's other inputs) a trace keeps at most: a
+#: loop that warms its critic up for many updates before G's first step is not traced to
+#: the end (its saturation replay is skipped, and says why).
+MAX_TRACE_BYTES = 256 * 2**20
+
+
+def _autocast_now() -> tuple[tuple[str, torch.dtype], ...]:
+    """The autocast contexts active now, as ``(device type, dtype)`` pairs."""
+    active = []
+    for kind in ("cpu", "cuda"):
+        try:
+            if torch.is_autocast_enabled(kind):
+                active.append((kind, torch.get_autocast_dtype(kind)))
+        except (AttributeError, RuntimeError, TypeError):  # an older torch; no such device
+            continue
+    return tuple(active)
+
+
+@contextlib.contextmanager
+def _autocast_as(state: tuple[tuple[str, torch.dtype], ...]) -> Iterator[None]:
+    """Autocast as it was where a traced call was made (none: none)."""
+    with contextlib.ExitStack() as stack:
+        for kind, dtype in state:
+            stack.enter_context(torch.autocast(device_type=kind, dtype=dtype))
+        yield
+
+
+def _pop_mode(mode: Any) -> bool:
+    """Take ``mode`` off torch's stack of function modes wherever it is (a mode the loop
+    entered after it stays, above or below): True when it was there."""
+    stack = torch._C
+    above = []
+    found = False
+    while stack._len_torch_function_stack() > 0:
+        top = stack._pop_torch_function_stack()
+        if top is mode:
+            found = True
+            break
+        above.append(top)
+    for other in reversed(above):
+        stack._push_on_torch_function_stack(other)
+    return found
 
 
 class _Ref:
@@ -192,6 +245,10 @@ class LossTrace(LossOps):
         self._handle.remove()
         self._handle = module.register_forward_hook(self._trace_call, with_kwargs=True)
         self.program: list[tuple[Any, ...]] = []
+        self.kept_bytes = 0
+        # Weak: a tensor the loop has let go of is no longer kept alive (with its graph)
+        # for the trace; its id can then be reused, and is no longer found here.
+        self._derived = weakref.WeakValueDictionary()  # type: ignore[assignment]
         self._ref: dict[int, _Ref] = {}
         self.unreplayable: str | None = None
         self._unlabelled: list[int] = []
@@ -201,24 +258,33 @@ class LossTrace(LossOps):
         self._tag_output(module, args, out)
         if not isinstance(out, torch.Tensor) or self.unreplayable is not None:
             return
-        if len(self.program) >= MAX_TRACE:
-            self.unreplayable = f"the first updates computed more than {MAX_TRACE} steps"
-            self.program = []
-            return
         if kwargs or not all(isinstance(a, torch.Tensor) for a in args):
             self.unreplayable = "D was called with keyword or non-tensor arguments"
+            return
         node = len(self.program)
-        self.program.append(
-            ("D", tuple(a.detach().clone() for a in args if isinstance(a, torch.Tensor)))
-        )
+        self.program.append(("D", tuple(self._copy(a) for a in args), _autocast_now()))
         self._ref[id(out)] = _Ref(node, 0)
+        self._bound()
+
+    def _copy(self, t: torch.Tensor) -> torch.Tensor:
+        self.kept_bytes += t.numel() * t.element_size()
+        return t.detach().clone()
+
+    def _bound(self) -> None:
+        """Give up the trace (and the memory it holds) once it has grown past its bounds."""
+        if len(self.program) > MAX_TRACE or self.kept_bytes > MAX_TRACE_BYTES:
+            self.unreplayable = (
+                f"the loop's first updates made more than {MAX_TRACE} calls or kept more "
+                f"than {MAX_TRACE_BYTES // 2**20} MiB of inputs before both networks stepped"
+            )
+            self.program = []
 
     def _encode(self, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
             ref = self._ref.get(id(value))
             if ref is not None and self._derived.get(id(value)) is value:
                 return ref
-            return value.detach().clone()
+            return self._copy(value)
         if isinstance(value, (list, tuple)):
             return type(value)(self._encode(v) for v in value)
         if isinstance(value, dict):
@@ -230,7 +296,9 @@ class LossTrace(LossOps):
         name = getattr(func, "__name__", "")
         if name == "backward" and args and isinstance(args[0], torch.Tensor):
             ref = self._ref.get(id(args[0]))
-            if ref is not None and self._derived.get(id(args[0])) is args[0]:
+            if ref is not None and self._derived.get(id(args[0])) is args[0] and (
+                self.unreplayable is None
+            ):
                 self._unlabelled.append(len(self.program))
                 self.program.append(("loss", ref))
         encoded = None
@@ -239,11 +307,12 @@ class LossTrace(LossOps):
             if any(self._derived.get(id(t)) is t for t in leaves):
                 encoded = (self._encode(args), self._encode(kwargs))
         result = super().__torch_function__(func, types, args, kwargs)
-        if encoded is not None:
+        if encoded is not None and self.unreplayable is None:
             node = len(self.program)
-            self.program.append(("call", func, *encoded))
+            self.program.append(("call", func, *encoded, _autocast_now()))
             for i, t in enumerate(_tensors((result,))):
                 self._ref[id(t)] = _Ref(node, i)
+            self._bound()
         return result
 
     def label(self, key: str) -> None:
@@ -270,6 +339,8 @@ class LossTrace(LossOps):
         def decode(value: Any) -> Any:
             if isinstance(value, _Ref):
                 return values[value.node][value.index]
+            if isinstance(value, torch.Tensor):
+                return value.clone()  # each replay its own: a call may change it in place
             if isinstance(value, (list, tuple)):
                 return type(value)(decode(v) for v in value)
             if isinstance(value, dict):
@@ -280,14 +351,18 @@ class LossTrace(LossOps):
             with preserved_state(d):
                 for entry in self.program:
                     if entry[0] == "D":
-                        out = d(*entry[1])
+                        _, inputs, autocast = entry
+                        with _autocast_as(autocast):
+                            out = d(*decode(inputs))
                         d_outputs.append(float(out.float().max()))
                         values.append([out])
                     elif entry[0] == "loss":
                         values.append([decode(entry[1])])
                     else:
-                        _, func, args, kwargs = entry
-                        values.append(list(_tensors((func(*decode(args), **decode(kwargs)),))))
+                        _, func, args, kwargs, autocast = entry
+                        with _autocast_as(autocast):
+                            result = func(*decode(args), **decode(kwargs))
+                        values.append(list(_tensors((result,))))
         finally:
             handle.remove()
         out_losses: dict[str, Any] = {}
@@ -297,6 +372,65 @@ class LossTrace(LossOps):
             out_losses[key] = broken[0] if broken else max(figures)
         out_losses["d_output"] = max(d_outputs) if d_outputs else math.nan
         return out_losses
+
+
+class _ScalerPatch:
+    """``GradScaler.step`` wrapped while any watch is open, once however many are: a step
+    the scaler skips (an fp16 overflow) never calls the optimizer's own ``step``, so each
+    open watch is told of the call instead (``_Recorder.stepped_without_update``). The
+    classes' own ``step`` is put back when the last watch closes."""
+
+    def __init__(self) -> None:
+        self.recorders: list[_Recorder] = []
+        self.originals: list[tuple[type, Any]] = []
+
+    @staticmethod
+    def _classes() -> list[type]:
+        found: list[type] = []
+        for path in ("amp", "cuda.amp"):
+            owner: Any = torch
+            for part in path.split("."):
+                owner = getattr(owner, part, None)
+            cls = getattr(owner, "GradScaler", None)
+            # The classes that define step themselves (torch.cuda.amp's only on old torch).
+            if isinstance(cls, type) and "step" in vars(cls) and cls not in found:
+                found.append(cls)
+        return found
+
+    def register(self, recorder: _Recorder) -> None:
+        if not self.recorders:
+            for cls in self._classes():
+                original = vars(cls)["step"]
+                self.originals.append((cls, original))
+                setattr(cls, "step", self._wrap(original))  # noqa: B010
+        self.recorders.append(recorder)
+
+    def unregister(self, recorder: _Recorder) -> None:
+        if recorder in self.recorders:
+            self.recorders.remove(recorder)
+        if not self.recorders:
+            for cls, original in reversed(self.originals):
+                setattr(cls, "step", original)  # noqa: B010
+            self.originals = []
+
+    def _wrap(self, original: Any) -> Any:
+        registry = self
+
+        def step(scaler: Any, *args: Any, **kwargs: Any) -> Any:
+            optimizer = kwargs.get("optimizer", args[0] if args else None)
+            told = [(r, r.role_of(optimizer), dict(r.updates)) for r in registry.recorders]
+            try:
+                return original(scaler, *args, **kwargs)
+            finally:
+                for recorder, role, before in told:
+                    if role is not None:
+                        recorder.stepped_without_update(role, before)
+
+        step.__wrapped__ = original  # type: ignore[attr-defined]
+        return step
+
+
+_SCALERS = _ScalerPatch()
 
 
 class _Recorder:
@@ -322,6 +456,7 @@ class _Recorder:
         self.closed_step = -1
         self.logged: dict[str, float] = {}
         self.loss_ops: LossTrace | None = None
+        self.batch_hook: Any = None
         self.batch_sizes: list[int] = []
         self.stepped = {"d": False, "g": False}
         self.handles: list[Any] = []
@@ -335,7 +470,7 @@ class _Recorder:
         self.updates = {"d": 0, "g": 0}
         #: Step calls that may apply no update: (object, attribute, previous value or
         #: None when the attribute was the class's) to put back on removal.
-        self.patched: list[tuple[Any, str, Any]] = []
+        self.patched: list[tuple[Any, Any, Any]] = []
 
     # -- the loss reading of the first step --------------------------------------------
 
@@ -358,10 +493,11 @@ class _Recorder:
         if ops is None:
             return
         self.loss_ops = None
-        with contextlib.suppress(Exception):
-            ops.__exit__(None, None, None)  # type: ignore[no-untyped-call]
+        _pop_mode(ops)
         ops.remove()
-        self.batch_hook.remove()
+        if self.batch_hook is not None:
+            self.batch_hook.remove()
+            self.batch_hook = None
         saturation = self.history.saturation
         saturation["watched"] = True
         saturation["logit"] = SATURATED_LOGIT
@@ -391,8 +527,14 @@ class _Recorder:
 
     # -- step boundaries -------------------------------------------------------------
 
+    def loss_key(self, role: str) -> str:
+        """The name of the losses whose backward passes come before ``role``'s step."""
+        if self.same:
+            return "loss"
+        return "d_loss" if role == "d" else "g_loss"
+
     def _before_step(self, role: str) -> Any:
-        key = "d_loss" if role == "d" and not self.same else "g_loss" if role == "g" else "loss"
+        key = self.loss_key(role)
 
         def hook(optimizer: Any, args: Any, kwargs: Any) -> None:
             if self.loss_ops is not None:
@@ -437,44 +579,54 @@ class _Recorder:
         a skipped G step would read as D's at the next D step."""
         for role, wrapper in wrappers.items():
             if wrapper is not None:
-                self._patch(wrapper, "step", lambda _obj, _role=role: _role)
-        scaler = getattr(getattr(torch, "amp", None), "GradScaler", None)
-        if scaler is not None and callable(getattr(scaler, "step", None)):
-            self._patch(scaler, "step", lambda optimizer: self._role_of(optimizer))
+                self._patch_wrapper(wrapper, role)
+        _SCALERS.register(self)
 
-    def _role_of(self, optimizer: Any) -> str | None:
-        try:
-            return self.roles.get(id(unwrap_optimizer(optimizer, "optimizer")))
-        except TypeError:
-            return None
+    def role_of(self, optimizer: Any) -> str | None:
+        """``"d"`` or ``"g"`` for one of the watched optimizers or a wrapper holding it."""
+        for _ in range(16):
+            role = self.roles.get(id(optimizer))
+            inner = getattr(optimizer, "optimizer", None)
+            if role is not None or inner is None or inner is optimizer:
+                return role
+            optimizer = inner
+        return None
 
-    def _patch(self, owner: Any, name: str, role_of: Any) -> None:
-        original = getattr(owner, name)
-        previous = vars(owner).get(name)
-        is_class = isinstance(owner, type)
+    def stepped_without_update(self, role: str, before: dict[str, int]) -> None:
+        """After a step call of ``role``'s optimizer: if no update came of it, that step
+        still ends the backward passes before it (their losses are ``role``'s)."""
+        if self.handles and self.updates == before:
+            if self.loss_ops is not None:
+                self.loss_ops.label(self.loss_key(role))
+            self.instrument.skipped_step(role)
+
+    def _patch_wrapper(self, wrapper: Any, role: str) -> None:
+        original = wrapper.step
+        previous = vars(wrapper).get("step")
         recorder = self
 
         def step(*args: Any, **kwargs: Any) -> Any:
-            # For the class (GradScaler), args are (scaler, optimizer, ...).
-            target = args[1] if is_class and len(args) > 1 else owner
-            role = role_of(target)
             before = dict(recorder.updates)
             try:
                 return original(*args, **kwargs)
             finally:
-                if role is not None and recorder.updates == before and recorder.handles:
-                    recorder.instrument.skipped_step(role)
+                recorder.stepped_without_update(role, before)
 
-        setattr(owner, name, step)
-        self.patched.append((owner, name, previous))
+        try:
+            wrapper.step = step
+        except (AttributeError, TypeError):
+            return  # a wrapper that takes no attributes: its skipped steps go unseen
+        self.patched.append((wrapper, step, previous))
 
     def _unpatch(self) -> None:
-        for owner, name, previous in reversed(self.patched):
+        _SCALERS.unregister(self)
+        for wrapper, ours, previous in reversed(self.patched):
+            if vars(wrapper).get("step") is not ours:
+                continue  # patched again since by someone else: theirs stays
             if previous is None:
-                with contextlib.suppress(AttributeError):
-                    delattr(owner, name)
+                del wrapper.step
             else:
-                setattr(owner, name, previous)
+                wrapper.step = previous
         self.patched = []
 
     def flush(self) -> None:
@@ -483,6 +635,17 @@ class _Recorder:
             return
         row, self.closed = self.closed, None
         self.history.append(self.closed_step, row)
+
+    def log_at(self, step: int, values: Mapping[str, Any]) -> None:
+        """``values`` for the step numbered ``step`` (0 for the first G update), wherever
+        its row is: still open, appended already, or (no G update since) the next one."""
+        converted = {str(k): _as_logged(str(k), v) for k, v in values.items()}
+        if self.closed is not None and self.closed_step == step:
+            self.closed.update(converted)
+        elif step < self.run.steps:
+            self.history.amend(step, converted)
+        else:
+            self.logged.update(converted)
 
     def log(self, values: Mapping[str, Any]) -> None:
         converted = {str(k): _as_logged(str(k), v) for k, v in values.items()}
@@ -509,12 +672,22 @@ class _Recorder:
                 p for p in self.history.probes if p["step"] == 0 or p["step"] % self.every == 0
             ]
 
-    def remove(self) -> None:
-        self._unpatch()
-        for h in self.handles:
-            h.remove()
-        self.handles = []
-        self.instrument.remove()
+    def close(self) -> None:
+        """Take everything off: the trace if it is still on, every hook and patch."""
+        ops, self.loss_ops = self.loss_ops, None
+        try:
+            if ops is not None:
+                _pop_mode(ops)
+                ops.remove()
+            if self.batch_hook is not None:
+                self.batch_hook.remove()
+                self.batch_hook = None
+        finally:
+            self._unpatch()
+            for h in self.handles:
+                h.remove()
+            self.handles = []
+            self.instrument.remove()
 
 
 @contextlib.contextmanager
@@ -699,9 +872,17 @@ class Watch:
         with _no_autocast(device):
             prober.probe(0)
         instrument = Instrument(self.generator, self.discriminator, self.opt_g, self.opt_d, history)
-        recorder = _Recorder(run, instrument, prober, self.opt_g, self.opt_d)
-        recorder.watch_step_calls(self.wrappers)
-        recorder.read_first_step(self.discriminator)
+        try:
+            recorder = _Recorder(run, instrument, prober, self.opt_g, self.opt_d)
+        except BaseException:
+            instrument.remove()
+            raise
+        try:
+            recorder.watch_step_calls(self.wrappers)
+            recorder.read_first_step(self.discriminator)
+        except BaseException:
+            recorder.close()
+            raise
         run._recorder = recorder
         self.run, self._recorder = run, recorder
         self._started = time.perf_counter()
@@ -717,9 +898,11 @@ class Watch:
         run._recorder = None
         caller_rng = RNGState.capture()
         try:
-            recorder.end_reading()
-            recorder.flush()
-            recorder.remove()
+            try:
+                recorder.end_reading()
+                recorder.flush()
+            finally:
+                recorder.close()
             run.elapsed = time.perf_counter() - self._started
             run.first_steps = run.steps
             if not failed:

@@ -46,6 +46,7 @@ class RingGAN(pl.LightningModule):
         self.generator = models.MLPGenerator(latent_dim=LATENT)
         self.discriminator = models.MLPDiscriminator()
         self.detach = detach
+        self.g_losses: list[float] = []
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
@@ -67,6 +68,7 @@ class RingGAN(pl.LightningModule):
             self.toggle_optimizer(opt_g)
         g_loss = F.binary_cross_entropy_with_logits(self.discriminator(self(z)), ones)
         self.log("g_loss", g_loss)
+        self.g_losses.append(float(g_loss.detach()))
         self.manual_backward(g_loss)
         opt_g.step()
         opt_g.zero_grad()
@@ -127,7 +129,8 @@ def _pitfall(check: Any, run: Any) -> str:
 
 
 def test_a_healthy_lightning_gan_passes() -> None:
-    watch = fit(RingGAN())
+    model = RingGAN()
+    watch = fit(model)
     run = watch.run
     assert run is not None and run.complete and run.steps == 200
     for check in (
@@ -145,6 +148,9 @@ def test_a_healthy_lightning_gan_passes() -> None:
         assert _pitfall(check, run) == "pass", check.__name__
     assert run.history.saturation["d_loss_reads"] == "logit"
     assert {"d_loss", "g_loss"} <= set(run.history.keys())
+    # Each batch's losses in the row of its own G update (D's step closed it already).
+    assert run.history["g_loss"] == pytest.approx(model.g_losses)
+    assert all(v == v for v in run.history["d_loss"])
 
 
 def test_the_missing_detach_twin_is_caught() -> None:
@@ -156,8 +162,9 @@ def test_a_module_without_the_networks_is_told_what_to_pass() -> None:
     watch = GANWatch(data=DATA, latent_dim=LATENT, generator="netG")
     with pytest.raises(ValueError, match="generator='netG'"):
         watch.on_train_start(type("T", (), {"optimizers": [1, 2]})(), RingGAN())
-    with pytest.raises(ValueError, match="g_optimizer must be 0 or 1"):
-        GANWatch(data=DATA, latent_dim=LATENT, g_optimizer=2)
+    for bad in (2, 1.0, True):
+        with pytest.raises(ValueError, match="g_optimizer must be 0 or 1"):
+            GANWatch(data=DATA, latent_dim=LATENT, g_optimizer=bad)
 
 
 def test_pytest_gan_and_the_plugin_import_without_lightning() -> None:

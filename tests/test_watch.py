@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 import pytest_gan as pg
 from fixtures import models, zoo
@@ -180,6 +181,7 @@ def test_log_refuses_what_is_no_scalar() -> None:
             run.log(d_loss=torch.ones(3))
         with pytest.raises(TypeError, match="g_loss must be a float"):
             run.log(g_loss="0.5")
+        run.log(extra=np.float32(0.25))
         script(g, d, opt_g, opt_d, 2, run)
     with pytest.raises(RuntimeError, match="exited"):
         run.log(d_loss=1.0)
@@ -237,6 +239,37 @@ def test_every_hook_goes_and_the_loops_error_propagates_unchanged(when: int) -> 
     assert _hooks_left(g, d, opt_g, opt_d) == 0
     assert torch._C._len_torch_function_stack() == 0
     assert not run.complete and run.steps == when
+
+
+class _PassThrough(TorchFunctionMode):
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_function_mode_of_the_loops_own_stays_where_it_is() -> None:
+    g, d = _nets()
+    opt_g, opt_d = _adam(g, d)
+    with pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT) as run:
+        with _PassThrough() as mode:  # entered after the watch, left after its first step
+            script(g, d, opt_g, opt_d, 3, run)
+            assert torch._C._len_torch_function_stack() == 1
+            assert torch.overrides._get_current_function_mode() is mode
+    assert torch._C._len_torch_function_stack() == 0
+    assert run.history.saturation["d_loss_reads"] == "logit"
+
+
+def test_watches_closed_out_of_order_put_the_scaler_back() -> None:
+    step = torch.amp.GradScaler.step
+    (g1, d1), (g2, d2) = _nets(), _nets(1)
+    first = pg.watch(g1, d1, *_adam(g1, d1), data=DATA, latent_dim=LATENT)
+    second = pg.watch(g2, d2, *_adam(g2, d2), data=DATA, latent_dim=LATENT)
+    first.start()
+    second.start()
+    first.stop()
+    assert torch.amp.GradScaler.step is not step  # the second watch still sees it
+    second.stop()
+    assert torch.amp.GradScaler.step is step
+    assert torch._C._len_torch_function_stack() == 0
 
 
 def test_every_hook_goes_on_a_normal_exit() -> None:
@@ -424,17 +457,21 @@ def test_autocast_bfloat16_with_a_grad_scaler_and_clipping() -> None:
                 scaler.step(opt_d)
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     g_loss = F.binary_cross_entropy_with_logits(d(g(z)).float(), ones)
-                if i == overflow_at:
-                    g_loss = g_loss * float("inf")  # an overflow: the scaler skips G's step
+                if i == overflow_at:  # an overflow in G's gradient: the scaler skips its step
+                    hook = next(g.parameters()).register_hook(lambda grad: grad * float("inf"))
                 scaler.scale(g_loss).backward()
+                if i == overflow_at:
+                    hook.remove()
                 scaler.step(opt_g)
                 scaler.update()
-                if i != overflow_at:
-                    run.log(d_loss=d_loss, g_loss=g_loss)
+                run.log(d_loss=d_loss, g_loss=g_loss)
         return run
 
     healthy = loop(detach=True)
     assert healthy.steps == 20
+    # The saturation replay runs the traced bfloat16 calls under the same autocast.
+    saturation = healthy.history.saturation
+    assert "replay_error" not in saturation and set(saturation["real"]) == {"d_loss", "g_loss"}
     assert all(p["fake_spread"] == p["fake_spread"] for p in healthy.history.probes)
     for check in (pg.assert_d_step_isolated, pg.assert_gradients_zeroed, pg.assert_losses_finite):
         assert _pitfall(check, healthy) == "pass"
@@ -442,11 +479,18 @@ def test_autocast_bfloat16_with_a_grad_scaler_and_clipping() -> None:
     assert _pitfall(pg.assert_d_step_isolated, loop(detach=False)) == "d-step-leaks-into-generator"
     # A G step the scaler skips is no step, and G's backward before it is not D's.
     step = torch.amp.GradScaler.step
-    skipped = loop(detach=True, overflow_at=3)
-    assert skipped.steps == 19 and torch.amp.GradScaler.step is step
-    assert skipped.history.events == {}
-    for check in (pg.assert_d_step_isolated, pg.assert_gradients_zeroed, pg.assert_losses_finite):
-        assert _pitfall(check, skipped) == "pass"
+    for overflow_at in (0, 3):  # 0: while the loss is being read
+        skipped = loop(detach=True, overflow_at=overflow_at)
+        assert skipped.steps == 19 and torch.amp.GradScaler.step is step
+        assert skipped.history.events == {}
+        for check in (
+            pg.assert_d_step_isolated,
+            pg.assert_gradients_zeroed,
+            pg.assert_losses_finite,
+        ):
+            assert _pitfall(check, skipped) == "pass"
+    # The skipped G step's loss was read as G's, not as the next D step's.
+    assert set(skipped.history.saturation["real"]) == {"d_loss", "g_loss"}
 
 
 def test_a_learning_rate_scheduler_and_gradient_clipping_change_nothing_watched() -> None:
@@ -528,6 +572,9 @@ def test_bad_arguments_name_themselves() -> None:
         pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=3)
     with pytest.raises(TypeError, match="data"):
         pg.watch(g, d, opt_g, opt_d, data=[1, 2], latent_dim=LATENT)
+    scheduler = torch.optim.lr_scheduler.StepLR(opt_g, step_size=10)
+    with pytest.raises(TypeError, match=r"learning-rate scheduler\?\): pass opt_g=<that>"):
+        pg.watch(g, d, scheduler, opt_d, data=DATA, latent_dim=LATENT)
 
 
 def test_a_declared_loss_is_taken_and_the_run_cannot_be_trained_again() -> None:
@@ -572,6 +619,7 @@ PARITY = [
     "shapes-dcgan~discriminator-overpowers",
     "shapes-hinge-sn",
     "shapes-cgan~conditioning-ignored",
+    "scenes-dcgan",
 ]
 
 
@@ -586,3 +634,22 @@ def test_the_zoo_gets_the_same_verdicts_watched_as_trained(name: str) -> None:
     found = [{_pitfall(check, r) for check in checks} - {"pass"} for r in (trained, run)]
     assert found[0] == found[1]
     assert (c.pitfall in found[1]) if c.pitfall else not found[1]
+
+
+def test_an_own_loop_that_ignores_its_steps_is_not_run_again() -> None:
+    from pytest_gan.deciding import settle_loop
+
+    calls: list[int] = []
+
+    def loop(steps: int) -> WatchedRun:
+        calls.append(steps)
+        g, d = _nets()
+        for p in g.parameters():
+            nn.init.zeros_(p)  # every z gives the same point: blank and collapsed
+        opt_g, opt_d = _adam(g, d)
+        with pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT) as run:
+            script(g, d, opt_g, opt_d, 10, run)  # ten steps, whatever it is asked for
+        return run
+
+    run = settle_loop(loop, 10, 160)
+    assert calls == [10, 20] and run.extensions == [] and run.steps == 10
