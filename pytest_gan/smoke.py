@@ -76,6 +76,11 @@ def _held_out(run: Any) -> str | None:
 
     if held_out(run):
         return None
+    if getattr(run, "watched", False):
+        return (
+            "no real samples held out of the watched loop's training: pass them to "
+            "pg.watch(..., holdout=...)"
+        )
     return "no real samples were held out of training (a DataLoader, or under 64 samples)"
 
 

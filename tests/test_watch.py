@@ -653,3 +653,20 @@ def test_an_own_loop_that_ignores_its_steps_is_not_run_again() -> None:
 
     run = settle_loop(loop, 10, 160)
     assert calls == [10, 20] and run.extensions == [] and run.steps == 10
+
+
+def test_held_out_samples_are_shown_to_d_only_when_given() -> None:
+    from pytest_gan.checks.overfitting import held_out
+    from pytest_gan.smoke import SMOKE_CHECKS
+
+    g, d = _nets()
+    opt_g, opt_d = _adam(g, d)
+    data, unseen = DATA[:3000], DATA[3000:]
+    with pg.watch(g, d, opt_g, opt_d, data=data, holdout=unseen, latent_dim=LATENT) as run:
+        script(g, d, opt_g, opt_d, 20, run)
+    assert held_out(run) and all(p["held_out"] for p in run.history.probes)
+    plain = watched_script(steps=20)
+    assert not held_out(plain)
+    generalizes = next(s for s in SMOKE_CHECKS if s.id == "d-generalizes")
+    assert generalizes.applies(run) is None
+    assert "pg.watch(..., holdout=...)" in str(generalizes.applies(plain))

@@ -87,7 +87,8 @@ def assert_d_generalizes(run: GANRun) -> None:
     probability (AUC) at least ``MAX_TRAIN_AUC`` in the median probe, and scores the
     held-out samples at least ``MIN_R_V`` of the way towards the fakes (StyleGAN2-ADA's
     r_v): D has memorised its training set. A run with no held-out samples passes: its data
-    came from a ``DataLoader`` (whose samples are not indexed) or held fewer than 64.
+    came from a ``DataLoader`` (whose samples are not indexed) or held fewer than 64, or
+    it is a watched loop given no ``holdout=`` (``pg.watch``).
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_d_generalizes")
