@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_gan import _defaults, _profile
+from pytest_gan import _defaults, _profile, threads
 from pytest_gan.baseline import BaselineFixture, baseline_path
 from pytest_gan.session import (
     ARTIFACTS_DIRNAME,
@@ -27,6 +27,7 @@ from pytest_gan.session import (
     parse_seed,
     parse_seeds,
     parse_steps,
+    parse_threads,
     parse_timeout,
     resolve_device,
     settings_from_config,
@@ -40,6 +41,7 @@ from pytest_gan.smoke import (
     collector_for,
     defines_spec_fixture,
     expectation_of,
+    junit_properties,
     record_failure,
     smoke_artifact_dir,
     spec_id,
@@ -50,6 +52,8 @@ from pytest_gan.smoke import (
 
 _SETTINGS = pytest.StashKey[GanSettings]()
 _CACHE = pytest.StashKey[RunCache]()
+#: What the plugin does with torch's intra-op threads in this process.
+_THREADS = pytest.StashKey[threads.ThreadPlan]()
 #: The smoke runs whose pictures this process has written (by run key).
 _PICTURED = pytest.StashKey[set[Any]]()
 #: A smoke item's artifact folder, for its failure's evidence and report section.
@@ -111,6 +115,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Default: no limit.",
     )
     group.addoption(
+        "--gan-threads",
+        dest="gan_threads",
+        metavar="N",
+        type=option_type(parse_threads),
+        help="torch's intra-op threads in each test process (an int >= 1). Default: cores / "
+        "workers under pytest-xdist (at least 1), else torch's own; OMP_NUM_THREADS or "
+        "MKL_NUM_THREADS in the environment is left to torch.",
+    )
+    group.addoption(
         "--gan-smoke",
         dest="gan_smoke",
         action="store_true",
@@ -166,6 +179,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Time limit of each training run in seconds, as --gan-timeout. Default: no limit.",
     )
     parser.addini(
+        "gan_threads",
+        "torch's intra-op threads in each test process, as --gan-threads. Default: cores / "
+        "workers under pytest-xdist, else torch's own.",
+    )
+    parser.addini(
         "gan_baseline_seeds",
         "Seeds a regression baseline is measured on, as --gan-baseline-seeds. "
         f"Default: {_defaults.BASELINE_SEEDS}.",
@@ -185,6 +203,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gan: a test that trains a GAN")
     config.addinivalue_line("markers", EXPECT_MARKER_HELP)
     config.stash[_SETTINGS] = settings_from_config(config)
+    config.stash[_THREADS] = _thread_plan(config)
+    if hasattr(config, "workerinput") or config.stash[_SETTINGS].threads is not None:
+        # A process that runs tests (an xdist worker, or the one process without xdist).
+        threads.apply(config.stash[_THREADS])
     config.stash[_CACHE] = RunCache()
     config.stash[_PICTURED] = set()
     if config.getoption("gan_smoke", False) or config.getoption("gan_report", None):
@@ -238,11 +260,62 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                     verdict["artifacts"] = str(folder)
                     report.sections.append(("gan-smoke artifacts", "\n".join(lines)))
             report.user_properties.append((VERDICT_PROPERTY, verdict))
+            # JUnit XML reads the properties of the teardown report, which pytest copies
+            # from the item: flat pairs there (the verdict dict above is for our reporter).
+            item.user_properties.extend(junit_properties(verdict))
     return report
 
 
+def _thread_plan(config: pytest.Config) -> threads.ThreadPlan:
+    """This process's thread plan: an xdist worker knows the worker count from its
+    controller, which knows it from ``-n``."""
+    workerinput = getattr(config, "workerinput", None)
+    workers: int | None = None
+    if workerinput is not None:
+        workers = int(workerinput.get("workercount", 0)) or None
+    elif config.getoption("dist", "no") != "no":
+        count = config.getoption("numprocesses", None)
+        workers = count if isinstance(count, int) and count > 0 else None
+    return threads.plan(config.stash[_SETTINGS].threads, workers)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"gan: {config.stash[_SETTINGS].describe()}"
+    return f"gan: {config.stash[_SETTINGS].describe()}, {config.stash[_THREADS].describe()}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The session's settings as JUnit XML global properties (``--junitxml``)."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return  # the controller writes the XML
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover - a pytest without its junitxml plugin
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    settings = config.stash[_SETTINGS]
+    for name, value in (
+        ("gan_seed", settings.seed),
+        ("gan_steps", settings.steps),
+        ("gan_max_steps", settings.smoke_max_steps),
+        ("gan_device", settings.device or AUTO_DEVICE),
+        ("gan_threads", config.stash[_THREADS].describe().removeprefix("threads=")),
+        ("torch_version", _version("torch")),
+        ("pytest_gan_version", _version("pytest-gan")),
+    ):
+        xml.add_global_property(name, value)
+
+
+def _version(distribution: str) -> str:
+    """An installed distribution's version, read from its metadata (torch is not imported)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

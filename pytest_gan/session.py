@@ -66,6 +66,11 @@ def parse_seed(value: str) -> int:
     return _parse_whole_number(value, 0, "a whole number >= 0 as the seed")
 
 
+def parse_threads(value: str) -> int:
+    """A thread count from option or ini text: an integer >= 1."""
+    return _parse_whole_number(value, 1, "a whole number of threads >= 1")
+
+
 def parse_seeds(value: str) -> int:
     """A baseline's seed count from option or ini text: an integer >= the minimum."""
     minimum = _defaults.BASELINE_MIN_SEEDS
@@ -140,6 +145,9 @@ class GanSettings:
     #: How far the smoke suite may train a run on (``--gan-max-steps``); None: the default
     #: multiple of ``steps``.
     max_steps: int | None = None
+    #: torch's intra-op threads per test process (``--gan-threads``); None: cores /
+    #: workers under pytest-xdist, else torch's own (``pytest_gan.threads``).
+    threads: int | None = None
 
     @property
     def smoke_max_steps(self) -> int:
@@ -178,6 +186,7 @@ def settings_from_config(config: pytest.Config) -> GanSettings:
         baseline_seeds=_defaults.BASELINE_SEEDS if baseline_seeds is None else baseline_seeds,
         update_baselines=bool(config.getoption("gan_update_baselines", False)),
         max_steps=_setting(config, "max_steps", parse_steps),
+        threads=_setting(config, "threads", parse_threads),
     )
 
 

@@ -15,6 +15,7 @@ Nothing here imports torch at import time.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 import re
@@ -103,16 +104,22 @@ SMOKE_CHECKS: tuple[SmokeCheck, ...] = (
 )
 
 
-def defines_spec_fixture(conftest: Path) -> bool:
-    """Whether a conftest's source defines a ``gan_spec`` fixture (read, not imported)."""
+def spec_fixture_line(conftest: Path) -> int | None:
+    """The line (0-based, as pytest counts) of the ``def gan_spec`` in a conftest's source
+    (read, not imported): None when it defines none."""
     try:
         tree = ast.parse(conftest.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError):
-        return False
-    return any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == SPEC_FIXTURE
-        for node in ast.walk(tree)
-    )
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == SPEC_FIXTURE:
+            return node.lineno - 1
+    return None
+
+
+def defines_spec_fixture(conftest: Path) -> bool:
+    """Whether a conftest's source defines a ``gan_spec`` fixture (read, not imported)."""
+    return spec_fixture_line(conftest) is not None
 
 
 #: The marker that declares a spec known to be broken: ``pytest.param(..., marks=
@@ -251,6 +258,22 @@ class SmokeCollector(pytest.Module):
     def _register_setup_function_fixture(self) -> None:
         pass
 
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        """The items, each reporting its location as the team's ``gan_spec`` definition
+        (conftest and line): where a CI annotation or an IDE jump should land, rather
+        than inside this plugin."""
+        items = list(super().collect())
+        line = spec_fixture_line(self.path) or 0
+        for item in items:
+            if isinstance(item, pytest.Function):
+                where = (self.path, line, f"{COLLECTOR_NAME}::{item.name}")
+                item.reportinfo = functools.partial(_located, where)  # type: ignore[method-assign]
+        return items
+
+
+def _located(where: tuple[Path, int, str]) -> tuple[Path, int, str]:
+    return where
+
 
 def collector_for(conftest: Path, parent: pytest.Collector) -> SmokeCollector:
     base = parent.nodeid
@@ -324,6 +347,39 @@ def verdict_of(item: Any, call: Any, report: Any) -> dict[str, Any] | None:
             return {**base, "outcome": "fail", **_failure(exc)}
         return {**base, "outcome": "error", "message": f"{type(exc).__name__}: {exc}"}
     return None
+
+
+#: Evidence figures a JUnit property carries at most (the rest are in the JSON report).
+JUNIT_FIGURES = 12
+
+
+def junit_properties(verdict: dict[str, Any]) -> list[tuple[str, str]]:
+    """A smoke verdict as flat JUnit ``<property>`` pairs: what a CI server shows beside
+    the test case (the spec, the check, the outcome, the pitfall, the steps it was judged
+    at, the evidence's scalar figures and the artifacts' folder)."""
+    props = [
+        ("gan_spec", str(verdict["spec"])),
+        ("gan_check", str(verdict["check"])),
+        ("gan_outcome", str(verdict["outcome"])),
+    ]
+    if verdict.get("pitfall"):
+        props.append(("gan_pitfall", str(verdict["pitfall"])))
+    if "steps" in verdict:
+        props.append(("gan_steps", str(verdict["steps"])))
+    evidence = verdict.get("evidence")
+    if isinstance(evidence, dict):
+        figures = {
+            k: v
+            for k, v in evidence.items()
+            if isinstance(v, int | float | str) and not isinstance(v, bool)
+        }
+        for key in list(figures)[:JUNIT_FIGURES]:
+            value = figures[key]
+            text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            props.append((f"gan_evidence.{key}", text))
+    if verdict.get("artifacts"):
+        props.append(("gan_artifacts", str(verdict["artifacts"])))
+    return props
 
 
 #: Marks a failure the spec's ``gan_expect`` marker expected (its cell and its pitfall).

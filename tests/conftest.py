@@ -7,10 +7,8 @@ import torch
 # evicted copy of the engine.
 import pytest_gan.training  # noqa: F401
 
-# The suite runs under pytest-xdist with one worker per core; a second intra-op thread per
-# worker only oversubscribes the cores (measured: a 200-step MLP run took 10 s with two
-# threads on a busy 2-core machine against 1.4 s with one).
-torch.set_num_threads(1)
+# The suite runs under pytest-xdist with one worker per core: the plugin gives each worker
+# cores / workers intra-op threads (pytest_gan.threads), as it does in a team's project.
 
 # Building the first optimizer imports torch._dynamo, whose operator libraries cannot be
 # registered twice: imported inside a pytester run, it would be evicted afterwards and

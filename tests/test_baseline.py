@@ -576,7 +576,7 @@ class TestGAN:
     )
 
     from_ini.assert_outcomes(passed=4)
-    from_ini.stdout.fnmatch_lines(["gan: seed=0, *, updating baselines (6 seeds each)"])
+    from_ini.stdout.fnmatch_lines(["gan: seed=0, *, updating baselines (6 seeds each), threads=*"])
     assert Baseline.load(folder / "TestGAN.test_method.json").seeds == [0, 1, 2, 3, 4, 5]
     assert Baseline.load(folder / "test_param[a].json").seeds == [0, 1, 2, 3]
     [hashed] = folder.glob(glob.escape("test_param[b_c]") + "-*.json")

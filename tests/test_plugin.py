@@ -94,7 +94,7 @@ def test_report_header_shows_the_defaults(pytester: pytest.Pytester) -> None:
             f"gan: seed={_defaults.SEED}, device=auto (cuda if available), "
             f"steps={_defaults.STEPS}, "
             f"max-steps={_defaults.STEPS * _defaults.MAX_EXTEND_FACTOR} (smoke), timeout=none, "
-            f"artifacts=<pytest basetemp>/{ARTIFACTS_DIRNAME}"
+            f"artifacts=<pytest basetemp>/{ARTIFACTS_DIRNAME}, threads=*"
         ]
     )
 
@@ -134,7 +134,7 @@ def test_ini_settings_apply_and_the_command_line_overrides_them(
     from_ini.stdout.fnmatch_lines(
         [
             "gan: seed=3, device=cpu, steps=7, max-steps=21 (smoke), timeout=90 s, "
-            f"artifacts={ini_dir}"
+            f"artifacts={ini_dir}, threads=*"
         ]
     )
     # A budget below the steps judges every run where it stopped.
@@ -142,7 +142,7 @@ def test_ini_settings_apply_and_the_command_line_overrides_them(
         [
             "gan: seed=5, device=auto (cuda if available), steps=2, max-steps=2 (smoke), "
             "timeout=2.5 s, "
-            f"artifacts={(pytester.path / 'cli').resolve()}"
+            f"artifacts={(pytester.path / 'cli').resolve()}, threads=*"
         ]
     )
 

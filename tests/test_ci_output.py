@@ -1,0 +1,102 @@
+"""What a CI server reads of the smoke suite: JUnit XML properties and locations."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.test_smoke import SMOKE_CONFTEST
+
+
+def _cases(path: str) -> tuple[dict[str, ET.Element], dict[str, str]]:
+    root = ET.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None
+    cases = {f"{c.get('classname')}::{c.get('name')}": c for c in suite.iter("testcase")}
+    suite_props = suite.find("properties")
+    globals_ = (
+        {p.get("name", ""): p.get("value", "") for p in suite_props}
+        if suite_props is not None
+        else {}
+    )
+    return cases, globals_
+
+
+def _props(case: ET.Element) -> dict[str, str]:
+    found = case.find("properties")
+    return {} if found is None else {p.get("name", ""): p.get("value", "") for p in found}
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_junit_xml_carries_each_verdict_and_the_session(
+    pytester: pytest.Pytester, xdist: tuple[str, ...]
+) -> None:
+    conftest = pytester.makeconftest(SMOKE_CONFTEST)
+    pytester.runpytest_subprocess(
+        "--gan-smoke",
+        "--gan-steps",
+        "40",
+        "--junitxml",
+        "out.xml",
+        "-o",
+        "junit_family=xunit1",
+        "-k",
+        "healthy or sigmoid",
+        *xdist,
+    )
+    cases, session = _cases(str(pytester.path / "out.xml"))
+    by_name = {name.rsplit("::", 1)[-1]: case for name, case in cases.items()}
+    ok = _props(by_name["not-blank[healthy]"])
+    assert ok["gan_spec"] == "healthy" and ok["gan_check"] == "not-blank"
+    assert ok["gan_outcome"] == "pass" and ok["gan_steps"].isdigit()
+    failed = by_name["output-range[sigmoid]"]
+    props = _props(failed)
+    assert props["gan_outcome"] == "fail" and props["gan_pitfall"] == "output-range-mismatch"
+    assert any(k.startswith("gan_evidence.") for k in props)
+    assert "gan_artifacts" in props
+    # The failure's text stays the check's message, not a property dump.
+    failure = failed.find("failure")
+    assert failure is not None
+    assert (failure.get("message") or "").startswith("pytest_gan.errors.GANAssertionError: ")
+    assert "Pitfall: output-range-mismatch" in (failure.text or "")
+    assert "Fix:" in (failure.text or "")
+    assert session["gan_seed"] == "0" and session["gan_steps"] == "40"
+    assert session["torch_version"][0].isdigit() and "gan_threads" in session
+    # Each item points at the team's gan_spec definition, not into the plugin.
+    line = next(
+        i for i, text in enumerate(conftest.read_text().splitlines()) if "def gan_spec" in text
+    )
+    assert failed.get("file") == "conftest.py" and failed.get("line") == str(line)
+
+
+def test_a_smoke_items_location_is_the_gan_spec_fixture(pytester: pytest.Pytester) -> None:
+    conftest = pytester.makeconftest(SMOKE_CONFTEST)
+    pytester.makepyfile(
+        test_where="""
+def test_placeholder():
+    pass
+"""
+    )
+    pytester.makeconftest(
+        SMOKE_CONFTEST
+        + """
+
+def pytest_collection_finish(session):
+    with open("locations.txt", "w") as f:
+        for item in session.items:
+            f.write(repr(item.location) + "\\n")
+"""
+    )
+    result = pytester.runpytest("--gan-smoke", "--co", "-q")
+    assert result.ret == 0
+    line = next(
+        i for i, text in enumerate(conftest.read_text().splitlines()) if "def gan_spec" in text
+    )
+    smoke = [
+        eval(row)
+        for row in (pytester.path / "locations.txt").read_text().splitlines()
+        if "gan-smoke" in row
+    ]
+    assert smoke and all(loc[:2] == ("conftest.py", line) for loc in smoke)
+    assert smoke[0][2].startswith("gan-smoke::")
