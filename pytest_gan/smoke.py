@@ -18,6 +18,7 @@ import ast
 import functools
 import json
 import math
+import os
 import re
 import time
 import types
@@ -433,6 +434,58 @@ def _wrapped(label: str, items: list[str]) -> list[str]:
     return [*lines, line]
 
 
+#: The file GitHub Actions shows as a job's summary (``$GITHUB_STEP_SUMMARY``).
+GITHUB_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+#: The summary's mark per spec: every check passed (or does not apply); a pitfall found;
+#: a pitfall its ``gan_expect`` marker names went unnoticed; only what the marker
+#: expects was found; a check or the run raised.
+_SPEC_MARKS = {
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "missed": "❌ missed",
+    "expected": "☑️ as expected",
+    "error": "⚠️ error",
+}
+
+
+def markdown_summary(verdicts: list[dict[str, Any]]) -> list[str]:
+    """The verdicts as a Markdown table with one row per spec (for a GitHub job summary):
+    the spec's result, the steps it was judged at, the pitfalls found (``*``: expected by
+    its ``gan_expect`` marker), and the checks that failed or raised."""
+    lines = [
+        "### gan smoke verdicts",
+        "",
+        "| spec | result | steps | pitfalls found | failing checks |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for spec in dict.fromkeys(v["spec"] for v in verdicts):
+        mine = [v for v in verdicts if v["spec"] == spec]
+        outcomes = {v["outcome"] for v in mine}
+        if "error" in outcomes:
+            result = "error"
+        elif "missed" in outcomes:
+            result = "missed"
+        elif "fail" in outcomes:
+            result = "fail"
+        elif "expected" in outcomes:
+            result = "expected"
+        else:
+            result = "pass"
+        found = list(dict.fromkeys(f for f in (_found(v) for v in mine) if f is not None))
+        failing = [v["check"] for v in mine if v["outcome"] in ("fail", "error", "missed")]
+        steps = next((str(v["steps"]) for v in mine if "steps" in v), "-")
+        cells = [
+            f"`{spec}`",
+            _SPEC_MARKS[result],
+            steps,
+            ", ".join(f"`{p}`" for p in found) or "-",
+            ", ".join(f"`{c}`" for c in failing) or "-",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
     """Specs as rows, checks as numbered columns: "ok", "-" (does not apply), "X" (a
     pitfall found, listed under the row), "E" (the run or the check raised an error).
@@ -529,6 +582,11 @@ class SmokeReporter:
         terminalreporter.write_sep("=", "gan smoke verdicts")
         for line in verdict_table(self.verdicts):
             terminalreporter.write_line(line)
+        summary = os.environ.get(GITHUB_SUMMARY_ENV, "").strip()
+        if summary and not hasattr(self.config, "workerinput"):
+            # GitHub Actions shows this file as the job's summary page: append to it.
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write("\n".join(markdown_summary(self.verdicts)) + "\n")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -100,3 +100,38 @@ def pytest_collection_finish(session):
     ]
     assert smoke and all(loc[:2] == ("conftest.py", line) for loc in smoke)
     assert smoke[0][2].startswith("gan-smoke::")
+
+
+def test_a_github_job_summary_gets_one_row_per_spec(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeconftest(SMOKE_CONFTEST)
+    summary = pytester.path / "summary.md"
+    summary.write_text("# earlier steps' summary\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    pytester.runpytest_subprocess("--gan-smoke", "--gan-steps", "40", "-k", "healthy or sigmoid")
+    text = summary.read_text()
+    assert text.startswith("# earlier steps' summary\n")  # appended, not replaced
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) == 2
+    healthy = next(r for r in rows if r.startswith("| `healthy`"))
+    sigmoid = next(r for r in rows if r.startswith("| `sigmoid`"))
+    assert "✅ pass" in healthy and "| 40 |" in healthy
+    assert "❌ fail" in sigmoid and "`output-range-mismatch`" in sigmoid
+    assert "`output-range`" in sigmoid
+
+
+def test_the_summary_marks_expected_missed_and_errors() -> None:
+    from pytest_gan.smoke import markdown_summary
+
+    verdicts = [
+        {"spec": "a", "check": "diverse", "outcome": "pass", "steps": 200},
+        {"spec": "b", "check": "diverse", "outcome": "expected", "pitfall": "mode-collapse"},
+        {"spec": "c", "check": "diverse", "outcome": "missed", "pitfall": "mode-collapse"},
+        {"spec": "d", "check": "not-blank", "outcome": "error", "message": "boom"},
+    ]
+    rows = markdown_summary(verdicts)[4:]
+    assert rows[0] == "| `a` | ✅ pass | 200 | - | - |"
+    assert rows[1] == "| `b` | ☑️ as expected | - | `mode-collapse*` | - |"
+    assert rows[2] == "| `c` | ❌ missed | - | `MISSED mode-collapse` | `diverse` |"
+    assert rows[3] == "| `d` | ⚠️ error | - | - | `not-blank` |"
