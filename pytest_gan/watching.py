@@ -468,8 +468,8 @@ class _Recorder:
             self.handles.append(opt.register_step_post_hook(self._after_step(role)))
         self.roles = {id(opt): role for role, opt in roles}
         self.updates = {"d": 0, "g": 0}
-        #: Step calls that may apply no update: (object, attribute, previous value or
-        #: None when the attribute was the class's) to put back on removal.
+        #: Wrapper optimizers whose ``step`` this watch wrapped: (wrapper, the wrapping
+        #: function, the instance attribute it replaced or None) to put back on removal.
         self.patched: list[tuple[Any, Any, Any]] = []
 
     # -- the loss reading of the first step --------------------------------------------
