@@ -24,22 +24,9 @@ from typing import Any
 import torch
 
 import pytest_gan as pg
-from benchmarks.detection_matrix import checks_for
+from benchmarks.trial_outside_zoo import verdicts
 from fixtures.loops import watched
 from fixtures.zoo import BROKEN, HEALTHY, case
-
-
-def verdicts(run: pg.GANRun) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for check, call in checks_for(run).items():
-        try:
-            call()
-            out[check] = "pass"
-        except pg.GANAssertionError as exc:
-            out[check] = exc.pitfall
-        except Exception as exc:  # recorded, not hidden: a check must never crash
-            out[check] = f"error: {type(exc).__name__}: {exc}"
-    return out
 
 
 def measure(name: str, seed: int, steps: int) -> dict[str, Any]:

@@ -458,7 +458,6 @@ class _Recorder:
         self.loss_ops: LossTrace | None = None
         self.batch_hook: Any = None
         self.batch_sizes: list[int] = []
-        self.stepped = {"d": False, "g": False}
         self.handles: list[Any] = []
         roles = [("d", opt_d)] if opt_g is opt_d else [("d", opt_d), ("g", opt_g)]
         for role, opt in roles:
@@ -548,10 +547,9 @@ class _Recorder:
 
         def hook(optimizer: Any, args: Any, kwargs: Any) -> None:
             self.updates[role] += 1
-            self.stepped[role] = True
             # Both networks have stepped (G's first in a loop that steps G first); or G
             # has stepped twice and D not at all: a loop that never steps D.
-            both = self.same or all(self.stepped.values()) or self.updates["g"] >= 2
+            both = self.same or min(self.updates.values()) > 0 or self.updates["g"] >= 2
             if self.loss_ops is not None and both:
                 self.end_reading()
             if ends_step:
@@ -752,8 +750,27 @@ def _saturated_output(discriminator: nn.Module, batch: tuple[torch.Tensor, Any])
 
 
 class Watch:
-    """The context manager :func:`watch` returns; ``start()`` and ``stop()`` are the same
-    steps for code that cannot use a ``with`` block (``pytest_gan.lightning.GANWatch``)."""
+    """Record a :class:`WatchedRun` while a team's own training loop runs.
+
+    ``with pg.watch(netG, netD, opt_g, opt_d, data=real, latent_dim=(100, 1, 1)) as run:``
+    around the loop, unchanged; ``run.log(d_loss=..., g_loss=...)`` inside it. Once the
+    block exits normally the run is complete and every check that takes a run takes it.
+
+    ``generator``, ``discriminator``, ``opt_g`` and ``opt_d`` are the ones the loop uses,
+    wrapped or not (``DataParallel``, ``DistributedDataParallel``, ``torch.compile``, a
+    wrapper optimizer holding ``.optimizer``). ``data`` takes the forms of
+    ``GANSpec.data``: real samples to compare G's with and to show D in the probes (the
+    loop's own loader is never drawn from). ``latent_dim`` is the shape of one z and
+    ``num_classes`` makes the GAN conditional, as in ``GANSpec``. ``loss`` names the
+    built-in loss kind the loop uses (``"bce"``, ``"hinge"``, ``"wgan-gp"``, ``"lsgan"``);
+    None reads it from what the loop's first step does with D's outputs. ``holdout``
+    (optional, same forms as ``data``) is real data the loop never trains on: with it the
+    probes show D unseen samples and ``assert_d_generalizes`` can judge memorisation.
+    ``seed`` seeds pytest-gan's own draws (probe z, samples), never the loop's.
+
+    ``start()`` and ``stop()`` are the ``with`` block's two halves, for code that cannot
+    use one (``pytest_gan.lightning.GANWatch``, a DDP script watching on one rank).
+    """
 
     def __init__(
         self,
@@ -930,48 +947,7 @@ class Watch:
             self.stop(failed=True)
 
 
-def watch(
-    generator: Any,
-    discriminator: Any,
-    opt_g: Any,
-    opt_d: Any,
-    *,
-    data: Any,
-    latent_dim: int | tuple[int, ...],
-    num_classes: int | None = None,
-    loss: str | None = None,
-    name: str | None = None,
-    holdout: Any = None,
-    seed: int = _defaults.SEED,
-) -> Watch:
-    """Record a :class:`WatchedRun` while a team's own training loop runs.
-
-    ``with pg.watch(netG, netD, opt_g, opt_d, data=real, latent_dim=(100, 1, 1)) as run:``
-    around the loop, unchanged; ``run.log(d_loss=..., g_loss=...)`` inside it. Once the
-    block exits normally the run is complete and every check that takes a run takes it.
-
-    ``generator``, ``discriminator``, ``opt_g`` and ``opt_d`` are the ones the loop uses,
-    wrapped or not (``DataParallel``, ``DistributedDataParallel``, ``torch.compile``, a
-    wrapper optimizer holding ``.optimizer``). ``data`` takes the forms of
-    ``GANSpec.data``: real samples to compare G's with and to show D in the probes (the
-    loop's own loader is never drawn from). ``latent_dim`` is the shape of one z and
-    ``num_classes`` makes the GAN conditional, as in ``GANSpec``. ``loss`` names the
-    built-in loss kind the loop uses (``"bce"``, ``"hinge"``, ``"wgan-gp"``, ``"lsgan"``);
-    None reads it from what the loop's first step does with D's outputs. ``holdout``
-    (optional, same forms as ``data``) is real data the loop never trains on: with it the
-    probes show D unseen samples and ``assert_d_generalizes`` can judge memorisation.
-    ``seed`` seeds pytest-gan's own draws (probe z, samples), never the loop's.
-    """
-    return Watch(
-        generator,
-        discriminator,
-        opt_g,
-        opt_d,
-        data=data,
-        latent_dim=latent_dim,
-        num_classes=num_classes,
-        loss=loss,
-        name=name,
-        holdout=holdout,
-        seed=seed,
-    )
+#: ``pg.watch(generator, discriminator, opt_g, opt_d, *, data, latent_dim,
+#: num_classes=None, loss=None, name=None, holdout=None, seed=0)``: the context manager
+#: of :class:`Watch`, whose docstring says what each argument means.
+watch = Watch
