@@ -30,7 +30,7 @@ from typing import Any
 from pytest_gan import _defaults
 from pytest_gan.checks.conditioning import NO_LABEL_EFFECT, assert_conditioning_effective
 from pytest_gan.checks.d_output import assert_d_output_fits_loss
-from pytest_gan.checks.dynamics import assert_losses_finite
+from pytest_gan.checks.dynamics import assert_losses_finite, nonfinite_losses
 from pytest_gan.checks.outputs import assert_diverse, assert_not_blank
 from pytest_gan.checks.overfitting import assert_d_generalizes, held_out, too_early
 from pytest_gan.checks.ranges import assert_output_range_matches_data
@@ -38,9 +38,12 @@ from pytest_gan.checks.wiring import (
     assert_d_step_isolated,
     assert_gradients_zeroed,
     assert_optimizers_cover,
+    coverage_faults,
+    harmful_leak,
+    stale_gradients,
 )
 from pytest_gan.errors import GANAssertionError
-from pytest_gan.instrument import distance_fell
+from pytest_gan.instrument import History, distance_fell
 from pytest_gan.training import GANRun
 
 
@@ -176,6 +179,27 @@ def certain_failures(run: GANRun) -> list[str]:
             continue
         if failure is not None:
             found.append(failure.pitfall)
+    return found
+
+
+def recorded_failures(history: History) -> list[str]:
+    """The pitfalls a run's exact records prove already, at whatever step its training is:
+    a NaN or infinite loss, a D step whose gradient reached G's update, an optimizer step
+    on gradients not reset, optimizers that leave parameters out. Records only accumulate,
+    so the checks that read them fail whatever the rest of the run does: the smoke suite
+    stops training there (``train(..., stop_early=True)``). Empty for a run trained with
+    ``instrument=False``, which keeps no such records."""
+    if not history.wiring:
+        return []
+    found: list[str] = []
+    if nonfinite_losses(history.events):
+        found.append("non-finite-loss")
+    if harmful_leak(history.events) is not None:
+        found.append("d-step-leaks-into-generator")
+    if stale_gradients(history.events):
+        found.append("gradient-accumulation")
+    if coverage_faults(history.wiring):
+        found.append("optimizer-misses-parameters")
     return found
 
 

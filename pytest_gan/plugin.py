@@ -6,6 +6,7 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from pytest_gan.session import (
 )
 from pytest_gan.smoke import (
     EXPECT_MARKER_HELP,
+    TRAINED_PROPERTY,
     VERDICT_PROPERTY,
     SmokeCollector,
     SmokeReporter,
@@ -41,11 +43,13 @@ from pytest_gan.smoke import (
     collector_for,
     defines_spec_fixture,
     expectation_of,
+    html_extras,
     junit_properties,
     record_failure,
     smoke_artifact_dir,
     spec_id,
     spec_scheduler,
+    training_record,
     verdict_of,
     write_run_artifacts,
 )
@@ -58,6 +62,8 @@ _THREADS = pytest.StashKey[threads.ThreadPlan]()
 _PICTURED = pytest.StashKey[set[Any]]()
 #: A smoke item's artifact folder, for its failure's evidence and report section.
 _ITEM_ARTIFACTS = pytest.StashKey[Path]()
+#: The training a smoke item's setup did (``training_record``), for its setup report.
+_TRAINED_HERE = pytest.StashKey[dict[str, Any]]()
 #: Key of the run counts a pytest-xdist worker sends back to the controller.
 _WORKER_STATS = "gan_run_stats"
 _DEFAULT_DEVICE = _defaults.DEVICE or AUTO_DEVICE
@@ -210,7 +216,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_CACHE] = RunCache()
     config.stash[_PICTURED] = set()
     if config.getoption("gan_smoke", False) or config.getoption("gan_report", None):
-        config.pluginmanager.register(SmokeReporter(config), SmokeReporter.NAME)
+        config.pluginmanager.register(
+            SmokeReporter(config, config.stash[_SETTINGS]), SmokeReporter.NAME
+        )
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -244,6 +252,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if isinstance(item.parent, SmokeCollector) and call.when == "setup":
+        trained = item.stash.get(_TRAINED_HERE, None)
+        if trained is not None:
+            report.user_properties.append((TRAINED_PROPERTY, trained))
+            item.user_properties.append(("gan_training_s", f"{trained['seconds']:.3f}"))
     if isinstance(item.parent, SmokeCollector):
         exc = call.excinfo.value if call.excinfo is not None else None
         diagnosed = isinstance(getattr(exc, "pitfall", None) or getattr(exc, "missed", None), str)
@@ -263,6 +276,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             # JUnit XML reads the properties of the teardown report, which pytest copies
             # from the item: flat pairs there (the verdict dict above is for our reporter).
             item.user_properties.extend(junit_properties(verdict))
+            if item.config.getoption("htmlpath", None):
+                # pytest-html shows a report's ``extras`` beside its test.
+                report.extras = [*getattr(report, "extras", []), *html_extras(folder, verdict)]
     return report
 
 
@@ -369,8 +385,13 @@ def gan_smoke_run(
     name = getattr(spec, "name", None) or getattr(spec, "__name__", "loop")
     label = spec_id(request.node) or str(name)
     progress = TrainingProgress.for_config(config, label)
+    cache = config.stash[_CACHE]
+    trained_before = cache.stats.trained
+    started = time.perf_counter()
+    run: Any = None
+    error: BaseException | None = None
     try:
-        run = config.stash[_CACHE].get_or_train(
+        run = cache.get_or_train(
             spec,
             settings.steps,
             gan_seed,
@@ -379,10 +400,19 @@ def gan_smoke_run(
             time_limit=settings.timeout,
             progress=progress,
             max_steps=settings.smoke_max_steps,
+            stop_early=True,
         )
+    except Exception as exc:
+        error = exc
+        raise
     finally:
         if progress is not None:
             progress.close()
+        if cache.stats.trained > trained_before:
+            # This item's setup trained the spec's run: say so in its setup report.
+            request.node.stash[_TRAINED_HERE] = training_record(
+                label, time.perf_counter() - started, run, error
+            )
     root = settings.artifacts
     if root is None:
         root = request.getfixturevalue("tmp_path_factory").getbasetemp() / ARTIFACTS_DIRNAME

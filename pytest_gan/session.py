@@ -286,7 +286,8 @@ class RunCache:
             raise ValueError(f"maxsize: expected an int >= 1, got {maxsize!r}")
         self.maxsize = maxsize
         self.stats = RunStats()
-        #: (spec key, steps, seed, device, max_steps) -> (spec, run or the error it raised)
+        #: (spec key, steps, seed, device, max_steps, stop_early) -> (spec, run or the error
+        #: it raised)
         self._runs: OrderedDict[tuple[Any, ...], tuple[Any, GANRun | Exception]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -303,6 +304,7 @@ class RunCache:
         time_limit: float | None = None,
         progress: Callable[[int, int], None] | None = None,
         max_steps: int | None = None,
+        stop_early: bool = False,
     ) -> GANRun:
         """The cached run for these arguments, training it first if there is none.
 
@@ -312,10 +314,11 @@ class RunCache:
         that run get the same error (a ``GANTrainingError`` naming the spec and the step)
         without training again. ``time_limit`` (seconds) bounds a training;
         ``progress(done, total)`` is called after each of its steps. ``max_steps`` is
-        ``train``'s: how far a run may be trained on to decide a premature verdict.
+        ``train``'s: how far a run may be trained on to decide a premature verdict;
+        ``stop_early`` too (a team's own loop always runs its steps).
         """
         budget = steps if max_steps is None else max(max_steps, steps)
-        full_key = (id(spec) if key is None else key, steps, seed, device, budget)
+        full_key = (id(spec) if key is None else key, steps, seed, device, budget, stop_early)
         entry = self._runs.get(full_key)
         if entry is not None:
             self._runs.move_to_end(full_key)
@@ -337,6 +340,7 @@ class RunCache:
                     progress=progress,
                     time_limit=time_limit,
                     max_steps=budget,
+                    stop_early=stop_early,
                 )
             else:
                 # A team's own loop under pg.watch: its seed and device are its own.

@@ -15,6 +15,7 @@ Nothing here imports torch at import time.
 from __future__ import annotations
 
 import ast
+import base64
 import functools
 import json
 import math
@@ -47,6 +48,10 @@ class SmokeCheck:
     id: str
     check: str
     applies: Callable[[Any], str | None] = lambda run: None  # None: applies; else why not
+    #: Whether the check reads exact records, complete at any step, so that it judges a
+    #: run the smoke suite stopped early (``train(..., stop_early=True)``) as well as a
+    #: whole one. A check that judges how the run went (learning, spread, balance) cannot.
+    exact: bool = False
 
 
 def _conditional(run: Any) -> str | None:
@@ -87,13 +92,13 @@ def _held_out(run: Any) -> str | None:
 
 
 SMOKE_CHECKS: tuple[SmokeCheck, ...] = (
-    SmokeCheck("losses-finite", "assert_losses_finite"),
-    SmokeCheck("d-step-isolated", "assert_d_step_isolated"),
-    SmokeCheck("d-output-fits-loss", "assert_d_output_fits_loss"),
-    SmokeCheck("gradients-zeroed", "assert_gradients_zeroed"),
-    SmokeCheck("optimizers-cover", "assert_optimizers_cover"),
-    SmokeCheck("data-normalized", "assert_data_normalized", _images),
-    SmokeCheck("output-range", "assert_output_range_matches_data"),
+    SmokeCheck("losses-finite", "assert_losses_finite", exact=True),
+    SmokeCheck("d-step-isolated", "assert_d_step_isolated", exact=True),
+    SmokeCheck("d-output-fits-loss", "assert_d_output_fits_loss", exact=True),
+    SmokeCheck("gradients-zeroed", "assert_gradients_zeroed", exact=True),
+    SmokeCheck("optimizers-cover", "assert_optimizers_cover", exact=True),
+    SmokeCheck("data-normalized", "assert_data_normalized", _images, exact=True),
+    SmokeCheck("output-range", "assert_output_range_matches_data", exact=True),
     SmokeCheck("generator-learns", "assert_generator_learns"),
     SmokeCheck("not-blank", "assert_not_blank"),
     SmokeCheck("diverse", "assert_diverse"),
@@ -199,20 +204,38 @@ EXPECTED_FAILURE = pytest.StashKey[AssertionError]()
 JUDGED = pytest.StashKey[dict[str, Any]]()
 
 
+def judged(run: Any) -> dict[str, Any]:
+    """What a smoke verdict says of the run it judged: the steps it was judged at, how far
+    it was trained on or where it was stopped, and its training time in seconds
+    (``GANRun.elapsed``)."""
+    found: dict[str, Any] = {
+        "steps": run.steps,
+        "first_steps": run.first_steps,
+        "extensions": list(run.extensions),
+        "elapsed": round(float(run.elapsed), 3),
+    }
+    stopped = getattr(run, "stopped_early", None)
+    if stopped:
+        found["stopped_early"] = dict(stopped)
+    return found
+
+
 def _make_test(smoke: SmokeCheck) -> Callable[..., None]:
     def test(request: pytest.FixtureRequest, gan_spec: Any, gan_smoke_run: Any) -> None:
         __tracebackhide__ = True
         import pytest_gan
 
         run = gan_smoke_run
-        request.node.stash[JUDGED] = {
-            "steps": run.steps,
-            "first_steps": run.first_steps,
-            "extensions": list(run.extensions),
-        }
+        request.node.stash[JUDGED] = judged(run)
         reason = smoke.applies(run)
         if reason is not None:
             pytest.skip(f"{smoke.id} does not apply: {reason}")
+        stopped = getattr(run, "stopped_early", None)
+        if stopped and not smoke.exact:
+            pytest.skip(
+                f"{smoke.id} not judged: training stopped at step {stopped['at']} of "
+                f"{stopped['of']}, as the run already fails {', '.join(stopped['pitfalls'])}"
+            )
         expected = expectation_of(request.node)
         try:
             getattr(pytest_gan, smoke.check)(run)
@@ -367,6 +390,16 @@ def junit_properties(verdict: dict[str, Any]) -> list[tuple[str, str]]:
         props.append(("gan_pitfall", str(verdict["pitfall"])))
     if "steps" in verdict:
         props.append(("gan_steps", str(verdict["steps"])))
+    if "elapsed" in verdict:
+        props.append(("gan_elapsed_s", f"{verdict['elapsed']:.3f}"))
+    if verdict.get("stopped_early"):
+        early = verdict["stopped_early"]
+        props.append(
+            (
+                "gan_stopped_early",
+                f"{early['at']} of {early['of']}: " + ", ".join(early["pitfalls"]),
+            )
+        )
     evidence = verdict.get("evidence")
     if isinstance(evidence, dict):
         figures = {
@@ -449,15 +482,26 @@ _SPEC_MARKS = {
 }
 
 
+def _steps_cell(verdict: dict[str, Any]) -> str:
+    """The steps a spec was judged at, and why not the steps it was given where it was
+    stopped early or trained on."""
+    early = verdict.get("stopped_early")
+    if early:
+        return f"{verdict['steps']} of {early['of']} (stopped early)"
+    if verdict.get("extensions"):
+        return f"{verdict['steps']} (trained on from {verdict['first_steps']})"
+    return str(verdict["steps"])
+
+
 def markdown_summary(verdicts: list[dict[str, Any]]) -> list[str]:
     """The verdicts as a Markdown table with one row per spec (for a GitHub job summary):
-    the spec's result, the steps it was judged at, the pitfalls found (``*``: expected by
-    its ``gan_expect`` marker), and the checks that failed or raised."""
+    the spec's result, the steps it was judged at, its training time, the pitfalls found
+    (``*``: expected by its ``gan_expect`` marker), and the checks that failed or raised."""
     lines = [
         "### gan smoke verdicts",
         "",
-        "| spec | result | steps | pitfalls found | failing checks |",
-        "| --- | --- | --- | --- | --- |",
+        "| spec | result | steps | training s | pitfalls found | failing checks |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for spec in dict.fromkeys(v["spec"] for v in verdicts):
         mine = [v for v in verdicts if v["spec"] == spec]
@@ -474,11 +518,13 @@ def markdown_summary(verdicts: list[dict[str, Any]]) -> list[str]:
             result = "pass"
         found = list(dict.fromkeys(f for f in (_found(v) for v in mine) if f is not None))
         failing = [v["check"] for v in mine if v["outcome"] in ("fail", "error", "missed")]
-        steps = next((str(v["steps"]) for v in mine if "steps" in v), "-")
+        steps = next((_steps_cell(v) for v in mine if "steps" in v), "-")
+        seconds = next((f"{v['elapsed']:.1f}" for v in mine if "elapsed" in v), "-")
         cells = [
             f"`{spec}`",
             _SPEC_MARKS[result],
             steps,
+            seconds,
             ", ".join(f"`{p}`" for p in found) or "-",
             ", ".join(f"`{c}`" for c in failing) or "-",
         ]
@@ -529,6 +575,15 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
             stopped = judged["extensions"][-1].get("stopped")
             if stopped:
                 lines += _wrapped("    not trained on further, as it already fails:", stopped)
+        early = next(
+            (v["stopped_early"] for v in verdicts if v["spec"] == spec and v.get("stopped_early")),
+            None,
+        )
+        if early is not None:
+            lines += _wrapped(
+                f"    stopped at step {early['at']} of {early['of']}, as it already fails:",
+                list(early["pitfalls"]),
+            )
         return lines
 
     rule = "  ".join("-" * w for w in widths)
@@ -561,22 +616,139 @@ def write_json_atomically(path: Path, data: Any) -> None:
     write_atomically(path, dump)
 
 
+#: The user property of the setup report of the smoke item whose setup trained its spec's
+#: run (the first of the spec's items to run): what the training was and what it took.
+TRAINED_PROPERTY = "gan_smoke_trained"
+
+
+def training_record(
+    spec: str, seconds: float, run: Any | None, error: BaseException | None
+) -> dict[str, Any]:
+    """A spec's training as the progress lines, ``--durations`` and JUnit report it:
+    the wall seconds of the whole training call (building, steps, probes, any training
+    on), and the run's steps and device, or the error it raised."""
+    record: dict[str, Any] = {"spec": spec, "seconds": round(seconds, 3)}
+    if run is not None:
+        record.update(judged(run), device=str(run.device))
+    if error is not None:
+        record["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
+    return record
+
+
+def training_line(record: dict[str, Any]) -> str:
+    """The plain line that ends a spec's training, e.g. ``gan-smoke: trained
+    shapes-dcgan: 200 steps in 31.2 s on cpu``."""
+    head = f"gan-smoke: trained {record['spec']}"
+    if "error" in record:
+        return f"{head}: raised after {record['seconds']:.1f} s: {record['error']}"
+    steps = f"{record['steps']} step" + ("" if record["steps"] == 1 else "s")
+    line = f"{head}: {steps} in {record['seconds']:.1f} s on {record['device']}"
+    early = record.get("stopped_early")
+    if early:
+        line += f", stopped early (of {early['of']}): it already fails " + ", ".join(
+            early["pitfalls"]
+        )
+    elif record.get("extensions"):
+        line += f", trained on from {record['first_steps']} to decide a verdict"
+    return line
+
+
 class SmokeReporter:
     """Collects the smoke verdicts where the reports arrive (the controller under
-    pytest-xdist), prints the verdict table and writes ``--gan-report``."""
+    pytest-xdist), prints the verdict table and writes ``--gan-report``.
+
+    Where no progress line can be rewritten in place (output that is not a terminal, as
+    in a CI log, or pytest-xdist, whose workers do not write to it), it prints one plain
+    line when a spec's training starts and one when it ends, from the process the reports
+    arrive at. With ``--durations`` it says which item's setup each training was charged
+    to, and what it took.
+    """
 
     NAME = "gan-smoke-reporter"
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, settings: Any) -> None:
         self.config = config
+        #: The session's ``GanSettings`` (steps, seed, device for the progress lines).
+        self.settings = settings
         self.verdicts: list[dict[str, Any]] = []
+        #: Each spec's training, in the order they ended (TRAINED_PROPERTY records).
+        self.trainings: list[dict[str, Any]] = []
+        self._started: set[str] = set()
+
+    def _plain_lines(self) -> Any | None:
+        """The terminal reporter to write plain progress lines to, or None where the
+        in-place line (``TrainingProgress``) shows the training, or nobody looks."""
+        config = self.config
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or hasattr(config, "workerinput") or config.get_verbosity() < -1:
+            return None
+        distributed = config.pluginmanager.has_plugin("dsession")
+        if bool(getattr(reporter, "isatty", False)) and not distributed:
+            return None
+        return reporter
+
+    def _say(self, reporter: Any, line: str) -> None:
+        # On a line of its own, also after a run of pytest's progress dots.
+        if getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0):
+            reporter.write("\n")
+        reporter.write_line(line)
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        match = _SMOKE_NODEID.fullmatch(nodeid)
+        if match is None or match["check"] not in {s.id for s in SMOKE_CHECKS}:
+            return
+        scope = smoke_scope(nodeid)
+        if scope in self._started:
+            return
+        self._started.add(scope)
+        reporter = self._plain_lines()
+        if reporter is None:
+            return
+        settings = self.settings
+        budget = settings.smoke_max_steps
+        steps = f"{settings.steps} steps" + (
+            f" (up to {budget})" if budget > settings.steps else ""
+        )
+        device = settings.device or "auto"
+        self._say(
+            reporter,
+            f"gan-smoke: training {match['spec'] or SPEC_FIXTURE}: {steps}, seed {settings.seed}, "
+            f"device {device}",
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == VERDICT_PROPERTY and isinstance(value, dict):
                 self.verdicts.append(value)
+            elif name == TRAINED_PROPERTY and isinstance(value, dict) and report.when == "setup":
+                record = {**value, "nodeid": report.nodeid}
+                self.trainings.append(record)
+                reporter = self._plain_lines()
+                if reporter is not None:
+                    self._say(reporter, training_line(record))
+
+    def _durations(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """Under ``--durations``: each spec's training, and the setup it is counted in."""
+        if self.config.getoption("durations", None) is None or not self.trainings:
+            return
+        terminalreporter.write_sep("=", "gan-smoke training durations")
+        terminalreporter.write_line(
+            "Each spec trains once, in the setup of the first of its items to run: "
+            "--durations counts the training in that setup."
+        )
+        for record in sorted(self.trainings, key=lambda r: -float(r["seconds"])):
+            what = (
+                f"{record['steps']} steps on {record['device']}"
+                if "error" not in record
+                else "raised"
+            )
+            terminalreporter.write_line(
+                f"{record['seconds']:.2f}s train {record['spec']} ({what}), "
+                f"in setup of {record['nodeid']}"
+            )
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        self._durations(terminalreporter)
         if not self.verdicts:
             return
         terminalreporter.write_sep("=", "gan smoke verdicts")
@@ -684,6 +856,30 @@ def record_failure(folder: Path, verdict: dict[str, Any]) -> list[str]:
         if (folder / name).exists():
             lines.append(f"{what}: {folder / name}")
     return lines
+
+
+#: What a smoke item's pytest-html extras are called.
+HTML_TITLES = {SAMPLES_PNG: "samples (real above, generated below)", CURVES_PNG: "curves"}
+
+
+def html_extras(folder: Path | None, verdict: dict[str, Any]) -> list[dict[str, Any]]:
+    """A smoke item's extras for pytest-html: its spec's sample grid and curves, embedded
+    as base64 PNGs, and, for a check that failed (or raised, or missed what its marker
+    expects), the verdict with its evidence as JSON. Called only when pytest-html is
+    active (``--html``), so its ``extras`` module can be imported: it builds each extra
+    in the form the installed version reads."""
+    from pytest_html import extras  # type: ignore[import-untyped]
+
+    found: list[dict[str, Any]] = []
+    if folder is not None:
+        for name, title in HTML_TITLES.items():
+            path = folder / name
+            if path.is_file():
+                content = base64.b64encode(path.read_bytes()).decode("ascii")
+                found.append(extras.png(content, name=title))
+    if verdict["outcome"] in ("fail", "expected", "missed", "error"):
+        found.append(extras.json(verdict, name=f"evidence: {verdict.get('pitfall') or 'error'}"))
+    return found
 
 
 # -- progress ---------------------------------------------------------------------------

@@ -390,9 +390,14 @@ class _Loop:
         stop: int,
         progress: Callable[[int, int], None] | None,
         deadline: _Deadline,
-    ) -> None:
+        stop_when: Callable[[History], list[str]] | None = None,
+    ) -> dict[str, Any] | None:
         """Steps ``start`` to ``stop - 1``, instrumented and probed; probe 0 first when
-        ``start`` is 0. Leaves the training's RNG state in :attr:`rng`."""
+        ``start`` is 0. Leaves the training's RNG state in :attr:`rng`.
+
+        ``stop_when(history)``, read after each instrumented step, names the pitfalls the
+        run already fails for certain: when it names any, the steps end there (with a probe
+        at that step) and ``{"at", "of", "pitfalls"}`` is returned; else None."""
         __tracebackhide__ = True
         spec, ctx, prober, history = self.spec, self.ctx, self.prober, self.history
         device = ctx.device
@@ -403,6 +408,7 @@ class _Loop:
             if self.instrumented
             else None
         )
+        stopped: dict[str, Any] | None = None
         try:
             if instrument is not None and start == 0:
                 prober.probe(0)
@@ -424,17 +430,23 @@ class _Loop:
                     )
                 if instrument is not None:
                     instrument.end_step(step, losses)
-                    if (step + 1 - start) % prober.every == 0 or step + 1 == stop:
+                    found = stop_when(history) if stop_when is not None else []
+                    if found:
+                        stopped = {"at": step + 1, "of": stop, "pitfalls": found}
+                    if (step + 1 - start) % prober.every == 0 or step + 1 == stop or stopped:
                         prober.probe(step + 1)
                 else:
                     history.append(step, {str(k): as_float(v, str(k)) for k, v in losses.items()})
                 if progress is not None:
                     progress(step + 1, stop)
                 deadline.check()
+                if stopped is not None:
+                    break
         finally:
             if instrument is not None:
                 instrument.remove()
         self.rng = RNGState.capture()
+        return stopped
 
     def saturate(self, steps: int, deadline: _Deadline) -> None:
         """The final saturation probe: the step re-run on copies of the networks."""
@@ -484,6 +496,9 @@ class GANRun:
     _loop: _Loop | None = field(default=None, repr=False)
     #: The step count the run was first trained for, before any :meth:`extend`.
     first_steps: int = field(default=0, repr=False)
+    #: Where and why ``train(..., stop_early=True)`` ended the run before its steps:
+    #: ``{"at": step, "of": steps, "pitfalls": [...]}``; None when it trained to the end.
+    stopped_early: dict[str, Any] | None = field(default=None, repr=False)
     #: Why and how far the run was trained on beyond ``first_steps`` to decide a verdict
     #: (``train(..., max_steps=...)``): ``{"from", "to", "pending"}`` per extension.
     extensions: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -710,6 +725,7 @@ def train(
     instrument: bool = True,
     time_limit: float | None = None,
     max_steps: int | None = None,
+    stop_early: bool = False,
 ) -> GANRun:
     """Train ``spec`` for ``steps`` generator updates and return the instrumented run.
 
@@ -718,6 +734,14 @@ def train(
     the budget is spent (``pytest_gan.deciding``): a slow but healthy GAN is then judged
     when it has left its start, and a broken one still fails. ``run.steps`` is where it
     stopped, ``run.extensions`` says why.
+
+    ``stop_early=True`` (the smoke suite's setting) ends the training at the first step
+    after which a failure is certain from the exact records (a NaN or infinite loss, a D
+    step whose gradient reached G's update, gradients not reset, optimizers that miss
+    parameters: ``pytest_gan.deciding.recorded_failures``); ``run.steps`` is then the step
+    it stopped after, ``run.stopped_early`` says where and why (``{"at", "of",
+    "pitfalls"}``; None for a run trained to the end), and the run is not trained on.
+    Checks that judge the whole run (learning, spread, balance) cannot judge such a run.
 
     The same spec, seed, steps and device give the same run on CPU, bit for bit; the
     caller's global RNG states (torch, CUDA, numpy, random) are restored on return.
@@ -756,6 +780,14 @@ def train(
         _check_count(max_steps, "max_steps")
         if max_steps < steps:
             raise ValueError(f"max_steps must be at least steps={steps}; got {max_steps}")
+    if not isinstance(stop_early, bool):
+        raise TypeError(f"stop_early must be a bool; got {type(stop_early).__name__}")
+    stop_when: Callable[[History], list[str]] | None = None
+    if stop_early and instrument:
+        # Imported here: deciding runs the checks, which import this module.
+        from pytest_gan.deciding import recorded_failures
+
+        stop_when = recorded_failures
     deadline = _Deadline(limit, steps, str(spec.name))
     dev = resolve_device(device)
     alarm = limit is not None and _can_interrupt()
@@ -776,7 +808,7 @@ def train(
                         deadline.interrupting = True
                         remaining = max(limit - deadline.elapsed(), _MIN_ALARM_S)
                         signal.setitimer(signal.ITIMER_REAL, remaining)
-                    run = _run(spec, steps, dev, seed, progress, instrument, deadline)
+                    run = _run(spec, steps, dev, seed, progress, instrument, deadline, stop_when)
                 finally:
                     # Inline, not in a helper: the alarm may fire at any call, and this
                     # clean-up must run whole. Once ``interrupting`` is cleared the handler
@@ -795,7 +827,7 @@ def train(
                 raise deadline.error(interrupted=True) from exc
     finally:
         caller_rng.restore()
-    if max_steps is not None and max_steps > steps and instrument:
+    if max_steps is not None and max_steps > steps and instrument and not run.stopped_early:
         # Imported here: deciding runs the checks, which import this module.
         from pytest_gan.deciding import settle
 
@@ -859,6 +891,7 @@ def _run(
     progress: Callable[[int, int], None] | None,
     instrumented: bool,
     deadline: _Deadline,
+    stop_when: Callable[[History], list[str]] | None = None,
 ) -> GANRun:
     __tracebackhide__ = True
     started = time.perf_counter()
@@ -916,7 +949,9 @@ def _run(
         conditional=conditional,
         probe_batch=_step_batch(_to_device(train_probe, device, conditional)),
     )
-    loop.advance(0, steps, progress, deadline)
+    stopped = loop.advance(0, steps, progress, deadline, stop_when)
+    if stopped is not None:
+        steps = stopped["at"]
     elapsed = time.perf_counter() - started
     loop.saturate(steps, deadline)
     return GANRun(
@@ -934,4 +969,5 @@ def _run(
         initial_generator_state=initial_state,
         _holdout_indices=holdout_idx,
         _loop=loop,
+        stopped_early=stopped,
     )

@@ -50,6 +50,10 @@ def test_junit_xml_carries_each_verdict_and_the_session(
     ok = _props(by_name["not-blank[healthy]"])
     assert ok["gan_spec"] == "healthy" and ok["gan_check"] == "not-blank"
     assert ok["gan_outcome"] == "pass" and ok["gan_steps"].isdigit()
+    assert float(ok["gan_elapsed_s"]) > 0
+    # The training is counted in one item's setup per spec, and that item says so.
+    trained = [n for n, c in by_name.items() if "gan_training_s" in _props(c)]
+    assert sorted(trained) == ["losses-finite[healthy]", "losses-finite[sigmoid]"]
     failed = by_name["output-range[sigmoid]"]
     props = _props(failed)
     assert props["gan_outcome"] == "fail" and props["gan_pitfall"] == "output-range-mismatch"
@@ -125,13 +129,97 @@ def test_the_summary_marks_expected_missed_and_errors() -> None:
     from pytest_gan.smoke import markdown_summary
 
     verdicts = [
-        {"spec": "a", "check": "diverse", "outcome": "pass", "steps": 200},
+        {"spec": "a", "check": "diverse", "outcome": "pass", "steps": 200, "elapsed": 12.34},
         {"spec": "b", "check": "diverse", "outcome": "expected", "pitfall": "mode-collapse"},
         {"spec": "c", "check": "diverse", "outcome": "missed", "pitfall": "mode-collapse"},
         {"spec": "d", "check": "not-blank", "outcome": "error", "message": "boom"},
+        {
+            "spec": "e",
+            "check": "losses-finite",
+            "outcome": "expected",
+            "pitfall": "non-finite-loss",
+            "steps": 3,
+            "stopped_early": {"at": 3, "of": 200, "pitfalls": ["non-finite-loss"]},
+        },
+        {
+            "spec": "f",
+            "check": "diverse",
+            "outcome": "pass",
+            "steps": 800,
+            "first_steps": 200,
+            "extensions": [{"from": 200, "to": 400, "pending": ["mode-collapse"]}],
+        },
     ]
     rows = markdown_summary(verdicts)[4:]
-    assert rows[0] == "| `a` | ✅ pass | 200 | - | - |"
-    assert rows[1] == "| `b` | ☑️ as expected | - | `mode-collapse*` | - |"
-    assert rows[2] == "| `c` | ❌ missed | - | `MISSED mode-collapse` | `diverse` |"
-    assert rows[3] == "| `d` | ⚠️ error | - | - | `not-blank` |"
+    assert rows[0] == "| `a` | ✅ pass | 200 | 12.3 | - | - |"
+    assert rows[1] == "| `b` | ☑️ as expected | - | - | `mode-collapse*` | - |"
+    assert rows[2] == "| `c` | ❌ missed | - | - | `MISSED mode-collapse` | `diverse` |"
+    assert rows[3] == "| `d` | ⚠️ error | - | - | - | `not-blank` |"
+    assert rows[4].startswith("| `e` | ☑️ as expected | 3 of 200 (stopped early) |")
+    assert rows[5].startswith("| `f` | ✅ pass | 800 (trained on from 200) |")
+
+
+def test_github_annotations_land_on_the_gan_spec_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With pytest-github-actions-annotate-failures (the standard annotate plugin), a
+    failed check becomes an ``::error`` workflow command at the team's ``def gan_spec``,
+    in one process and under pytest-xdist (where the controller emits them)."""
+    pytest.importorskip("pytest_github_actions_annotate_failures")
+    conftest = pytester.makeconftest(SMOKE_CONFTEST)
+    line = 1 + next(
+        i for i, text in enumerate(conftest.read_text().splitlines()) if "def gan_spec" in text
+    )
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(pytester.path))
+    for xdist in ((), ("-n", "2")):
+        result = pytester.runpytest_subprocess(
+            "--gan-smoke", "--gan-steps", "40", "-k", "healthy or sigmoid", *xdist
+        )
+        errors = [e for e in result.stderr.lines if e.startswith("::error ")]
+        assert len(errors) == 2, errors  # output-range and diverse fail on sigmoid
+        for error in errors:
+            assert error.startswith(f"::error file=conftest.py,line={line}::"), error
+        assert any("output-range-mismatch" in e for e in errors)
+
+
+def test_pytest_html_shows_each_items_pictures_and_a_failures_evidence(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("pytest_html")
+    pytester.makeconftest(SMOKE_CONFTEST)
+    result = pytester.runpytest_subprocess(
+        "--gan-smoke",
+        "--gan-steps",
+        "40",
+        "-k",
+        "healthy or sigmoid",
+        "--html",
+        "report.html",
+        "--self-contained-html",
+        "-n",
+        "2",
+    )
+    assert result.ret == 1
+    html = (pytester.path / "report.html").read_text()
+    # pytest-html keeps its tests as JSON in a data-jsonblob attribute.
+    import html as html_lib
+    import json
+    import re
+
+    blob = re.search(r'data-jsonblob="([^"]*)"', html)
+    assert blob is not None
+    tests = json.loads(html_lib.unescape(blob.group(1)))["tests"]
+    by_id = {k.rsplit("::", 1)[-1]: v[0] for k, v in tests.items()}
+    passed = by_id["not-blank[healthy]"]["extras"]
+    failed = by_id["output-range[sigmoid]"]["extras"]
+    names = [e["name"] for e in passed]
+    assert names == ["samples (real above, generated below)", "curves"]
+    assert all(e["content"].startswith("data:image/png;base64,iVBOR") for e in passed)
+    evidence = [e for e in failed if e["format_type"] == "json"]
+    assert [e["name"] for e in evidence] == ["evidence: output-range-mismatch"]
+    import base64
+
+    payload = evidence[0]["content"].split("base64,", 1)[1]
+    verdict = json.loads(base64.b64decode(payload))
+    assert verdict["pitfall"] == "output-range-mismatch" and verdict["evidence"]

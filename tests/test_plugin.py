@@ -564,11 +564,13 @@ def _fake_training(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
         progress: object = None,
         time_limit: float | None = None,
         max_steps: int | None = None,
+        stop_early: bool = False,
     ) -> types.SimpleNamespace:
         calls.append(
             (spec, steps, seed, device)
             + ((time_limit,) if time_limit else ())
             + ((max_steps,) if max_steps != steps else ())
+            + (("stop_early",) if stop_early else ())
         )
         return types.SimpleNamespace(spec=spec, steps=steps, seed=seed, device=device)
 
@@ -597,10 +599,13 @@ def test_run_cache_reuses_only_identical_requests(monkeypatch: pytest.MonkeyPatc
     # A budget at the step count is no budget: the same run.
     assert cache.get_or_train(spec, 3, 0, "cpu", max_steps=3) is first
     cache.get_or_train(spec, 3, 0, "cpu", max_steps=12)
+    # A run stopped early is another run than one trained to the end.
+    cache.get_or_train(spec, 3, 0, "cpu", stop_early=True)
 
     assert again is first
-    assert len(calls) == 6 and calls[-1] == (spec, 3, 0, "cpu", 12)
-    assert (cache.stats.trained, cache.stats.reused) == (6, 2)
+    assert len(calls) == 7 and calls[-2] == (spec, 3, 0, "cpu", 12)
+    assert calls[-1] == (spec, 3, 0, "cpu", "stop_early")
+    assert (cache.stats.trained, cache.stats.reused) == (7, 2)
     assert cache.stats.devices == ["cpu", "cuda"]
 
 

@@ -418,13 +418,63 @@ def _run_in_a_terminal(args: list[str], cwd: Path) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+PLAIN_START = "gan-smoke: training {spec}: 40 steps (up to *), seed 0, device auto"
+PLAIN_END = "gan-smoke: trained {spec}: * steps in * s on cpu*"
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
-def test_a_progress_line_shows_on_a_terminal_only(project: pytest.Pytester) -> None:
+def test_a_progress_line_is_rewritten_in_place_on_a_terminal(project: pytest.Pytester) -> None:
     args = ["--gan-smoke", "--gan-steps", "40", "-k", "healthy", "-p", "no:cacheprovider"]
     shown = _run_in_a_terminal(args, project.path)
     assert "gan-smoke: training healthy: step 40/40" in shown
-    piped = project.runpytest_subprocess(*args)
-    assert "gan-smoke: training" not in piped.stdout.str()
+    assert "gan-smoke: trained healthy" not in shown  # no plain lines beside it
+
+
+def test_off_a_terminal_each_training_gets_a_start_and_an_end_line(
+    project: pytest.Pytester,
+) -> None:
+    args = ["--gan-smoke", "--gan-steps", "40", "-q", "-p", "no:cacheprovider"]
+    piped = project.runpytest_subprocess(*args, "-k", "healthy or raises")
+    out = piped.stdout.str()
+    assert "step 40/40" not in out  # nothing rewritten in place in a log
+    piped.stdout.fnmatch_lines(
+        [PLAIN_START.format(spec="healthy"), PLAIN_END.format(spec="healthy")]
+    )
+    piped.stdout.fnmatch_lines(
+        ["gan-smoke: trained raises: raised after * s: GANTrainingError: toy-raises: *step 3*"]
+    )
+    # One start and one end per spec, however many of its items run.
+    assert out.count("gan-smoke: training healthy:") == 1
+    assert out.count("gan-smoke: trained healthy:") == 1
+    quiet = project.runpytest_subprocess(*args, "-q", "-k", "healthy")
+    assert "gan-smoke: train" not in quiet.stdout.str()  # -qq: nobody looks
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
+def test_under_xdist_the_controller_prints_the_progress_lines(project: pytest.Pytester) -> None:
+    args = ["--gan-smoke", "--gan-steps", "40", "-n", "2", "-p", "no:cacheprovider"]
+    piped = project.runpytest_subprocess(*args, "-k", "healthy or sigmoid")
+    for spec in ("healthy", "sigmoid"):
+        piped.stdout.fnmatch_lines([PLAIN_START.format(spec=spec)])
+        piped.stdout.fnmatch_lines([PLAIN_END.format(spec=spec)])
+        assert piped.stdout.str().count(f"gan-smoke: trained {spec}:") == 1
+    # ... on a terminal too: the workers cannot rewrite a line there.
+    shown = _run_in_a_terminal([*args, "-k", "healthy"], project.path)
+    assert "gan-smoke: trained healthy: 40 steps in" in shown
+
+
+def test_durations_name_the_setup_each_training_is_counted_in(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess(
+        "--gan-smoke", "--gan-steps", "40", "--durations", "3", "-k", "healthy or sigmoid"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*gan-smoke training durations*",
+            "Each spec trains once, in the setup of the first of its items to run*",
+            "*s train healthy (40 steps on cpu), in setup of gan-smoke::losses-finite?healthy?",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*s train sigmoid (* steps on cpu), in setup of *?sigmoid?"])
 
 
 SLOW_CONFTEST = (

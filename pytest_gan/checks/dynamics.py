@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -47,6 +48,11 @@ def _nonfinite(losses: dict[str, Any]) -> list[str]:
     return [k for k in LOSS_KEYS if k in losses and not math.isfinite(losses[k])]
 
 
+def nonfinite_losses(events: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The records of steps whose ``d_loss`` or ``g_loss`` was NaN or infinite, by loss."""
+    return {k: events[f"nonfinite:{k}"] for k in LOSS_KEYS if f"nonfinite:{k}" in events}
+
+
 def assert_losses_finite(run: GANRun) -> None:
     """``d_loss`` and ``g_loss`` stayed finite in the run and stay finite once the
     discriminator saturates.
@@ -59,8 +65,7 @@ def assert_losses_finite(run: GANRun) -> None:
     __tracebackhide__ = True
     run = require_run(run, "assert_losses_finite")
     require_instrumented(run, "assert_losses_finite")
-    events = run.history.events
-    in_run = {k: events[f"nonfinite:{k}"] for k in LOSS_KEYS if f"nonfinite:{k}" in events}
+    in_run = nonfinite_losses(run.history.events)
     if in_run:
         first = min(e["first_step"] for e in in_run.values())
         raise fail(

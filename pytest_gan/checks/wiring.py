@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 from pytest_gan.checks._common import require_instrumented, require_run
 from pytest_gan.errors import GANWastedBackwardWarning, fail
@@ -37,7 +39,7 @@ def assert_d_step_isolated(run: GANRun) -> None:
         return
     most = int(max(v for v in run.history["d_step_g_grads"] if math.isfinite(v)))
     g_params = run.history.wiring["opt_g"]["generator"]["total"]
-    harmful = run.history.events.get("d_leak_in_g_step")
+    harmful = harmful_leak(run.history.events)
     if harmful is None:
         warnings.warn(
             GANWastedBackwardWarning(
@@ -76,6 +78,33 @@ def assert_d_step_isolated(run: GANRun) -> None:
     )
 
 
+def harmful_leak(events: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The record of D steps whose gradient reached G's update (None: none did)."""
+    found: dict[str, Any] | None = events.get("d_leak_in_g_step")
+    return found
+
+
+def stale_gradients(events: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The records of optimizer steps taken on gradients not reset since that optimizer's
+    previous step, by role ("d", "g"); empty when every step was on fresh gradients."""
+    return {
+        role: events[f"{role}_stale_grads"]
+        for role in ("d", "g")
+        if f"{role}_stale_grads" in events
+    }
+
+
+def coverage_faults(wiring: Mapping[str, Any]) -> bool:
+    """Whether the optimizers leave a trainable parameter out, or hold the other network's."""
+    if wiring["uncovered"]["generator"] or wiring["uncovered"]["discriminator"]:
+        return True
+    if wiring["same_optimizer"]:
+        return False
+    return bool(
+        wiring["opt_g"]["discriminator"]["covered"] or wiring["opt_d"]["generator"]["covered"]
+    )
+
+
 def assert_gradients_zeroed(run: GANRun) -> None:
     """Every optimizer step uses gradients reset since that optimizer's previous step.
 
@@ -86,11 +115,7 @@ def assert_gradients_zeroed(run: GANRun) -> None:
     run = require_run(run, "assert_gradients_zeroed")
     require_instrumented(run, "assert_gradients_zeroed")
     events = run.history.events
-    found = {
-        role: events[f"{role}_stale_grads"]
-        for role in ("d", "g")
-        if f"{role}_stale_grads" in events
-    }
+    found = stale_gradients(events)
     if not found:
         return
     names = {"d": "discriminator", "g": "generator"}
@@ -127,7 +152,7 @@ def assert_optimizers_cover(run: GANRun) -> None:
     }
     g_own = w["opt_g"]["generator"]
     d_own = w["opt_d"]["discriminator"]
-    if not uncovered["generator"] and not uncovered["discriminator"] and not any(crossed.values()):
+    if not coverage_faults(w):
         return
     problems = []
     if crossed["opt_g"] and not g_own["covered"]:
