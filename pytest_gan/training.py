@@ -550,6 +550,7 @@ class GANRun:
                 loop.advance(start, stop, progress, deadline)
                 self.elapsed += time.perf_counter() - started
                 self.steps = stop
+                self.stopped_early = None  # trained on past where it was stopped
                 self._plain_draw = None
                 loop.saturate(stop, deadline)
         except BaseException:

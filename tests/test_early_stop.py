@@ -96,6 +96,13 @@ def test_a_stopped_run_is_not_trained_on_and_stops_the_same_way_each_time() -> N
     assert first.stopped_early == again.stopped_early
 
 
+def test_a_stopped_run_extended_by_hand_is_stopped_no_more() -> None:
+    run = train(tiny_spec(train_step=UserStep(zero_grad_d=False)), steps=40, stop_early=True)
+    assert run.stopped_early is not None and run.extendable
+    run.extend(8)
+    assert run.steps == 10 and run.stopped_early is None
+
+
 def test_stop_early_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match="stop_early must be a bool"):
         train(tiny_spec(), steps=2, stop_early="yes")  # type: ignore[arg-type]
