@@ -51,6 +51,7 @@ class SmokeCheck:
     #: Whether the check reads exact records, complete at any step, so that it judges a
     #: run the smoke suite stopped early (``train(..., stop_early=True)``) as well as a
     #: whole one. A check that judges how the run went (learning, spread, balance) cannot.
+    #: The run checks marked so are ``deciding.CERTAIN``; data-normalized reads the data.
     exact: bool = False
 
 

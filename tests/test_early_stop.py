@@ -161,3 +161,14 @@ def test_the_smoke_suite_stops_a_failing_run_and_judges_only_its_records(
     nan = [v for v in verdicts if v["spec"] == "nan"]
     assert all(v["steps"] == 6 and v["stopped_early"]["of"] == 200 for v in nan)
     assert all(v["elapsed"] > 0 for v in verdicts)
+
+
+def test_the_checks_that_judge_a_stopped_run_are_the_certain_ones() -> None:
+    """A stopped run is judged by the checks whose records are complete at any step:
+    deciding's CERTAIN checks, and the data check, which reads no run."""
+    import pytest_gan
+    from pytest_gan.deciding import CERTAIN
+    from pytest_gan.smoke import SMOKE_CHECKS
+
+    exact = {getattr(pytest_gan, s.check) for s in SMOKE_CHECKS if s.exact}
+    assert exact == {*CERTAIN, pytest_gan.assert_data_normalized}
