@@ -695,12 +695,11 @@ class SmokeReporter:
         reporter.write_line(line)
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        match = _SMOKE_NODEID.fullmatch(nodeid)
-        if match is None or match["check"] not in {s.id for s in SMOKE_CHECKS}:
-            return
         scope = smoke_scope(nodeid)
-        if scope in self._started:
-            return
+        if scope == nodeid or scope in self._started:
+            return  # not a smoke item, or its spec's training was announced already
+        match = _SMOKE_NODEID.fullmatch(nodeid)
+        assert match is not None  # smoke_scope matched it
         self._started.add(scope)
         reporter = self._plain_lines()
         if reporter is None:

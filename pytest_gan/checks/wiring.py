@@ -94,15 +94,21 @@ def stale_gradients(events: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def crossed_tensors(wiring: Mapping[str, Any]) -> dict[str, int]:
+    """Per optimizer, how many of the other network's parameter tensors it holds (0 for
+    one optimizer over both networks, which is no mistake)."""
+    same = wiring["same_optimizer"]
+    return {
+        "opt_g": 0 if same else wiring["opt_g"]["discriminator"]["covered"],
+        "opt_d": 0 if same else wiring["opt_d"]["generator"]["covered"],
+    }
+
+
 def coverage_faults(wiring: Mapping[str, Any]) -> bool:
     """Whether the optimizers leave a trainable parameter out, or hold the other network's."""
-    if wiring["uncovered"]["generator"] or wiring["uncovered"]["discriminator"]:
-        return True
-    if wiring["same_optimizer"]:
-        return False
-    return bool(
-        wiring["opt_g"]["discriminator"]["covered"] or wiring["opt_d"]["generator"]["covered"]
-    )
+    uncovered = wiring["uncovered"]
+    crossed = crossed_tensors(wiring)
+    return bool(uncovered["generator"] or uncovered["discriminator"] or any(crossed.values()))
 
 
 def assert_gradients_zeroed(run: GANRun) -> None:
@@ -146,10 +152,7 @@ def assert_optimizers_cover(run: GANRun) -> None:
     require_instrumented(run, "assert_optimizers_cover")
     w = run.history.wiring
     uncovered = w["uncovered"]
-    crossed = {
-        "opt_g": w["opt_g"]["discriminator"]["covered"] if not w["same_optimizer"] else 0,
-        "opt_d": w["opt_d"]["generator"]["covered"] if not w["same_optimizer"] else 0,
-    }
+    crossed = crossed_tensors(w)
     g_own = w["opt_g"]["generator"]
     d_own = w["opt_d"]["discriminator"]
     if not coverage_faults(w):
