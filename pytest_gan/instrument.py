@@ -9,7 +9,9 @@ What is recorded, per training step (:class:`History` rows):
 * every loss the step returned;
 * per network, the gradient norm seen by its optimizer and the size of the update it
   applied (``g_grad_norm``, ``g_update_norm``, ``g_update_ratio`` = update / weight norm;
-  the same with ``d_``), and how many optimizer steps each took (``g_updates``, ``d_updates``);
+  the same with ``d_``), read on every ``_defaults.NORM_EVERY``-th step (the first step of a
+  stretch, then steps whose number is a multiple of it) and NaN between; and how many
+  optimizer steps each took (``g_updates``, ``d_updates``), on every step;
 * ``d_step_g_grads``: generator parameter tensors that received gradient between the
   previous optimizer step and the discriminator's step, i.e. during the D step's backward
   pass: the signature of a missing ``.detach()``;
@@ -257,13 +259,18 @@ class _OptimizerWatch:
 
     def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         owner = self.owner
-        grads = [p.grad for p in self.params if p.grad is not None]
-        # Gradient and weight norms in one call (small foreach calls cost tens of
-        # microseconds each on CPU): per-tensor norms, then one norm per group.
-        norms = torch.stack(torch._foreach_norm([*grads, *self.detached]))
-        if grads:
-            owner.pending[f"{self.role}_grad_norm"] = torch.linalg.vector_norm(norms[: len(grads)])
-        self.weight_norm = torch.linalg.vector_norm(norms[len(grads) :])
+        if owner.reading_norms:
+            grads = [p.grad for p in self.params if p.grad is not None]
+            # Gradient and weight norms in one call (small foreach calls cost tens of
+            # microseconds each on CPU): per-tensor norms, then one norm per group.
+            norms = torch.stack(torch._foreach_norm([*grads, *self.detached]))
+            if grads:
+                owner.pending[f"{self.role}_grad_norm"] = torch.linalg.vector_norm(
+                    norms[: len(grads)]
+                )
+            self.weight_norm = torch.linalg.vector_norm(norms[len(grads) :])
+            # A copy of the weights; _post turns it into the update in place.
+            self.before = [p.clone() for p in self.detached]
         stale = sum(
             1
             for p, i in zip(self.params, self.indices, strict=True)
@@ -274,16 +281,17 @@ class _OptimizerWatch:
             owner.account_d_step()
         elif self.role == "g":
             owner.counts["d_leak_in_g_step"] += owner.harmful_leaks()
-        # A copy of the weights; _post turns it into the update in place.
-        self.before = [p.clone() for p in self.detached]
 
     def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         owner = self.owner
-        torch._foreach_sub_(self.before, self.detached)
-        update = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.before)))
-        self.before = []
-        owner.pending[f"{self.role}_update_norm"] = update
-        owner.pending[f"{self.role}_update_ratio"] = update / self.weight_norm.clamp_min(1e-12)
+        if self.before:
+            torch._foreach_sub_(self.before, self.detached)
+            update = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.before)))
+            self.before = []
+            owner.pending[f"{self.role}_update_norm"] = update
+            owner.pending[f"{self.role}_update_ratio"] = update / self.weight_norm.clamp_min(
+                1e-12
+            )
         owner.counts[f"{self.role}_updates"] += 1
         for p, i in zip(self.params, self.indices, strict=True):
             if i is not None:
@@ -322,6 +330,9 @@ class Instrument:
         self.same_optimizer = opt_g is opt_d
         self.seen: list[tuple[int, int] | None] = [None] * len(self.params)
         self.pending: dict[str, torch.Tensor] = {}
+        # Whether the optimizer hooks read their norms in the step under way: the first
+        # step of the stretch, then every NORM_EVERY-th (take_row sets it for the next).
+        self.reading_norms = True
         self.counts: dict[str, int] = {}
         self._clear_counts()
         self.handles: list[Any] = []
@@ -445,6 +456,7 @@ class Instrument:
                 self.history.note(f"no_{role}_update", step)
         self.pending = {}
         self._clear_counts()
+        self.reading_norms = (step + 1) % _defaults.NORM_EVERY == 0
         return row
 
     def remove(self) -> None:

@@ -29,7 +29,28 @@ def test_healthy_loops_raise_no_flag(style: str) -> None:
     assert set(h["d_stale_grads"]) == {0.0} and set(h["g_stale_grads"]) == {0.0}
     assert set(h["d_updates"]) == {1.0} and set(h["g_updates"]) == {1.0}
     assert run.history.events == {}
-    assert all(v > 0 for v in h["g_grad_norm"] + h["d_grad_norm"] + h["g_update_norm"])
+    norms = h["g_grad_norm"] + h["d_grad_norm"] + h["g_update_norm"]
+    assert all(v > 0 for v in norms if not math.isnan(v))
+
+
+@pytest.mark.parametrize("start", [0, 4])
+def test_norms_are_read_on_every_eighth_step_and_nan_between(start: int) -> None:
+    """The optimizer norms cost a copy of the weights per optimizer step: they are read on
+    a stretch's first step and on steps whose number is a multiple of NORM_EVERY; the
+    exact bookkeeping (updates, stale gradients, leaks) stays on every step."""
+    run = train(tiny_spec(), steps=start or 20, seed=0)
+    if start:
+        run.extend(16)
+    h = run.history
+    read = {
+        s for s, v in zip(h.steps, h["g_update_norm"], strict=True) if not math.isnan(v)
+    }
+    expected = {s for s in range(20) if s % _defaults.NORM_EVERY == 0} | {start}
+    assert len(expected) == (3 if not start else 4)  # the schedule is exercised, not empty
+    assert read == expected
+    for key in ("g_grad_norm", "d_grad_norm", "d_update_norm", "g_update_ratio", "d_update_ratio"):
+        assert {s for s, v in zip(h.steps, h[key], strict=True) if not math.isnan(v)} == read
+    assert set(h["d_updates"]) == {1.0} and set(h["g_updates"]) == {1.0}
 
 
 def test_the_builtin_step_raises_no_flag() -> None:

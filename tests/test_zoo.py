@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -85,5 +87,6 @@ def test_the_optimizer_twin_leaves_the_generator_uncovered() -> None:
 
 def test_the_detached_g_loss_twin_never_moves_the_generator() -> None:
     run = train(case("generator-not-learning").spec(), steps=STEPS)
-    assert set(run.history["g_update_norm"]) == {0.0}
-    assert all(v > 0 for v in run.history["d_update_norm"])
+    # Read on every NORM_EVERY-th step (NaN between): zero at each reading.
+    assert {v for v in run.history["g_update_norm"] if not math.isnan(v)} == {0.0}
+    assert all(v > 0 for v in run.history["d_update_norm"] if not math.isnan(v))
