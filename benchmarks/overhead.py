@@ -8,9 +8,8 @@ hooks and probes and nothing else) in one process, alternating which goes first 
 pair so that warm-up and drift of the machine fall on both alike. Reported: the median
 seconds per run of each, and the median of the per-pair ratios (goal: at most 1.03 at
 batch 32), both of wall time (what a user waits) and of the process's CPU time (all its
-threads; on a shared machine it does not count time the process spent waiting for a
-core, so at one thread it is the steadier estimate of the same ratio). Every pair's
-figures are kept in the JSON.
+threads), which tells time spent waiting for a core from slower work: on the noisy day
+of docs/benchmarks.md both swung alike. Every pair's figures are kept in the JSON.
 """
 
 from __future__ import annotations
