@@ -51,7 +51,7 @@ from pytest_gan.baseline import (
     summarize,
 )
 from pytest_gan.metrics import coverage, energy_distance, mean_pairwise_distance
-from pytest_gan.training import GANRun
+from pytest_gan.run import GANRun
 
 RESULTS = Path(__file__).parent / "results"
 RESAMPLED_RUNS = 3

@@ -26,7 +26,7 @@ from torch import nn
 from fixtures.zoo import BROKEN, case
 from pytest_gan import train
 from pytest_gan.checks.checkpoint import SAMPLES
-from pytest_gan.training import GANRun
+from pytest_gan.run import GANRun
 
 DEFAULT = ("shapes-dcgan", "shapes-cgan", "scenes-dcgan", "ring-mlp", "shapes-hinge-sn")
 

@@ -28,7 +28,7 @@ from pytest_gan.checks.lipschitz import (
     run_gradient_norms,
     spectral_norms,
 )
-from pytest_gan.training import GANRun
+from pytest_gan.run import GANRun
 
 
 def measure(run: GANRun, samples: int) -> dict[str, object]:

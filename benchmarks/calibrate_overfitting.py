@@ -21,17 +21,18 @@ import torch
 
 import pytest_gan as pg
 from benchmarks.calibrate_extension import STOPS, trajectories
-from pytest_gan.checks.balance import late_probes, median
+from pytest_gan.checks.balance import late_probes
+from pytest_gan.metrics import finite_median
 
 
 def figures(run: pg.GANRun) -> dict[str, Any]:
     late = late_probes(run)
     return {
         "held_out": bool(late[-1]["held_out"]),
-        "train_auc": median([p["d_train_auc"] for p in late]),
-        "r_v": median([p["r_v"] for p in late]),
-        "r_t": median([p["r_t"] for p in late]),
-        "auc": median([p["d_auc"] for p in late]),
+        "train_auc": finite_median([p["d_train_auc"] for p in late]),
+        "r_v": finite_median([p["r_v"] for p in late]),
+        "r_t": finite_median([p["r_t"] for p in late]),
+        "auc": finite_median([p["d_auc"] for p in late]),
         "train_auc_all": [round(p["d_train_auc"], 3) for p in run.history.probes],
     }
 

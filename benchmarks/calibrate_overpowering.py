@@ -21,7 +21,8 @@ import torch
 
 import pytest_gan as pg
 from benchmarks.calibrate_extension import trajectories
-from pytest_gan.checks.balance import closing_share, late_probes, median
+from pytest_gan.checks.balance import closing_share, late_probes
+from pytest_gan.metrics import finite_median
 
 STOPS = (200, 400, 800)
 
@@ -29,8 +30,8 @@ STOPS = (200, 400, 800)
 def figures(run: pg.GANRun) -> dict[str, Any]:
     late = late_probes(run)
     return {
-        "auc": median([p["d_auc"] for p in late]),
-        "belief": median([p["d_fake_p"] for p in late]),
+        "auc": finite_median([p["d_auc"] for p in late]),
+        "belief": finite_median([p["d_fake_p"] for p in late]),
         "closing": closing_share(run),
         "fake_to_real": [round(p["fake_to_real"], 3) for p in late],
         "real_to_real": late[-1]["real_to_real"],

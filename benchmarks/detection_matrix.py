@@ -29,8 +29,8 @@ import torch
 
 import pytest_gan as pg
 from fixtures.zoo import BROKEN, HEALTHY, case
+from pytest_gan.run import GANRun
 from pytest_gan.smoke import SMOKE_CHECKS
-from pytest_gan.training import GANRun
 
 
 def checks_for(run: GANRun) -> dict[str, Callable[[], None]]:

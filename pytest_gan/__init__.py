@@ -9,15 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from pytest_gan._version import __version__
 
 _EXPORTS: dict[str, str] = {
     "GANSpec": "pytest_gan.spec",
     "train": "pytest_gan.training",
-    "GANRun": "pytest_gan.training",
+    "GANRun": "pytest_gan.run",
     "TrainContext": "pytest_gan.training",
-    "GANTrainingError": "pytest_gan.training",
-    "GANTimeLimitError": "pytest_gan.training",
+    "GANTrainingError": "pytest_gan.errors",
+    "GANTimeLimitError": "pytest_gan.limits",
     "History": "pytest_gan.instrument",
     "watch": "pytest_gan.watching",
     "WatchedRun": "pytest_gan.watching",
@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "assert_lipschitz": "pytest_gan.checks",
     "assert_losses_balanced": "pytest_gan.checks",
     "assert_losses_finite": "pytest_gan.checks",
-    "assert_matches_baseline": "pytest_gan.checks",
+    "assert_matches_baseline": "pytest_gan.baseline",
     "assert_not_blank": "pytest_gan.checks",
     "assert_optimizers_cover": "pytest_gan.checks",
     "assert_output_range_matches_data": "pytest_gan.checks",
@@ -51,6 +51,7 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:
     from pytest_gan.baseline import Baseline as Baseline
     from pytest_gan.baseline import GANBaselineWarning as GANBaselineWarning
+    from pytest_gan.baseline import assert_matches_baseline as assert_matches_baseline
     from pytest_gan.checks import assert_checkpoint_roundtrip as assert_checkpoint_roundtrip
     from pytest_gan.checks import (
         assert_conditioning_effective as assert_conditioning_effective,
@@ -65,22 +66,21 @@ if TYPE_CHECKING:
     from pytest_gan.checks import assert_lipschitz as assert_lipschitz
     from pytest_gan.checks import assert_losses_balanced as assert_losses_balanced
     from pytest_gan.checks import assert_losses_finite as assert_losses_finite
-    from pytest_gan.checks import assert_matches_baseline as assert_matches_baseline
     from pytest_gan.checks import assert_not_blank as assert_not_blank
     from pytest_gan.checks import assert_optimizers_cover as assert_optimizers_cover
     from pytest_gan.checks import (
         assert_output_range_matches_data as assert_output_range_matches_data,
     )
     from pytest_gan.errors import GANAssertionError as GANAssertionError
+    from pytest_gan.errors import GANTrainingError as GANTrainingError
     from pytest_gan.errors import GANWarning as GANWarning
     from pytest_gan.errors import GANWastedBackwardWarning as GANWastedBackwardWarning
     from pytest_gan.instrument import History as History
+    from pytest_gan.limits import GANTimeLimitError as GANTimeLimitError
     from pytest_gan.pitfalls import PITFALLS as PITFALLS
     from pytest_gan.pitfalls import Pitfall as Pitfall
+    from pytest_gan.run import GANRun as GANRun
     from pytest_gan.spec import GANSpec as GANSpec
-    from pytest_gan.training import GANRun as GANRun
-    from pytest_gan.training import GANTimeLimitError as GANTimeLimitError
-    from pytest_gan.training import GANTrainingError as GANTrainingError
     from pytest_gan.training import TrainContext as TrainContext
     from pytest_gan.training import train as train
     from pytest_gan.watching import WatchedRun as WatchedRun

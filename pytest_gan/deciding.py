@@ -44,7 +44,7 @@ from pytest_gan.checks.wiring import (
 )
 from pytest_gan.errors import GANAssertionError
 from pytest_gan.instrument import History, distance_fell
-from pytest_gan.training import GANRun
+from pytest_gan.run import GANRun
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import torch
 
+#: What torch warns when the first backward on a CUDA device runs in autograd's device
+#: thread before any CUDA context is current there (it then sets the primary context
+#: itself): harmless, but fatal under pytest's filterwarnings = error, so runs ignore it.
+CUBLAS_CONTEXT_WARNING = "Attempting to run cuBLAS, but there was no current CUDA context"
+
 
 def resolve_device(device: object, *, argument: str = "device") -> torch.device:
     """``None`` (or "auto") picks CUDA when available, else CPU; anything else must be a

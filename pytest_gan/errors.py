@@ -20,6 +20,10 @@ class GANAssertionError(AssertionError):
         self.evidence = dict(evidence)
 
 
+class GANTrainingError(RuntimeError):
+    """A training step raised: the message names the spec and the step."""
+
+
 class GANWarning(UserWarning):
     """The base of pytest-gan's warnings: something worth fixing that does not harm
     training (``-W error::pytest_gan.GANWarning`` turns them all into failures)."""
@@ -37,16 +41,24 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def evidence_table(rows: Sequence[tuple[str, Any, str]]) -> str:
-    """``figure | measured | healthy`` rows, aligned, for a failure message."""
-    header = ("figure", "measured", "healthy")
-    cells = [header, *((name, _cell(value), healthy) for name, value, healthy in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(3)]
+def aligned_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """``rows`` of text under ``header``, columns aligned and ruled under the header,
+    indented four spaces: the one table every failure message uses."""
+    cells = [tuple(header), *(tuple(row) for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join("    " + line for line in lines)
+
+
+def evidence_table(rows: Sequence[tuple[str, Any, str]]) -> str:
+    """``figure | measured | healthy`` rows, aligned, for a failure message."""
+    return aligned_table(
+        ("figure", "measured", "healthy"),
+        [(name, _cell(value), healthy) for name, value, healthy in rows],
+    )
 
 
 def fail(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import torch
 
@@ -184,3 +185,10 @@ def bin_intersection(
     p_real = torch.bincount(torch.cdist(r, c).argmin(dim=1), minlength=k).double() / r.shape[0]
     p_fake = torch.bincount(torch.cdist(f, c).argmin(dim=1), minlength=k).double() / f.shape[0]
     return float(torch.minimum(p_real, p_fake).sum())
+
+
+def finite_median(values: list[float]) -> float:
+    """The median of the finite values (the mean of the middle two for an even count; NaN
+    when there are none): the one median every check uses."""
+    finite = [v for v in values if math.isfinite(v)]
+    return statistics.median(finite) if finite else math.nan

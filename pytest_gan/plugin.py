@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_gan import _defaults, _profile, threads
-from pytest_gan.baseline import BaselineFixture, baseline_path
+from pytest_gan.baseline_fixture import BaselineFixture, baseline_path
 from pytest_gan.session import (
     ARTIFACTS_DIRNAME,
     AUTO_DEVICE,

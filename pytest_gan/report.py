@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from pytest_gan.training import GANRun
+    from pytest_gan.run import GANRun
 
 # Scatter plots: canvas size in pixels, point radius, and colours (RGB in [0, 1]) for the
 # real points (grey) and the generated ones (red).

@@ -8,7 +8,6 @@ GAN load the plugin, and with it this module, without paying for torch.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import re
 from collections import OrderedDict
@@ -20,12 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from pytest_gan import _defaults
+from pytest_gan._files import NAME_MAX, SAFE_NO_BRACKETS, safe_name
 
 if TYPE_CHECKING:
     import torch
 
+    from pytest_gan.run import GANRun
     from pytest_gan.spec import GANSpec
-    from pytest_gan.training import GANRun
 
 T = TypeVar("T")
 
@@ -39,11 +39,8 @@ _DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
 #: when no ``--gan-artifacts`` is given.
 ARTIFACTS_DIRNAME = "gan-artifacts"
 
-#: Longest artifact folder name: well under the 255-byte limit of common file systems and
-#: short enough to keep whole paths below Windows' 260-character limit in a shallow tree.
-ARTIFACT_NAME_MAX = 80
-_ARTIFACT_HASH_LEN = 10
-_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.~-]+")
+#: Longest artifact folder name (``_files.NAME_MAX``).
+ARTIFACT_NAME_MAX = NAME_MAX
 
 
 def _parse_whole_number(value: str, minimum: int, expected: str) -> int:
@@ -427,13 +424,6 @@ def artifact_dir_for(root: Path, nodeid: str) -> Path:
 
     The name keeps the readable part of the node id in ``[A-Za-z0-9_.~-]``. Whenever that
     loses information (replaced characters, truncation), a hash of the full node id is
-    appended, so that two distinct tests never share a folder.
+    appended, so that two distinct tests never share a folder (``_files.safe_name``).
     """
-    # A leading dot would hide the folder; a leading dash reads as an option in a shell.
-    readable = _UNSAFE_NAME_CHARS.sub("_", nodeid).lstrip("._~-")
-    if readable and readable == nodeid and len(readable) <= ARTIFACT_NAME_MAX:
-        return root / readable
-    digest = hashlib.sha1(nodeid.encode("utf-8", "surrogatepass"), usedforsecurity=False)
-    suffix = digest.hexdigest()[:_ARTIFACT_HASH_LEN]
-    prefix = readable[: ARTIFACT_NAME_MAX - _ARTIFACT_HASH_LEN - 1].rstrip("._-")
-    return root / (f"{prefix}-{suffix}" if prefix else suffix)
+    return root / safe_name(nodeid, nodeid, limit=ARTIFACT_NAME_MAX, unsafe=SAFE_NO_BRACKETS)

@@ -834,8 +834,7 @@ def write_run_artifacts(run: Any, folder: Path) -> list[Path]:
     real = run.real(2)
     if (real.ndim == 4 and real.shape[1] in (1, 3)) or (real.ndim == 2 and real.shape[1] == 2):
         n = GRID_SAMPLES if real.ndim == 4 else SCATTER_POINTS
-        size = run.spec.source.size()
-        n = n if size is None else min(n, size)
+        n = run.sample_count(n)
         grid = save_sample_grid(
             folder / SAMPLES_PNG, run.samples(n), run.real(n), data_range=run.data_range
         )

@@ -1,31 +1,26 @@
-"""``train()``: a short, instrumented, reproducible training run, and the ``GANRun`` it gives.
-
-The built-in losses follow their papers: ``bce`` is the non-saturating loss of Goodfellow
-et al. (2014) on logits, ``hinge`` the one of Lim & Ye (2017) / Miyato et al. (2018),
-``wgan-gp`` the critic loss with gradient penalty of Gulrajani et al. (2017), ``lsgan`` the
-least-squares loss of Mao et al. (2017) with targets 1 (real) and 0 (fake).
+"""``train()``: a short, instrumented, reproducible training run (its result, ``GANRun``, is in
+``pytest_gan.run``; its time limit in ``pytest_gan.limits``; the built-in losses in
+``pytest_gan.losses``).
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import numbers
 import signal
-import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pytest_gan import _defaults
-from pytest_gan.devices import resolve_device
+from pytest_gan._args import check_count
+from pytest_gan.deciding import recorded_failures, settle
+from pytest_gan.devices import CUBLAS_CONTEXT_WARNING, resolve_device
+from pytest_gan.errors import GANTrainingError
 from pytest_gan.instrument import (
     AUTO_THRESHOLD,
     History,
@@ -35,168 +30,19 @@ from pytest_gan.instrument import (
     preserved_state,
     saturation_probe,
 )
+from pytest_gan.limits import (
+    MIN_ALARM_S,
+    PHASE_SATURATION,
+    PHASE_STEPS,
+    Deadline,
+    TimeLimitInterrupt,
+    can_interrupt,
+    check_time_limit,
+)
+from pytest_gan.losses import LOSSES
 from pytest_gan.rng import RNGState, local_generator, seed_everything
+from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
 from pytest_gan.spec import GANSpec, validate_networks
-
-# Independent random streams of a run, each seeded from the run's seed.
-_STREAM_DATA = 1
-_STREAM_PROBE = 2
-_STREAM_SAMPLES = 3
-_STREAM_REAL = 4
-
-# Decision threshold on D's raw output for each built-in loss (logits for bce and hinge,
-# targets 0/1 for lsgan); None: no fixed boundary (a WGAN critic), split at the midpoint.
-_THRESHOLDS: dict[str, float | None] = {"bce": 0.0, "hinge": 0.0, "lsgan": 0.5, "wgan-gp": None}
-# What D's output says about its belief that a sample is real: a logit (bce), a
-# probability-like target of 0/1 (lsgan), or a score with no such reading (hinge, WGAN).
-_SCORES: dict[str, str] = {
-    "bce": "logit",
-    "hinge": "score",
-    "lsgan": "probability",
-    "wgan-gp": "score",
-}
-
-
-_CUBLAS_CONTEXT_WARNING = "Attempting to run cuBLAS, but there was no current CUDA context"
-
-
-class GANTrainingError(RuntimeError):
-    """A training step raised: the message names the spec and the step."""
-
-
-# The shortest alarm ``train`` arms: ``setitimer`` treats 0 as "disarm", so a limit that is
-# already (nearly) spent when the alarm is armed still fires, just after this many seconds.
-_MIN_ALARM_S = 1e-3
-
-# What the run was doing, for a time-limit message: before the steps, in them, after them.
-_PHASE_SETUP = "setting up the run (building and validating the networks, the first probe)"
-_PHASE_STEPS = "running the steps"
-_PHASE_SATURATION = "running the final saturation probe"
-
-
-class GANTimeLimitError(GANTrainingError):
-    """``train`` ran past its ``time_limit``: the message names the spec, the step it was
-    at, the limit and the time spent, and what to do.
-
-    ``spec_name``, ``step`` (the ``ctx.step`` it was at: 0 before the first step, ``steps``
-    in the final saturation probe), ``steps``, ``limit`` and ``elapsed`` (seconds) say the
-    same for code; ``phase`` names what the run was doing, ``interrupted`` whether it was
-    interrupted there (SIGALRM) or stopped once a step had ended.
-    """
-
-    def __init__(
-        self,
-        spec_name: str,
-        step: int,
-        steps: int,
-        limit: float,
-        elapsed: float,
-        phase: str,
-        interrupted: bool,
-    ) -> None:
-        self.spec_name = spec_name
-        self.step = step
-        self.steps = steps
-        self.limit = limit
-        self.elapsed = elapsed
-        self.phase = phase
-        self.interrupted = interrupted
-        where = (
-            "the traceback above shows where it was interrupted"
-            if interrupted
-            else "it was stopped once the step had ended (the step itself could not be "
-            "interrupted: not the main thread, not POSIX, or a timer such as pytest-timeout's "
-            "was armed already)"
-        )
-        super().__init__(
-            f"{spec_name}: training ran past its time limit of {limit:g} s at step {step} of "
-            f"{steps} ({elapsed:.2f} s elapsed, while {phase}); {where}. A step that never "
-            "finishes is usually a data loader that hangs (a worker that died or waits "
-            "forever) or an endless loop in a train_step. If the run is merely slow, raise "
-            "the limit with --gan-timeout or the ini option gan_timeout, or train fewer steps."
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The message is built from the fields: pickle those (pytest-xdist, multiprocessing).
-        fields = (self.spec_name, self.step, self.steps, self.limit, self.elapsed)
-        return (type(self), (*fields, self.phase, self.interrupted))
-
-
-class _TimeLimitInterrupt(BaseException):
-    """Raised by the SIGALRM handler inside whatever the run was doing.
-
-    A BaseException, so that neither a user's ``except Exception`` in their step nor the
-    wrapping of step errors into :class:`GANTrainingError` can swallow it; ``train`` turns
-    it into a :class:`GANTimeLimitError`.
-    """
-
-
-@dataclass
-class _Deadline:
-    """The wall-clock budget of one ``train`` call and where the run is, for the SIGALRM
-    handler and the check after each step to read."""
-
-    limit: float | None
-    steps: int
-    spec_name: str
-    started: float = field(default_factory=time.perf_counter)
-    #: The run's context once it exists: its ``step`` is the step the run is at.
-    ctx: TrainContext | None = None
-    phase: str = _PHASE_SETUP
-    #: Whether the SIGALRM handler may still raise (cleared before it is disarmed).
-    interrupting: bool = False
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def error(self, interrupted: bool) -> GANTimeLimitError:
-        assert self.limit is not None
-        step = 0 if self.ctx is None else self.ctx.step
-        return GANTimeLimitError(
-            self.spec_name,
-            step,
-            self.steps,
-            self.limit,
-            self.elapsed(),
-            self.phase,
-            interrupted,
-        )
-
-    def check(self) -> None:
-        """Raise :class:`GANTimeLimitError` if the limit is spent (a no-op without one)."""
-        if self.limit is not None and self.elapsed() > self.limit:
-            raise self.error(interrupted=False)
-
-    def on_alarm(self, signum: int, frame: Any) -> None:
-        if self.interrupting:
-            self.interrupting = False  # once: the run's own clean-up must not be cut short
-            raise _TimeLimitInterrupt
-
-
-def _check_time_limit(time_limit: object) -> float | None:
-    if time_limit is None:
-        return None
-    if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real):
-        raise TypeError(
-            f"time_limit must be None or a number of seconds; got {type(time_limit).__name__}"
-        )
-    limit = float(time_limit)
-    if not math.isfinite(limit) or limit <= 0:
-        raise ValueError(
-            f"time_limit must be a positive, finite number of seconds (or None); got {limit!r}"
-        )
-    return limit
-
-
-def _can_interrupt() -> bool:
-    """Whether ``train`` may arm its own SIGALRM: POSIX, the main thread, and no ITIMER_REAL
-    timer armed already (pytest-timeout's signal method, or the caller's own alarm)."""
-    if sys.platform == "win32":
-        return False
-    return (
-        threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
-    )
 
 
 @dataclass
@@ -224,24 +70,17 @@ class TrainContext:
         ``labels`` is accepted for symmetry with ``generator(z, labels)``; when given its
         length must be ``n``.
         """
-        _check_count(n, "n")
+        check_count(n, "n")
         if labels is not None and labels.shape[0] != n:
             raise ValueError(f"labels must hold n={n} labels; got {labels.shape[0]}")
         return torch.randn(n, *self.latent_shape, device=self.device)
 
     def labels(self, n: int) -> torch.Tensor:
         """``n`` class labels drawn uniformly, on ``device`` (conditional specs only)."""
-        _check_count(n, "n")
+        check_count(n, "n")
         if self.num_classes is None:
             raise ValueError("labels() needs a conditional spec (num_classes is None)")
         return torch.randint(0, self.num_classes, (n,), device=self.device)
-
-
-def _check_count(n: object, argument: str) -> None:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"{argument} must be an int; got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"{argument} must be at least 1; got {n}")
 
 
 def _d(ctx: TrainContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -252,24 +91,6 @@ def _d(ctx: TrainContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tens
 def _g(ctx: TrainContext, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     out: torch.Tensor = ctx.generator(z) if y is None else ctx.generator(z, y)
     return out
-
-
-def _d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    if loss == "bce":
-        return F.softplus(-real).mean() + F.softplus(fake).mean()
-    if loss == "hinge":
-        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-    if loss == "lsgan":
-        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
-    return fake.mean() - real.mean()
-
-
-def _g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
-    if loss == "bce":
-        return F.softplus(-fake).mean()
-    if loss == "lsgan":
-        return 0.5 * ((fake - 1) ** 2).mean()
-    return -fake.mean()
 
 
 def _gradient_penalty(
@@ -288,7 +109,7 @@ def _gradient_penalty(
 def builtin_step(ctx: TrainContext, batch: Any) -> dict[str, torch.Tensor]:
     """The step ``train`` runs when the spec has no ``train_step``: ``n_critic`` D updates
     on detached fakes, then one G update, each preceded by its own ``zero_grad``."""
-    loss = ctx.spec.loss
+    loss = LOSSES[ctx.spec.loss]
     real, y = batch if isinstance(batch, tuple) else (batch, None)
     n = real.shape[0]
     out: dict[str, torch.Tensor] = {}
@@ -298,8 +119,8 @@ def builtin_step(ctx: TrainContext, batch: Any) -> dict[str, torch.Tensor]:
             fake = _g(ctx, ctx.latent(n), y_fake)
         d_real = _d(ctx, real, y)
         d_fake = _d(ctx, fake, y_fake)
-        d_loss = _d_loss(loss, d_real, d_fake)
-        if loss == "wgan-gp":
+        d_loss = loss.d_loss(d_real, d_fake)
+        if loss.gradient_penalty:
             # The interpolates pair each real with a fake of the same label.
             gp, gp_norm = _gradient_penalty(ctx, real, fake, y)
             d_loss = d_loss + _defaults.GP_LAMBDA * gp
@@ -309,7 +130,7 @@ def builtin_step(ctx: TrainContext, batch: Any) -> dict[str, torch.Tensor]:
         ctx.opt_d.step()
     y_fake = ctx.labels(n) if y is not None else None
     g_out = _d(ctx, _g(ctx, ctx.latent(n), y_fake), y_fake)
-    g_loss = _g_loss(loss, g_out)
+    g_loss = loss.g_loss(g_out)
     ctx.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     ctx.opt_g.step()
@@ -330,34 +151,6 @@ def default_optimizers(
         torch.optim.Adam(generator.parameters(), lr=_defaults.LR, betas=_defaults.BETAS),
         torch.optim.Adam(discriminator.parameters(), lr=_defaults.LR, betas=_defaults.BETAS),
     )
-
-
-@dataclass(frozen=True, eq=False)
-class _PlainDraw:
-    """``n`` samples of a plain draw and what they were drawn from: the generator, its
-    parameters and buffers, and each one's version counter (torch counts every in-place
-    change of a tensor). A generator changed or given other tensors since is drawn anew."""
-
-    n: int
-    generator: nn.Module
-    tensors: tuple[torch.Tensor, ...]
-    versions: tuple[int, ...]
-    samples: torch.Tensor
-
-    @classmethod
-    def of(cls, n: int, generator: nn.Module, samples: torch.Tensor) -> _PlainDraw:
-        tensors = (*generator.parameters(), *generator.buffers())
-        return cls(n, generator, tensors, tuple(t._version for t in tensors), samples.clone())
-
-    def fits(self, n: int, generator: nn.Module) -> bool:
-        tensors = (*generator.parameters(), *generator.buffers())
-        return (
-            n == self.n
-            and generator is self.generator
-            and len(tensors) == len(self.tensors)
-            and all(a is b for a, b in zip(tensors, self.tensors, strict=True))
-            and all(t._version == v for t, v in zip(tensors, self.versions, strict=True))
-        )
 
 
 @dataclass(eq=False)
@@ -389,7 +182,7 @@ class _Loop:
         start: int,
         stop: int,
         progress: Callable[[int, int], None] | None,
-        deadline: _Deadline,
+        deadline: Deadline,
         stop_when: Callable[[History], list[str]] | None = None,
     ) -> dict[str, Any] | None:
         """Steps ``start`` to ``stop - 1``, instrumented and probed; probe 0 first when
@@ -412,7 +205,7 @@ class _Loop:
         try:
             if instrument is not None and start == 0:
                 prober.probe(0)
-            deadline.phase = _PHASE_STEPS
+            deadline.phase = PHASE_STEPS
             for step in range(start, stop):
                 ctx.step = step
                 batch = _step_batch(_to_device(next(self.stream), device, self.conditional))
@@ -448,7 +241,7 @@ class _Loop:
         self.rng = RNGState.capture()
         return stopped
 
-    def saturate(self, steps: int, deadline: _Deadline) -> None:
+    def saturate(self, steps: int, deadline: Deadline) -> None:
         """The final saturation probe: the step re-run on copies of the networks."""
         if not self.instrumented:
             return
@@ -462,227 +255,11 @@ class _Loop:
 
         # Training samples: the step never sees the held-out ones, not even here.
         ctx.step = steps  # the probe's own context says steps too
-        deadline.phase = _PHASE_SATURATION
+        deadline.phase = PHASE_SATURATION
         self.history.saturation = saturation_probe(
             self.step_fn, make_context, ctx.generator, ctx.discriminator, self.probe_batch
         )
         deadline.check()
-
-
-@dataclass(eq=False)
-class GANRun:
-    """The result of :func:`train`: the trained networks and everything measured."""
-
-    spec: GANSpec
-    generator: nn.Module
-    discriminator: nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    history: History
-    device: torch.device
-    seed: int
-    steps: int
-    data_range: tuple[float, float]
-    elapsed: float
-    #: The generator's parameters and buffers before the first step (CPU copies), for
-    #: judging what training changed.
-    initial_generator_state: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
-    _holdout_indices: torch.Tensor | None = field(default=None, repr=False)
-    #: The last plain draw (``samples(n)``, every other argument at its default). The
-    #: output-range, not-blank and diversity checks each ask for the same 1,000 samples;
-    #: drawing them once saves two forward passes of G per run.
-    _plain_draw: _PlainDraw | None = field(default=None, repr=False)
-    #: How to go on training (:meth:`extend`); None for a run that cannot.
-    _loop: _Loop | None = field(default=None, repr=False)
-    #: The step count the run was first trained for, before any :meth:`extend`.
-    first_steps: int = field(default=0, repr=False)
-    #: Where and why ``train(..., stop_early=True)`` ended the run before its steps:
-    #: ``{"at": step, "of": steps, "pitfalls": [...]}``; None when it trained to the end.
-    stopped_early: dict[str, Any] | None = field(default=None, repr=False)
-    #: Why and how far the run was trained on beyond ``first_steps`` to decide a verdict
-    #: (``train(..., max_steps=...)``): ``{"from", "to", "pending"}`` per extension.
-    extensions: list[dict[str, Any]] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.first_steps:
-            self.first_steps = self.steps
-
-    @property
-    def extendable(self) -> bool:
-        """Whether :meth:`extend` can train this run further."""
-        return self._loop is not None
-
-    def extend(
-        self,
-        steps: int,
-        *,
-        progress: Callable[[int, int], None] | None = None,
-        time_limit: float | None = None,
-    ) -> GANRun:
-        """Train this run ``steps`` more generator updates, in place, and return it.
-
-        The run goes on exactly where it stopped: the same networks and optimizers, the
-        next batches of the same data stream, the training's own random state; its history
-        gains the new rows and probes and a fresh final saturation probe, and
-        :attr:`steps` and :attr:`elapsed` grow. The caller's global RNG states are left
-        as they were. ``progress(done, total)`` is called after each step;
-        ``time_limit`` (seconds, for this call) is checked after each step and raises
-        :class:`GANTimeLimitError`. Raises ``ValueError`` for a run that cannot go on
-        (see :attr:`extendable`): a copy of a run, or one whose extension raised midway.
-        """
-        __tracebackhide__ = True
-        _check_count(steps, "steps")
-        if progress is not None and not callable(progress):
-            raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
-        limit = _check_time_limit(time_limit)
-        loop = self._loop
-        if loop is None or loop.rng is None:
-            raise ValueError(f"{self.name}: this run cannot be extended (run.extendable is False)")
-        start, stop = self.steps, self.steps + steps
-        deadline = _Deadline(limit, stop, self.name)
-        deadline.ctx = loop.ctx
-        started = time.perf_counter()
-        caller_rng = RNGState.capture()
-        try:
-            loop.rng.restore()
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_CUBLAS_CONTEXT_WARNING)
-                loop.advance(start, stop, progress, deadline)
-                self.elapsed += time.perf_counter() - started
-                self.steps = stop
-                self.stopped_early = None  # trained on past where it was stopped
-                self._plain_draw = None
-                loop.saturate(stop, deadline)
-        except BaseException:
-            # The networks went on some steps: the run no longer matches its records.
-            self._loop = None
-            self._plain_draw = None
-            raise
-        finally:
-            caller_rng.restore()
-        return self
-
-    @property
-    def name(self) -> str:
-        return str(self.spec.name)
-
-    @property
-    def conditional(self) -> bool:
-        return self.spec.conditional
-
-    def _sample_labels(self, n: int, labels: Any, gen: torch.Generator) -> torch.Tensor | None:
-        num_classes = self.spec.num_classes
-        if num_classes is None:
-            if labels is not None:
-                raise ValueError("labels must be None for an unconditional spec")
-            return None
-        if labels is None:
-            # Balanced classes, in an order that does not depend on n's divisibility.
-            base = torch.arange(n) % num_classes
-            return base[torch.randperm(n, generator=gen)].to(self.device)
-        if isinstance(labels, int):
-            if not 0 <= labels < num_classes:
-                raise ValueError(f"labels must lie in [0, {num_classes}); got {labels}")
-            return torch.full((n,), labels, dtype=torch.long, device=self.device)
-        if not isinstance(labels, torch.Tensor):
-            raise TypeError(f"labels must be None, an int or a Tensor; got {type(labels).__name__}")
-        if labels.shape != (n,):
-            raise ValueError(f"labels must have shape [{n}]; got {list(labels.shape)}")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-            raise ValueError(f"labels must lie in [0, {num_classes})")
-        return labels.long().to(self.device)
-
-    def samples(
-        self,
-        n: int,
-        labels: torch.Tensor | int | None = None,
-        *,
-        seed: int | None = None,
-        mode: str = "eval",
-        initial: bool = False,
-        latent_scale: float = 1.0,
-    ) -> torch.Tensor:
-        """``n`` samples from the final generator, on the run's device, without gradients.
-
-        The same ``n``, ``labels`` and ``seed`` give the same samples; global RNG state and
-        the generator's buffers are left untouched. ``mode="eval"`` (the default) samples
-        as inference code does (BatchNorm running statistics); ``mode="train"`` uses batch
-        statistics in batches of the spec's batch size. For a conditional spec ``labels``
-        is a Tensor of n labels, one class for all, or None for balanced classes.
-        ``initial=True`` samples the generator as it was before the first step instead
-        (same z for the same arguments). ``latent_scale`` multiplies z (a probe of how the
-        generator behaves far from its training inputs). A plain draw (``n`` alone) is
-        kept, and a copy of it returned again while no tensor of the generator changed.
-        """
-        _check_count(n, "n")
-        if mode not in ("eval", "train"):
-            raise ValueError(f"mode must be 'eval' or 'train'; got {mode!r}")
-        plain = labels is None and seed is None and mode == "eval" and not initial
-        plain = plain and latent_scale == 1.0
-        if plain and self._plain_draw is not None and self._plain_draw.fits(n, self.generator):
-            return self._plain_draw.samples.clone()
-        out = self._draw(n, labels, seed, mode, initial, latent_scale)
-        if plain:
-            # Taken after the draw, which leaves G's tensors as they were.
-            self._plain_draw = _PlainDraw.of(n, self.generator, out)
-        return out
-
-    def _draw(
-        self,
-        n: int,
-        labels: torch.Tensor | int | None,
-        seed: int | None,
-        mode: str,
-        initial: bool,
-        latent_scale: float,
-    ) -> torch.Tensor:
-        stream_seed = self.seed if seed is None else seed
-        cpu_gen = local_generator(stream_seed, _STREAM_SAMPLES)
-        y = self._sample_labels(n, labels, cpu_gen)
-        z = latent_scale * torch.randn(n, *self.spec.latent_shape, generator=cpu_gen).to(
-            self.device
-        )
-        chunk = self.spec.batch_size if mode == "train" else max(n, 1)
-        generator = self.generator
-        if initial:
-            generator = copy.deepcopy(self.generator)
-            generator.load_state_dict(self.initial_generator_state)
-        was_training = generator.training
-        generator.train(mode == "train")
-        try:
-            with preserved_state(generator):
-                parts = [
-                    generator(
-                        *(
-                            (z[i : i + chunk],)
-                            if y is None
-                            else (z[i : i + chunk], y[i : i + chunk])
-                        )
-                    )
-                    for i in range(0, n, chunk)
-                ]
-        finally:
-            generator.train(was_training)
-        return torch.cat(parts).detach()
-
-    def real(self, n: int, *, seed: int | None = None) -> torch.Tensor:
-        """``n`` distinct real samples from the spec's data, on the run's device."""
-        return self.real_with_labels(n, seed=seed)[0]
-
-    def real_with_labels(
-        self, n: int, *, seed: int | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``n`` distinct real samples and their labels (None when the data has none)."""
-        _check_count(n, "n")
-        gen = local_generator(self.seed if seed is None else seed, _STREAM_REAL)
-        x, y = self.spec.source.real(n, gen)
-        return x.to(self.device), (None if y is None else y.to(self.device))
-
-    def __repr__(self) -> str:
-        return (
-            f"GANRun({self.name!r}, steps={self.steps}, seed={self.seed}, device={self.device}, "
-            f"{self.elapsed:.1f}s)"
-        )
 
 
 def _optimizers(
@@ -769,29 +346,26 @@ def train(
     __tracebackhide__ = True
     if not isinstance(spec, GANSpec):
         raise TypeError(f"spec must be a GANSpec; got {type(spec).__name__}")
-    _check_count(steps, "steps")
+    check_count(steps, "steps")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int; got {type(seed).__name__}")
     if seed < 0:
         raise ValueError(f"seed must be non-negative; got {seed}")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
-    limit = _check_time_limit(time_limit)
+    limit = check_time_limit(time_limit)
     if max_steps is not None:
-        _check_count(max_steps, "max_steps")
+        check_count(max_steps, "max_steps")
         if max_steps < steps:
             raise ValueError(f"max_steps must be at least steps={steps}; got {max_steps}")
     if not isinstance(stop_early, bool):
         raise TypeError(f"stop_early must be a bool; got {type(stop_early).__name__}")
     stop_when: Callable[[History], list[str]] | None = None
     if stop_early and instrument:
-        # Imported here: deciding runs the checks, which import this module.
-        from pytest_gan.deciding import recorded_failures
-
         stop_when = recorded_failures
-    deadline = _Deadline(limit, steps, str(spec.name))
+    deadline = Deadline(limit, steps, str(spec.name))
     dev = resolve_device(device)
-    alarm = limit is not None and _can_interrupt()
+    alarm = limit is not None and can_interrupt()
     previous_handler: Any = signal.SIG_DFL
     caller_rng = RNGState.capture()
     try:
@@ -800,14 +374,14 @@ def train(
             # The first backward on a CUDA device runs in autograd's device thread before
             # any CUDA context is current there; torch warns and sets the primary context
             # itself. Harmless, but fatal under pytest's filterwarnings = error.
-            warnings.filterwarnings("ignore", message=_CUBLAS_CONTEXT_WARNING)
+            warnings.filterwarnings("ignore", message=CUBLAS_CONTEXT_WARNING)
             try:
                 try:
                     if alarm:
                         assert limit is not None
                         previous_handler = signal.signal(signal.SIGALRM, deadline.on_alarm)
                         deadline.interrupting = True
-                        remaining = max(limit - deadline.elapsed(), _MIN_ALARM_S)
+                        remaining = max(limit - deadline.elapsed(), MIN_ALARM_S)
                         signal.setitimer(signal.ITIMER_REAL, remaining)
                     run = _run(spec, steps, dev, seed, progress, instrument, deadline, stop_when)
                 finally:
@@ -824,15 +398,12 @@ def train(
                                 signal.SIGALRM,
                                 signal.SIG_DFL if previous_handler is None else previous_handler,
                             )
-            except _TimeLimitInterrupt as exc:
+            except TimeLimitInterrupt as exc:
                 raise deadline.error(interrupted=True) from exc
     finally:
         caller_rng.restore()
     if max_steps is not None and max_steps > steps and instrument and not run.stopped_early:
-        # Imported here: deciding runs the checks, which import this module.
-        from pytest_gan.deciding import settle
-
-        left = None if limit is None else max(limit - deadline.elapsed(), _MIN_ALARM_S)
+        left = None if limit is None else max(limit - deadline.elapsed(), MIN_ALARM_S)
         settle(run, max_steps, progress=progress, time_limit=left)
     return run
 
@@ -863,12 +434,13 @@ def make_prober(
         if spec.num_classes is not None
         else None
     )
-    threshold: float | str | None = _THRESHOLDS[spec.loss]
+    loss = LOSSES[spec.loss]
+    threshold: float | str | None = loss.threshold
     if spec.train_step is not None and threshold == 0.0:
         # A user's own step may end D in a Sigmoid (probabilities, boundary 1/2) rather
         # than return logits (boundary 0): the prober tells them apart by their range.
         threshold = AUTO_THRESHOLD
-    scores = AUTO_THRESHOLD if threshold == AUTO_THRESHOLD else _SCORES[spec.loss]
+    scores = AUTO_THRESHOLD if threshold == AUTO_THRESHOLD else loss.scores
     return Prober(
         generator=generator,
         discriminator=discriminator,
@@ -891,7 +463,7 @@ def _run(
     seed: int,
     progress: Callable[[int, int], None] | None,
     instrumented: bool,
-    deadline: _Deadline,
+    deadline: Deadline,
     stop_when: Callable[[History], list[str]] | None = None,
 ) -> GANRun:
     __tracebackhide__ = True
@@ -905,8 +477,8 @@ def _run(
     initial_state = {k: v.detach().to("cpu", copy=True) for k, v in generator.state_dict().items()}
     opt_g, opt_d = _optimizers(spec, generator, discriminator)
 
-    data_gen = local_generator(seed, _STREAM_DATA)
-    probe_gen = local_generator(seed, _STREAM_PROBE)
+    data_gen = local_generator(seed, STREAM_DATA)
+    probe_gen = local_generator(seed, STREAM_PROBE)
     source = spec.source
     train_idx, holdout_idx = source.split(data_gen)
     holdout, held_out = source.holdout_batch(holdout_idx, _defaults.PROBE_BATCH, probe_gen)

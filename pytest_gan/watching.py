@@ -67,11 +67,9 @@ from pytest_gan.instrument import (
     read_loss,
 )
 from pytest_gan.rng import RNGState, local_generator
+from pytest_gan.run import STREAM_PROBE, GANRun
 from pytest_gan.spec import GANSpec, validate_networks
-from pytest_gan.training import GANRun, make_prober
-
-# The watched run's private random streams (the loop's own are never touched).
-_STREAM_PROBE = 2
+from pytest_gan.training import make_prober
 
 #: Steps between probes at the start of a watched loop: ``train``'s interval for a run of
 #: the default 200 steps (``_defaults.MAX_PROBES`` probes), so that a watched loop of that
@@ -849,7 +847,7 @@ class Watch:
     def _start(self) -> WatchedRun:
         spec, device = self.spec, self.device
         source = spec.source
-        probe_gen = local_generator(self.seed, _STREAM_PROBE)
+        probe_gen = local_generator(self.seed, STREAM_PROBE)
         if self.holdout_source is not None:
             # Real samples the loop never trains on: D's scores on them against its scores
             # on the data tell whether it memorises (``assert_d_generalizes``).

@@ -24,7 +24,7 @@ from pytest_gan.checks.checkpoint import (
     assert_checkpoint_roundtrip,
     infer_latent_shape,
 )
-from pytest_gan.training import GANRun
+from pytest_gan.run import GANRun
 from tests.tiny import LATENT, tiny_spec
 
 # Ten steps put every BatchNorm statistic of the zoo's DCGAN generator away from its

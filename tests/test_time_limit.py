@@ -176,10 +176,11 @@ def test_a_timer_armed_already_is_left_alone() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     err = info.value
-    # Stopped at the first step boundary past the limit: 4 steps of 0.3 s, or a few more
-    # on a loaded machine, never by interrupting the sleep.
+    # Stopped at the first step boundary past the limit, never by interrupting the sleep:
+    # about 4 steps of 0.3 s; fewer where building the run ate into the limit (2 on a
+    # machine busy with two other trainings), never none.
     assert not err.interrupted
-    assert 3 <= err.step < 50 and f"step {err.step} of 50" in str(err)
+    assert 1 <= err.step < 50 and f"step {err.step} of 50" in str(err)
     assert "slow" in str(err) and "could not be interrupted" in str(err)
 
 

@@ -3,11 +3,11 @@
 collapsed), ``balance`` (who wins the game), ``checkpoint`` (save and reload), ``conditioning``
 (labels reach the samples), ``lipschitz`` (the critic's constraint), ``overfitting`` (D
 memorising its training set). The regression check ``assert_matches_baseline`` lives with
-the baselines it reads, in ``pytest_gan.baseline``."""
+the baselines it reads, in ``pytest_gan.baseline``, above the engine that trains them (it is
+exported from ``pytest_gan``, not from here)."""
 
 from __future__ import annotations
 
-from pytest_gan.baseline import assert_matches_baseline
 from pytest_gan.checks.balance import assert_losses_balanced
 from pytest_gan.checks.checkpoint import assert_checkpoint_roundtrip
 from pytest_gan.checks.conditioning import assert_conditioning_effective
@@ -36,7 +36,6 @@ __all__ = [
     "assert_lipschitz",
     "assert_losses_balanced",
     "assert_losses_finite",
-    "assert_matches_baseline",
     "assert_not_blank",
     "assert_optimizers_cover",
     "assert_output_range_matches_data",

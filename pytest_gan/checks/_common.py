@@ -1,33 +1,14 @@
-"""What every check shares: argument validation at the boundary."""
+"""What several checks share: how D's outputs are to be read (a classifier's, a hinge D's
+margins, a Wasserstein critic's scores). The argument checks every check starts with,
+``require_run`` and ``require_instrumented``, are in ``pytest_gan.run``."""
 
 from __future__ import annotations
 
-from typing import Any
+from pytest_gan.losses import CLASSIFIER, CRITIC, LOSSES, MARGIN
+from pytest_gan.run import GANRun
 
-from pytest_gan.training import GANRun
-
-
-def require_run(run: Any, check: str) -> GANRun:
-    """``run`` itself, or a ``TypeError`` naming the argument and the check."""
-    if not isinstance(run, GANRun):
-        raise TypeError(
-            f"{check}: run must be a GANRun (from pytest_gan.train); got {type(run).__name__}"
-        )
-    return run
-
-
-def require_instrumented(run: GANRun, check: str) -> None:
-    if not run.history.wiring:
-        raise ValueError(
-            f"{check}: run was trained with instrument=False, so it holds none of the "
-            "records this check reads; train it with the default instrument=True"
-        )
-
-
-#: What D's outputs are, by the loss that trains it: a classifier's probabilities or
-#: logits; a hinge D's margin scores; a Wasserstein critic's unbounded scores.
-CLASSIFIER, MARGIN, CRITIC = "classifier", "margin", "critic"
-_DECLARED = {"bce": CLASSIFIER, "lsgan": CLASSIFIER, "hinge": MARGIN, "wgan-gp": CRITIC}
+# What D's outputs are (CLASSIFIER, MARGIN, CRITIC): see pytest_gan.losses.
+__all__ = ["CLASSIFIER", "CRITIC", "MARGIN", "NEGATIVE_LOSS", "score_kind"]
 
 #: A loss below this is negative beyond float rounding. Every classifier loss (BCE, its
 #: non-saturating G loss, LSGAN) and the hinge D loss are sums of non-negative terms; a
@@ -64,7 +45,7 @@ def score_kind(run: GANRun) -> str:
     if reads in _READS:
         return _READS[reads]
     if spec.train_step is None or spec.loss != "bce":
-        return _DECLARED[spec.loss]
+        return LOSSES[spec.loss].kind
     history = run.history
 
     def negative(key: str) -> bool:

@@ -11,19 +11,13 @@ with the generator's signal dying.
 from __future__ import annotations
 
 import math
-import statistics
 from typing import Any
 
-from pytest_gan.checks._common import (
-    CLASSIFIER,
-    CRITIC,
-    require_instrumented,
-    require_run,
-    score_kind,
-)
+from pytest_gan.checks._common import CLASSIFIER, CRITIC, score_kind
 from pytest_gan.errors import fail
 from pytest_gan.instrument import gap_closed
-from pytest_gan.training import GANRun
+from pytest_gan.metrics import finite_median
+from pytest_gan.run import GANRun, require_instrumented, require_run
 
 #: The judged window: probes taken in the last third of the run.
 LATE_SHARE = 1 / 3
@@ -72,12 +66,6 @@ def late_probes(run: GANRun, share: float = LATE_SHARE) -> list[dict[str, Any]]:
     return [p for p in run.history.probes if p["step"] > 0 and p["step"] >= start]
 
 
-def median(values: list[float]) -> float:
-    """The median of the finite values (NaN when there are none)."""
-    finite = [v for v in values if math.isfinite(v)]
-    return statistics.median(finite) if finite else math.nan
-
-
 def closing_share(run: GANRun) -> float:
     """``instrument.gap_closed`` over the judged window, from its first probe to its last
     (NaN with fewer than two). Measured by benchmarks/calibrate_overpowering.py; no
@@ -117,10 +105,10 @@ def assert_losses_balanced(run: GANRun) -> None:
             "assert_losses_balanced: run has no probes in its last third; train it with the "
             "default instrument=True and at least 3 steps"
         )
-    auc = median([p["d_auc"] for p in late])
+    auc = finite_median([p["d_auc"] for p in late])
     # A hinge D's margin scores carry no probability: no belief to read (the probes of a
     # user's step read them as logits, not knowing the loss).
-    belief = median([p["d_fake_p"] for p in late]) if kind == CLASSIFIER else math.nan
+    belief = finite_median([p["d_fake_p"] for p in late]) if kind == CLASSIFIER else math.nan
     h = run.history
     steps = h.steps
     first, last = run.steps * LATE_SHARE, run.steps * (1 - LATE_SHARE)

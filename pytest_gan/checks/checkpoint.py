@@ -35,8 +35,8 @@ from pytest_gan import _defaults
 from pytest_gan.errors import GANAssertionError, fail
 from pytest_gan.instrument import preserved_state
 from pytest_gan.rng import RNGState, derive_seed, local_generator
+from pytest_gan.run import GANRun
 from pytest_gan.spec import _latent_shape
-from pytest_gan.training import GANRun
 
 ModuleFactory = Callable[[], nn.Module]
 SaveFn = Callable[[nn.Module, Path], object]

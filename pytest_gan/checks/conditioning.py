@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from pytest_gan.checks._common import require_run
 from pytest_gan.checks.outputs import early_note, nonfinite_verdict
 from pytest_gan.errors import fail
 from pytest_gan.metrics import common_scale
-from pytest_gan.training import GANRun
+from pytest_gan.run import GANRun, require_run
 
 #: Generated samples the check draws in all, split evenly among the labels (at least 2 per
 #: label: one z to fit on, one to test). With 4 classes: 256 z, each under every label,
@@ -231,8 +230,7 @@ def assert_conditioning_effective(run: GANRun, *, samples: int = CONDITIONING_SA
     result = label_separability(generated)
     if result.p_value <= CONDITIONING_SIGNIFICANCE:
         return
-    size = run.spec.source.size()
-    n_real = samples if size is None else min(samples, size)
+    n_real = run.sample_count(samples)
     real_acc, fake_acc = real_class_accuracies(run, n_real, generated)
     critical = critical_accuracy(result.trials, result.num_classes)
     if result.label_share < NO_LABEL_EFFECT:

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import math
 
-from pytest_gan.checks._common import require_instrumented, require_run
 from pytest_gan.errors import fail
 from pytest_gan.instrument import SATURATED_LOGIT
-from pytest_gan.training import GANRun
+from pytest_gan.run import GANRun, require_instrumented, require_run
 
 #: Operations whose output is bounded: a D whose outputs all come from one of them (read
 #: from the autograd graph, through reshapes and means: ``instrument.output_head``)

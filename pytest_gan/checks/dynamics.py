@@ -8,10 +8,9 @@ from typing import Any
 
 import torch
 
-from pytest_gan.checks._common import require_instrumented, require_run
 from pytest_gan.errors import fail
-from pytest_gan.metrics import energy_distance, parameter_movement
-from pytest_gan.training import GANRun
+from pytest_gan.metrics import energy_distance, finite_median, parameter_movement
+from pytest_gan.run import GANRun, require_instrumented, require_run
 
 #: The losses the checks read (the contract's keys of a training step's result).
 LOSS_KEYS = ("d_loss", "g_loss")
@@ -114,11 +113,6 @@ def assert_losses_finite(run: GANRun) -> None:
     )
 
 
-def _median(values: list[float]) -> float:
-    finite = sorted(v for v in values if math.isfinite(v))
-    return finite[len(finite) // 2] if finite else math.nan
-
-
 def assert_generator_learns(run: GANRun) -> None:
     """The generator's weights moved measurably away from their initial values.
 
@@ -137,8 +131,7 @@ def assert_generator_learns(run: GANRun) -> None:
     movement = parameter_movement(run.initial_generator_state, run.generator.state_dict(), names)
     if movement >= MIN_PARAMETER_MOVEMENT:
         return
-    size = run.spec.source.size()
-    n = DISTANCE_SAMPLES if size is None else min(DISTANCE_SAMPLES, size)
+    n = run.sample_count(DISTANCE_SAMPLES)
     real = run.real(n)
     final, initial = run.samples(n), run.samples(n, initial=True)
     distance_ratio = math.nan
@@ -149,8 +142,8 @@ def assert_generator_learns(run: GANRun) -> None:
             return
     h = run.history
     g_steps = int(sum(v for v in h["g_updates"] if math.isfinite(v)))
-    grad = _median(h["g_grad_norm"]) if "g_grad_norm" in h else math.nan
-    update = _median(h["g_update_norm"]) if "g_update_norm" in h else math.nan
+    grad = finite_median(h["g_grad_norm"]) if "g_grad_norm" in h else math.nan
+    update = finite_median(h["g_update_norm"]) if "g_update_norm" in h else math.nan
     if g_steps == 0:
         cause = "opt_g never stepped."
     elif not math.isfinite(grad):

@@ -20,11 +20,12 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.spectral_norm import SpectralNorm
 
-from pytest_gan.checks._common import CRITIC, require_run, score_kind
+from pytest_gan.checks._common import CRITIC, score_kind
 from pytest_gan.errors import fail
 from pytest_gan.instrument import preserved_state
+from pytest_gan.losses import LOSSES
 from pytest_gan.rng import local_generator
-from pytest_gan.training import GANRun
+from pytest_gan.run import GANRun, require_run
 
 #: Interpolates at which D's gradient norm is measured (fewer when the data holds fewer
 #: samples). At 1,024, redrawing the real samples, fakes and weights 20 times moved the
@@ -171,7 +172,7 @@ def lipschitz_constraints(run: GANRun) -> list[str]:
     for a GAN with no such constraint (a plain BCE DCGAN)."""
     run = require_run(run, "lipschitz_constraints")
     found = []
-    if run.spec.loss == "wgan-gp":
+    if LOSSES[run.spec.loss].gradient_penalty:
         found.append("a gradient penalty (loss 'wgan-gp')")
     elif "gp" in run.history:
         found.append("a gradient penalty (the step's 'gp' loss)")
@@ -193,8 +194,7 @@ def run_gradient_norms(run: GANRun, samples: int = LIPSCHITZ_SAMPLES) -> torch.T
     interpolation weights from a stream seeded by the run's seed, so the same run always
     gives the same norms."""
     run = require_run(run, "run_gradient_norms")
-    size = run.spec.source.size()
-    n = samples if size is None else min(samples, size)
+    n = run.sample_count(samples)
     real, labels = run.real_with_labels(n)
     labels = labels if run.conditional else None
     fake = run.samples(n, labels=labels)

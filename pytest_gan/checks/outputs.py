@@ -14,10 +14,17 @@ from typing import Any
 import torch
 
 from pytest_gan import _defaults
-from pytest_gan.checks.balance import late_probes, median
+from pytest_gan.checks.balance import late_probes
 from pytest_gan.errors import fail
-from pytest_gan.metrics import common_scale, contrast, coverage, mean_pairwise_distance, scaled
-from pytest_gan.training import GANRun
+from pytest_gan.metrics import (
+    common_scale,
+    contrast,
+    coverage,
+    finite_median,
+    mean_pairwise_distance,
+    scaled,
+)
+from pytest_gan.run import GANRun
 
 #: Samples drawn from a run (and real samples it is compared with), as many as the data
 #: holds when it holds fewer.
@@ -94,7 +101,7 @@ def lasting_spread(run: GANRun) -> tuple[float, int, int]:
     ]
     if not late:
         return math.nan, 0, run.steps
-    ratio = median([p["fake_spread"] / p["real_spread"] for p in late])
+    ratio = finite_median([p["fake_spread"] / p["real_spread"] for p in late])
     return ratio, len(late), late[0]["step"]
 
 
@@ -129,8 +136,7 @@ def samples_and_real(
     final generator in eval mode (as inference code uses it) and its data."""
     if isinstance(run_or_samples, GANRun):
         run = run_or_samples
-        size = run.spec.source.size()
-        n = CHECK_SAMPLES if size is None else min(CHECK_SAMPLES, size)
+        n = run.sample_count(CHECK_SAMPLES)
         fake = run.samples(n)
         return fake, (_real(real, fake) if real is not None else run.real(n))
     if not isinstance(run_or_samples, torch.Tensor):

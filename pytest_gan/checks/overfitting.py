@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 
 from pytest_gan import _defaults
-from pytest_gan.checks._common import require_instrumented, require_run
-from pytest_gan.checks.balance import late_probes, median
+from pytest_gan.checks.balance import late_probes
 from pytest_gan.data import holdout_size
 from pytest_gan.errors import fail
-from pytest_gan.training import GANRun
+from pytest_gan.metrics import finite_median
+from pytest_gan.run import GANRun, require_instrumented, require_run
 
 #: D tells its training samples from real samples it never saw: the AUC of its scores on
 #: training over held-out samples, in the median late probe, at least this. Chance is 1/2;
@@ -96,11 +96,11 @@ def assert_d_generalizes(run: GANRun) -> None:
     if not held_out(run):
         return
     late = late_probes(run)
-    train_auc = median([p["d_train_auc"] for p in late])
-    r_v = median([p["r_v"] for p in late])
+    train_auc = finite_median([p["d_train_auc"] for p in late])
+    r_v = finite_median([p["r_v"] for p in late])
     if not (math.isfinite(train_auc) and train_auc >= MAX_TRAIN_AUC and r_v >= MIN_R_V):
         return
-    real_fake = median([p["d_auc"] for p in late])
+    real_fake = finite_median([p["d_auc"] for p in late])
     window = f"steps {late[0]['step']}-{late[-1]['step']}"
     raise fail(
         "discriminator-overfits",

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pytest_gan.checks._common import require_run
 from pytest_gan.checks.outputs import nonfinite_verdict
 from pytest_gan.data import RANGE_SLACK, DataSource, snap_range
 from pytest_gan.errors import fail
+from pytest_gan.run import GANRun, require_run
 from pytest_gan.spec import GANSpec, checked_range
-from pytest_gan.training import GANRun
 
 #: Least share of the expected range that normalised data spans. Every image set of the
 #: zoo spans 100% of [-1, 1] once normalised (its darkest and brightest pixels reach -1 and

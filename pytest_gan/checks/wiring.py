@@ -12,9 +12,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from pytest_gan.checks._common import require_instrumented, require_run
 from pytest_gan.errors import GANWastedBackwardWarning, fail
-from pytest_gan.training import GANRun
+from pytest_gan.run import GANRun, require_instrumented, require_run
 
 
 def assert_d_step_isolated(run: GANRun) -> None:

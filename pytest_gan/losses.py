@@ -1,0 +1,93 @@
+"""The built-in losses, in one registry: each loss's formulas, where D's decision boundary
+lies, and what kind of score its D gives (a classifier's, a hinge D's margin, a
+Wasserstein critic's).
+
+They follow their papers: ``bce`` is the non-saturating loss of Goodfellow et al. (2014)
+on logits, ``hinge`` the one of Lim & Ye (2017) / Miyato et al. (2018), ``wgan-gp`` the
+critic loss with gradient penalty of Gulrajani et al. (2017), ``lsgan`` the least-squares
+loss of Mao et al. (2017) with targets 1 (real) and 0 (fake).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+#: What D's outputs are, by the loss that trains it: a classifier's probabilities or
+#: logits; a hinge D's margin scores; a Wasserstein critic's unbounded scores.
+CLASSIFIER, MARGIN, CRITIC = "classifier", "margin", "critic"
+
+#: What D's output says about its belief that a sample is real (the probes' reading): a
+#: logit, a probability-like target of 0/1, or a score with no such reading.
+LOGIT, PROBABILITY, SCORE = "logit", "probability", "score"
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One built-in loss."""
+
+    name: str
+    #: D's loss from its outputs on real and on generated samples (means over the batch).
+    d_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: G's loss from D's outputs on generated samples.
+    g_loss: Callable[[torch.Tensor], torch.Tensor]
+    #: D's decision boundary on its raw output; None: no fixed boundary (a critic), the
+    #: probes split at the midpoint of the two means.
+    threshold: float | None
+    #: How the probes read D's output as a belief (``LOGIT``, ``PROBABILITY``, ``SCORE``).
+    scores: str
+    #: What kind of D the loss trains (``CLASSIFIER``, ``MARGIN``, ``CRITIC``).
+    kind: str
+    #: Whether the built-in step adds a gradient penalty to D's loss.
+    gradient_penalty: bool = False
+
+
+def _bce_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def _bce_g(fake: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-fake).mean()
+
+
+def _hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def _lsgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
+
+
+def _lsgan_g(fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((fake - 1) ** 2).mean()
+
+
+def _critic_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return fake.mean() - real.mean()
+
+
+def _score_g(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+#: Every built-in loss, by the name a ``GANSpec`` gives (``_defaults.LOSSES``, in its order).
+LOSSES: dict[str, Loss] = {
+    loss.name: loss
+    for loss in (
+        Loss("bce", _bce_d, _bce_g, threshold=0.0, scores=LOGIT, kind=CLASSIFIER),
+        Loss("hinge", _hinge_d, _score_g, threshold=0.0, scores=SCORE, kind=MARGIN),
+        Loss(
+            "wgan-gp",
+            _critic_d,
+            _score_g,
+            threshold=None,
+            scores=SCORE,
+            kind=CRITIC,
+            gradient_penalty=True,
+        ),
+        Loss("lsgan", _lsgan_d, _lsgan_g, threshold=0.5, scores=PROBABILITY, kind=CLASSIFIER),
+    )
+}

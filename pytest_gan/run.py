@@ -1,0 +1,297 @@
+"""``GANRun``: the result of a training run (the trained networks, their history, the
+data's random streams), and how it is sampled and trained on."""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from pytest_gan._args import check_count
+from pytest_gan.devices import CUBLAS_CONTEXT_WARNING
+from pytest_gan.instrument import History, preserved_state
+from pytest_gan.limits import Deadline, check_time_limit
+from pytest_gan.rng import RNGState, local_generator
+from pytest_gan.spec import GANSpec
+
+if TYPE_CHECKING:
+    from pytest_gan.training import _Loop
+
+#: Independent random streams of a run, each seeded from the run's seed.
+STREAM_DATA = 1
+STREAM_PROBE = 2
+STREAM_SAMPLES = 3
+STREAM_REAL = 4
+
+
+@dataclass(frozen=True, eq=False)
+class _PlainDraw:
+    """``n`` samples of a plain draw and what they were drawn from: the generator, its
+    parameters and buffers, and each one's version counter (torch counts every in-place
+    change of a tensor). A generator changed or given other tensors since is drawn anew."""
+
+    n: int
+    generator: nn.Module
+    tensors: tuple[torch.Tensor, ...]
+    versions: tuple[int, ...]
+    samples: torch.Tensor
+
+    @classmethod
+    def of(cls, n: int, generator: nn.Module, samples: torch.Tensor) -> _PlainDraw:
+        tensors = (*generator.parameters(), *generator.buffers())
+        return cls(n, generator, tensors, tuple(t._version for t in tensors), samples.clone())
+
+    def fits(self, n: int, generator: nn.Module) -> bool:
+        tensors = (*generator.parameters(), *generator.buffers())
+        return (
+            n == self.n
+            and generator is self.generator
+            and len(tensors) == len(self.tensors)
+            and all(a is b for a, b in zip(tensors, self.tensors, strict=True))
+            and all(t._version == v for t, v in zip(tensors, self.versions, strict=True))
+        )
+
+
+@dataclass(eq=False)
+class GANRun:
+    """The result of :func:`train`: the trained networks and everything measured."""
+
+    spec: GANSpec
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    history: History
+    device: torch.device
+    seed: int
+    steps: int
+    data_range: tuple[float, float]
+    elapsed: float
+    #: The generator's parameters and buffers before the first step (CPU copies), for
+    #: judging what training changed.
+    initial_generator_state: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    _holdout_indices: torch.Tensor | None = field(default=None, repr=False)
+    #: The last plain draw (``samples(n)``, every other argument at its default). The
+    #: output-range, not-blank and diversity checks each ask for the same 1,000 samples;
+    #: drawing them once saves two forward passes of G per run.
+    _plain_draw: _PlainDraw | None = field(default=None, repr=False)
+    #: How to go on training (:meth:`extend`); None for a run that cannot.
+    _loop: _Loop | None = field(default=None, repr=False)
+    #: The step count the run was first trained for, before any :meth:`extend`.
+    first_steps: int = field(default=0, repr=False)
+    #: Where and why ``train(..., stop_early=True)`` ended the run before its steps:
+    #: ``{"at": step, "of": steps, "pitfalls": [...]}``; None when it trained to the end.
+    stopped_early: dict[str, Any] | None = field(default=None, repr=False)
+    #: Why and how far the run was trained on beyond ``first_steps`` to decide a verdict
+    #: (``train(..., max_steps=...)``): ``{"from", "to", "pending"}`` per extension.
+    extensions: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.first_steps:
+            self.first_steps = self.steps
+
+    @property
+    def extendable(self) -> bool:
+        """Whether :meth:`extend` can train this run further."""
+        return self._loop is not None
+
+    def extend(
+        self,
+        steps: int,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        time_limit: float | None = None,
+    ) -> GANRun:
+        """Train this run ``steps`` more generator updates, in place, and return it.
+
+        The run goes on exactly where it stopped: the same networks and optimizers, the
+        next batches of the same data stream, the training's own random state; its history
+        gains the new rows and probes and a fresh final saturation probe, and
+        :attr:`steps` and :attr:`elapsed` grow. The caller's global RNG states are left
+        as they were. ``progress(done, total)`` is called after each step;
+        ``time_limit`` (seconds, for this call) is checked after each step and raises
+        :class:`GANTimeLimitError`. Raises ``ValueError`` for a run that cannot go on
+        (see :attr:`extendable`): a copy of a run, or one whose extension raised midway.
+        """
+        __tracebackhide__ = True
+        check_count(steps, "steps")
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
+        limit = check_time_limit(time_limit)
+        loop = self._loop
+        if loop is None or loop.rng is None:
+            raise ValueError(f"{self.name}: this run cannot be extended (run.extendable is False)")
+        start, stop = self.steps, self.steps + steps
+        deadline = Deadline(limit, stop, self.name)
+        deadline.ctx = loop.ctx
+        started = time.perf_counter()
+        caller_rng = RNGState.capture()
+        try:
+            loop.rng.restore()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=CUBLAS_CONTEXT_WARNING)
+                loop.advance(start, stop, progress, deadline)
+                self.elapsed += time.perf_counter() - started
+                self.steps = stop
+                self.stopped_early = None  # trained on past where it was stopped
+                self._plain_draw = None
+                loop.saturate(stop, deadline)
+        except BaseException:
+            # The networks went on some steps: the run no longer matches its records.
+            self._loop = None
+            self._plain_draw = None
+            raise
+        finally:
+            caller_rng.restore()
+        return self
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.name)
+
+    @property
+    def conditional(self) -> bool:
+        return self.spec.conditional
+
+    def _sample_labels(self, n: int, labels: Any, gen: torch.Generator) -> torch.Tensor | None:
+        num_classes = self.spec.num_classes
+        if num_classes is None:
+            if labels is not None:
+                raise ValueError("labels must be None for an unconditional spec")
+            return None
+        if labels is None:
+            # Balanced classes, in an order that does not depend on n's divisibility.
+            base = torch.arange(n) % num_classes
+            return base[torch.randperm(n, generator=gen)].to(self.device)
+        if isinstance(labels, int):
+            if not 0 <= labels < num_classes:
+                raise ValueError(f"labels must lie in [0, {num_classes}); got {labels}")
+            return torch.full((n,), labels, dtype=torch.long, device=self.device)
+        if not isinstance(labels, torch.Tensor):
+            raise TypeError(f"labels must be None, an int or a Tensor; got {type(labels).__name__}")
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape [{n}]; got {list(labels.shape)}")
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+            raise ValueError(f"labels must lie in [0, {num_classes})")
+        return labels.long().to(self.device)
+
+    def samples(
+        self,
+        n: int,
+        labels: torch.Tensor | int | None = None,
+        *,
+        seed: int | None = None,
+        mode: str = "eval",
+        initial: bool = False,
+        latent_scale: float = 1.0,
+    ) -> torch.Tensor:
+        """``n`` samples from the final generator, on the run's device, without gradients.
+
+        The same ``n``, ``labels`` and ``seed`` give the same samples; global RNG state and
+        the generator's buffers are left untouched. ``mode="eval"`` (the default) samples
+        as inference code does (BatchNorm running statistics); ``mode="train"`` uses batch
+        statistics in batches of the spec's batch size. For a conditional spec ``labels``
+        is a Tensor of n labels, one class for all, or None for balanced classes.
+        ``initial=True`` samples the generator as it was before the first step instead
+        (same z for the same arguments). ``latent_scale`` multiplies z (a probe of how the
+        generator behaves far from its training inputs). A plain draw (``n`` alone) is
+        kept, and a copy of it returned again while no tensor of the generator changed.
+        """
+        check_count(n, "n")
+        if mode not in ("eval", "train"):
+            raise ValueError(f"mode must be 'eval' or 'train'; got {mode!r}")
+        plain = labels is None and seed is None and mode == "eval" and not initial
+        plain = plain and latent_scale == 1.0
+        if plain and self._plain_draw is not None and self._plain_draw.fits(n, self.generator):
+            return self._plain_draw.samples.clone()
+        out = self._draw(n, labels, seed, mode, initial, latent_scale)
+        if plain:
+            # Taken after the draw, which leaves G's tensors as they were.
+            self._plain_draw = _PlainDraw.of(n, self.generator, out)
+        return out
+
+    def _draw(
+        self,
+        n: int,
+        labels: torch.Tensor | int | None,
+        seed: int | None,
+        mode: str,
+        initial: bool,
+        latent_scale: float,
+    ) -> torch.Tensor:
+        stream_seed = self.seed if seed is None else seed
+        cpu_gen = local_generator(stream_seed, STREAM_SAMPLES)
+        y = self._sample_labels(n, labels, cpu_gen)
+        z = latent_scale * torch.randn(n, *self.spec.latent_shape, generator=cpu_gen).to(
+            self.device
+        )
+        chunk = self.spec.batch_size if mode == "train" else max(n, 1)
+        generator = self.generator
+        if initial:
+            generator = copy.deepcopy(self.generator)
+            generator.load_state_dict(self.initial_generator_state)
+        was_training = generator.training
+        generator.train(mode == "train")
+        try:
+            with preserved_state(generator):
+                parts = [
+                    generator(
+                        *(
+                            (z[i : i + chunk],)
+                            if y is None
+                            else (z[i : i + chunk], y[i : i + chunk])
+                        )
+                    )
+                    for i in range(0, n, chunk)
+                ]
+        finally:
+            generator.train(was_training)
+        return torch.cat(parts).detach()
+
+    def sample_count(self, n: int) -> int:
+        """``n``, or as many as the spec's data holds when it holds fewer: how many samples
+        a check compares (as many fakes as real ones)."""
+        size = self.spec.source.size()
+        return n if size is None else min(n, size)
+
+    def real(self, n: int, *, seed: int | None = None) -> torch.Tensor:
+        """``n`` distinct real samples from the spec's data, on the run's device."""
+        return self.real_with_labels(n, seed=seed)[0]
+
+    def real_with_labels(
+        self, n: int, *, seed: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` distinct real samples and their labels (None when the data has none)."""
+        check_count(n, "n")
+        gen = local_generator(self.seed if seed is None else seed, STREAM_REAL)
+        x, y = self.spec.source.real(n, gen)
+        return x.to(self.device), (None if y is None else y.to(self.device))
+
+    def __repr__(self) -> str:
+        return (
+            f"GANRun({self.name!r}, steps={self.steps}, seed={self.seed}, device={self.device}, "
+            f"{self.elapsed:.1f}s)"
+        )
+
+
+def require_run(run: Any, check: str) -> GANRun:
+    """``run`` itself, or a ``TypeError`` naming the argument and the check."""
+    if not isinstance(run, GANRun):
+        raise TypeError(
+            f"{check}: run must be a GANRun (from pytest_gan.train); got {type(run).__name__}"
+        )
+    return run
+
+
+def require_instrumented(run: GANRun, check: str) -> None:
+    if not run.history.wiring:
+        raise ValueError(
+            f"{check}: run was trained with instrument=False, so it holds none of the "
+            "records this check reads; train it with the default instrument=True"
+        )
