@@ -12,20 +12,15 @@ from __future__ import annotations
 STEPS = 200
 
 #: A run whose statistical verdict may only be premature is trained on, its steps doubled,
-#: up to this many times its first steps unconditionally (``pytest_gan.deciding``). The
-#: healthy WGAN-GP of the wild corpus (aladdin-wgan-gp) reaches the blank and diversity
-#: thresholds between 400 and 800 steps from 200 (contrast 0.09 then 0.28, spread 0.07
-#: then 0.20 of the data's); docs/benchmarks.md "Deciding early verdicts".
-#: In one line: the healthy WGAN-GP passes by 4x, blank twins stay 10x below;
-#: docs/benchmarks.md "Every threshold, in one line".
+#: up to this many times its first steps unconditionally (``pytest_gan.deciding``).
+#: Why here: the healthy WGAN-GP of the wild corpus passes by 4x, blank twins stay 10x
+#: below; calibration: docs/benchmarks.md "Calibration notes".
 EXTEND_FACTOR = 4
 
 #: ... and beyond that, up to this many times, only while its samples still approach the
 #: data (``deciding.MIN_PROGRESS``). The smoke suite's default budget (``--gan-max-steps``).
-#: The wild WGAN with weight clipping (aladdin-wgan) needs 16x: spread 0.034, 0.115, 0.544
-#: of the data's at 800, 1,600, 3,200 steps from 200.
-#: In one line: the healthy clipped WGAN passes by 16x;
-#: docs/benchmarks.md "Every threshold, in one line".
+#: Why here: the slowest healthy GAN, the clipped WGAN, passes by 16x; calibration:
+#: docs/benchmarks.md "Calibration notes".
 MAX_EXTEND_FACTOR = 16
 
 #: Seed of a run when none is given (``train``, ``--gan-seed``).

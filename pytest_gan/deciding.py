@@ -119,15 +119,10 @@ def undecided(run: GANRun) -> list[str]:
 
 
 #: Beyond ``EXTEND_FACTOR`` times its first steps, a run is trained on only while its
-#: samples still approach the data: the mean distance from a fixed-z fake to its nearest
-#: held-out real sample (``fake_to_real``) fell by at least this share of itself over the
-#: last doubling or over the last two (a plateau of one doubling is a pause, not a stall).
-#: Measured at 800 steps from 200 (benchmarks/calibrate_extension.py): the slowest healthy
-#: GAN, the WGAN with weight clipping (aladdin-wgan), on 20 seeds natively and 10 under
-#: default kernels, at least 0.0072 (seed 17; seed 5 0.0036 over its last doubling alone,
-#: 0.017 over two); raw-pixel data for a Tanh G in 10 wild GANs at most 0.0014.
-#: In one line: slowest healthy 0.0072, planted blank 0.0014;
-#: docs/benchmarks.md "Every threshold, in one line".
+#: samples still approach the data: ``fake_to_real`` fell by at least this share of itself
+#: over the last doubling or over the last two (a plateau of one doubling is a pause).
+#: Why here: between the slowest healthy GAN's least (0.0072) and planted blank outputs'
+#: most (0.0014); calibration: docs/benchmarks.md "Calibration notes".
 MIN_PROGRESS = 0.003
 
 

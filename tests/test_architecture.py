@@ -184,3 +184,27 @@ def test_one_loss_registry_covers_every_loss_a_spec_accepts() -> None:
     # Only the critic loss is trained with a penalty and has no fixed boundary.
     assert [n for n, loss in LOSSES.items() if loss.gradient_penalty] == ["wgan-gp"]
     assert [n for n, loss in LOSSES.items() if loss.threshold is None] == ["wgan-gp"]
+
+
+def test_every_threshold_says_why_in_one_line_and_points_to_its_calibration() -> None:
+    # The thresholds of docs/benchmarks.md "Every threshold, in one line": each comment
+    # keeps one "Why here:" and a pointer to "Calibration notes", where the history is.
+    doc = (PACKAGE.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    table = doc.split("### Every threshold, in one line", 1)[1].split("\n### ", 1)[0]
+    names = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert len(names) >= 19
+    notes = doc.split("### Calibration notes", 1)[1].split("\n### ", 1)[0]
+    sources = {p: p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py")}
+    for name in names:
+        found = [
+            text.split(f"\n{name} = ", 1)[0].rsplit("\n\n", 1)[-1]
+            for text in sources.values()
+            if f"\n{name} = " in text
+        ]
+        assert len(found) == 1, name
+        lines = found[0].splitlines()
+        comment = " ".join(line.removeprefix("#:").strip() for line in lines)
+        assert comment.count("Why here:") == 1, name
+        assert 'docs/benchmarks.md "Calibration notes"' in comment, name
+        assert len(lines) <= 8, name
+        assert f"**`{name} = " in notes, name

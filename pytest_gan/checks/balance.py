@@ -23,34 +23,22 @@ from pytest_gan.run import GANRun, require_instrumented, require_run
 LATE_SHARE = 1 / 3
 
 #: D separates real from fake almost perfectly: its scores rank a real sample above a fake
-#: one with probability (AUC) at least this, in the median late probe. Healthy references
-#: reach it too (it is the evidence of dominance, not the verdict).
-#: In one line: healthy references reach it (evidence, not a verdict alone);
-#: docs/benchmarks.md "Every threshold, in one line".
+#: one with probability (AUC) at least this, in the median late probe.
+#: Why here: evidence of dominance, not a verdict alone (healthy references reach it);
+#: calibration: docs/benchmarks.md "Calibration notes".
 DOMINANT_AUC = 0.99
 
 #: ... and is certain: D's mean probability that a fake is real, in the median late probe,
-#: at most this. That is G's signal dying: under the saturating loss log(1 - D(G(z))) G's
-#: gradient scales with this probability; under the non-saturating loss G's loss,
-#: -log D(G(z)), has climbed above -log(0.05) = 3.0. Measured with
-#: benchmarks/calibrate_outputs.py, 200 steps: the overpowering twin (D at 20x G's learning
-#: rate, 1e-3 against 5e-5) 0.003-0.014 on 10 seeds; the healthy references 0.16
-#: (shapes-dcgan) and up on 20 seeds. 0.05 sits 3.6x above the one, 3.2x below the other.
-#: (Earlier twins, D at 5x G's rate with four or five D steps per G step, gave 0.005-0.016;
-#: at 5x with one D step, the seed document's own example, 0.05-0.07: D wins, not yet
-#: with certainty in 200 steps.)
-#: In one line: healthy least 0.163 / 0.229, overpowering twin most 0.0143 / 0.0142
-#: (native / default kernels), docs/benchmarks.md "Margins per threshold".
+#: at most this (G's loss -log D(G(z)) above 3.0; the saturating loss's gradient dying).
+#: Why here: 3.2x below the healthy least (0.163) and 3.6x above the overpowering twin's
+#: most (0.0143); calibration: docs/benchmarks.md "Calibration notes".
 MAX_FAKE_BELIEF = 0.05
 
 #: D is too weak when G fools it: its scores rank fakes above real samples, an AUC in the
-#: median late probe of at most this. At chance (1/2) a D still teaches G; a nearly static
-#: D is exploited by G, which drives the AUC towards 0. Measured with
-#: benchmarks/calibrate_outputs.py, 200 steps: the twin whose D learns at 1/100 of G's
-#: rate 0.000 on 10 seeds; the healthy references 0.59 (scenes-dcgan) and up on 20 seeds.
-#: A 64 + 64 sample AUC at chance has a standard error of 0.05: 0.25 is five below chance.
-#: In one line: healthy least 0.524 / 0.547, weak-D twin most 0.000 / 0.000 (native /
-#: default kernels), docs/benchmarks.md "Margins per threshold".
+#: median late probe of at most this (a nearly static D is exploited by G, towards 0).
+#: Why here: five standard errors of a 64 + 64 sample AUC below chance, between the healthy
+#: least (0.524) and the weak-D twin (0.000); calibration: docs/benchmarks.md "Calibration
+#: notes".
 MAX_WEAK_AUC = 0.25
 
 #: A Wasserstein critic's scores are no classifier's (it ranks G's samples above the data

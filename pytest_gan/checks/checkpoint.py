@@ -48,15 +48,10 @@ LoadFn = Callable[[Path], nn.Module]
 SAMPLES = 16
 
 #: Largest relative output difference, max |G_reloaded(z) - G_trained(z)| / max |G_trained(z)|,
-#: of a faithful round trip. Measured with benchmarks/calibrate_checkpoint.py (20 steps,
-#: seeds 0-9, five zoo references): on CPU a faithful round trip is exact, 0 every time (a
-#: state dict is serialised bit for bit and the same kernels run on the same inputs); on
-#: CUDA up to 1.6e-7 (scenes-dcgan: two instances may get different cuDNN algorithms), and
-#: up to 3.6e-4 for a copy reloaded on the CPU (float32 sums reordered, convolutions in
-#: TF32). The broken twins differ by 0.94 to 1.02. 1e-2 sits 28x above the widest
-#: faithful gap and 94x below the closest broken one.
-#: In one line: faithful most 3.6e-4, broken least 0.94;
-#: docs/benchmarks.md "Every threshold, in one line".
+#: of a faithful round trip.
+#: Why here: 28x above the widest faithful gap (3.6e-4, a CUDA copy reloaded on the CPU)
+#: and 94x below the closest broken one (0.94); calibration: docs/benchmarks.md
+#: "Calibration notes".
 OUTPUT_RTOL = 1e-2
 
 #: The name of the file handed to ``save`` and ``load`` in the temporary folder.

@@ -28,26 +28,17 @@ from pytest_gan.run import GANRun, require_run
 CONDITIONING_SAMPLES = 1024
 
 #: Largest p-value, under the hypothesis that the labels do not change the samples, at
-#: which the classifier's held-out accuracy counts as above chance. Measured with
-#: benchmarks/calibrate_conditioning.py at 200 steps, seeds 0-9
-#: (benchmarks/results/calibrate-conditioning.json): the healthy shapes-cgan's samples are
-#: told apart by label at 100% on every seed (p = 4^-512, about 6e-309; 97.6-99.2% of
-#: their variance changes with the label for a fixed z); the twin whose generator drops
-#: its label embedding scores exactly chance, 25%, on every seed (p = 0.52, no variance
-#: due to the label), as a generator blind to its labels must under this paired design
-#: (each z gives one sample whatever the label, named right under exactly one label).
-#: With the test's null holding exactly, 1e-3 is the most often a generator whose labels
-#: change nothing could pass by luck.
-#: In one line: healthy about 6e-309, twin 0.52; docs/benchmarks.md "Every threshold, in one line".
+#: which the classifier's held-out accuracy counts as above chance.
+#: Why here: the most often a generator whose labels change nothing passes by luck; the
+#: healthy cGAN gives about 6e-309, the twin 0.52; calibration: docs/benchmarks.md
+#: "Calibration notes".
 CONDITIONING_SIGNIFICANCE = 1e-3
 
 
 #: Share of the samples' variance due to the label below which the labels count as not
-#: reaching the samples at all. On CPU a generator blind to its labels scores exactly 0;
-#: on CUDA, kernels that do not sum in a fixed order left 2.5e-16 for the twin whose
-#: generator drops its labels. Any label an image shows moves far more than this.
-#: In one line: healthy least 0.007, twin 0 (CPU) / 2.5e-16 (CUDA);
-#: docs/benchmarks.md "Every threshold, in one line".
+#: reaching the samples at all.
+#: Why here: a generator blind to its labels gives 0 on CPU and 2.5e-16 on CUDA, the
+#: healthy least 0.007; calibration: docs/benchmarks.md "Calibration notes".
 NO_LABEL_EFFECT = 1e-9
 
 

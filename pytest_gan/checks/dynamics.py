@@ -16,27 +16,19 @@ from pytest_gan.run import GANRun, require_instrumented, require_run
 LOSS_KEYS = ("d_loss", "g_loss")
 
 #: Least relative movement ||theta_T - theta_0|| / ||theta_0|| of the generator's
-#: parameters in a run. Measured with benchmarks/calibrate_learning.py after 200 steps,
-#: seeds 0-1: the six healthy references moved 0.129-0.425 (least: scenes-dcgan; most:
-#: ring-mlp), the generator with a learning rate 100x too small 0.0045-0.0047, the one
-#: whose loss never reaches it 0 (image GANs at batch 32; at 64 the least was 0.137 and the
-#: slow generator 0.0054). 3% sits 4.3x below the healthy least and 6.4x above the slow
-#: generator. (Distance of samples to the data cannot decide this at 200 steps: slow
-#: healthy references such as scenes-dcgan end as far from the data in pixel space as they
-#: started.)
-#: In one line: healthy least 0.129, slow-G twin most 0.0047;
-#: docs/benchmarks.md "Every threshold, in one line".
+#: parameters in a run.
+#: Why here: 4.3x below the healthy least (0.129) and 6.4x above the generator whose
+#: learning rate is 100x too small (0.0047); calibration: docs/benchmarks.md "Calibration
+#: notes".
 MIN_PARAMETER_MOVEMENT = 0.03
 
 #: A generator that moved less also passes when its samples came this much closer to the
 #: data: final energy distance to real samples at most this share of the initial one (same
-#: z, 1,000 samples each). Parameter movement depends on the learning rate and on how
-#: large the weights are: a residual MLP with LayerNorm at G's TTUR rate of 1e-4 moved
-#: only 2.4% in 200 steps while its distance to a spiral fell from 0.113 to 0.016
-#: (benchmarks/trial_outside_zoo.py). A generator that does not learn keeps its distance:
-#: 0.99 for the learning rate 100x too small, 1 exactly for the twin no gradient reaches.
-#: In one line: healthy most 0.14, slow-G twin least 0.99;
-#: docs/benchmarks.md "Every threshold, in one line".
+#: z, 1,000 samples each); parameter movement depends on the learning rate and the
+#: weights' size.
+#: Why here: between the healthy most (0.14, a residual MLP that moved 2.4%) and a
+#: generator that does not learn (0.99); calibration: docs/benchmarks.md "Calibration
+#: notes".
 MAX_DISTANCE_RATIO = 0.5
 
 #: Samples each side of that comparison.

@@ -41,16 +41,9 @@ LIPSCHITZ_SAMPLES = 1024
 LIPSCHITZ_QUANTILE = 0.9
 
 #: Largest 90th percentile of the gradient norms a constrained critic may show (the
-#: default ``max_constant``). Measured with benchmarks/calibrate_lipschitz.py at 200 steps,
-#: seeds 0-9: the healthy ring-wgan-gp critic 1.07-1.19 (medians 0.90-1.06: a working
-#: penalty holds them near 1; results/calibrate-lipschitz-wgan-lr1e-3.json) and 0.96-1.34
-#: when it trained at 5e-4 (results/calibrate-lipschitz.json), the spectrally normalised
-#: shapes-hinge-sn 0.28-0.67 (results/calibrate-lipschitz-hinge-sn.json; 0.17-0.60 when it
-#: trained at batch 64); the twin whose penalty is computed without
-#: create_graph=True 314-2268 (21-370 at 5e-4, and 25-45 after only 20 steps). 2, twice
-#: the norm the penalty aims at, leaves the healthy critics 1.5x room for the penalty's
-#: softness and sits 10x below the twin's least.
-#: In one line: healthy most 1.34, twin least 21; docs/benchmarks.md "Every threshold, in one line".
+#: default ``max_constant``): twice the norm a gradient penalty aims at.
+#: Why here: 1.5x above the healthy most (1.34) and 10x below the twin whose penalty
+#: cannot act (21); calibration: docs/benchmarks.md "Calibration notes".
 MAX_LIPSCHITZ = 2.0
 
 # An independent random stream for the interpolation weights, seeded from the run's seed,

@@ -34,16 +34,10 @@ CHECK_SAMPLES = 1000
 #: something; fewer (2-D points, small feature vectors) are judged on the batch instead.
 MIN_IMAGE_FEATURES = 16
 
-#: Least median contrast of generated images, as a share of the real images' median
-#: contrast (contrast: a sample's standard deviation over its pixels). Measured with
-#: benchmarks/calibrate_outputs.py, 200 steps, 1,000 samples: real against real 0.98-1.02;
-#: the healthy references 0.36 (scenes-dcgan, 20 seeds) and up; the blank-output twin
-#: (a Tanh generator for raw 0-255 pixel values, whose samples are black at the data's
-#: scale) 0.006-0.007 on 10 seeds (0.0016-0.0076 at batch 64). 0.1 sits 3.6x below the
-#: healthy least and 14x above the twin.
-#: (An untrained generator's faint grey speckle scores 0.27-0.30: faint, not blank.)
-#: In one line: healthy least 0.356 / 0.359, blank twin most 0.0075 / 0.0074 (native /
-#: default kernels), docs/benchmarks.md "Margins per threshold".
+#: Least median contrast of generated images (a sample's standard deviation over its
+#: pixels) as a share of the real images' median contrast.
+#: Why here: 3.6x below the healthy least (0.356) and 14x above the blank twin (0.0075),
+#: under native and default kernels; calibration: docs/benchmarks.md "Calibration notes".
 MIN_CONTRAST_RATIO = 0.1
 
 #: Without real samples to compare with, a batch is blank only when its images are flat to
@@ -52,33 +46,18 @@ MIN_CONTRAST_RATIO = 0.1
 ABSOLUTE_FLATNESS = 1 / 255
 
 #: Least spread of generated samples (mean distance between two of them) as a share of the
-#: real samples' spread. Measured with benchmarks/calibrate_outputs.py, 200 steps, 1,000
-#: samples, 20 seeds: real against real 0.98-1.02; healthy references 0.23
-#: (shapes-hinge-sn, still early at 200 steps; 0.18 on one seed when it trained at batch
-#: 64) and up, scenes-dcgan 0.24 and up, ring-wgan-gp 0.43 and up (0.07 on seed 19 when it
-#: trained at 5e-4 with beta1 = 0: a slow reference, since made faster); the mode-collapse
-#: twin (the generator stepped five times per D step) 0.085-0.139 on 10 seeds. 0.17 is
-#: about their geometric midpoint.
-#: In one line: healthy least 0.201 / 0.239, collapse twin most 0.159 / 0.134 (native /
-#: default kernels, AMD EPYC); on an Intel Xeon the twin reaches 0.195 / 0.231, which
-#: MIN_LASTING_SPREAD_RATIO catches; docs/benchmarks.md "Margins per threshold".
+#: real samples' spread.
+#: Why here: about the geometric midpoint of the healthy least (0.201) and the collapse
+#: twin's most (0.159, AMD EPYC); the lasting spread catches the twin where it ends higher
+#: (an Intel Xeon); calibration: docs/benchmarks.md "Calibration notes".
 MIN_SPREAD_RATIO = 0.17
 
 #: Least lasting spread (``lasting_spread``) of a run whose samples are points or short
-#: feature vectors (fewer than ``MIN_IMAGE_FEATURES`` features). Measured on an Intel Xeon
-#: with benchmarks/calibrate_collapse.py, 20 seeds per case and kernel setting (native,
-#: default, avx2; avx2 gave the native figures there), at 200 and 400 steps (the twin also
-#: at 800): the healthy rings 0.290 and up (ring-mlp at 400 steps under default kernels;
-#: 0.317 at 200), the mode-collapse twin 0.176 at most (200 steps; 0.154 at 400, 0.147 at
-#: 800). Their snapshot spreads overlap (the twin up to 0.327, a healthy ring down to
-#: 0.209, both at 400 steps under default): the snapshot of a ring GAN wanders, its lasting
-#: spread does not. 0.23 is about their geometric midpoint (0.226). Images are not judged
-#: on it: an untrained convolutional G already spreads to about 0.2 of the data, and a
-#: healthy image GAN's spread grows from there, so its lasting figure trails its snapshot
-#: (scenes-dcgan 0.162 at 200 steps). The probes run G as training leaves it (train mode),
-#: the snapshot in eval mode: for a G with BatchNorm or dropout the two differ.
-#: In one line: healthy least 0.290, collapse twin most 0.176 (Intel Xeon; native, default
-#: and avx2 kernels, 200-800 steps), docs/benchmarks.md "Margins per threshold".
+#: feature vectors (fewer than ``MIN_IMAGE_FEATURES`` features); images are not judged on
+#: it (an untrained convolutional G already spreads to about 0.2 of the data).
+#: Why here: about the geometric midpoint of the healthy rings' least (0.290) and the
+#: collapse twin's most (0.176), under three kernel settings and at 200-800 steps, where
+#: their snapshots overlap; calibration: docs/benchmarks.md "Calibration notes".
 MIN_LASTING_SPREAD_RATIO = 0.23
 
 #: The share of a run, counted back from its last step, whose probes ``lasting_spread``

@@ -11,12 +11,9 @@ from pytest_gan.errors import fail
 from pytest_gan.run import GANRun, require_run
 from pytest_gan.spec import GANSpec, checked_range
 
-#: Least share of the expected range that normalised data spans. Every image set of the
-#: zoo spans 100% of [-1, 1] once normalised (its darkest and brightest pixels reach -1 and
-#: 1); the same sets after ToTensor() alone span 50% of it, and no 8-bit image set can
-#: span more than 50% of [-1, 1] without Normalize. 0.75 sits between the two.
-#: In one line: normalised data 1.0, un-normalised 8-bit data at most 0.5;
-#: docs/benchmarks.md "Every threshold, in one line".
+#: Least share of the expected range that normalised data spans.
+#: Why here: normalised image sets span 1.0 of it, 8-bit sets after ToTensor() alone at
+#: most 0.5; calibration: docs/benchmarks.md "Calibration notes".
 MIN_SPAN_SHARE = 0.75
 
 # What a range says about the pipeline that produced it.
@@ -93,12 +90,10 @@ RANGE_SAMPLES = 1000
 PROBE_LATENT_SCALE = 100.0
 
 #: How close to an activation's bound the probe must come for that bound to count as the
-#: generator's: a share of the data's span. A bounded activation driven by z x 100 sits at
-#: its bound (the Sigmoid twin's probe reached 0 and 1 within 1e-6 on every seed), while an
-#: unbounded generator whose probe happens to stay on one side of a bound does not (the
-#: healthy ring-mlp's ReLU MLP on seed 4 gave [7.8, 250]: not a ReLU's floor at 0).
-#: In one line: healthy nearest 3.4, Sigmoid twin 1e-6;
-#: docs/benchmarks.md "Every threshold, in one line".
+#: generator's: a share of the data's span.
+#: Why here: a bounded activation driven by z x 100 sits within 1e-6 of its bound, the
+#: nearest healthy unbounded generator 3.4 from it; calibration: docs/benchmarks.md
+#: "Calibration notes".
 SATURATION_SHARE = 1e-3
 
 # Ranges of the usual final activations, tightest first: the first that contains all
