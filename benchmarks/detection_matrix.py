@@ -29,18 +29,17 @@ import torch
 
 import pytest_gan as pg
 from fixtures.zoo import BROKEN, HEALTHY, case
+from pytest_gan.checks import ALL
 from pytest_gan.run import GANRun
-from pytest_gan.smoke import SMOKE_CHECKS
 
 
 def checks_for(run: GANRun) -> dict[str, Callable[[], None]]:
     """Every check of the smoke suite that applies to this run, as zero-argument calls."""
 
-    def on_run(name: str) -> Callable[[], None]:
-        check = getattr(pg, name)
+    def on_run(check: Callable[[GANRun], None]) -> Callable[[], None]:
         return lambda: check(run)
 
-    return {s.check: on_run(s.check) for s in SMOKE_CHECKS if s.applies(run) is None}
+    return {c.name: on_run(c.function) for c in ALL if c.applies(run) is None}
 
 
 def measure(name: str, seed: int, steps: int, device: str | None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Every zoo case (healthy references and broken twins) is trained twice per seed, 
 smoke suite trains it (``--gan-steps`` and its budget of steps for training on): once
 with ``stop_early=True`` (the smoke suite's setting) and once without. Reported per run:
 where it stopped and why, the wall seconds of each training, and the exact checks' pitfalls
-on each run (``SmokeCheck.exact``: the checks a stopped run is still judged by). Two
+on each run (``Check.exact``: the checks a stopped run is still judged by). Two
 things must hold: no healthy run stops, and each exact check gives the same verdict on the
 stopped run as on the whole one. One JSON line per case and seed goes to ``--out``.
 """
@@ -23,23 +23,22 @@ from typing import Any
 
 import torch
 
-import pytest_gan
 from fixtures.zoo import BROKEN, HEALTHY
 from pytest_gan import _defaults, train
+from pytest_gan.checks import ALL
 from pytest_gan.errors import GANAssertionError
-from pytest_gan.smoke import SMOKE_CHECKS
 
 
 def exact_pitfalls(run: Any) -> list[str]:
     """The pitfalls the exact smoke checks find on ``run``, in their order."""
     found = []
-    for smoke in SMOKE_CHECKS:
+    for smoke in ALL:
         if not smoke.exact or smoke.applies(run) is not None:
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                getattr(pytest_gan, smoke.check)(run)
+                smoke.function(run)
         except GANAssertionError as exc:
             found.append(exc.pitfall)
     return found

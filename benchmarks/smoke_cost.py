@@ -11,7 +11,7 @@ Two measurements:
    and the spec's own step called (the built-in non-saturating BCE step for the zoo's
    DCGAN: ``n_critic`` D updates on detached fakes, then one G update), with no
    validation, hooks, probes or checks. The smoke side is what the smoke suite does for
-   one spec: the instrumented ``train``, every applicable check of ``SMOKE_CHECKS``, and
+   one spec: the instrumented ``train``, every applicable check of ``pytest_gan.checks.ALL``, and
    the spec's pictures (``samples.png``, ``curves.png``). Both run in one process,
    alternating which goes first in each pair, so that warm-up and drift of the machine
    fall on both alike. Reported: the medians and the median of the per-pair ratios, of
@@ -40,7 +40,8 @@ import torch
 import pytest_gan as pg
 from fixtures.zoo import case
 from pytest_gan import GANSpec, train
-from pytest_gan.smoke import SMOKE_CHECKS, write_run_artifacts
+from pytest_gan.checks import ALL
+from pytest_gan.smoke import write_run_artifacts
 from pytest_gan.training import TrainContext, builtin_step, default_optimizers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,10 +94,10 @@ def smoke(spec: GANSpec, steps: int, device: str, folder: Path) -> dict[str, flo
     run = train(spec, steps=steps, device=device, seed=0)
     _sync(device)
     trained = time.perf_counter()
-    for check in SMOKE_CHECKS:
+    for check in ALL:
         if check.applies(run) is None:
             try:
-                getattr(pg, check.check)(run)
+                check.function(run)
             except pg.GANAssertionError:
                 pass
     _sync(device)

@@ -34,8 +34,8 @@ import torch
 
 import pytest_gan as pg
 import wild
+from pytest_gan.checks import ALL
 from pytest_gan.errors import GANWarning
-from pytest_gan.smoke import SMOKE_CHECKS
 
 HEALTHY = "healthy"
 
@@ -46,21 +46,21 @@ def measure(name: str, mutation: str, seed: int, extend: int = 1) -> dict[str, A
     expected = "" if mutation == HEALTHY else g.mutations[mutation].pitfall
     run = pg.train(spec, steps=g.steps, seed=seed, device="cpu", max_steps=g.steps * extend)
     verdicts: dict[str, str] = {}
-    for s in SMOKE_CHECKS:
+    for s in ALL:
         if s.applies(run) is not None:
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GANWarning)
             try:
-                getattr(pg, s.check)(run)
-                verdicts[s.check] = "pass"
+                s.function(run)
+                verdicts[s.name] = "pass"
             except pg.GANAssertionError as exc:
-                verdicts[s.check] = exc.pitfall
+                verdicts[s.name] = exc.pitfall
             except Exception as exc:  # recorded, not hidden: a check must never crash
-                verdicts[s.check] = f"error: {type(exc).__name__}: {exc}"[:300]
+                verdicts[s.name] = f"error: {type(exc).__name__}: {exc}"[:300]
         ours = [w for w in caught if issubclass(w.category, GANWarning)]
-        if ours and verdicts[s.check] == "pass":
-            verdicts[s.check] = f"warn: {ours[0].category.__name__}"
+        if ours and verdicts[s.name] == "pass":
+            verdicts[s.name] = f"warn: {ours[0].category.__name__}"
     return {
         "gan": name,
         "half": g.half,

@@ -27,12 +27,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_gan._files import write_atomically
 from pytest_gan.session import artifact_dir_for
+
+if TYPE_CHECKING:
+    from pytest_gan.checks import Check
 
 #: The fixture a conftest defines to put its GANs under the smoke suite.
 SPEC_FIXTURE = "gan_spec"
@@ -41,74 +44,12 @@ SPEC_FIXTURE = "gan_spec"
 COLLECTOR_NAME = "gan-smoke"
 
 
-@dataclass(frozen=True)
-class SmokeCheck:
-    """One column of the smoke suite: an item id, the check it calls, and when it applies."""
+def smoke_checks() -> tuple[Check, ...]:
+    """The checks every smoke spec runs, in order: ``pytest_gan.checks.ALL``, imported
+    (with torch) only when the smoke suite needs them."""
+    from pytest_gan.checks import ALL
 
-    id: str
-    check: str
-    applies: Callable[[Any], str | None] = lambda run: None  # None: applies; else why not
-    #: Whether the check reads exact records, complete at any step, so that it judges a
-    #: run the smoke suite stopped early (``train(..., stop_early=True)``) as well as a
-    #: whole one. A check that judges how the run went (learning, spread, balance) cannot.
-    #: The run checks marked so are ``deciding.CERTAIN``; data-normalized reads the data.
-    exact: bool = False
-
-
-def _conditional(run: Any) -> str | None:
-    return None if run.conditional else "the spec is unconditional (num_classes not set)"
-
-
-def _constrained(run: Any) -> str | None:
-    from pytest_gan.checks.lipschitz import lipschitz_constraints
-
-    if lipschitz_constraints(run):
-        return None
-    return "D has no Lipschitz constraint (no gradient penalty, no spectral normalisation)"
-
-
-def _images(run: Any) -> str | None:
-    """[-1, 1] is the range to check the data against for images, and for any data whose
-    generator ends in a Tanh (flattened images fed to an MLP GAN)."""
-    if run.real(2).ndim == 4:
-        return None
-    from pytest_gan.checks.ranges import saturating_activation
-
-    if saturating_activation(run) == "Tanh":
-        return None
-    return "the data are not images, and the generator does not end in a Tanh"
-
-
-def _held_out(run: Any) -> str | None:
-    from pytest_gan.checks.overfitting import held_out
-
-    if held_out(run):
-        return None
-    if getattr(run, "watched", False):
-        return (
-            "no real samples held out of the watched loop's training: pass them to "
-            "pg.watch(..., holdout=...)"
-        )
-    return "no real samples were held out of training (a DataLoader, or under 64 samples)"
-
-
-SMOKE_CHECKS: tuple[SmokeCheck, ...] = (
-    SmokeCheck("losses-finite", "assert_losses_finite", exact=True),
-    SmokeCheck("d-step-isolated", "assert_d_step_isolated", exact=True),
-    SmokeCheck("d-output-fits-loss", "assert_d_output_fits_loss", exact=True),
-    SmokeCheck("gradients-zeroed", "assert_gradients_zeroed", exact=True),
-    SmokeCheck("optimizers-cover", "assert_optimizers_cover", exact=True),
-    SmokeCheck("data-normalized", "assert_data_normalized", _images, exact=True),
-    SmokeCheck("output-range", "assert_output_range_matches_data", exact=True),
-    SmokeCheck("generator-learns", "assert_generator_learns"),
-    SmokeCheck("not-blank", "assert_not_blank"),
-    SmokeCheck("diverse", "assert_diverse"),
-    SmokeCheck("losses-balanced", "assert_losses_balanced"),
-    SmokeCheck("d-generalizes", "assert_d_generalizes", _held_out),
-    SmokeCheck("conditioning", "assert_conditioning_effective", _conditional),
-    SmokeCheck("lipschitz", "assert_lipschitz", _constrained),
-    SmokeCheck("checkpoint-roundtrip", "assert_checkpoint_roundtrip"),
-)
+    return ALL
 
 
 def spec_fixture_line(conftest: Path) -> int | None:
@@ -160,8 +101,7 @@ def _smoke_pitfalls() -> dict[str, str]:
     """Pitfall id -> the smoke check id that diagnoses it."""
     from pytest_gan.pitfalls import PITFALLS
 
-    by_check = {s.check: s.id for s in SMOKE_CHECKS}
-    return {p.id: by_check[p.check] for p in PITFALLS.values() if p.check in by_check}
+    return {p: c.id for c in smoke_checks() for p in c.pitfalls if p in PITFALLS}
 
 
 def expectation_of(item: Any) -> Expectation:
@@ -221,11 +161,9 @@ def judged(run: Any) -> dict[str, Any]:
     return found
 
 
-def _make_test(smoke: SmokeCheck) -> Callable[..., None]:
+def _make_test(smoke: Check) -> Callable[..., None]:
     def test(request: pytest.FixtureRequest, gan_spec: Any, gan_smoke_run: Any) -> None:
         __tracebackhide__ = True
-        import pytest_gan
-
         run = gan_smoke_run
         request.node.stash[JUDGED] = judged(run)
         reason = smoke.applies(run)
@@ -239,7 +177,7 @@ def _make_test(smoke: SmokeCheck) -> Callable[..., None]:
             )
         expected = expectation_of(request.node)
         try:
-            getattr(pytest_gan, smoke.check)(run)
+            smoke.function(run)
         except AssertionError as exc:
             pitfall = getattr(exc, "pitfall", None)
             if pitfall not in expected.pitfalls:
@@ -250,20 +188,20 @@ def _make_test(smoke: SmokeCheck) -> Callable[..., None]:
         if missed:
             raise ExpectedPitfallMissed(
                 f"{run.name} is marked {EXPECT_MARKER}({missed[0]!r}), but "
-                f"{smoke.check} passed: the mistake behind {missed[0]} went unnoticed on "
+                f"{smoke.name} passed: the mistake behind {missed[0]} went unnoticed on "
                 f"this run (seed {run.seed}, {run.steps} steps, {run.device}).",
                 missed[0],
             )
 
     test.__name__ = smoke.id
     test.__qualname__ = smoke.id
-    test.__doc__ = f"pytest_gan.{smoke.check} on the spec's smoke run."
+    test.__doc__ = f"pytest_gan.{smoke.name} on the spec's smoke run."
     return test
 
 
 def _smoke_module() -> types.ModuleType:
     module = types.ModuleType("pytest_gan_smoke_items")
-    for smoke in SMOKE_CHECKS:
+    for smoke in smoke_checks():
         setattr(module, smoke.id, _make_test(smoke))
     return module
 
@@ -275,7 +213,7 @@ class SmokeCollector(pytest.Module):
         return _smoke_module()
 
     def istestfunction(self, obj: object, name: str) -> bool:
-        return callable(obj) and name in {s.id for s in SMOKE_CHECKS}
+        return callable(obj) and name in {c.id for c in smoke_checks()}
 
     def _register_setup_module_fixture(self) -> None:
         pass
@@ -545,7 +483,7 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
     the expected pitfall ``M`` (listed as ``MISSED <pitfall>``). A key below the table
     names the checks and the marks.
     """
-    checks = [s.id for s in SMOKE_CHECKS if any(v["check"] == s.id for v in verdicts)]
+    checks = [c.id for c in smoke_checks() if any(v["check"] == c.id for v in verdicts)]
     specs = list(dict.fromkeys(v["spec"] for v in verdicts))
     marked = {v["spec"] for v in verdicts if v.get("expected")}
     by_cell = {(v["spec"], v["check"]): v for v in verdicts}
@@ -780,7 +718,7 @@ def smoke_scope(nodeid: str) -> str:
     """A node id's unit of work under pytest-xdist: all the items of one smoke spec go
     together (so its run is trained once in all); any other test is a unit of its own."""
     match = _SMOKE_NODEID.fullmatch(nodeid)
-    if match is None or match["check"] not in {s.id for s in SMOKE_CHECKS}:
+    if match is None or match["check"] not in {c.id for c in smoke_checks()}:
         return nodeid
     return f"{match['collector']}[{match['spec'] or ''}]"
 

@@ -208,3 +208,28 @@ def test_every_threshold_says_why_in_one_line_and_points_to_its_calibration() ->
         assert 'docs/benchmarks.md "Calibration notes"' in comment, name
         assert len(lines) <= 8, name
         assert f"**`{name} = " in notes, name
+
+
+def test_one_registry_of_checks_drives_exports_pitfalls_and_smoke_items() -> None:
+    import pytest_gan
+    from pytest_gan.checks import ALL, BY_PITFALL
+    from pytest_gan.pitfalls import PITFALLS
+
+    ids = [c.id for c in ALL]
+    assert len(set(ids)) == len(ids) == 15
+    # Every check is exported as its function, and nothing else named assert_* is but the
+    # baseline check, which sits above the engine.
+    exported = {n for n in pytest_gan.__all__ if n.startswith("assert_")}
+    assert exported == {c.name for c in ALL} | {"assert_matches_baseline"}
+    assert all(getattr(pytest_gan, c.name) is c.function for c in ALL)
+    # Every pitfall but the baseline's is diagnosed by exactly one check, and the catalog
+    # names that check.
+    assert sorted(BY_PITFALL) == sorted(set(PITFALLS) - {"baseline-regression"})
+    assert sum(len(c.pitfalls) for c in ALL) == len(BY_PITFALL)
+    assert all(PITFALLS[p].check == c.name for p, c in BY_PITFALL.items())
+
+
+def test_no_check_is_looked_up_by_its_name() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "getattr(pytest_gan," not in text and "getattr(pg," not in text, path

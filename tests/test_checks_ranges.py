@@ -177,10 +177,10 @@ def test_the_smoke_suite_checks_flattened_images_under_a_tanh_generator() -> Non
     # have no such range.
     from torch import nn
 
-    from pytest_gan.smoke import SMOKE_CHECKS
+    from pytest_gan.checks.ranges import DATA_NORMALIZED
     from tests.tiny import LATENT
 
-    applies = next(s.applies for s in SMOKE_CHECKS if s.id == "data-normalized")
+    applies = DATA_NORMALIZED.applies
     flat = torch.rand(1024, 64, generator=torch.Generator().manual_seed(0))
     tanh_g = lambda: nn.Sequential(nn.Linear(LATENT, 32), nn.ReLU(), nn.Linear(32, 64), nn.Tanh())  # noqa: E731
     mlp_d = lambda: nn.Sequential(nn.Linear(64, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))  # noqa: E731

@@ -167,8 +167,8 @@ def test_the_checks_that_judge_a_stopped_run_are_the_certain_ones() -> None:
     """A stopped run is judged by the checks whose records are complete at any step:
     deciding's CERTAIN checks, and the data check, which reads no run."""
     import pytest_gan
+    from pytest_gan.checks import ALL
     from pytest_gan.deciding import CERTAIN
-    from pytest_gan.smoke import SMOKE_CHECKS
 
-    exact = {getattr(pytest_gan, s.check) for s in SMOKE_CHECKS if s.exact}
+    exact = {c.function for c in ALL if c.exact}
     assert exact == {*CERTAIN, pytest_gan.assert_data_normalized}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_gan.smoke import SMOKE_CHECKS, TABLE_WIDTH, smoke_scope, verdict_table
+from pytest_gan.checks import ALL as SMOKE_CHECKS
+from pytest_gan.smoke import TABLE_WIDTH, smoke_scope, verdict_table
 
 
 def _table(out: str) -> tuple[list[str], dict[str, list[str]], dict[str, list[str]]]:

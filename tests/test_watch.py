@@ -656,8 +656,7 @@ def test_an_own_loop_that_ignores_its_steps_is_not_run_again() -> None:
 
 
 def test_held_out_samples_are_shown_to_d_only_when_given() -> None:
-    from pytest_gan.checks.overfitting import held_out
-    from pytest_gan.smoke import SMOKE_CHECKS
+    from pytest_gan.checks.overfitting import D_GENERALIZES, held_out
 
     g, d = _nets()
     opt_g, opt_d = _adam(g, d)
@@ -667,6 +666,6 @@ def test_held_out_samples_are_shown_to_d_only_when_given() -> None:
     assert held_out(run) and all(p["held_out"] for p in run.history.probes)
     plain = watched_script(steps=20)
     assert not held_out(plain)
-    generalizes = next(s for s in SMOKE_CHECKS if s.id == "d-generalizes")
+    generalizes = D_GENERALIZES
     assert generalizes.applies(run) is None
     assert "pg.watch(..., holdout=...)" in str(generalizes.applies(plain))

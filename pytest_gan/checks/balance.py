@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, score_kind
 from pytest_gan.errors import fail
 from pytest_gan.instrument import gap_closed
@@ -137,3 +138,11 @@ def assert_losses_balanced(run: GANRun) -> None:
             [("D's AUC, real vs fake (median)", auc, f"> {MAX_WEAK_AUC:g} (chance 0.5)"), *losses],
             evidence,
         )
+
+
+#: The check of this module (``pytest_gan.checks.ALL``).
+LOSSES_BALANCED = Check(
+    "losses-balanced",
+    assert_losses_balanced,
+    ("discriminator-overpowers", "discriminator-too-weak"),
+)

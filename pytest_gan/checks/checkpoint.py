@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from pytest_gan import _defaults
+from pytest_gan.checks._check import Check
 from pytest_gan.errors import GANAssertionError, fail
 from pytest_gan.instrument import preserved_state
 from pytest_gan.rng import RNGState, derive_seed, local_generator
@@ -1035,3 +1036,11 @@ def _judge_trained(reloaded: dict[str, torch.Tensor], inits: list[_Init]) -> Non
                 "(see assert_generator_learns), or the generator checked is not the "
                 "trained one.",
             )
+
+
+#: The check of this module (``pytest_gan.checks.ALL``).
+CHECKPOINT_ROUNDTRIP = Check(
+    "checkpoint-roundtrip",
+    assert_checkpoint_roundtrip,
+    ("checkpoint-roundtrip-mismatch", "checkpoint-not-trained"),
+)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pytest_gan.checks._check import Check
 from pytest_gan.checks.outputs import early_note, nonfinite_verdict
 from pytest_gan.errors import fail
 from pytest_gan.metrics import common_scale
@@ -266,3 +267,17 @@ def assert_conditioning_effective(run: GANRun, *, samples: int = CONDITIONING_SA
         },
         detail=cause,
     )
+
+
+def judges_conditional(run: GANRun) -> str | None:
+    """None for a conditional run, else why the check does not apply."""
+    return None if run.conditional else "the spec is unconditional (num_classes not set)"
+
+
+#: The check of this module (``pytest_gan.checks.ALL``).
+CONDITIONING = Check(
+    "conditioning",
+    assert_conditioning_effective,
+    ("conditioning-ignored",),
+    applies=judges_conditional,
+)

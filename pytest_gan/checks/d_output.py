@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+from pytest_gan.checks._check import Check
 from pytest_gan.errors import fail
 from pytest_gan.instrument import SATURATED_LOGIT
 from pytest_gan.run import GANRun, require_instrumented, require_run
@@ -85,3 +86,9 @@ def assert_d_output_fits_loss(run: GANRun) -> None:
         },
         detail=detail,
     )
+
+
+#: The check of this module (``pytest_gan.checks.ALL``).
+D_OUTPUT_FITS_LOSS = Check(
+    "d-output-fits-loss", assert_d_output_fits_loss, ("discriminator-wrong-activation",), exact=True
+)

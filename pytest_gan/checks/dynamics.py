@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from pytest_gan.checks._check import Check
 from pytest_gan.errors import fail
 from pytest_gan.metrics import energy_distance, finite_median, parameter_movement
 from pytest_gan.run import GANRun, require_instrumented, require_run
@@ -167,3 +168,8 @@ def assert_generator_learns(run: GANRun) -> None:
             "median_g_update_norm": update,
         },
     )
+
+
+#: The checks of this module (``pytest_gan.checks.ALL``).
+LOSSES_FINITE = Check("losses-finite", assert_losses_finite, ("non-finite-loss",), exact=True)
+GENERATOR_LEARNS = Check("generator-learns", assert_generator_learns, ("generator-not-learning",))

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.spectral_norm import SpectralNorm
 
+from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CRITIC, score_kind
 from pytest_gan.errors import fail
 from pytest_gan.instrument import preserved_state
@@ -309,3 +310,16 @@ def assert_lipschitz(
     )
     summary += f" for a critic constrained by {' and '.join(constraints)}." if constraints else "."
     raise fail("discriminator-not-lipschitz", summary, rows, evidence, detail=" ".join(details))
+
+
+def judges_constrained(run: GANRun) -> str | None:
+    """None when something in ``run`` is meant to keep D Lipschitz, else why not."""
+    if lipschitz_constraints(run):
+        return None
+    return "D has no Lipschitz constraint (no gradient penalty, no spectral normalisation)"
+
+
+#: The check of this module (``pytest_gan.checks.ALL``).
+LIPSCHITZ = Check(
+    "lipschitz", assert_lipschitz, ("discriminator-not-lipschitz",), applies=judges_constrained
+)

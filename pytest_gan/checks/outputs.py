@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from pytest_gan import _defaults
+from pytest_gan.checks._check import Check
 from pytest_gan.checks.balance import late_probes
 from pytest_gan.errors import fail
 from pytest_gan.metrics import (
@@ -411,3 +412,8 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
         },
         detail=early_note(run_or_samples),
     )
+
+
+#: The checks of this module (``pytest_gan.checks.ALL``).
+NOT_BLANK = Check("not-blank", assert_not_blank, ("blank-output",))
+DIVERSE = Check("diverse", assert_diverse, ("mode-collapse",))

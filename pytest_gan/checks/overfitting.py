@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 from pytest_gan import _defaults
+from pytest_gan.checks._check import Check
 from pytest_gan.checks.balance import late_probes
 from pytest_gan.data import holdout_size
 from pytest_gan.errors import fail
@@ -126,3 +127,21 @@ def assert_d_generalizes(run: GANRun) -> None:
             "probes": len(late),
         },
     )
+
+
+def judges_held_out(run: GANRun) -> str | None:
+    """None when real samples were held out of ``run``'s training, else why not."""
+    if held_out(run):
+        return None
+    if getattr(run, "watched", False):
+        return (
+            "no real samples held out of the watched loop's training: pass them to "
+            "pg.watch(..., holdout=...)"
+        )
+    return "no real samples were held out of training (a DataLoader, or under 64 samples)"
+
+
+#: The check of this module (``pytest_gan.checks.ALL``).
+D_GENERALIZES = Check(
+    "d-generalizes", assert_d_generalizes, ("discriminator-overfits",), applies=judges_held_out
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pytest_gan.checks._check import Check
 from pytest_gan.checks.outputs import nonfinite_verdict
 from pytest_gan.data import RANGE_SLACK, DataSource, snap_range
 from pytest_gan.errors import fail
@@ -193,3 +194,28 @@ def assert_output_range_matches_data(run: GANRun, *, samples: int = RANGE_SAMPLE
             "high_gap": high_gap,
         },
     )
+
+
+def judges_images(run: GANRun) -> str | None:
+    """[-1, 1] is the range to check the data against for images, and for any data whose
+    generator ends in a Tanh (flattened images fed to an MLP GAN): None for those, else
+    why not."""
+    if run.real(2).ndim == 4:
+        return None
+    if saturating_activation(run) == "Tanh":
+        return None
+    return "the data are not images, and the generator does not end in a Tanh"
+
+
+#: The checks of this module (``pytest_gan.checks.ALL``). The data check reads the data,
+#: not the run's records: it judges a stopped run as well.
+DATA_NORMALIZED = Check(
+    "data-normalized",
+    assert_data_normalized,
+    ("data-not-normalized",),
+    applies=judges_images,
+    exact=True,
+)
+OUTPUT_RANGE = Check(
+    "output-range", assert_output_range_matches_data, ("output-range-mismatch",), exact=True
+)

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_gan.checks._check import Check
 from pytest_gan.errors import GANWastedBackwardWarning, fail
 from pytest_gan.run import GANRun, require_instrumented, require_run
 
@@ -188,3 +189,15 @@ def assert_optimizers_cover(run: GANRun) -> None:
             "opt_d_generator": crossed["opt_d"],
         },
     )
+
+
+#: The checks of this module (``pytest_gan.checks.ALL``).
+D_STEP_ISOLATED = Check(
+    "d-step-isolated", assert_d_step_isolated, ("d-step-leaks-into-generator",), exact=True
+)
+GRADIENTS_ZEROED = Check(
+    "gradients-zeroed", assert_gradients_zeroed, ("gradient-accumulation",), exact=True
+)
+OPTIMIZERS_COVER = Check(
+    "optimizers-cover", assert_optimizers_cover, ("optimizer-misses-parameters",), exact=True
+)
