@@ -11,15 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_gan._files import NAME_MAX, SAFE, safe_name
+from pytest_gan._images import read_png, write_png
 from pytest_gan.baseline.compare import assert_matches_baseline, check_compatible
-from pytest_gan.baseline.golden import (
-    GOLDEN_TOLERANCE,
-    generate,
-    golden_failure,
-    read_png,
-    sample_grid,
-    write_png,
-)
+from pytest_gan.baseline.golden import GOLDEN_TOLERANCE, generate, golden_failure, sample_grid
 from pytest_gan.baseline.store import (
     MIN_SEEDS,
     UPDATE_HINT,

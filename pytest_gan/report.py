@@ -1,7 +1,8 @@
 """Pictures of a run for people: sample grids of real next to generated samples, and the
 run's curves (losses, and what the probes saw of the discriminator).
 
-Images go through torchvision's ``make_grid``/``save_image``; 2-D data is drawn as a
+Images go through torchvision's ``make_grid`` and ``_images.write_png`` (the golden
+grids' writer too); 2-D data is drawn as a
 scatter plot rasterised into an image. The curves are drawn with matplotlib's object API
 (a ``Figure`` on an Agg canvas, never ``pyplot``), imported only when a curve is drawn, so
 that neither importing this module nor drawing touches a user's matplotlib backend or
@@ -19,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from pytest_gan._files import write_atomically
+from pytest_gan._images import write_png
 from pytest_gan.instrument import History
 
 if TYPE_CHECKING:
@@ -44,7 +46,7 @@ _MIN_GRID_WIDTH = 512
 
 
 def _atomic_png(image: torch.Tensor, path: Path) -> Path:
-    return write_atomically(path, lambda tmp: save_image(image, tmp, format="png"), suffix=".png")
+    return write_png(image, path)
 
 
 def scatter_image(

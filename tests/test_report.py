@@ -80,11 +80,12 @@ def test_a_save_that_fails_midway_keeps_the_previous_file(
     path = save_sample_grid(tmp_path / "grid.png", torch.zeros(4, 3, 8, 8))
     before = path.read_bytes()
 
-    def half_written(image: torch.Tensor, fp: str, format: str) -> None:
+    def half_written(image: Any, fp: str, format: str | None = None, **params: Any) -> None:
         Path(fp).write_bytes(b"\x89PNG partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr("pytest_gan.report.save_image", half_written)
+    # Pillow writes every PNG (pytest_gan._images.write_png): its save fails midway.
+    monkeypatch.setattr("PIL.Image.Image.save", half_written)
     with pytest.raises(OSError, match="disk full"):
         save_sample_grid(path, torch.ones(4, 3, 8, 8))
     assert path.read_bytes() == before

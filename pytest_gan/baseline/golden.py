@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_gan._files import write_atomically
+from pytest_gan._images import quantize
 from pytest_gan.baseline.store import UPDATE_HINT
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ def generate(generator: Any, z: Any, labels: Any) -> torch.Tensor:
 
 
 def sample_grid(images: torch.Tensor, data_range: tuple[float, float]) -> torch.Tensor:
-    import torch
     from torchvision.utils import make_grid
 
     lo, hi = (float(v) for v in data_range)
@@ -62,32 +61,7 @@ def sample_grid(images: torch.Tensor, data_range: tuple[float, float]) -> torch.
         raise ValueError(f"data_range must be (low, high) with low < high; got {data_range!r}")
     unit = ((images - lo) / (hi - lo)).nan_to_num(0.0).clamp(0, 1)
     grid: torch.Tensor = make_grid(unit, nrow=GOLDEN_NROW, padding=2, pad_value=1.0)
-    # The rounding save_image does: the stored PNG and this grid agree exactly.
-    return (grid * 255 + 0.5).clamp(0, 255).to(torch.uint8)
-
-
-# PNGs go through Pillow (torchvision's own dependency) rather than torchvision.io, whose
-# image codecs warn that they are deprecated: an error under filterwarnings = error.
-def write_png(image: torch.Tensor, path: Path) -> None:
-    from PIL import Image
-
-    picture = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy())
-
-    def write(tmp: str) -> None:
-        picture.save(tmp, format="PNG")
-
-    write_atomically(path, write, suffix=".png")
-
-
-def read_png(path: Path) -> torch.Tensor:
-    """An image file as ``[3, H, W]`` uint8 (grey and RGBA converted to RGB)."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    with Image.open(path) as picture:
-        pixels = np.array(picture.convert("RGB"))
-    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+    return quantize(grid)
 
 
 def golden_failure(
