@@ -4,11 +4,13 @@ the files and folders named after tests (no torch import)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def write_atomically(path: Path, write: Callable[[str], None], *, suffix: str = ".tmp") -> Path:
@@ -58,3 +60,14 @@ def safe_name(
     prefix = safe[: limit - _HASH_LEN - 1].rstrip("._-")
     suffix = digest.hexdigest()[:_HASH_LEN]
     return f"{prefix}-{suffix}" if prefix else suffix
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path``, atomically."""
+
+    def dump(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+    write_atomically(path, dump)

@@ -167,7 +167,7 @@ def test_the_engine_never_imports_the_plugin_layer(engine: str) -> None:
         if module not in seen:
             seen.add(module)
             todo += graph[module]
-    assert seen & PLUGIN_LAYER == set()
+    assert {m for m in seen if m in PLUGIN_LAYER or m.startswith("pytest_gan.smoke.")} == set()
 
 
 def test_one_loss_registry_covers_every_loss_a_spec_accepts() -> None:
