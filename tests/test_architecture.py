@@ -233,3 +233,36 @@ def test_no_check_is_looked_up_by_its_name() -> None:
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "getattr(pytest_gan," not in text and "getattr(pg," not in text, path
+
+
+#: docs/architecture.md "The flow": each module imports only from its own layer and the
+#: ones listed before it.
+LAYERS = (
+    (
+        "_defaults _args _files _images _version _profile errors pitfalls rng devices "
+        "threads metrics losses"
+    ),
+    "spec data strategies",
+    "instrument limits run",
+    "checks deciding",
+    "training watching lightning",
+    "baseline",
+    "report smoke session plugin baseline_fixture",
+)
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return len(LAYERS)  # the package's __init__: the lazy exports, above everything
+    top = parts[1]
+    for i, names in enumerate(LAYERS):
+        if top in names.split():
+            return i
+    raise AssertionError(f"{module} is in no layer of docs/architecture.md")
+
+
+def test_imports_follow_the_layers_of_the_architecture_page() -> None:
+    graph, _ = _imports()
+    upward = [(m, t) for m, targets in graph.items() for t in targets if _layer(t) > _layer(m)]
+    assert upward == []
