@@ -227,6 +227,11 @@ def test_one_registry_of_checks_drives_exports_pitfalls_and_smoke_items() -> Non
     assert sorted(BY_PITFALL) == sorted(set(PITFALLS) - {"baseline-regression"})
     assert sum(len(c.pitfalls) for c in ALL) == len(BY_PITFALL)
     assert all(PITFALLS[p].check == c.name for p, c in BY_PITFALL.items())
+    # ... and the torch-free list of ids the pytest-xdist controller schedules and
+    # tabulates by.
+    from pytest_gan.smoke import CHECK_IDS
+
+    assert CHECK_IDS == tuple(ids)
 
 
 def test_no_check_is_looked_up_by_its_name() -> None:

@@ -362,6 +362,25 @@ def test_importing_the_plugin_does_not_import_torch() -> None:
     assert completed.returncode == 0, completed.stderr
 
 
+def test_the_xdist_controller_schedules_and_tabulates_smoke_items_without_torch() -> None:
+    # The controller groups node ids by spec and draws the verdict table; importing the
+    # checks there (torch) would delay every worker's first training by seconds.
+    code = (
+        "import sys\n"
+        "from pytest_gan.smoke import smoke_scope, verdict_table\n"
+        "assert smoke_scope('t/gan-smoke::diverse[a]') == 't/gan-smoke[a]'\n"
+        "lines = verdict_table([{'spec': 'a', 'check': 'diverse', 'outcome': 'pass'}])\n"
+        "assert any('diverse' in line for line in lines)\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+
+    assert completed.returncode == 0, completed.stderr
+
+
 def test_help_and_a_session_without_gans_do_not_import_torch(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

@@ -29,6 +29,7 @@ from pytest_gan.smoke.artifacts import (
     write_run_artifacts,
 )
 from pytest_gan.smoke.items import (
+    CHECK_IDS,
     COLLECTOR_NAME,
     EXPECT_MARKER,
     EXPECT_MARKER_HELP,
@@ -69,6 +70,7 @@ from pytest_gan.smoke.verdicts import (
 )
 
 __all__ = [
+    "CHECK_IDS",
     "COLLECTOR_NAME",
     "CURVES_PNG",
     "EXPECT_MARKER",

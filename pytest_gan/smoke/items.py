@@ -23,6 +23,30 @@ SPEC_FIXTURE = "gan_spec"
 COLLECTOR_NAME = "gan-smoke"
 
 
+#: The ids of ``pytest_gan.checks.ALL``, in its order, for the code that must not import
+#: torch: the pytest-xdist controller schedules the items and draws the verdict table by
+#: them, and importing the checks there would delay every worker's first training by
+#: seconds (docs/benchmarks.md, "The smoke suite"). ``tests/test_architecture.py`` holds
+#: it to the registry.
+CHECK_IDS = (
+    "losses-finite",
+    "d-step-isolated",
+    "d-output-fits-loss",
+    "gradients-zeroed",
+    "optimizers-cover",
+    "data-normalized",
+    "output-range",
+    "generator-learns",
+    "not-blank",
+    "diverse",
+    "losses-balanced",
+    "d-generalizes",
+    "conditioning",
+    "lipschitz",
+    "checkpoint-roundtrip",
+)
+
+
 def smoke_checks() -> tuple[Check, ...]:
     """The checks every smoke spec runs, in order: ``pytest_gan.checks.ALL``, imported
     (with torch) only when the smoke suite needs them."""
@@ -78,9 +102,10 @@ class Expectation:
 
 def _smoke_pitfalls() -> dict[str, str]:
     """Pitfall id -> the smoke check id that diagnoses it."""
+    from pytest_gan.checks import BY_PITFALL
     from pytest_gan.pitfalls import PITFALLS
 
-    return {p: c.id for c in smoke_checks() for p in c.pitfalls if p in PITFALLS}
+    return {p: c.id for p, c in BY_PITFALL.items() if p in PITFALLS}
 
 
 def expectation_of(item: Any) -> Expectation:
@@ -192,7 +217,7 @@ class SmokeCollector(pytest.Module):
         return _smoke_module()
 
     def istestfunction(self, obj: object, name: str) -> bool:
-        return callable(obj) and name in {c.id for c in smoke_checks()}
+        return callable(obj) and name in CHECK_IDS
 
     def _register_setup_module_fixture(self) -> None:
         pass

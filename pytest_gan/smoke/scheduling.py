@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_gan.smoke.items import COLLECTOR_NAME, smoke_checks
+from pytest_gan.smoke.items import CHECK_IDS, COLLECTOR_NAME
 
 # -- pytest-xdist ---------------------------------------------------------------------
 
@@ -20,7 +20,7 @@ def smoke_scope(nodeid: str) -> str:
     """A node id's unit of work under pytest-xdist: all the items of one smoke spec go
     together (so its run is trained once in all); any other test is a unit of its own."""
     match = SMOKE_NODEID.fullmatch(nodeid)
-    if match is None or match["check"] not in {c.id for c in smoke_checks()}:
+    if match is None or match["check"] not in CHECK_IDS:
         return nodeid
     return f"{match['collector']}[{match['spec'] or ''}]"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_gan.smoke.items import EXPECT_MARKER, smoke_checks
+from pytest_gan.smoke.items import CHECK_IDS, EXPECT_MARKER
 
 #: Marks a failure the spec's ``gan_expect`` marker expected (its cell and its pitfall).
 EXPECTED_SUFFIX = "*"
@@ -134,7 +134,7 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
     the expected pitfall ``M`` (listed as ``MISSED <pitfall>``). A key below the table
     names the checks and the marks.
     """
-    checks = [c.id for c in smoke_checks() if any(v["check"] == c.id for v in verdicts)]
+    checks = [c for c in CHECK_IDS if any(v["check"] == c for v in verdicts)]
     specs = list(dict.fromkeys(v["spec"] for v in verdicts))
     marked = {v["spec"] for v in verdicts if v.get("expected")}
     by_cell = {(v["spec"], v["check"]): v for v in verdicts}
