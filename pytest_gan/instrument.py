@@ -44,6 +44,7 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from pytest_gan import _defaults
+from pytest_gan.losses import LOGIT, PROBABILITY, SCORE
 from pytest_gan.metrics import mean_pairwise_distance, reach
 from pytest_gan.rng import preserved_torch_rng
 
@@ -573,7 +574,7 @@ class Prober:
         train_batch: tuple[torch.Tensor, torch.Tensor | None],
         threshold: float | str | None,
         every: int,
-        scores: str = "score",
+        scores: str = SCORE,
         history: History,
     ) -> None:
         self.generator = generator
@@ -588,7 +589,7 @@ class Prober:
         # ... and the real batch's spread, the scale of each probe's fake_spread.
         self.real_spread = _spread(holdout[0])
         self.threshold = threshold
-        # "logit", "probability", "score" (no probability reading), or AUTO_THRESHOLD
+        # LOGIT, PROBABILITY, SCORE (no probability reading: pytest_gan.losses), or AUTO_THRESHOLD
         # (a user's step: logit or probability, told apart by the outputs' range).
         self.scores = scores
         self.every = every
@@ -618,10 +619,10 @@ class Prober:
         # logits; a hinge or WGAN critic's scores are neither.
         scores = self.scores
         if scores == AUTO_THRESHOLD:
-            scores = "probability" if threshold == 0.5 else "logit"
-        if scores == "logit":
+            scores = PROBABILITY if threshold == 0.5 else LOGIT
+        if scores == LOGIT:
             d_fake_p = float(torch.sigmoid(d_fake).mean())
-        elif scores == "probability":
+        elif scores == PROBABILITY:
             d_fake_p = float(d_fake.clamp(0, 1).mean())
         else:
             d_fake_p = math.nan
