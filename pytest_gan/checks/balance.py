@@ -5,7 +5,8 @@ Both verdicts read the run's probes (``run.history.probes``): D's scores on held
 samples and on fresh fakes, taken every tenth of the run. They judge the last third of the
 run, where a healthy game has settled, and never D's accuracy alone: a healthy DCGAN's D
 is right on nearly every sample early on (FIELD.md), so dominance only counts together
-with the generator's signal dying.
+with the generator's signal dying. A critic trained with a gradient penalty is judged too
+weak on its slope as well, the figure its penalty holds near 1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, score_kind
+from pytest_gan.checks.lipschitz import has_gradient_penalty, run_gradient_norms
 from pytest_gan.errors import fail
 from pytest_gan.instrument import gap_closed
 from pytest_gan.metrics import finite_median
@@ -42,10 +44,17 @@ MAX_FAKE_BELIEF = 0.05
 #: notes".
 MAX_WEAK_AUC = 0.25
 
-#: A Wasserstein critic's scores are no classifier's (it ranks G's samples above the data
-#: for long stretches of healthy runs: AUC down to 0.01 on ring-wgan-gp), so balance is not
-#: judged for one (``score_kind``: the ``wgan-gp`` loss, or a user's step whose loss only
-#: averages and subtracts D's scores); ``assert_lipschitz`` judges the critic.
+# A Wasserstein critic's scores are no classifier's: it ranks G's samples above the data for
+# long stretches of healthy runs (AUC down to 0.01 on ring-wgan-gp), so a low AUC alone says
+# nothing of it, and it is never judged as overpowering (``score_kind``: the ``wgan-gp``
+# loss, or a user's step whose loss only averages and subtracts D's scores).
+
+#: A critic trained with a gradient penalty is too weak when G fools it (``MAX_WEAK_AUC``)
+#: *and* its slope, the median ``||grad_x D||`` at interpolates between the data and the
+#: fakes (``lipschitz.run_gradient_norms``; the penalty aims at 1), is at most this.
+#: Why here: 1.23x below the healthy least (0.862) and 1.31x above the wild weak critic's most
+#: (0.534, 800 steps); calibration: docs/benchmarks.md "Calibration notes".
+MAX_WEAK_SLOPE = 0.7
 
 
 def late_probes(run: GANRun, share: float = LATE_SHARE) -> list[dict[str, Any]]:
@@ -78,17 +87,25 @@ def assert_losses_balanced(run: GANRun) -> None:
     real <= ``MAX_FAKE_BELIEF``: G's loss climbing, its saturating gradient dying); with
     pitfall ``discriminator-too-weak`` when G fools D (AUC <= ``MAX_WEAK_AUC``: D ranks the
     fakes as more real than the real samples). The first verdict needs D's outputs to read
-    as probabilities or logits (not a hinge D's scores). A Wasserstein critic (loss
-    ``"wgan-gp"``, or a user's step whose loss only averages and subtracts D's scores:
-    ``score_kind``) passes: ``assert_lipschitz`` judges it.
+    as probabilities or logits (not a hinge D's scores).
+
+    A Wasserstein critic (loss ``"wgan-gp"``, or a user's step whose loss only averages and
+    subtracts D's scores: ``score_kind``) is never judged as overpowering, and a low AUC
+    alone is no verdict on it (a healthy critic ranks G's samples above the data for long
+    stretches). A critic trained with a gradient penalty is too weak when G fools it *and*
+    its slope between the data and the fakes (the median ``||grad_x D||`` the penalty
+    holds near 1) is at most ``MAX_WEAK_SLOPE``. A critic without a penalty (weight
+    clipping) has no target slope to read, and passes: ``assert_lipschitz`` judges it.
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_losses_balanced")
     require_instrumented(run, "assert_losses_balanced")
     kind = score_kind(run)
-    if kind == CRITIC:
-        return
     late = late_probes(run)
+    if kind == CRITIC:
+        if late:
+            _judge_critic(run, finite_median([p["d_auc"] for p in late]), late)
+        return
     if not late:
         raise ValueError(
             "assert_losses_balanced: run has no probes in its last third; train it with the "
@@ -138,6 +155,33 @@ def assert_losses_balanced(run: GANRun) -> None:
             [("D's AUC, real vs fake (median)", auc, f"> {MAX_WEAK_AUC:g} (chance 0.5)"), *losses],
             evidence,
         )
+
+
+def _judge_critic(run: GANRun, auc: float, late: list[dict[str, Any]]) -> None:
+    """A penalised critic that G fools while its slope stays far below the penalty's
+    target: too weak to teach G (``MAX_WEAK_SLOPE``). The slope is measured only when the
+    AUC already says G fools the critic; a critic with no penalty (weight clipping, or
+    none) has no target slope to read and passes."""
+    __tracebackhide__ = True
+    if not (auc <= MAX_WEAK_AUC and has_gradient_penalty(run)):
+        return
+    slope = float(run_gradient_norms(run).median())
+    if not slope <= MAX_WEAK_SLOPE:
+        # Above it, or NaN: a critic whose scores are not finite is no weak one
+        # (assert_losses_finite and assert_lipschitz judge it).
+        return
+    window = f"steps {late[0]['step']}-{late[-1]['step']}"
+    raise fail(
+        "discriminator-too-weak",
+        f"G fools the critic over {window}: it ranks G's samples as more real than the "
+        f"real ones (AUC {auc:.2f}), and its slope between them is {slope:.2f} where its "
+        "gradient penalty holds a trained critic's near 1: it learns too slowly to teach G.",
+        [
+            ("critic's AUC, real vs fake (median)", auc, "- (alone, not the verdict)"),
+            ("critic's slope, median ||grad_x D||", slope, f"> {MAX_WEAK_SLOPE:g} (target 1)"),
+        ],
+        {"auc": auc, "slope": slope, "probes": len(late)},
+    )
 
 
 #: The check of this module (``pytest_gan.checks.ALL``).

@@ -160,16 +160,25 @@ def spectral_norms(discriminator: nn.Module) -> dict[str, tuple[float, bool]]:
     return result
 
 
+def has_gradient_penalty(run: GANRun) -> bool:
+    """Whether D is trained with a gradient penalty: the ``wgan-gp`` loss, or a training
+    step that returns a ``gp`` loss. The penalty holds a trained critic's gradient norms
+    between the data and the fakes near 1."""
+    return LOSSES[run.spec.loss].gradient_penalty or "gp" in run.history
+
+
 def lipschitz_constraints(run: GANRun) -> list[str]:
     """What in ``run`` is meant to keep D Lipschitz: a gradient penalty (the ``wgan-gp``
     loss, or a training step that returns a ``gp`` loss) and spectral normalisation. Empty
     for a GAN with no such constraint (a plain BCE DCGAN)."""
     run = require_run(run, "lipschitz_constraints")
     found = []
-    if LOSSES[run.spec.loss].gradient_penalty:
-        found.append("a gradient penalty (loss 'wgan-gp')")
-    elif "gp" in run.history:
-        found.append("a gradient penalty (the step's 'gp' loss)")
+    if has_gradient_penalty(run):
+        found.append(
+            "a gradient penalty (loss 'wgan-gp')"
+            if LOSSES[run.spec.loss].gradient_penalty
+            else "a gradient penalty (the step's 'gp' loss)"
+        )
     elif score_kind(run) == CRITIC:
         # A Wasserstein critic is only meaningful when Lipschitz, whatever keeps it so (a
         # penalty folded into d_loss, weight clipping).
