@@ -18,9 +18,9 @@ _EXPORTS: dict[str, str] = {
     "TrainContext": "pytest_gan.training",
     "GANTrainingError": "pytest_gan.errors",
     "GANTimeLimitError": "pytest_gan.limits",
-    "History": "pytest_gan.instrument",
+    "History": "pytest_gan.history",
     "watch": "pytest_gan.watching",
-    "WatchedRun": "pytest_gan.watching",
+    "WatchedRun": "pytest_gan.watched_run",
     "GANAssertionError": "pytest_gan.errors",
     "GANWarning": "pytest_gan.errors",
     "GANWastedBackwardWarning": "pytest_gan.errors",
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from pytest_gan.errors import GANTrainingError as GANTrainingError
     from pytest_gan.errors import GANWarning as GANWarning
     from pytest_gan.errors import GANWastedBackwardWarning as GANWastedBackwardWarning
-    from pytest_gan.instrument import History as History
+    from pytest_gan.history import History as History
     from pytest_gan.limits import GANTimeLimitError as GANTimeLimitError
     from pytest_gan.pitfalls import PITFALLS as PITFALLS
     from pytest_gan.pitfalls import Pitfall as Pitfall
@@ -83,7 +83,7 @@ if TYPE_CHECKING:
     from pytest_gan.spec import GANSpec as GANSpec
     from pytest_gan.training import TrainContext as TrainContext
     from pytest_gan.training import train as train
-    from pytest_gan.watching import WatchedRun as WatchedRun
+    from pytest_gan.watched_run import WatchedRun as WatchedRun
     from pytest_gan.watching import watch as watch
 
 

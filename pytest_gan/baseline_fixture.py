@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_gan._args import check_int
 from pytest_gan._files import NAME_MAX, SAFE, safe_name
 from pytest_gan._images import read_png, write_png
 from pytest_gan.baseline.compare import assert_matches_baseline, check_compatible
@@ -21,6 +22,7 @@ from pytest_gan.baseline.store import (
     BaselineFileError,
     BaselineMismatchError,
     describe_seeds,
+    train_seeds,
     warn_if_blind,
 )
 
@@ -92,10 +94,7 @@ class BaselineFixture:
         require_run(run, "gan_baseline.check")
         require_instrumented(run, "gan_baseline.check")
         count = self.seeds if seeds is None else seeds
-        if isinstance(count, bool) or not isinstance(count, int) or count < MIN_SEEDS:
-            raise ValueError(
-                f"gan_baseline.check: seeds must be an int >= {MIN_SEEDS}; got {count!r}"
-            )
+        check_int(count, "gan_baseline.check: seeds", least=MIN_SEEDS)
         if self.path.exists() and not self.update:
             try:
                 stored = Baseline.load(self.path)
@@ -109,7 +108,7 @@ class BaselineFixture:
                 pytest.fail(f"{type(problem).__name__}: {problem}", pytrace=False)
             assert_matches_baseline(run, stored)
             return
-        measured, runs = Baseline._measure(
+        runs = train_seeds(
             run.spec,
             steps=run.steps,
             seeds=count,
@@ -117,7 +116,7 @@ class BaselineFixture:
             time_limit=self._time_limit,
             on_train=self._on_train,
         )
-        baseline = measured.save(self.path)
+        baseline = Baseline.from_runs(runs).save(self.path)
         # Pointed at the test's line that called check.
         warn_if_blind(baseline, runs)
         if self.update:
@@ -165,8 +164,7 @@ class BaselineFixture:
         __tracebackhide__ = True
         import torch
 
-        if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
-            raise ValueError(f"tolerance must be an int >= 0 (8-bit levels); got {tolerance!r}")
+        check_int(tolerance, "tolerance", least=0, why=" (8-bit levels)")
         path = self.samples_path(name)
         obtained = sample_grid(generate(generator, z, labels), data_range)
         if self.update or not path.exists():

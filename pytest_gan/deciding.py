@@ -43,7 +43,7 @@ from pytest_gan.checks.wiring import (
     stale_gradients,
 )
 from pytest_gan.errors import GANAssertionError
-from pytest_gan.instrument import History, distance_fell
+from pytest_gan.history import History, distance_fell
 from pytest_gan.run import GANRun
 
 
@@ -127,14 +127,14 @@ MIN_PROGRESS = 0.003
 
 
 def progress_since(run: GANRun, step: int) -> float:
-    """``instrument.distance_fell`` from the probe after ``step`` steps to the run's last
+    """``history.distance_fell`` from the probe after ``step`` steps to the run's last
     (NaN without them; ``inf`` when the samples were already as near the data as real
     samples are, which shows no progress a longer run could make)."""
     then, now = run.history.probe_at(step), run.history.probe_at(run.steps)
     if then is None:
         # A run trained again from scratch (a watched loop, ``settle_loop``) has its probes
         # where its own schedule put them: the last one at or before ``step``.
-        before = [p for p in run.history.probes if p["step"] <= step]
+        before = [p for p in run.history.probes if p.step <= step]
         then = before[-1] if before else None
     return math.nan if then is None or now is None else distance_fell(then, now)
 
@@ -184,7 +184,7 @@ def recorded_failures(history: History) -> list[str]:
     so the checks that read them fail whatever the rest of the run does: the smoke suite
     stops training there (``train(..., stop_early=True)``). Empty for a run trained with
     ``instrument=False``, which keeps no such records."""
-    if not history.wiring:
+    if history.wiring is None:
         return []
     found: list[str] = []
     if nonfinite_losses(history.events):

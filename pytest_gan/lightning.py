@@ -26,7 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_gan import _defaults
-from pytest_gan.watching import Watch, WatchedRun
+from pytest_gan.watched_run import WatchedRun
+from pytest_gan.watching import Watch
 
 try:
     import pytorch_lightning as _pl

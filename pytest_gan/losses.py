@@ -24,6 +24,11 @@ CLASSIFIER, MARGIN, CRITIC = "classifier", "margin", "critic"
 #: logit, a probability-like target of 0/1, or a score with no such reading.
 LOGIT, PROBABILITY, SCORE = "logit", "probability", "score"
 
+#: The probes' reading for a user's own step under a classifier loss: D's outputs are
+#: probabilities (a Sigmoid ending, boundary 1/2) if they all lie in [0, 1], else logits
+#: (boundary 0), told apart at each probe.
+BY_RANGE = "by-range"
+
 
 @dataclass(frozen=True)
 class Loss:

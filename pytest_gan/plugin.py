@@ -7,6 +7,7 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -270,11 +271,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if folder is not None:
                 lines = record_failure(folder, verdict)
                 if lines:
-                    verdict["artifacts"] = str(folder)
+                    verdict = replace(verdict, artifacts=str(folder))
                     report.sections.append(("gan-smoke artifacts", "\n".join(lines)))
-            report.user_properties.append((VERDICT_PROPERTY, verdict))
+            report.user_properties.append((VERDICT_PROPERTY, verdict.to_json()))
             # JUnit XML reads the properties of the teardown report, which pytest copies
-            # from the item: flat pairs there (the verdict dict above is for our reporter).
+            # from the item: flat pairs there (the verdict record above is for our reporter).
             item.user_properties.extend(junit_properties(verdict))
             if item.config.getoption("htmlpath", None):
                 # pytest-html shows a report's ``extras`` beside its test.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from torchvision.utils import make_grid
 
 from pytest_gan._files import write_atomically
 from pytest_gan._images import write_png
-from pytest_gan.instrument import History
+from pytest_gan.history import History
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -197,8 +197,8 @@ def _draw_losses(ax: Axes, history: History) -> None:
         event = history.events.get(f"nonfinite:{key}")
         bad = np.isinf(values)
         if event is not None:
-            bad |= np.isnan(values) & (steps >= event["first_step"])
-            count = event["count"]
+            bad |= np.isnan(values) & (steps >= event.first_step)
+            count = event.count
             notes.append(
                 f"{key} NaN/inf from step {event['first_step']} "
                 f"({count} step{'s' if count != 1 else ''})"
@@ -237,7 +237,7 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else math.nan
 
 
-def _draw_probes(ax: Axes, probes: list[dict[str, Any]]) -> None:
+def _draw_probes(ax: Axes, probes: Sequence[Mapping[str, Any]]) -> None:
     steps = [float(p["step"]) for p in probes]
     held_out = all(p.get("held_out", True) for p in probes)
     real = "held-out real" if held_out else "real (train)"

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from pytest_gan._args import check_count
+from pytest_gan._args import check_int
 from pytest_gan.devices import CUBLAS_CONTEXT_WARNING
-from pytest_gan.instrument import History, preserved_state
+from pytest_gan.history import History, Wiring
 from pytest_gan.limits import Deadline, check_time_limit
+from pytest_gan.probing import preserved_state
 from pytest_gan.rng import RNGState, local_generator
 from pytest_gan.spec import GANSpec
 
@@ -120,7 +121,7 @@ class GANRun:
         (see :attr:`extendable`): a copy of a run, or one whose extension raised midway.
         """
         __tracebackhide__ = True
-        check_count(steps, "steps")
+        check_int(steps, "steps")
         if progress is not None and not callable(progress):
             raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
         limit = check_time_limit(time_limit)
@@ -203,7 +204,7 @@ class GANRun:
         generator behaves far from its training inputs). A plain draw (``n`` alone) is
         kept, and a copy of it returned again while no tensor of the generator changed.
         """
-        check_count(n, "n")
+        check_int(n, "n")
         if mode not in ("eval", "train"):
             raise ValueError(f"mode must be 'eval' or 'train'; got {mode!r}")
         plain = labels is None and seed is None and mode == "eval" and not initial
@@ -268,7 +269,7 @@ class GANRun:
         self, n: int, *, seed: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``n`` distinct real samples and their labels (None when the data has none)."""
-        check_count(n, "n")
+        check_int(n, "n")
         gen = local_generator(self.seed if seed is None else seed, STREAM_REAL)
         x, y = self.spec.source.real(n, gen)
         return x.to(self.device), (None if y is None else y.to(self.device))
@@ -289,9 +290,13 @@ def require_run(run: Any, check: str) -> GANRun:
     return run
 
 
-def require_instrumented(run: GANRun, check: str) -> None:
-    if not run.history.wiring:
+def require_instrumented(run: GANRun, check: str) -> Wiring:
+    """The run's wiring record, or a ``ValueError`` for a run trained without the
+    instrumentation every such check reads."""
+    wiring = run.history.wiring
+    if wiring is None:
         raise ValueError(
             f"{check}: run was trained with instrument=False, so it holds none of the "
             "records this check reads; train it with the default instrument=True"
         )
+    return wiring

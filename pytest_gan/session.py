@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from pytest_gan import _defaults
+from pytest_gan._args import check_int
 from pytest_gan._files import NAME_MAX, SAFE_NO_BRACKETS, safe_name
 
 if TYPE_CHECKING:
@@ -409,14 +410,7 @@ class RunFactory:
 
 def _whole_number(name: str, value: object, *, minimum: int) -> int:
     __tracebackhide__ = True
-    # bool is an int subclass, but gan_train(spec, True) is a mistake, not one step.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"gan_train: {name} must be an int >= {minimum}, got {type(value).__name__} {value!r}"
-        )
-    if value < minimum:
-        raise ValueError(f"gan_train: {name} must be an int >= {minimum}, got {value}")
-    return value
+    return check_int(value, f"gan_train: {name}", least=minimum)
 
 
 def artifact_dir_for(root: Path, nodeid: str) -> Path:

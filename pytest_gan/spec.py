@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from pytest_gan import _defaults
+from pytest_gan._args import check_int
 from pytest_gan.data import DataSource, check_varies, describe_shape
 
 ModuleFactory = Callable[[], nn.Module]
@@ -122,25 +123,11 @@ class GANSpec:
                 "train_step must be None or a callable (ctx, batch) -> mapping of losses; got "
                 f"{type(self.train_step).__name__}"
             )
-        if self.num_classes is not None and (
-            isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int)
-        ):
-            raise TypeError(
-                f"num_classes must be None or an int; got {type(self.num_classes).__name__}"
-            )
-        if self.num_classes is not None and self.num_classes < 2:
-            raise ValueError(
-                f"num_classes must be at least 2 for a conditional GAN; got {self.num_classes}"
-            )
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
-            raise TypeError(f"batch_size must be an int; got {type(self.batch_size).__name__}")
-        if self.batch_size < 2:
-            # BatchNorm layers, and any batch statistic, need at least two samples.
-            raise ValueError(f"batch_size must be at least 2; got {self.batch_size}")
-        if isinstance(self.n_critic, bool) or not isinstance(self.n_critic, int):
-            raise TypeError(f"n_critic must be an int; got {type(self.n_critic).__name__}")
-        if self.n_critic < 1:
-            raise ValueError(f"n_critic must be at least 1; got {self.n_critic}")
+        if self.num_classes is not None:
+            check_int(self.num_classes, "num_classes", least=2, why=" for a conditional GAN")
+        # BatchNorm layers, and any batch statistic, need at least two samples.
+        check_int(self.batch_size, "batch_size", least=2)
+        check_int(self.n_critic, "n_critic")
         for argument, fn in (
             ("save_checkpoint", self.save_checkpoint),
             ("load_checkpoint", self.load_checkpoint),

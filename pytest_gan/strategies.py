@@ -31,6 +31,7 @@ from hypothesis.errors import InvalidArgument
 from torch import nn
 
 from pytest_gan import _defaults, _profile
+from pytest_gan._args import check_int
 
 __all__ = [
     "IMAGE_KINDS",
@@ -105,11 +106,12 @@ def _real(value: object, argument: str) -> float:
 
 
 def _positive_int(value: object, argument: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(f"{argument} must be an int; got {type(value).__name__}")
-    if value < minimum:
-        raise _value_error(f"{argument} must be at least {minimum}; got {value}")
-    return value
+    try:
+        return check_int(value, argument, least=minimum)
+    except TypeError as exc:
+        raise _type_error(str(exc)) from None
+    except ValueError as exc:
+        raise _value_error(str(exc)) from None
 
 
 def _betas(value: object, argument: str) -> tuple[float, float]:

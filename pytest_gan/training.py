@@ -17,19 +17,12 @@ import torch
 from torch import nn
 
 from pytest_gan import _defaults
-from pytest_gan._args import check_count
+from pytest_gan._args import check_int
 from pytest_gan.deciding import recorded_failures, settle
 from pytest_gan.devices import CUBLAS_CONTEXT_WARNING, resolve_device
 from pytest_gan.errors import GANTrainingError
-from pytest_gan.instrument import (
-    AUTO_THRESHOLD,
-    History,
-    Instrument,
-    Prober,
-    as_float,
-    preserved_state,
-    saturation_probe,
-)
+from pytest_gan.history import History
+from pytest_gan.instrument import Instrument, as_float
 from pytest_gan.limits import (
     MIN_ALARM_S,
     PHASE_SATURATION,
@@ -39,7 +32,8 @@ from pytest_gan.limits import (
     can_interrupt,
     check_time_limit,
 )
-from pytest_gan.losses import LOSSES
+from pytest_gan.losses import BY_RANGE, LOSSES
+from pytest_gan.probing import Prober, preserved_state, saturation_probe
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
 from pytest_gan.spec import GANSpec, validate_networks
@@ -70,14 +64,14 @@ class TrainContext:
         ``labels`` is accepted for symmetry with ``generator(z, labels)``; when given its
         length must be ``n``.
         """
-        check_count(n, "n")
+        check_int(n, "n")
         if labels is not None and labels.shape[0] != n:
             raise ValueError(f"labels must hold n={n} labels; got {labels.shape[0]}")
         return torch.randn(n, *self.latent_shape, device=self.device)
 
     def labels(self, n: int) -> torch.Tensor:
         """``n`` class labels drawn uniformly, on ``device`` (conditional specs only)."""
-        check_count(n, "n")
+        check_int(n, "n")
         if self.num_classes is None:
             raise ValueError("labels() needs a conditional spec (num_classes is None)")
         return torch.randint(0, self.num_classes, (n,), device=self.device)
@@ -346,16 +340,13 @@ def train(
     __tracebackhide__ = True
     if not isinstance(spec, GANSpec):
         raise TypeError(f"spec must be a GANSpec; got {type(spec).__name__}")
-    check_count(steps, "steps")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int; got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative; got {seed}")
+    check_int(steps, "steps")
+    check_int(seed, "seed", least=0)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
     limit = check_time_limit(time_limit)
     if max_steps is not None:
-        check_count(max_steps, "max_steps")
+        check_int(max_steps, "max_steps")
         if max_steps < steps:
             raise ValueError(f"max_steps must be at least steps={steps}; got {max_steps}")
     if not isinstance(stop_early, bool):
@@ -435,12 +426,9 @@ def make_prober(
         else None
     )
     loss = LOSSES[spec.loss]
-    threshold: float | str | None = loss.threshold
-    if spec.train_step is not None and threshold == 0.0:
-        # A user's own step may end D in a Sigmoid (probabilities, boundary 1/2) rather
-        # than return logits (boundary 0): the prober tells them apart by their range.
-        threshold = AUTO_THRESHOLD
-    scores = AUTO_THRESHOLD if threshold == AUTO_THRESHOLD else loss.scores
+    # A user's own step may end D in a Sigmoid (probabilities, boundary 1/2) rather than
+    # return logits (boundary 0): the prober tells them apart by their range.
+    scores = BY_RANGE if spec.train_step is not None and loss.threshold == 0.0 else loss.scores
     return Prober(
         generator=generator,
         discriminator=discriminator,
@@ -449,7 +437,7 @@ def make_prober(
         holdout=_to_device(holdout, device, conditional),
         held_out=held_out,
         train_batch=_to_device(train_batch, device, conditional),
-        threshold=threshold,
+        threshold=loss.threshold,
         scores=scores,
         every=every,
         history=history,

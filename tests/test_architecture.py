@@ -150,10 +150,14 @@ def test_nothing_inside_reads_the_package_init() -> None:
     [
         "pytest_gan.spec",
         "pytest_gan.instrument",
+        "pytest_gan.history",
+        "pytest_gan.probing",
         "pytest_gan.run",
         "pytest_gan.training",
         "pytest_gan.deciding",
         "pytest_gan.watching",
+        "pytest_gan.watched_run",
+        "pytest_gan.loss_trace",
         "pytest_gan.baseline.store",
         "pytest_gan.checks.outputs",
     ],
@@ -248,9 +252,9 @@ LAYERS = (
         "threads metrics losses"
     ),
     "spec data strategies",
-    "instrument limits run",
+    "history instrument probing limits run",
     "checks deciding",
-    "training watching lightning",
+    "training loss_trace watched_run watching lightning",
     "baseline",
     "report smoke session plugin baseline_fixture",
 )

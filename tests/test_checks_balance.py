@@ -16,7 +16,7 @@ from pytest_gan.checks import balance
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
 from pytest_gan.checks.balance import MAX_FAKE_BELIEF, MAX_WEAK_AUC, MAX_WEAK_SLOPE
 from pytest_gan.checks.lipschitz import has_gradient_penalty, lipschitz_constraints
-from pytest_gan.instrument import auc
+from pytest_gan.probing import auc
 from tests.tiny import hinge_step, make_d, tiny_spec
 
 

@@ -19,11 +19,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 from fixtures import models
 from fixtures.zoo import BROKEN, IMAGE_LATENT, case
 from pytest_gan import GANAssertionError, TrainContext, train
-from pytest_gan.checks.checkpoint import (
-    OUTPUT_RTOL,
-    assert_checkpoint_roundtrip,
-    infer_latent_shape,
-)
+from pytest_gan.checks._subject import infer_latent_shape
+from pytest_gan.checks.checkpoint import OUTPUT_RTOL, assert_checkpoint_roundtrip
 from pytest_gan.run import GANRun
 from tests.tiny import LATENT, tiny_spec
 
@@ -510,12 +507,12 @@ def test_bad_input_names_the_argument() -> None:
         (TypeError, "load must return an nn.Module", {"load": lambda p: torch.load(p)}),
         (TypeError, "reference must be a zero-argument callable", {"reference": 1.0}),
         (ValueError, "latent_dim must be a positive int", {"latent_dim": 0}),
-        (TypeError, "num_classes must be None or an int", {"num_classes": 2.0}),
+        (TypeError, "num_classes must be an int", {"num_classes": 2.0}),
         (ValueError, "num_classes must be at least 2", {"num_classes": 1}),
         (ValueError, "the generator failed on z of shape", {"latent_dim": 7}),
         (TypeError, "device must be None", {"device": 0}),
         (ValueError, "samples must be at least 1", {"samples": 0}),
-        (ValueError, "seed must be a non-negative int", {"seed": -1}),
+        (ValueError, "seed must be at least 0", {"seed": -1}),
     ]
     for error, message, overrides in cases:
         kwargs: dict[str, Any] = {"generator": g, "factory": BNGenerator, "latent_dim": LATENT}

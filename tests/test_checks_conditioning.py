@@ -137,7 +137,7 @@ def test_the_conditioning_check_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match=r"run must be conditional \(spec.num_classes set\)"):
         assert_conditioning_effective(train(tiny_spec(), steps=2))
     run = train(cond_spec(CondG), steps=2)
-    with pytest.raises(ValueError, match=r"samples must be at least 2 \* num_classes = 4"):
+    with pytest.raises(ValueError, match=r"samples must be at least 4 \(2 \* num_classes\)"):
         assert_conditioning_effective(run, samples=3)
     with pytest.raises(TypeError, match="samples must be an int"):
         assert_conditioning_effective(run, samples=100.0)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 
 import pytest
 import torch
@@ -152,21 +153,25 @@ def _point_run(steps: int = 60) -> GANRun:
 def test_lasting_spread_is_the_median_over_the_last_half_of_the_probes() -> None:
     run = _point_run()
     probes = run.history.probes
-    assert all(p["real_spread"] > 0 and p["fake_spread"] > 0 for p in probes)
-    later = [p for p in probes if p["step"] >= 30]
-    for i, p in enumerate(later):
-        p["fake_spread"] = p["real_spread"] * (i + 1) / 10
+    assert all(p.real_spread > 0 and p.fake_spread > 0 for p in probes)
+    early = [p for p in probes if p.step < 30]
+    later = [
+        replace(p, fake_spread=p.real_spread * (i + 1) / 10)
+        for i, p in enumerate(p for p in probes if p.step >= 30)
+    ]
+    run.history.probes = early + later
     figure, count, since = lasting_spread(run)
-    assert (count, since) == (len(later), later[0]["step"])
+    assert (count, since) == (len(later), later[0].step)
     ratios = [(i + 1) / 10 for i in range(len(later))]
     assert figure == pytest.approx(statistics.median(ratios))
-    # Probes without a usable figure are left out: NaN samples, an infinite or missing
+    # Probes without a usable figure are left out: NaN samples, an infinite or a zero
     # real spread.
-    later[0]["fake_spread"] = math.nan
-    later[1]["real_spread"] = math.inf
-    del later[2]["fake_spread"]
+    later[0] = replace(later[0], fake_spread=math.nan)
+    later[1] = replace(later[1], real_spread=math.inf)
+    later[2] = replace(later[2], real_spread=0.0)
+    run.history.probes = early + later
     figure, count, since = lasting_spread(run)
-    assert (count, since) == (len(later) - 3, later[3]["step"])
+    assert (count, since) == (len(later) - 3, later[3].step)
     assert figure == pytest.approx(statistics.median(ratios[3:]))
     assert math.isnan(lasting_spread(train(tiny_spec(), steps=5, instrument=False))[0])
 
@@ -174,10 +179,10 @@ def test_lasting_spread_is_the_median_over_the_last_half_of_the_probes() -> None
 def test_a_point_run_that_stayed_narrow_fails_however_its_last_snapshot_looks() -> None:
     run = _point_run()
     assert_diverse(run)
-    probes = run.history.probes
-    for p in probes:
-        if p["step"] >= 30:
-            p["fake_spread"] = 0.1 * p["real_spread"]
+    run.history.probes = [
+        replace(p, fake_spread=0.1 * p.real_spread) if p.step >= 30 else p
+        for p in run.history.probes
+    ]
     with pytest.raises(GANAssertionError, match=r"stayed 10\.0x closer") as caught:
         assert_diverse(run)
     evidence = caught.value.evidence

@@ -127,6 +127,7 @@ def test_a_github_job_summary_gets_one_row_per_spec(
 
 def test_the_summary_marks_expected_missed_and_errors() -> None:
     from pytest_gan.smoke import markdown_summary
+    from pytest_gan.smoke.verdicts import Verdict
 
     verdicts = [
         {"spec": "a", "check": "diverse", "outcome": "pass", "steps": 200, "elapsed": 12.34},
@@ -150,7 +151,7 @@ def test_the_summary_marks_expected_missed_and_errors() -> None:
             "extensions": [{"from": 200, "to": 400, "pending": ["mode-collapse"]}],
         },
     ]
-    rows = markdown_summary(verdicts)[4:]
+    rows = markdown_summary([Verdict.from_json({"nodeid": "", **v}) for v in verdicts])[4:]
     assert rows[0] == "| `a` | ✅ pass | 200 | 12.3 | - | - |"
     assert rows[1] == "| `b` | ☑️ as expected | - | - | `mode-collapse*` | - |"
     assert rows[2] == "| `c` | ❌ missed | - | - | `MISSED mode-collapse` | `diverse` |"

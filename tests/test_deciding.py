@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from pytest_gan.deciding import (
     undecided,
 )
 from pytest_gan.smoke import verdict_table
+from pytest_gan.smoke.verdicts import Verdict
 from tests.tiny import LATENT, CondD, CondG, make_g, tiny_spec, two_clusters
 
 
@@ -190,10 +192,12 @@ def test_past_4x_a_run_goes_on_only_while_its_samples_approach_the_data(seed: in
 def _with_distances(run: pg.GANRun, distances: dict[int, float], scale: float) -> pg.GANRun:
     """``run`` with its probes' ``fake_to_real`` at the given steps set to ``distances``
     and their ``real_to_real`` to ``scale``: a trajectory written out by hand."""
-    for probe in run.history.probes:
-        if probe["step"] in distances:
-            probe["fake_to_real"] = distances[probe["step"]]
-            probe["real_to_real"] = scale
+    run.history.probes = [
+        replace(p, fake_to_real=distances[p.step], real_to_real=scale)
+        if p.step in distances
+        else p
+        for p in run.history.probes
+    ]
     return run
 
 
@@ -291,9 +295,9 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
         ],
     }
     verdicts = [
-        {"spec": "slow-wgan", "check": "not-blank", "outcome": "pass", **judged},
-        {"spec": "slow-wgan", "check": "diverse", "outcome": "pass", **judged},
-        {"spec": "dcgan", "check": "diverse", "outcome": "pass", "steps": 200},
+        Verdict("slow-wgan", "not-blank", "", "pass", **judged),  # type: ignore[arg-type]
+        Verdict("slow-wgan", "diverse", "", "pass", **judged),  # type: ignore[arg-type]
+        Verdict("dcgan", "diverse", "", "pass", steps=200),
     ]
     lines = verdict_table(verdicts)
     notes = [line for line in lines if "trained on" in line]

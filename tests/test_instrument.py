@@ -11,7 +11,7 @@ import torch
 
 from fixtures.steps import UserStep
 from pytest_gan import History, TrainContext, _defaults, train
-from pytest_gan.instrument import distance_fell, gap_closed
+from pytest_gan.history import distance_fell, gap_closed
 from tests.tiny import tiny_spec
 
 STEPS = 12

@@ -297,7 +297,7 @@ def test_steps_default_to_the_option(gan_train):
 
 
 def test_a_budget_below_the_steps_is_refused_by_name(gan_train):
-    with pytest.raises(ValueError, match="gan_train: max_steps must be an int >= 3, got 2"):
+    with pytest.raises(ValueError, match="gan_train: max_steps must be at least 3; got 2"):
         gan_train(SPEC, steps=3, max_steps=2)
 """
     )
@@ -368,8 +368,9 @@ def test_the_xdist_controller_schedules_and_tabulates_smoke_items_without_torch(
     code = (
         "import sys\n"
         "from pytest_gan.smoke import smoke_scope, verdict_table\n"
+        "from pytest_gan.smoke.verdicts import Verdict\n"
         "assert smoke_scope('t/gan-smoke::diverse[a]') == 't/gan-smoke[a]'\n"
-        "lines = verdict_table([{'spec': 'a', 'check': 'diverse', 'outcome': 'pass'}])\n"
+        "lines = verdict_table([Verdict('a', 'diverse', 'a::diverse', 'pass')])\n"
         "assert any('diverse' in line for line in lines)\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
@@ -675,11 +676,11 @@ def test_run_stats_merge_and_describe() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"steps": 0}, ValueError, "steps must be an int >= 1, got 0"),
-        ({"steps": "3"}, TypeError, "steps must be an int >= 1, got str '3'"),
-        ({"steps": 2.0}, TypeError, "steps must be an int >= 1, got float"),
-        ({"steps": True}, TypeError, "steps must be an int >= 1, got bool"),
-        ({"seed": -1}, ValueError, "seed must be an int >= 0, got -1"),
+        ({"steps": 0}, ValueError, "gan_train: steps must be at least 1; got 0"),
+        ({"steps": "3"}, TypeError, "gan_train: steps must be an int; got str"),
+        ({"steps": 2.0}, TypeError, "gan_train: steps must be an int; got float"),
+        ({"steps": True}, TypeError, "gan_train: steps must be an int; got bool"),
+        ({"seed": -1}, ValueError, "gan_train: seed must be at least 0; got -1"),
         ({"device": "tpu"}, ValueError, "gan_train(device=...): expected one of auto, cpu"),
     ],
 )

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_gan.checks import ALL as SMOKE_CHECKS
 from pytest_gan.smoke import TABLE_WIDTH, smoke_scope, verdict_table
+from pytest_gan.smoke.verdicts import Verdict
 
 
 def _table(out: str) -> tuple[list[str], dict[str, list[str]], dict[str, list[str]]]:
@@ -182,6 +183,8 @@ def test_the_report_holds_every_verdict_with_its_evidence(project: pytest.Pytest
     )
     assert {v["outcome"] for v in verdicts if v["spec"] == "raises"} == {"error"}
     assert [p.name for p in report.parent.iterdir()] == ["report.json"]  # no temp files
+    # Each record is a Verdict's, field for field: reading it back loses nothing.
+    assert [Verdict.from_json(v).to_json() for v in verdicts] == verdicts
 
 
 def test_xdist_gives_the_same_verdicts(project: pytest.Pytester) -> None:
@@ -233,7 +236,7 @@ def test_the_table_is_aligned_with_a_row_per_spec() -> None:
         {"spec": "bb", "check": "not-blank", "outcome": "n/a"},
         {"spec": "bb", "check": "diverse", "outcome": "error"},
     ]
-    assert verdict_table(verdicts) == [
+    assert verdict_table([Verdict.from_json({"nodeid": "", **v}) for v in verdicts]) == [
         "spec  1   2",
         "----  --  --",
         "a     ok  X",
@@ -258,7 +261,7 @@ def test_long_lists_of_pitfalls_wrap_at_the_table_width() -> None:
         {"spec": "twin", "check": c, "outcome": o, "pitfall": p, "expected": ["blank-output"]}
         for c, o, p in cells
     ]
-    lines = verdict_table(verdicts)
+    lines = verdict_table([Verdict.from_json({"nodeid": "", **v}) for v in verdicts])
     assert lines[2].split() == ["twin", "X*", "X*", "X*", "M", "X*"]
     found = lines[3 : lines.index(lines[1], 2)]
     assert len(found) == 2 and all(len(line) <= TABLE_WIDTH for line in found)

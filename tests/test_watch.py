@@ -19,7 +19,7 @@ import pytest_gan as pg
 from fixtures import models, zoo
 from fixtures.loops import watched
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
-from pytest_gan.watching import WATCH_FIRST_EVERY, WATCH_MAX_PROBES, WatchedRun
+from pytest_gan.watched_run import WATCH_FIRST_EVERY, WATCH_MAX_PROBES, WatchedRun
 
 LATENT = zoo.RING_LATENT
 BATCH = 128

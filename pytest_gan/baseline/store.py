@@ -219,7 +219,7 @@ class Baseline:
         run trained here. Warns (``GANBaselineWarning``) when the baseline cannot tell a
         generator that never learned from a healthy one (``warn_if_blind``).
         """
-        baseline, runs = cls._measure(
+        runs = train_seeds(
             spec,
             steps=steps,
             seeds=seeds,
@@ -228,51 +228,9 @@ class Baseline:
             time_limit=time_limit,
             on_train=on_train,
         )
+        baseline = cls.from_runs(runs)
         warn_if_blind(baseline, runs)
         return baseline
-
-    @classmethod
-    def _measure(
-        cls,
-        spec: Any,
-        *,
-        steps: int,
-        seeds: int | Sequence[int] = DEFAULT_SEEDS,
-        device: str | torch.device | None = None,
-        run: GANRun | None = None,
-        time_limit: float | None = None,
-        on_train: Callable[[GANRun], None] | None = None,
-    ) -> tuple[Baseline, list[GANRun]]:
-        """``measure`` without the warning: the baseline and the runs it was measured on."""
-        from pytest_gan.training import train
-
-        if run is not None:
-            if run.spec is not spec:
-                raise ValueError("run must be a run of spec (run.spec is not spec)")
-            if run.steps != steps:
-                raise ValueError(f"run has {run.steps} steps; the baseline is of {steps}")
-            device = run.device
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            first = run.seed if run is not None else 0
-            seed_list = list(range(first, first + seeds))
-        elif isinstance(seeds, Sequence) and all(
-            isinstance(s, int) and not isinstance(s, bool) for s in seeds
-        ):
-            seed_list = list(seeds)
-        else:
-            raise TypeError(f"seeds must be an int or a sequence of ints; got {seeds!r}")
-        if len(seed_list) < MIN_SEEDS:
-            raise ValueError(f"seeds: a baseline needs at least {MIN_SEEDS}; got {len(seed_list)}")
-        runs: list[GANRun] = []
-        for seed in seed_list:
-            if run is not None and seed == run.seed:
-                runs.append(run)
-                continue
-            trained = train(spec, steps=steps, device=device, seed=seed, time_limit=time_limit)
-            if on_train is not None:
-                on_train(trained)
-            runs.append(trained)
-        return cls.from_runs(runs), runs
 
     # -- reading and writing --------------------------------------------------------------
 
@@ -497,3 +455,46 @@ def _settings(run: GANRun, seeds: Sequence[int]) -> dict[str, Any]:
         "steps": run.steps,
         "torch": torch.__version__,
     }
+
+
+def train_seeds(
+    spec: Any,
+    *,
+    steps: int,
+    seeds: int | Sequence[int],
+    device: str | torch.device | None = None,
+    run: GANRun | None = None,
+    time_limit: float | None = None,
+    on_train: Callable[[GANRun], None] | None = None,
+) -> list[GANRun]:
+    """The runs a baseline of ``spec`` is measured on (``Baseline.measure``'s arguments):
+    one per seed, ``run`` standing for its own seed."""
+    from pytest_gan.training import train
+
+    if run is not None:
+        if run.spec is not spec:
+            raise ValueError("run must be a run of spec (run.spec is not spec)")
+        if run.steps != steps:
+            raise ValueError(f"run has {run.steps} steps; the baseline is of {steps}")
+        device = run.device
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        first = run.seed if run is not None else 0
+        seed_list = list(range(first, first + seeds))
+    elif isinstance(seeds, Sequence) and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in seeds
+    ):
+        seed_list = list(seeds)
+    else:
+        raise TypeError(f"seeds must be an int or a sequence of ints; got {seeds!r}")
+    if len(seed_list) < MIN_SEEDS:
+        raise ValueError(f"seeds: a baseline needs at least {MIN_SEEDS}; got {len(seed_list)}")
+    runs: list[GANRun] = []
+    for seed in seed_list:
+        if run is not None and seed == run.seed:
+            runs.append(run)
+            continue
+        trained = train(spec, steps=steps, device=device, seed=seed, time_limit=time_limit)
+        if on_train is not None:
+            on_train(trained)
+        runs.append(trained)
+    return runs

@@ -186,7 +186,7 @@ def _window_means(run: GANRun, key: str) -> list[float]:
     if broken is not None:
         # From the window where the loss turned NaN or infinite on, the figure is not
         # finite: outside any band.
-        first = min(broken["first_step"] * windows // run.steps, windows - 1)
+        first = min(broken.first_step * windows // run.steps, windows - 1)
         means[first:] = [math.nan] * (windows - first)
     return means
 
@@ -229,7 +229,7 @@ def summarize(run: GANRun) -> dict[str, float]:
     for key in ("d_loss", "g_loss"):
         for i, value in enumerate(_window_means(run, key), start=1):
             out[f"{key}[{i}/{LOSS_WINDOWS}]"] = value
-    late = [p for p in run.history.probes if p["step"] > run.steps * (1 - LATE_ACCURACY_SHARE)]
+    late = [p for p in run.history.probes if p.step > run.steps * (1 - LATE_ACCURACY_SHARE)]
     for name in ("d_acc_real", "d_acc_fake"):
         out[name] = statistics.fmean(float(p[name]) for p in late) if late else math.nan
     fake, quality = sample_quality(run, initial=False)

@@ -17,7 +17,7 @@ __all__ = ["CLASSIFIER", "CRITIC", "MARGIN", "NEGATIVE_LOSS", "score_kind"]
 NEGATIVE_LOSS = -1e-6
 
 
-#: How each reading of a loss (``pytest_gan.instrument.read_loss``) treats D's outputs.
+#: How each reading of a loss (``pytest_gan.probing.read_loss``) treats D's outputs.
 _READS = {
     "logit": CLASSIFIER,
     "probability": CLASSIFIER,
@@ -41,7 +41,8 @@ def score_kind(run: GANRun) -> str:
     D's (whose G loss is -E[D(G(z))]); a classifier's losses never go below 0.
     """
     spec = run.spec
-    reads = run.history.saturation.get("d_loss_reads")
+    saturation = run.history.saturation
+    reads = None if saturation is None else saturation.d_loss_reads
     if reads in _READS:
         return _READS[reads]
     if spec.train_step is None or spec.loss != "bce":

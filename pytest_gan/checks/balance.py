@@ -12,13 +12,12 @@ weak on its slope as well, the figure its penalty holds near 1.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, score_kind
 from pytest_gan.checks.lipschitz import has_gradient_penalty, run_gradient_norms
 from pytest_gan.errors import fail
-from pytest_gan.instrument import gap_closed
+from pytest_gan.history import Probe, gap_closed
 from pytest_gan.metrics import finite_median
 from pytest_gan.run import GANRun, require_instrumented, require_run
 
@@ -57,15 +56,15 @@ MAX_WEAK_AUC = 0.25
 MAX_WEAK_SLOPE = 0.7
 
 
-def late_probes(run: GANRun, share: float = LATE_SHARE) -> list[dict[str, Any]]:
+def late_probes(run: GANRun, share: float = LATE_SHARE) -> list[Probe]:
     """The probes of the judged window: the last ``share`` of the run (by default its last
     third; step 0 excluded)."""
     start = run.steps * (1 - share)
-    return [p for p in run.history.probes if p["step"] > 0 and p["step"] >= start]
+    return [p for p in run.history.probes if p.step > 0 and p.step >= start]
 
 
 def closing_share(run: GANRun) -> float:
-    """``instrument.gap_closed`` over the judged window, from its first probe to its last
+    """``history.gap_closed`` over the judged window, from its first probe to its last
     (NaN with fewer than two). Measured by benchmarks/calibrate_overpowering.py; no
     verdict reads it yet (docs/benchmarks.md, "What the wild corpus showed")."""
     late = late_probes(run)
@@ -104,17 +103,17 @@ def assert_losses_balanced(run: GANRun) -> None:
     late = late_probes(run)
     if kind == CRITIC:
         if late:
-            _judge_critic(run, finite_median([p["d_auc"] for p in late]), late)
+            _judge_critic(run, finite_median([p.d_auc for p in late]), late)
         return
     if not late:
         raise ValueError(
             "assert_losses_balanced: run has no probes in its last third; train it with the "
             "default instrument=True and at least 3 steps"
         )
-    auc = finite_median([p["d_auc"] for p in late])
+    auc = finite_median([p.d_auc for p in late])
     # A hinge D's margin scores carry no probability: no belief to read (the probes of a
     # user's step read them as logits, not knowing the loss).
-    belief = finite_median([p["d_fake_p"] for p in late]) if kind == CLASSIFIER else math.nan
+    belief = finite_median([p.d_fake_p for p in late]) if kind == CLASSIFIER else math.nan
     h = run.history
     steps = h.steps
     first, last = run.steps * LATE_SHARE, run.steps * (1 - LATE_SHARE)
@@ -157,7 +156,7 @@ def assert_losses_balanced(run: GANRun) -> None:
         )
 
 
-def _judge_critic(run: GANRun, auc: float, late: list[dict[str, Any]]) -> None:
+def _judge_critic(run: GANRun, auc: float, late: list[Probe]) -> None:
     """A penalised critic that G fools while its slope stays far below the penalty's
     target: too weak to teach G (``MAX_WEAK_SLOPE``). The slope is measured only when the
     AUC already says G fools the critic; a critic with no penalty (weight clipping, or

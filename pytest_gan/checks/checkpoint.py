@@ -16,15 +16,9 @@ unsafe unpickling could read is refused before any load runs.
 
 from __future__ import annotations
 
-import copy
-import inspect
-import itertools
-import math
-import pickle
-import re
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +26,42 @@ import torch
 from torch import nn
 
 from pytest_gan import _defaults
+from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
+from pytest_gan.checks._checkpoint_file import (
+    CHECKPOINT_NAME,
+    WRAPPER_PREFIX,
+    CheckpointFile,
+    LoadFn,
+    SaveFn,
+    cpu_state,
+    default_load,
+    default_save,
+    parameter_keys,
+    read_checkpoint,
+    same_tensor,
+    unsafe_globals,
+)
+from pytest_gan.checks._subject import (
+    Subject,
+    as_factory,
+    device_of,
+    forward,
+    latents,
+    output_gap,
+    resolve_subject,
+    trained_outputs,
+)
 from pytest_gan.errors import GANAssertionError, fail
-from pytest_gan.instrument import preserved_state
-from pytest_gan.rng import RNGState, derive_seed, local_generator
+from pytest_gan.rng import RNGState
 from pytest_gan.run import GANRun
-from pytest_gan.spec import _latent_shape
-
-ModuleFactory = Callable[[], nn.Module]
-SaveFn = Callable[[nn.Module, Path], object]
-LoadFn = Callable[[Path], nn.Module]
+from pytest_gan.spec import ModuleFactory
 
 #: Latent vectors each generator is given. Any single z whose output changes shows a
 #: broken round trip, and every lost buffer of the zoo's generators changes all of them;
 #: 16 keep the comparison cheap for large generators.
 SAMPLES = 16
+
 
 #: Largest relative output difference, max |G_reloaded(z) - G_trained(z)| / max |G_trained(z)|,
 #: of a faithful round trip.
@@ -55,419 +70,9 @@ SAMPLES = 16
 #: "Calibration notes".
 OUTPUT_RTOL = 1e-2
 
-#: The name of the file handed to ``save`` and ``load`` in the temporary folder.
-CHECKPOINT_NAME = "generator.pt"
 
-#: The prefix nn.DataParallel and DistributedDataParallel give every key of the wrapped
-#: module.
-WRAPPER_PREFIX = "module."
-
-# Random streams of this check (disjoint from training's), derived from ``seed``.
-_STREAM_LATENT = 11
-_STREAM_FORWARD = 12
-_SAME_MODULE = (
-    "factory must build a fresh generator; it is the trained generator itself, into which "
-    "a reload would prove nothing"
-)
 # Names shown in a message before "... (N in all)".
 _SHOWN = 6
-
-
-# -- validation ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Subject:
-    """What to check, resolved from the arguments."""
-
-    generator: nn.Module
-    factory: ModuleFactory | None
-    latent_shape: tuple[int, ...]
-    num_classes: int | None
-    device: torch.device | None
-    initial_state: dict[str, torch.Tensor] | None
-
-
-def _as_factory(value: object, argument: str) -> ModuleFactory | None:
-    """A zero-argument factory; a module instance is deep-copied on each call."""
-    if value is None:
-        return None
-    if isinstance(value, nn.Module):
-        module = value
-        return lambda: copy.deepcopy(module)
-    if not callable(value):
-        raise TypeError(
-            f"{argument} must be a zero-argument callable returning an nn.Module, or an "
-            f"nn.Module; got {type(value).__name__}"
-        )
-
-    def make() -> nn.Module:
-        module = value()
-        if not isinstance(module, nn.Module):
-            raise TypeError(
-                f"{argument} must return an nn.Module; it returned {type(module).__name__}"
-            )
-        return module
-
-    return make
-
-
-def _unwrapped(module: nn.Module) -> nn.Module:
-    inner = getattr(module, "module", None)
-    return inner if isinstance(inner, nn.Module) else module
-
-
-def _needs_labels(module: nn.Module) -> bool:
-    try:
-        params = inspect.signature(_unwrapped(module).forward).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [p for p in params if p.kind in positional and p.default is p.empty]
-    return len(required) >= 2
-
-
-def _num_classes(value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"num_classes must be None or an int; got {type(value).__name__}")
-    if value < 2:
-        raise ValueError(f"num_classes must be at least 2 for G(z, y); got {value}")
-    return value
-
-
-#: Attribute names under which generators commonly keep the size of z.
-_LATENT_ATTRIBUTES = ("latent_dim", "z_dim", "nz", "latent_size", "noise_dim")
-
-
-def _first_layer(module: nn.Module) -> nn.Module | None:
-    """The first submodule, in registration order, holding parameters of its own."""
-    sub: nn.Module
-    for name, sub in module.named_modules():
-        if "parametrizations" in name.split("."):
-            continue
-        if any(True for _ in sub.parameters(recurse=False)):
-            return sub
-    return None
-
-
-def _latent_candidates(module: nn.Module) -> tuple[list[tuple[int, ...]], str]:
-    """Latent shapes to try, most likely first, and where they came from."""
-    inner = _unwrapped(module)
-    for attribute in _LATENT_ATTRIBUTES:
-        value = getattr(inner, attribute, None)
-        if value is not None and not isinstance(value, bool) and isinstance(value, (int, tuple)):
-            try:
-                return [_latent_shape(value)], f"its attribute {attribute}={value!r}"
-            except ValueError:
-                continue
-    first = _first_layer(inner)
-    if isinstance(first, nn.Linear):
-        return [(first.in_features,)], f"its first layer, Linear(in_features={first.in_features})"
-    if isinstance(first, (nn.ConvTranspose2d, nn.Conv2d)):
-        c = first.in_channels
-        kind = type(first).__name__
-        return [(c, 1, 1), (c,)], f"its first layer, {kind}(in_channels={c})"
-    if isinstance(first, (nn.ConvTranspose1d, nn.Conv1d)):
-        c = first.in_channels
-        return [(c, 1), (c,)], f"its first layer, {type(first).__name__}(in_channels={c})"
-    what = "no layer with parameters" if first is None else f"a {type(first).__name__}"
-    return [], f"its first layer is {what}, which does not tell the size of z"
-
-
-def infer_latent_shape(module: nn.Module, num_classes: int | None = None) -> tuple[int, ...]:
-    """The shape of one z for a bare generator: its ``latent_dim`` (or ``z_dim``, ``nz``)
-    attribute, else its first layer (``Linear.in_features``; ``ConvTranspose2d.in_channels``
-    as ``(C, 1, 1)``, then ``(C,)``), each tried on a batch of two zero latents, in eval
-    mode, without gradients, with buffers and RNG states left as they were. Raises
-    ``ValueError`` asking for ``latent_dim=`` when no candidate runs, saying why."""
-    candidates, origin = _latent_candidates(module)
-    modes = [(m, m.training) for m in module.modules()]
-    failures: list[str] = []
-    try:
-        with preserved_state(module):
-            module.eval()
-            device = _device_of(module) or torch.device("cpu")
-            for shape in candidates:
-                z = torch.zeros(2, *shape, device=device)
-                inputs = (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long))
-                try:
-                    out = module(*inputs)
-                except Exception as exc:  # a wrong guess; the next one may fit
-                    failures.append(f"{shape}: {type(exc).__name__}: {exc}")
-                    continue
-                if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == 2:
-                    return shape
-                failures.append(f"{shape}: returned no batch of 2 samples")
-    finally:
-        for m, mode in modes:
-            m.training = mode
-    tried = f"; tried {'; '.join(failures)}" if failures else ""
-    raise ValueError(
-        "latent_dim is needed: it could not be inferred from the generator "
-        f"({origin}{tried}); pass latent_dim= (the shape of one z, e.g. 100 or (100, 1, 1)), "
-        "or a GANRun as generator"
-    )
-
-
-def _subject(
-    generator: object,
-    factory: object,
-    load: object,
-    latent_dim: object,
-    num_classes: object,
-    device: object,
-) -> _Subject:
-    given_classes = _num_classes(num_classes)
-    if isinstance(generator, GANRun):
-        spec = generator.spec
-        if latent_dim is not None and _latent_shape(latent_dim) != spec.latent_shape:
-            raise ValueError(
-                f"latent_dim {latent_dim!r} contradicts the run's spec "
-                f"({spec.latent_dim!r}); leave it out for a GANRun"
-            )
-        if given_classes is not None and given_classes != spec.num_classes:
-            raise ValueError(
-                f"num_classes {given_classes} contradicts the run's spec "
-                f"({spec.num_classes}); leave it out for a GANRun"
-            )
-        made: ModuleFactory | None
-        module: nn.Module = generator.generator
-        if factory is module:
-            raise ValueError(_SAME_MODULE)
-        made = _as_factory(factory, "factory") or spec.make_generator
-        shape, classes = spec.latent_shape, spec.num_classes
-        initial: dict[str, torch.Tensor] | None = {
-            _canonical(k): v for k, v in generator.initial_generator_state.items()
-        }
-    elif isinstance(generator, nn.Module):
-        module = generator
-        if factory is generator:
-            raise ValueError(_SAME_MODULE)
-        made = _as_factory(factory, "factory")
-        if made is None and load is None:
-            raise ValueError(
-                "factory is needed to rebuild the generator for the default load: pass a "
-                "zero-argument callable returning a fresh generator (or your own load)"
-            )
-        classes = given_classes
-        if classes is None and _needs_labels(module):
-            classes = _num_classes(getattr(_unwrapped(module), "num_classes", None))
-            if classes is None:
-                raise ValueError(
-                    "num_classes is needed: the generator's forward takes (z, y); pass "
-                    "num_classes= (the number of classes y ranges over)"
-                )
-        shape = (
-            _latent_shape(latent_dim)
-            if latent_dim is not None
-            else infer_latent_shape(module, classes)
-        )
-        initial = None
-    else:
-        raise TypeError(
-            f"generator must be an nn.Module or a GANRun; got {type(generator).__name__}"
-        )
-    expected: torch.device | None
-    if device is None:
-        expected = _device_of(module)
-    elif isinstance(device, (str, torch.device)):
-        try:
-            expected = torch.device(device)
-        except RuntimeError as exc:
-            raise ValueError(f"device {device!r} is not a device torch knows: {exc}") from None
-    else:
-        raise TypeError(
-            f"device must be None, a str or a torch.device; got {type(device).__name__}"
-        )
-    return _Subject(module, made, shape, classes, expected, initial)
-
-
-# -- state and outputs ---------------------------------------------------------------------
-
-
-def _canonical(key: str) -> str:
-    """A state-dict key without the wrappers' ``module.`` prefixes."""
-    while key.startswith(WRAPPER_PREFIX):
-        key = key[len(WRAPPER_PREFIX) :]
-    return key
-
-
-def _state(module: nn.Module) -> dict[str, torch.Tensor]:
-    """CPU copies of a module's state dict, by canonical key."""
-    return {
-        _canonical(k): v.detach().to("cpu", copy=True)
-        for k, v in module.state_dict().items()
-        if isinstance(v, torch.Tensor)
-    }
-
-
-def _parameter_keys(module: nn.Module) -> set[str]:
-    return {_canonical(k) for k, _ in module.named_parameters()}
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if torch.equal(a, b):
-        return True
-    return a.is_floating_point() and bool(torch.allclose(a, b, rtol=0, atol=0, equal_nan=True))
-
-
-def _device_of(module: nn.Module) -> torch.device | None:
-    first = next(itertools.chain(module.parameters(), module.buffers()), None)
-    return None if first is None else first.device
-
-
-def _latents(subject: _Subject, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    gen = local_generator(seed, _STREAM_LATENT)
-    z = torch.randn(n, *subject.latent_shape, generator=gen)
-    y = None if subject.num_classes is None else torch.arange(n) % subject.num_classes
-    return z, y
-
-
-def _seed_forward(device: torch.device, seed: int) -> None:
-    # torch.manual_seed would also queue a seed for CUDA devices not yet initialised,
-    # which would replace the caller's own queued seed once CUDA starts.
-    torch.default_generator.manual_seed(seed)
-    if device.type == "cuda":
-        with torch.cuda.device(device):
-            torch.cuda.manual_seed(seed)
-
-
-def _forward(module: nn.Module, z: torch.Tensor, y: torch.Tensor | None, seed: int) -> torch.Tensor:
-    """``module``'s eval-mode output for (z, y) on the CPU; buffers, RNG and modes untouched.
-
-    Torch's generator is seeded the same way before each forward, so a generator that
-    draws noise of its own (noise injection) draws the same noise for both models.
-    """
-    device = _device_of(module) or torch.device("cpu")
-    inputs = (z.to(device),) if y is None else (z.to(device), y.to(device))
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        with preserved_state(module):
-            _seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
-            out = module(*inputs)
-    finally:
-        for m, mode in modes:
-            m.training = mode
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"the generator must return a Tensor; it returned {type(out).__name__}")
-    return out.detach().to("cpu", torch.float64)
-
-
-def _trained_outputs(
-    subject: _Subject, z: torch.Tensor, y: torch.Tensor | None, seed: int
-) -> torch.Tensor:
-    try:
-        return _forward(subject.generator, z, y, seed)
-    except Exception as exc:
-        shown = f"z of shape {list(z.shape)}" + ("" if y is None else f" and y of {list(y.shape)}")
-        raise ValueError(
-            f"the generator failed on {shown} (latent_dim={subject.latent_shape!r}, "
-            f"num_classes={subject.num_classes!r}): {type(exc).__name__}: {exc}; pass the "
-            "latent_dim (and num_classes for G(z, y)) it expects"
-        ) from exc
-
-
-def _output_gap(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float]:
-    """(largest, mean, relative) absolute difference; inf when the shapes differ."""
-    if a.shape != b.shape:
-        return math.inf, math.inf, math.inf
-    diff = (a - b).abs()
-    # Equal values differ by 0, equal infinities (whose difference is NaN) and NaNs included.
-    same = (a == b) | (a.isnan() & b.isnan())
-    diff = torch.where(same, torch.zeros_like(diff), diff).nan_to_num(math.inf)
-    largest = float(diff.max()) if diff.numel() else 0.0
-    scale = float(a.abs().nan_to_num(0.0).max()) if a.numel() else 0.0
-    relative = largest / scale if scale > 0 else (0.0 if largest == 0 else math.inf)
-    return largest, float(diff.mean()) if diff.numel() else 0.0, relative
-
-
-# -- the checkpoint file -------------------------------------------------------------------
-
-
-@dataclass
-class _Checkpoint:
-    """What the file holds, read without executing anything from it."""
-
-    state: dict[str, torch.Tensor] | None = None  # raw keys
-    locations: set[str] = field(default_factory=set)
-    unsafe: str | None = None  # the globals an unsafe unpickling would need
-
-    @property
-    def canonical(self) -> dict[str, torch.Tensor]:
-        return {_canonical(k): v for k, v in (self.state or {}).items()}
-
-
-def _unsafe_globals(exc: Exception) -> str | None:
-    """The Python objects a weights-only load refused to import, or None when it failed
-    for another reason (a file in another format is no safety matter)."""
-    names = re.findall(r"GLOBAL ([\w.]+)", str(exc))
-    if not isinstance(exc, pickle.UnpicklingError) or not names:
-        return None
-    return ", ".join(dict.fromkeys(names))
-
-
-def _tensor_mapping(value: object) -> dict[str, torch.Tensor] | None:
-    if (
-        isinstance(value, Mapping)
-        and value
-        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
-    ):
-        return dict(value)
-    return None
-
-
-def _read(path: Path, trained_keys: set[str]) -> _Checkpoint:
-    """The file's state dict: the object itself, or the mapping inside it (one level
-    down, as in ``{"generator": sd, "epoch": 3}``) sharing most keys with the generator."""
-    found = _Checkpoint()
-    if not path.is_file():
-        return found
-
-    def record(storage: Any, location: str) -> Any:
-        found.locations.add(location)
-        return storage
-
-    try:
-        obj = torch.load(path, weights_only=True, map_location=record)
-    except pickle.UnpicklingError as exc:
-        found.unsafe = _unsafe_globals(exc)
-        return found
-    except Exception:
-        # Not a torch checkpoint (another format): nothing to read, and nothing wrong.
-        return found
-    state = _tensor_mapping(obj)
-    if state is None and isinstance(obj, Mapping):
-        nested = [m for m in map(_tensor_mapping, obj.values()) if m is not None]
-        overlap = [(len({_canonical(k) for k in m} & trained_keys), m) for m in nested]
-        overlap = [(n, m) for n, m in overlap if n]
-        if overlap:
-            state = max(overlap, key=lambda pair: pair[0])[1]
-    found.state = state
-    return found
-
-
-def _default_save(module: nn.Module, path: Path) -> None:
-    torch.save(module.state_dict(), path)
-
-
-def _default_load(factory: ModuleFactory, device: torch.device | None) -> LoadFn:
-    def load(path: Path) -> nn.Module:
-        module = factory()
-        if device is not None:
-            module = module.to(device)
-        state = torch.load(path, weights_only=True, map_location=device)
-        module.load_state_dict(state, strict=True)
-        return module
-
-    return load
-
-
-# -- diagnosis -----------------------------------------------------------------------------
 
 
 def _names(keys: list[str]) -> str:
@@ -483,10 +88,10 @@ def _prefixed(keys: list[str]) -> bool:
 class _Context:
     """Everything measured, shared by the diagnoses."""
 
-    subject: _Subject
+    subject: Subject
     trained: dict[str, torch.Tensor]
     params: set[str]
-    checkpoint: _Checkpoint
+    checkpoint: CheckpointFile
     fresh: list[dict[str, torch.Tensor]]
     target_keys: list[str] | None  # raw keys of the module the load fills
 
@@ -561,8 +166,8 @@ class _Context:
             if k not in self.params
             and k in a
             and k in b
-            and _same(a[k], b[k])
-            and not _same(a[k], self.trained[k])
+            and same_tensor(a[k], b[k])
+            and not same_tensor(a[k], self.trained[k])
         ]
 
 
@@ -576,7 +181,7 @@ def _trained_parameters(ctx: _Context, inits: list[_Init]) -> list[str]:
     keys = [k for k in ctx.trained if k in ctx.params]
     if base is None:
         return keys
-    return [k for k in keys if k not in base or not _same(base[k], ctx.trained[k])]
+    return [k for k in keys if k not in base or not same_tensor(base[k], ctx.trained[k])]
 
 
 @dataclass
@@ -589,7 +194,7 @@ class _Init:
 
 
 def _inits(
-    subject: _Subject,
+    subject: Subject,
     reference: ModuleFactory | None,
     z: torch.Tensor,
     y: torch.Tensor | None,
@@ -602,17 +207,17 @@ def _inits(
         if subject.device is not None:
             module = module.to(subject.device)
         label = "the run's initial generator"
-        found.append(_Init(label, subject.initial_state, _forward(module, z, y, seed)))
+        found.append(_Init(label, subject.initial_state, forward(module, z, y, seed)))
     if reference is not None:
         module = reference()
         if subject.device is not None:
             module = module.to(subject.device)
-        found.append(_Init("the reference", _state(module), _forward(module, z, y, seed)))
+        found.append(_Init("the reference", cpu_state(module), forward(module, z, y, seed)))
     return found
 
 
 def _equal_states(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a.keys() == b.keys() and all(same_tensor(a[k], b[k]) for k in a)
 
 
 def _untrained_verdict(
@@ -632,9 +237,9 @@ def _untrained_verdict(
     changed = _trained_parameters(ctx, inits)
     if not changed:
         return None
-    kept = [k for k in changed if k in reloaded and _same(reloaded[k], ctx.trained[k])]
+    kept = [k for k in changed if k in reloaded and same_tensor(reloaded[k], ctx.trained[k])]
     in_file = ctx.checkpoint.canonical
-    kept_in_file = [k for k in changed if k in in_file and _same(in_file[k], ctx.trained[k])]
+    kept_in_file = [k for k in changed if k in in_file and same_tensor(in_file[k], ctx.trained[k])]
     if kept or kept_in_file:
         return None
     rows: list[tuple[str, Any, str]] = [
@@ -647,10 +252,10 @@ def _untrained_verdict(
             reasons.append(f"its state equals {init.label}'s")
             evidence["equals"] = init.label
             break
-    d_trained = _output_gap(trained_out, reloaded_out)[1]
+    d_trained = output_gap(trained_out, reloaded_out)[1]
     # (distance of the reloaded outputs to the init's, of the trained ones to the init's)
     near = [
-        (_output_gap(i.outputs, reloaded_out)[1], _output_gap(i.outputs, trained_out)[1], i.label)
+        (output_gap(i.outputs, reloaded_out)[1], output_gap(i.outputs, trained_out)[1], i.label)
         for i in inits
         if i.outputs is not None
     ]
@@ -676,7 +281,7 @@ def _untrained_verdict(
     buffers = ctx.deterministic_buffers()
     if buffers:
         fresh = ctx.fresh[0]
-        at_init = [k for k in buffers if k in reloaded and _same(reloaded[k], fresh[k])]
+        at_init = [k for k in buffers if k in reloaded and same_tensor(reloaded[k], fresh[k])]
         rows.append(
             (
                 "buffers training changed, at their initial values",
@@ -692,9 +297,6 @@ def _untrained_verdict(
     if not reasons:
         return None
     return "; ".join(reasons), rows, evidence
-
-
-# -- the check -----------------------------------------------------------------------------
 
 
 def assert_checkpoint_roundtrip(
@@ -742,25 +344,21 @@ def assert_checkpoint_roundtrip(
         # The spec's own checkpoint code, unless this call names other code.
         save = generator.spec.save_checkpoint if save is None else save
         load = generator.spec.load_checkpoint if load is None else load
-    subject = _subject(generator, factory, load, latent_dim, num_classes, device)
+    subject = resolve_subject(generator, factory, load, latent_dim, num_classes, device)
     if save is not None and not callable(save):
         raise TypeError(f"save must be a callable (module, path); got {type(save).__name__}")
     if load is not None and not callable(load):
         raise TypeError(f"load must be a callable path -> module; got {type(load).__name__}")
-    reference_factory = _as_factory(reference, "reference")
-    if isinstance(samples, bool) or not isinstance(samples, int):
-        raise TypeError(f"samples must be an int; got {type(samples).__name__}")
-    if samples < 1:
-        raise ValueError(f"samples must be at least 1; got {samples}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    reference_factory = as_factory(reference, "reference")
+    check_int(samples, "samples")
+    check_int(seed, "seed", least=0)
     if load is None:
         assert subject.factory is not None
-        load = _default_load(subject.factory, subject.device)
+        load = default_load(subject.factory, subject.device)
     modes = [(m, m.training) for m in subject.generator.modules()]
     caller_rng = RNGState.capture()
     try:
-        _roundtrip(subject, save or _default_save, load, reference_factory, samples, seed)
+        _roundtrip(subject, save or default_save, load, reference_factory, samples, seed)
     finally:
         for m, mode in modes:
             m.training = mode
@@ -768,25 +366,25 @@ def assert_checkpoint_roundtrip(
 
 
 def _roundtrip(
-    subject: _Subject,
+    subject: Subject,
     save: SaveFn,
     load: LoadFn,
     reference: ModuleFactory | None,
     samples: int,
     seed: int,
 ) -> None:
-    z, y = _latents(subject, samples, seed)
+    z, y = latents(subject, samples, seed)
     # Measured before save runs: a save may move or change the module it is given.
-    trained_out = _trained_outputs(subject, z, y, seed)
-    trained = _state(subject.generator)
-    params = _parameter_keys(subject.generator)
+    trained_out = trained_outputs(subject, z, y, seed)
+    trained = cpu_state(subject.generator)
+    params = parameter_keys(subject.generator)
     with tempfile.TemporaryDirectory(prefix="pytest-gan-checkpoint-") as folder:
         path = Path(folder) / CHECKPOINT_NAME
         try:
             save(subject.generator, path)
         except Exception as exc:
             raise _raised("save", exc) from exc
-        checkpoint = _read(path, set(trained))
+        checkpoint = read_checkpoint(path, set(trained))
         if checkpoint.unsafe is not None:
             raise _unsafe(checkpoint.unsafe)
         # Two fresh instances: what a load fills, and which initial values are random.
@@ -796,7 +394,7 @@ def _roundtrip(
             trained,
             params,
             checkpoint,
-            [_state(m) for m in fresh],
+            [cpu_state(m) for m in fresh],
             list(fresh[0].state_dict()) if fresh else None,
         )
         try:
@@ -806,9 +404,9 @@ def _roundtrip(
     if not isinstance(module, nn.Module):
         raise TypeError(f"load must return an nn.Module; it returned {type(module).__name__}")
     ctx.target_keys = list(module.state_dict())
-    reloaded = _state(module)
+    reloaded = cpu_state(module)
     try:
-        reloaded_out = _forward(module, z, y, seed)
+        reloaded_out = forward(module, z, y, seed)
     except Exception as exc:
         raise fail(
             "checkpoint-roundtrip-mismatch",
@@ -853,7 +451,7 @@ def _unsafe(globals_needed: str) -> GANAssertionError:
 
 
 def _load_failed(ctx: _Context, exc: Exception) -> GANAssertionError:
-    unsafe = _unsafe_globals(exc)
+    unsafe = unsafe_globals(exc)
     if unsafe is not None:
         return _unsafe(unsafe)
     text = f"{type(exc).__name__}: {exc}"
@@ -914,9 +512,9 @@ def _judge(
     trained = ctx.trained
     missing = [k for k in trained if k not in reloaded]
     extra = [k for k in reloaded if k not in trained]
-    differ = [k for k in trained if k in reloaded and not _same(trained[k], reloaded[k])]
-    largest, mean, relative = _output_gap(trained_out, reloaded_out)
-    expected, actual = ctx.subject.device, _device_of(module)
+    differ = [k for k in trained if k in reloaded and not same_tensor(trained[k], reloaded[k])]
+    largest, mean, relative = output_gap(trained_out, reloaded_out)
+    expected, actual = ctx.subject.device, device_of(module)
     moved = expected is not None and actual is not None and actual != expected
     if not (missing or extra or differ or moved or relative > OUTPUT_RTOL):
         _judge_trained(reloaded, inits)
@@ -970,7 +568,7 @@ def _judge(
         )
     in_file = ctx.checkpoint.canonical
     if differ and ctx.checkpoint.state is not None and not key_causes:
-        from_file = [k for k in differ if k in in_file and _same(in_file[k], trained[k])]
+        from_file = [k for k in differ if k in in_file and same_tensor(in_file[k], trained[k])]
         other = [k for k in differ if k in in_file and k not in from_file]
         if from_file:
             causes.append(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
 from pytest_gan.checks.outputs import early_note, nonfinite_verdict
 from pytest_gan.errors import fail
@@ -205,10 +206,7 @@ def assert_conditioning_effective(run: GANRun, *, samples: int = CONDITIONING_SA
             f"assert_conditioning_effective: run must be conditional (spec.num_classes set); "
             f"{run.name!r} is unconditional"
         )
-    if isinstance(samples, bool) or not isinstance(samples, int):
-        raise TypeError(f"samples must be an int; got {type(samples).__name__}")
-    if samples < 2 * k:
-        raise ValueError(f"samples must be at least 2 * num_classes = {2 * k}; got {samples}")
+    check_int(samples, "samples", least=2 * k, why=" (2 * num_classes)")
     m = samples // k
     trials = k * (m - m // 2)
     if binomial_tail(trials, trials, 1 / k) > CONDITIONING_SIGNIFICANCE:

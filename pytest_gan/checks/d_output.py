@@ -9,7 +9,7 @@ losses expect unbounded scores too. The same layer under ``BCELoss`` (or a hand-
 log loss, or LSGAN's squares) is right.
 
 Both facts come from the run's final probe, which re-runs the training step once on copies
-of the networks (``pytest_gan.instrument.saturation_probe``): the operation that made each
+of the networks (``pytest_gan.probing.saturation_probe``): the operation that made each
 of D's outputs, read from the autograd graph through reshapes and means
 (``output_head``: ``Sigmoid``, ``Addmm`` for a Linear, ...), and the functions the step
 applies to D's outputs, which name its loss (``read_loss``). Neither is statistical. D's
@@ -23,11 +23,11 @@ import math
 
 from pytest_gan.checks._check import Check
 from pytest_gan.errors import fail
-from pytest_gan.instrument import SATURATED_LOGIT
+from pytest_gan.probing import SATURATED_LOGIT
 from pytest_gan.run import GANRun, require_instrumented, require_run
 
 #: Operations whose output is bounded: a D whose outputs all come from one of them (read
-#: from the autograd graph, through reshapes and means: ``instrument.output_head``)
+#: from the autograd graph, through reshapes and means: ``probing.output_head``)
 #: squashes its scores.
 SQUASHING = frozenset({"Sigmoid", "Tanh", "Hardtanh", "Hardsigmoid", "Softsign"})
 
@@ -51,12 +51,16 @@ def assert_d_output_fits_loss(run: GANRun) -> None:
     run = require_run(run, "assert_d_output_fits_loss")
     require_instrumented(run, "assert_d_output_fits_loss")
     probe = run.history.saturation
-    reads = probe.get("d_loss_reads")
-    heads = set(probe.get("d_heads", []))
-    at_saturation = probe.get("d_output_at_saturation", math.nan)
+    if probe is None:
+        return
+    reads = probe.d_loss_reads
+    heads = set(probe.d_heads or [])
+    at_saturation = probe.d_output_at_saturation
+    if at_saturation is None:
+        at_saturation = math.nan
     if reads not in EXPECTS_UNBOUNDED or not heads or not heads <= SQUASHING:
         return
-    ops = ", ".join(probe.get("d_ops", []))
+    ops = ", ".join(probe.d_ops or [])
     detail = ""
     if reads == "logit":
         detail = (
@@ -82,7 +86,7 @@ def assert_d_output_fits_loss(run: GANRun) -> None:
             "d_heads": sorted(heads),
             "d_output_at_saturation": at_saturation,
             "loss_reads": reads,
-            "d_ops": list(probe.get("d_ops", [])),
+            "d_ops": list(probe.d_ops or []),
         },
         detail=detail,
     )

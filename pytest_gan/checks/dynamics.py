@@ -10,6 +10,7 @@ import torch
 
 from pytest_gan.checks._check import Check
 from pytest_gan.errors import fail
+from pytest_gan.history import Event
 from pytest_gan.metrics import energy_distance, finite_median, parameter_movement
 from pytest_gan.run import GANRun, require_instrumented, require_run
 
@@ -36,11 +37,11 @@ MAX_DISTANCE_RATIO = 0.5
 DISTANCE_SAMPLES = 1000
 
 
-def _nonfinite(losses: dict[str, Any]) -> list[str]:
+def _nonfinite(losses: Mapping[str, Any]) -> list[str]:
     return [k for k in LOSS_KEYS if k in losses and not math.isfinite(losses[k])]
 
 
-def nonfinite_losses(events: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def nonfinite_losses(events: Mapping[str, Event]) -> dict[str, Event]:
     """The records of steps whose ``d_loss`` or ``g_loss`` was NaN or infinite, by loss."""
     return {k: events[f"nonfinite:{k}"] for k in LOSS_KEYS if f"nonfinite:{k}" in events}
 
@@ -59,25 +60,26 @@ def assert_losses_finite(run: GANRun) -> None:
     require_instrumented(run, "assert_losses_finite")
     in_run = nonfinite_losses(run.history.events)
     if in_run:
-        first = min(e["first_step"] for e in in_run.values())
+        first = min(e.first_step for e in in_run.values())
         raise fail(
             "non-finite-loss",
             f"{' and '.join(in_run)} turned NaN or infinite during the run, first at step {first}.",
-            [(f"steps with a non-finite {k}", e["count"], "0") for k, e in in_run.items()]
+            [(f"steps with a non-finite {k}", e.count, "0") for k, e in in_run.items()]
             + [("first such step", first, "-")],
-            {"in_run": in_run, "first_step": first},
+            {"in_run": {k: dict(e) for k, e in in_run.items()}, "first_step": first},
         )
     probe = run.history.saturation
-    broken = {
-        d: _nonfinite(probe[d]) for d in ("real", "fake") if d in probe and "error" not in probe[d]
-    }
+    if probe is None:
+        return
+    results = {d: r for d, r in (("real", probe.real), ("fake", probe.fake)) if r is not None}
+    broken = {d: _nonfinite(r) for d, r in results.items() if "error" not in r}
     broken = {d: keys for d, keys in broken.items() if keys}
-    errors = {d: probe[d]["error"] for d in ("real", "fake") if d in probe and "error" in probe[d]}
+    errors = {d: r["error"] for d, r in results.items() if "error" in r}
     if not broken and not errors:
         return
     rows: list[tuple[str, Any, str]] = []
     for direction in ("real", "fake"):
-        result = probe.get(direction, {})
+        result = results.get(direction, {})
         for k in LOSS_KEYS:
             if k in result:
                 rows.append((f"{k}, D saturated towards {direction}", result[k], "finite"))
@@ -86,11 +88,11 @@ def assert_losses_finite(run: GANRun) -> None:
     how = (
         "computed the watched loop's losses again, as its first steps computed them, from "
         "D's outputs"
-        if probe.get("watched")
+        if probe.watched
         else "ran the training step once on copies of the networks"
     )
     detail = (
-        f"The probe forced D's final layer to +/-{probe['logit']:g} (where float32 sigmoid is "
+        f"The probe forced D's final layer to +/-{probe.logit:g} (where float32 sigmoid is "
         f"exactly 1 or 0) and {how}."
     )
     if errors:
@@ -101,7 +103,7 @@ def assert_losses_finite(run: GANRun) -> None:
         "discriminator saturates: the loss is numerically fragile (a log of a sigmoid "
         "without an epsilon, or log(1 - D(G(z))) typed out).",
         rows,
-        {"saturation": probe, "nonfinite": broken, "errors": errors},
+        {"saturation": dict(probe), "nonfinite": broken, "errors": errors},
         detail=detail,
     )
 

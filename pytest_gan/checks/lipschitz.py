@@ -20,11 +20,12 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.spectral_norm import SpectralNorm
 
+from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CRITIC, score_kind
 from pytest_gan.errors import fail
-from pytest_gan.instrument import preserved_state
 from pytest_gan.losses import LOSSES
+from pytest_gan.probing import preserved_state
 from pytest_gan.rng import local_generator
 from pytest_gan.run import GANRun, require_run
 
@@ -240,10 +241,7 @@ def assert_lipschitz(
     __tracebackhide__ = True
     run = require_run(run, "assert_lipschitz")
     bound = MAX_LIPSCHITZ if max_constant is None else _check_bound(max_constant)
-    if isinstance(samples, bool) or not isinstance(samples, int):
-        raise TypeError(f"samples must be an int; got {type(samples).__name__}")
-    if samples < 2:
-        raise ValueError(f"samples must be at least 2; got {samples}")
+    check_int(samples, "samples", least=2)
     constraints = lipschitz_constraints(run)
     if not constraints and max_constant is None:
         raise ValueError(

@@ -77,12 +77,12 @@ def lasting_spread(run: GANRun) -> tuple[float, int, int]:
     late = [
         p
         for p in late_probes(run, LASTING_SHARE)
-        if 0 < p.get("real_spread", 0) < math.inf and math.isfinite(p.get("fake_spread", math.nan))
+        if 0 < p.real_spread < math.inf and math.isfinite(p.fake_spread)
     ]
     if not late:
         return math.nan, 0, run.steps
-    ratio = finite_median([p["fake_spread"] / p["real_spread"] for p in late])
-    return ratio, len(late), late[0]["step"]
+    ratio = finite_median([p.fake_spread / p.real_spread for p in late])
+    return ratio, len(late), late[0].step
 
 
 def _as_samples(value: Any, argument: str, allowed: str = "a GANRun or a Tensor") -> torch.Tensor:
@@ -146,13 +146,13 @@ def early_note(run_or_samples: Any) -> str:
         )
         first = run.history.probe_at(run.first_steps)
         last = run.history.probe_at(run.steps)
-        if first is not None and last is not None and "fake_to_real" in first:
+        if first is not None and last is not None:
             # What the samples did meanwhile, for the reader to weigh: a GAN still
             # approaching the data may only need more steps than the budget gave it.
             note += (
-                f" Meanwhile G's samples went from {first['fake_to_real']:.3g} to "
-                f"{last['fake_to_real']:.3g} from the nearest real sample (real samples lie "
-                f"{last['real_to_real']:.3g} from one another)."
+                f" Meanwhile G's samples went from {first.fake_to_real:.3g} to "
+                f"{last.fake_to_real:.3g} from the nearest real sample (real samples lie "
+                f"{last.real_to_real:.3g} from one another)."
             )
         return note
     if getattr(run, "watched", False):
@@ -190,7 +190,7 @@ def nonfinite_verdict(run: GANRun | None, fake: torch.Tensor, check: str) -> Non
     rows = [("finite share of generated values", finite, "1")]
     evidence: dict[str, Any] = {"finite_share": finite, "check": check}
     if broken:
-        first = min(events[f"nonfinite:{k}"]["first_step"] for k in broken)
+        first = min(events[f"nonfinite:{k}"].first_step for k in broken)
         rows.append(("first step with a non-finite loss", first, "-"))
         raise fail(
             "non-finite-loss",

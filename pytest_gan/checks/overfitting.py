@@ -53,7 +53,7 @@ SMALL_DATA_FACTOR = _defaults.EXTEND_FACTOR
 
 def held_out(run: GANRun) -> bool:
     """Whether the run's probes showed D real samples held out of training."""
-    probes = [p for p in run.history.probes if p["step"] > 0]
+    probes = [p for p in run.history.probes if p.step > 0]
     return bool(probes) and bool(probes[-1].get("held_out", False))
 
 
@@ -95,11 +95,11 @@ def assert_d_generalizes(run: GANRun) -> None:
     if not held_out(run):
         return
     late = late_probes(run)
-    train_auc = finite_median([p["d_train_auc"] for p in late])
-    r_v = finite_median([p["r_v"] for p in late])
+    train_auc = finite_median([p.d_train_auc for p in late])
+    r_v = finite_median([p.r_v for p in late])
     if not (math.isfinite(train_auc) and train_auc >= MAX_TRAIN_AUC and r_v >= MIN_R_V):
         return
-    real_fake = finite_median([p["d_auc"] for p in late])
+    real_fake = finite_median([p.d_auc for p in late])
     window = f"steps {late[0]['step']}-{late[-1]['step']}"
     raise fail(
         "discriminator-overfits",

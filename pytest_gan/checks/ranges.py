@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
 from pytest_gan.checks.outputs import nonfinite_verdict
 from pytest_gan.data import RANGE_SLACK, DataSource, snap_range
@@ -137,8 +138,7 @@ def assert_output_range_matches_data(run: GANRun, *, samples: int = RANGE_SAMPLE
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_output_range_matches_data")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
-        raise ValueError(f"samples must be an int >= 2; got {samples!r}")
+    check_int(samples, "samples", least=2)
     lo, hi = run.data_range
     span = hi - lo
     if not span > 0:

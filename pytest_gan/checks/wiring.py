@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from typing import Any
 
 from pytest_gan.checks._check import Check
 from pytest_gan.errors import GANWastedBackwardWarning, fail
+from pytest_gan.history import Event, Wiring
 from pytest_gan.run import GANRun, require_instrumented, require_run
 
 
@@ -33,19 +33,19 @@ def assert_d_step_isolated(run: GANRun) -> None:
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_d_step_isolated")
-    require_instrumented(run, "assert_d_step_isolated")
+    wiring = require_instrumented(run, "assert_d_step_isolated")
     event = run.history.events.get("d_step_g_grads")
     if event is None:
         return
     most = int(max(v for v in run.history["d_step_g_grads"] if math.isfinite(v)))
-    g_params = run.history.wiring["opt_g"]["generator"]["total"]
+    g_params = wiring.opt_g["generator"].total
     harmful = harmful_leak(run.history.events)
     if harmful is None:
         warnings.warn(
             GANWastedBackwardWarning(
                 f"{run.name}: the discriminator's loss back-propagates through the generator "
-                f"in {event['count']} of {run.steps} steps (first at step "
-                f"{event['first_step']}; up to {most} of {g_params} G parameter tensors "
+                f"in {event.count} of {run.steps} steps (first at step "
+                f"{event.first_step}; up to {most} of {g_params} G parameter tensors "
                 "written): the fakes shown to D are not detached. G's gradients are reset "
                 "before its own step, so training is unharmed, but that backward pass "
                 "through G is wasted work on every step. Fix: D(fake.detach()) in the D step."
@@ -56,19 +56,19 @@ def assert_d_step_isolated(run: GANRun) -> None:
     raise fail(
         "d-step-leaks-into-generator",
         f"Gradient from the discriminator's loss reached the generator's update in "
-        f"{harmful['count']} of {run.steps} steps (first at step {harmful['first_step']}): "
+        f"{harmful.count} of {run.steps} steps (first at step {harmful.first_step}): "
         "the fakes shown to D are not detached, and G's gradients are not reset between "
         "D's backward pass and G's step.",
         [
-            ("steps whose D step leaked into G", event["count"], "0"),
-            ("steps whose G update applied the leak", harmful["count"], "0"),
-            ("first such step", harmful["first_step"], "-"),
+            ("steps whose D step leaked into G", event.count, "0"),
+            ("steps whose G update applied the leak", harmful.count, "0"),
+            ("first such step", harmful.first_step, "-"),
             ("G parameter tensors written (max per step)", most, f"0 of {g_params}"),
         ],
         {
-            "leaking_steps": event["count"],
-            "harmful_steps": harmful["count"],
-            "first_step": harmful["first_step"],
+            "leaking_steps": event.count,
+            "harmful_steps": harmful.count,
+            "first_step": harmful.first_step,
             "max_g_tensors_written": most,
         },
         detail="G then follows D's loss as well as its own: it is pushed to make its fakes "
@@ -78,13 +78,12 @@ def assert_d_step_isolated(run: GANRun) -> None:
     )
 
 
-def harmful_leak(events: Mapping[str, Any]) -> dict[str, Any] | None:
+def harmful_leak(events: Mapping[str, Event]) -> Event | None:
     """The record of D steps whose gradient reached G's update (None: none did)."""
-    found: dict[str, Any] | None = events.get("d_leak_in_g_step")
-    return found
+    return events.get("d_leak_in_g_step")
 
 
-def stale_gradients(events: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def stale_gradients(events: Mapping[str, Event]) -> dict[str, Event]:
     """The records of optimizer steps taken on gradients not reset since that optimizer's
     previous step, by role ("d", "g"); empty when every step was on fresh gradients."""
     return {
@@ -94,19 +93,19 @@ def stale_gradients(events: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def crossed_tensors(wiring: Mapping[str, Any]) -> dict[str, int]:
+def crossed_tensors(wiring: Wiring) -> dict[str, int]:
     """Per optimizer, how many of the other network's parameter tensors it holds (0 for
     one optimizer over both networks, which is no mistake)."""
-    same = wiring["same_optimizer"]
+    same = wiring.same_optimizer
     return {
-        "opt_g": 0 if same else wiring["opt_g"]["discriminator"]["covered"],
-        "opt_d": 0 if same else wiring["opt_d"]["generator"]["covered"],
+        "opt_g": 0 if same else wiring.opt_g["discriminator"].covered,
+        "opt_d": 0 if same else wiring.opt_d["generator"].covered,
     }
 
 
-def coverage_faults(wiring: Mapping[str, Any]) -> bool:
+def coverage_faults(wiring: Wiring) -> bool:
     """Whether the optimizers leave a trainable parameter out, or hold the other network's."""
-    uncovered = wiring["uncovered"]
+    uncovered = wiring.uncovered
     crossed = crossed_tensors(wiring)
     return bool(uncovered["generator"] or uncovered["discriminator"] or any(crossed.values()))
 
@@ -126,15 +125,15 @@ def assert_gradients_zeroed(run: GANRun) -> None:
         return
     names = {"d": "discriminator", "g": "generator"}
     who = " and ".join(names[r] for r in found)
-    first = min(e["first_step"] for e in found.values())
-    rows = [(f"{names[r]} steps with stale gradients", e["count"], "0") for r, e in found.items()]
+    first = min(e.first_step for e in found.values())
+    rows = [(f"{names[r]} steps with stale gradients", e.count, "0") for r, e in found.items()]
     rows.append(("first such step", first, "-"))
     raise fail(
         "gradient-accumulation",
         f"The {who} optimizer stepped with gradients not reset since its previous step "
         f"(from step {first} on): a zero_grad() is missing.",
         rows,
-        {f"{names[r]}_stale_steps": e["count"] for r, e in found.items()} | {"first_step": first},
+        {f"{names[r]}_stale_steps": e.count for r, e in found.items()} | {"first_step": first},
         detail="Each such update adds the previous steps' gradients (and, for D, the "
         "generator step's gradients through D) to the current one.",
     )
@@ -149,20 +148,19 @@ def assert_optimizers_cover(run: GANRun) -> None:
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_optimizers_cover")
-    require_instrumented(run, "assert_optimizers_cover")
-    w = run.history.wiring
-    uncovered = w["uncovered"]
+    w = require_instrumented(run, "assert_optimizers_cover")
+    uncovered = w.uncovered
     crossed = crossed_tensors(w)
-    g_own = w["opt_g"]["generator"]
-    d_own = w["opt_d"]["discriminator"]
+    g_own = w.opt_g["generator"]
+    d_own = w.opt_d["discriminator"]
     if not coverage_faults(w):
         return
     problems = []
-    if crossed["opt_g"] and not g_own["covered"]:
+    if crossed["opt_g"] and not g_own.covered:
         problems.append("opt_g was built over the discriminator's parameters")
     elif crossed["opt_g"]:
         problems.append("opt_g also holds discriminator parameters")
-    if crossed["opt_d"] and not d_own["covered"]:
+    if crossed["opt_d"] and not d_own.covered:
         problems.append("opt_d was built over the generator's parameters")
     elif crossed["opt_d"]:
         problems.append("opt_d also holds generator parameters")
@@ -176,15 +174,15 @@ def assert_optimizers_cover(run: GANRun) -> None:
         "optimizer-misses-parameters",
         "The optimizers do not cover the networks they should train: " + "; ".join(problems) + ".",
         [
-            ("generator tensors in opt_g", f"{g_own['covered']} of {g_own['total']}", "all"),
-            ("discriminator tensors in opt_d", f"{d_own['covered']} of {d_own['total']}", "all"),
+            ("generator tensors in opt_g", f"{g_own.covered} of {g_own.total}", "all"),
+            ("discriminator tensors in opt_d", f"{d_own.covered} of {d_own.total}", "all"),
             ("discriminator tensors in opt_g", crossed["opt_g"], "0"),
             ("generator tensors in opt_d", crossed["opt_d"], "0"),
         ],
         {
             "uncovered": {k: list(v) for k, v in uncovered.items()},
-            "opt_g_generator": g_own,
-            "opt_d_discriminator": d_own,
+            "opt_g_generator": dict(g_own),
+            "opt_d_discriminator": dict(d_own),
             "opt_g_discriminator": crossed["opt_g"],
             "opt_d_generator": crossed["opt_d"],
         },

@@ -10,6 +10,7 @@ from typing import Any
 from pytest_gan._files import write_json_atomically
 from pytest_gan.session import artifact_dir_for
 from pytest_gan.smoke.items import SPEC_FIXTURE
+from pytest_gan.smoke.verdicts import Verdict
 
 # -- artifacts ------------------------------------------------------------------------
 
@@ -53,14 +54,14 @@ def write_run_artifacts(run: Any, folder: Path) -> list[Path]:
     return written
 
 
-def record_failure(folder: Path, verdict: dict[str, Any]) -> list[str]:
+def record_failure(folder: Path, verdict: Verdict) -> list[str]:
     """For a failed (or expectedly failed) smoke item: its evidence as ``<check>.json`` in
     the spec's folder, and the lines of the report section that point at the files."""
-    if verdict["outcome"] not in ("fail", "expected", "missed"):
+    if verdict.outcome not in ("fail", "expected", "missed"):
         return []
     folder.mkdir(parents=True, exist_ok=True)
-    evidence = folder / f"{verdict['check']}.json"
-    write_json_atomically(evidence, verdict)
+    evidence = folder / f"{verdict.check}.json"
+    write_json_atomically(evidence, verdict.to_json())
     lines = [f"evidence: {evidence}"]
     for name, what in ((SAMPLES_PNG, "real vs generated samples"), (CURVES_PNG, "curves")):
         if (folder / name).exists():
@@ -72,7 +73,7 @@ def record_failure(folder: Path, verdict: dict[str, Any]) -> list[str]:
 HTML_TITLES = {SAMPLES_PNG: "samples (real above, generated below)", CURVES_PNG: "curves"}
 
 
-def html_extras(folder: Path | None, verdict: dict[str, Any]) -> list[dict[str, Any]]:
+def html_extras(folder: Path | None, verdict: Verdict) -> list[dict[str, Any]]:
     """A smoke item's extras for pytest-html: its spec's sample grid and curves, embedded
     as base64 PNGs, and, for a check that failed (or raised, or missed what its marker
     expects), the verdict with its evidence as JSON. Called only when pytest-html is
@@ -87,6 +88,8 @@ def html_extras(folder: Path | None, verdict: dict[str, Any]) -> list[dict[str, 
             if path.is_file():
                 content = base64.b64encode(path.read_bytes()).decode("ascii")
                 found.append(extras.png(content, name=title))
-    if verdict["outcome"] in ("fail", "expected", "missed", "error"):
-        found.append(extras.json(verdict, name=f"evidence: {verdict.get('pitfall') or 'error'}"))
+    if verdict.outcome in ("fail", "expected", "missed", "error"):
+        found.append(
+            extras.json(verdict.to_json(), name=f"evidence: {verdict.pitfall or 'error'}")
+        )
     return found

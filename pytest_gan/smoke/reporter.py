@@ -16,7 +16,7 @@ from pytest_gan._files import write_json_atomically
 from pytest_gan.smoke.items import SPEC_FIXTURE, judged
 from pytest_gan.smoke.scheduling import SMOKE_NODEID, smoke_scope
 from pytest_gan.smoke.table import GITHUB_SUMMARY_ENV, markdown_summary, verdict_table
-from pytest_gan.smoke.verdicts import VERDICT_PROPERTY
+from pytest_gan.smoke.verdicts import VERDICT_PROPERTY, Verdict
 
 #: The user property of the setup report of the smoke item whose setup trained its spec's
 #: run (the first of the spec's items to run): what the training was and what it took.
@@ -72,7 +72,7 @@ class SmokeReporter:
         self.config = config
         #: The session's ``GanSettings`` (steps, seed, device for the progress lines).
         self.settings = settings
-        self.verdicts: list[dict[str, Any]] = []
+        self.verdicts: list[Verdict] = []
         #: Each spec's training, in the order they ended (TRAINED_PROPERTY records).
         self.trainings: list[dict[str, Any]] = []
         self._started: set[str] = set()
@@ -120,7 +120,7 @@ class SmokeReporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == VERDICT_PROPERTY and isinstance(value, dict):
-                self.verdicts.append(value)
+                self.verdicts.append(Verdict.from_json(value))
             elif name == TRAINED_PROPERTY and isinstance(value, dict) and report.when == "setup":
                 record = {**value, "nodeid": report.nodeid}
                 self.trainings.append(record)
@@ -167,7 +167,7 @@ class SmokeReporter:
         if path is None or hasattr(self.config, "workerinput"):
             return
         path = Path(self.config.invocation_params.dir, path)
-        write_json_atomically(path, {"verdicts": self.verdicts})
+        write_json_atomically(path, {"verdicts": [v.to_json() for v in self.verdicts]})
 
 
 # -- progress ---------------------------------------------------------------------------

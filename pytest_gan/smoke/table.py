@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pytest_gan.smoke.items import CHECK_IDS, EXPECT_MARKER
+from pytest_gan.smoke.verdicts import Verdict
 
 #: Marks a failure the spec's ``gan_expect`` marker expected (its cell and its pitfall).
 EXPECTED_SUFFIX = "*"
@@ -27,19 +26,19 @@ _MARKS = {
 }
 
 
-def _cell(verdict: dict[str, Any]) -> str:
-    return _MARKS[verdict["outcome"]]
+def _cell(verdict: Verdict) -> str:
+    return _MARKS[verdict.outcome]
 
 
-def _found(verdict: dict[str, Any]) -> str | None:
+def _found(verdict: Verdict) -> str | None:
     """The pitfall a cell stands for, as the table lists it under its row."""
-    outcome = verdict["outcome"]
+    outcome = verdict.outcome
     if outcome == "fail":
-        return str(verdict["pitfall"])
+        return str(verdict.pitfall)
     if outcome == "expected":
-        return f"{verdict['pitfall']}{EXPECTED_SUFFIX}"
+        return f"{verdict.pitfall}{EXPECTED_SUFFIX}"
     if outcome == "missed":
-        return f"{MISSED_PREFIX}{verdict['pitfall']}"
+        return f"{MISSED_PREFIX}{verdict.pitfall}"
     return None
 
 
@@ -72,18 +71,18 @@ _SPEC_MARKS = {
 }
 
 
-def _steps_cell(verdict: dict[str, Any]) -> str:
+def _steps_cell(verdict: Verdict) -> str:
     """The steps a spec was judged at, and why not the steps it was given where it was
     stopped early or trained on."""
-    early = verdict.get("stopped_early")
+    early = verdict.stopped_early
     if early:
-        return f"{verdict['steps']} of {early['of']} (stopped early)"
-    if verdict.get("extensions"):
-        return f"{verdict['steps']} (trained on from {verdict['first_steps']})"
-    return str(verdict["steps"])
+        return f"{verdict.steps} of {early['of']} (stopped early)"
+    if verdict.extensions:
+        return f"{verdict.steps} (trained on from {verdict.first_steps})"
+    return str(verdict.steps)
 
 
-def markdown_summary(verdicts: list[dict[str, Any]]) -> list[str]:
+def markdown_summary(verdicts: list[Verdict]) -> list[str]:
     """The verdicts as a Markdown table with one row per spec (for a GitHub job summary):
     the spec's result, the steps it was judged at, its training time, the pitfalls found
     (``*``: expected by its ``gan_expect`` marker), and the checks that failed or raised."""
@@ -93,9 +92,9 @@ def markdown_summary(verdicts: list[dict[str, Any]]) -> list[str]:
         "| spec | result | steps | training s | pitfalls found | failing checks |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for spec in dict.fromkeys(v["spec"] for v in verdicts):
-        mine = [v for v in verdicts if v["spec"] == spec]
-        outcomes = {v["outcome"] for v in mine}
+    for spec in dict.fromkeys(v.spec for v in verdicts):
+        mine = [v for v in verdicts if v.spec == spec]
+        outcomes = {v.outcome for v in mine}
         if "error" in outcomes:
             result = "error"
         elif "missed" in outcomes:
@@ -107,9 +106,9 @@ def markdown_summary(verdicts: list[dict[str, Any]]) -> list[str]:
         else:
             result = "pass"
         found = list(dict.fromkeys(f for f in (_found(v) for v in mine) if f is not None))
-        failing = [v["check"] for v in mine if v["outcome"] in ("fail", "error", "missed")]
-        steps = next((_steps_cell(v) for v in mine if "steps" in v), "-")
-        seconds = next((f"{v['elapsed']:.1f}" for v in mine if "elapsed" in v), "-")
+        failing = [v.check for v in mine if v.outcome in ("fail", "error", "missed")]
+        steps = next((_steps_cell(v) for v in mine if v.steps is not None), "-")
+        seconds = next((f"{v.elapsed:.1f}" for v in mine if v.elapsed is not None), "-")
         cells = [
             f"`{spec}`",
             _SPEC_MARKS[result],
@@ -122,7 +121,7 @@ def markdown_summary(verdicts: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
+def verdict_table(verdicts: list[Verdict]) -> list[str]:
     """Specs as rows, checks as numbered columns: "ok", "-" (does not apply), "X" (a
     pitfall found, listed under the row), "E" (the run or the check raised an error).
 
@@ -134,10 +133,10 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
     the expected pitfall ``M`` (listed as ``MISSED <pitfall>``). A key below the table
     names the checks and the marks.
     """
-    checks = [c for c in CHECK_IDS if any(v["check"] == c for v in verdicts)]
-    specs = list(dict.fromkeys(v["spec"] for v in verdicts))
-    marked = {v["spec"] for v in verdicts if v.get("expected")}
-    by_cell = {(v["spec"], v["check"]): v for v in verdicts}
+    checks = [c for c in CHECK_IDS if any(v.check == c for v in verdicts)]
+    specs = list(dict.fromkeys(v.spec for v in verdicts))
+    marked = {v.spec for v in verdicts if v.expected}
+    by_cell = {(v.spec, v.check): v for v in verdicts}
     header = ["spec", *(str(i) for i in range(1, len(checks) + 1))]
 
     def row(spec: str) -> list[str]:
@@ -154,19 +153,20 @@ def verdict_table(verdicts: list[dict[str, Any]]) -> list[str]:
         found = [_found(by_cell[spec, c]) for c in checks if (spec, c) in by_cell]
         pitfalls = [f for f in found if f is not None]
         lines = [line(rows[spec])] + (_wrapped("    found:", pitfalls) if pitfalls else [])
-        judged = next((v for v in verdicts if v["spec"] == spec and v.get("extensions")), None)
-        if judged is not None:
-            pending = dict.fromkeys(p for e in judged["extensions"] for p in e["pending"])
+        judged = next((v for v in verdicts if v.spec == spec and v.extensions), None)
+        if judged is not None and judged.extensions:
+            extensions = judged.extensions
+            pending = dict.fromkeys(p for e in extensions for p in e["pending"])
             lines += _wrapped(
-                f"    judged at {judged['steps']} steps, trained on from "
-                f"{judged['first_steps']} while pending:",
+                f"    judged at {judged.steps} steps, trained on from "
+                f"{judged.first_steps} while pending:",
                 list(pending),
             )
-            stopped = judged["extensions"][-1].get("stopped")
+            stopped = extensions[-1].get("stopped")
             if stopped:
                 lines += _wrapped("    not trained on further, as it already fails:", stopped)
         early = next(
-            (v["stopped_early"] for v in verdicts if v["spec"] == spec and v.get("stopped_early")),
+            (v.stopped_early for v in verdicts if v.spec == spec and v.stopped_early),
             None,
         )
         if early is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pytest_gan.smoke.items import (
@@ -18,13 +20,61 @@ from pytest_gan.smoke.items import (
 VERDICT_PROPERTY = "gan_smoke_verdict"
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One smoke item's verdict: what the table, the GitHub summary, the JUnit properties,
+    the artifacts and the JSON report show. ``to_json`` is the JSON report's record (and
+    what a pytest-xdist worker sends its controller); a field left ``None`` (or no
+    ``expected`` pitfalls) is absent from it."""
+
+    spec: str
+    check: str
+    nodeid: str
+    #: "pass", "fail", "expected" (a failure the spec's gan_expect marker expected),
+    #: "missed" (an expected pitfall not found), "n/a" (does not apply) or "error".
+    outcome: str
+    #: The pitfalls the spec's ``gan_expect`` marker expects.
+    expected: tuple[str, ...] = ()
+    #: Of the run judged (``items.judged``): the steps it was judged at, its first steps,
+    #: how it was trained on, its training seconds, where it was stopped early.
+    steps: int | None = None
+    first_steps: int | None = None
+    extensions: list[dict[str, Any]] | None = None
+    elapsed: float | None = None
+    stopped_early: dict[str, Any] | None = None
+    #: Of a failure: the pitfall, its evidence (as JSON holds it) and the message; of a
+    #: skip, why the check does not apply.
+    pitfall: str | None = None
+    evidence: dict[str, Any] | None = None
+    message: str | None = None
+    reason: str | None = None
+    #: The folder the failure's pictures and evidence were written to.
+    artifacts: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or (f.name == "expected" and not value):
+                continue
+            record[f.name] = list(value) if f.name == "expected" else value
+        return record
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> Verdict:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in record.items() if k in known}
+        values["expected"] = tuple(values.get("expected", ()))
+        return cls(**values)
+
+
 def _plain(value: Any) -> Any:
     """Evidence as JSON can hold it: numbers, strings, lists and dicts; the rest as text."""
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
@@ -39,7 +89,7 @@ def _failure(exc: BaseException | None) -> dict[str, Any]:
     }
 
 
-def verdict_of(item: Any, call: Any, report: Any) -> dict[str, Any] | None:
+def verdict_of(item: Any, call: Any, report: Any) -> Verdict | None:
     """The verdict of one phase of a smoke item, or None for a phase that says nothing."""
     check = item.originalname if hasattr(item, "originalname") else item.name
     base: dict[str, Any] = {
@@ -52,26 +102,26 @@ def verdict_of(item: Any, call: Any, report: Any) -> dict[str, Any] | None:
     except ValueError:
         expected = Expectation()
     if expected:
-        base["expected"] = list(expected.pitfalls)
+        base["expected"] = tuple(expected.pitfalls)
     if JUDGED in item.stash:
         base.update(item.stash[JUDGED])
     if report.when == "call" or (report.when == "setup" and not report.passed):
         exc = call.excinfo.value if call.excinfo is not None else None
         if hasattr(report, "wasxfail") and EXPECTED_FAILURE in item.stash:
-            return {**base, "outcome": "expected", **_failure(item.stash[EXPECTED_FAILURE])}
+            return Verdict(**base, outcome="expected", **_failure(item.stash[EXPECTED_FAILURE]))
         missed = getattr(exc, "missed", None)
         if isinstance(missed, str):
-            return {**base, "outcome": "missed", "pitfall": missed, "message": str(exc)}
+            return Verdict(**base, outcome="missed", pitfall=missed, message=str(exc))
         if report.skipped:
-            return {**base, "outcome": "n/a", "reason": str(getattr(exc, "msg", exc) or "")}
+            return Verdict(**base, outcome="n/a", reason=str(getattr(exc, "msg", exc) or ""))
         if report.passed:
-            return {**base, "outcome": "pass"}
+            return Verdict(**base, outcome="pass")
         # By its attributes rather than its class: a GANAssertionError raised by a copy of
         # the package imported again (pytester runs) is one too.
         pitfall = getattr(exc, "pitfall", None)
         if isinstance(exc, AssertionError) and isinstance(pitfall, str):
-            return {**base, "outcome": "fail", **_failure(exc)}
-        return {**base, "outcome": "error", "message": f"{type(exc).__name__}: {exc}"}
+            return Verdict(**base, outcome="fail", **_failure(exc))
+        return Verdict(**base, outcome="error", message=f"{type(exc).__name__}: {exc}")
     return None
 
 
@@ -79,30 +129,30 @@ def verdict_of(item: Any, call: Any, report: Any) -> dict[str, Any] | None:
 JUNIT_FIGURES = 12
 
 
-def junit_properties(verdict: dict[str, Any]) -> list[tuple[str, str]]:
+def junit_properties(verdict: Verdict) -> list[tuple[str, str]]:
     """A smoke verdict as flat JUnit ``<property>`` pairs: what a CI server shows beside
     the test case (the spec, the check, the outcome, the pitfall, the steps it was judged
     at, the evidence's scalar figures and the artifacts' folder)."""
     props = [
-        ("gan_spec", str(verdict["spec"])),
-        ("gan_check", str(verdict["check"])),
-        ("gan_outcome", str(verdict["outcome"])),
+        ("gan_spec", verdict.spec),
+        ("gan_check", verdict.check),
+        ("gan_outcome", verdict.outcome),
     ]
-    if verdict.get("pitfall"):
-        props.append(("gan_pitfall", str(verdict["pitfall"])))
-    if "steps" in verdict:
-        props.append(("gan_steps", str(verdict["steps"])))
-    if "elapsed" in verdict:
-        props.append(("gan_elapsed_s", f"{verdict['elapsed']:.3f}"))
-    if verdict.get("stopped_early"):
-        early = verdict["stopped_early"]
+    if verdict.pitfall:
+        props.append(("gan_pitfall", verdict.pitfall))
+    if verdict.steps is not None:
+        props.append(("gan_steps", str(verdict.steps)))
+    if verdict.elapsed is not None:
+        props.append(("gan_elapsed_s", f"{verdict.elapsed:.3f}"))
+    if verdict.stopped_early:
+        early = verdict.stopped_early
         props.append(
             (
                 "gan_stopped_early",
                 f"{early['at']} of {early['of']}: " + ", ".join(early["pitfalls"]),
             )
         )
-    evidence = verdict.get("evidence")
+    evidence = verdict.evidence
     if isinstance(evidence, dict):
         figures = {
             k: v
@@ -113,6 +163,6 @@ def junit_properties(verdict: dict[str, Any]) -> list[tuple[str, str]]:
             value = figures[key]
             text = f"{value:.4g}" if isinstance(value, float) else str(value)
             props.append((f"gan_evidence.{key}", text))
-    if verdict.get("artifacts"):
-        props.append(("gan_artifacts", str(verdict["artifacts"])))
+    if verdict.artifacts:
+        props.append(("gan_artifacts", verdict.artifacts))
     return props

@@ -1,0 +1,309 @@
+"""The generator the checkpoint check is handed, resolved from its arguments: a
+``GANRun``'s generator and spec, or a bare module whose latent shape is inferred; and its
+outputs on fixed z, run the same way for the trained and the reloaded generator.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pytest_gan._args import check_int
+from pytest_gan.checks._checkpoint_file import canonical_key
+from pytest_gan.probing import preserved_state
+from pytest_gan.rng import derive_seed, local_generator
+from pytest_gan.run import GANRun
+from pytest_gan.spec import ModuleFactory, _latent_shape
+
+# Random streams of this check (disjoint from training's), derived from ``seed``.
+_STREAM_LATENT = 11
+
+
+_STREAM_FORWARD = 12
+
+
+_SAME_MODULE = (
+    "factory must build a fresh generator; it is the trained generator itself, into which "
+    "a reload would prove nothing"
+)
+
+
+@dataclass
+class Subject:
+    """What to check, resolved from the arguments."""
+
+    generator: nn.Module
+    factory: ModuleFactory | None
+    latent_shape: tuple[int, ...]
+    num_classes: int | None
+    device: torch.device | None
+    initial_state: dict[str, torch.Tensor] | None
+
+
+def as_factory(value: object, argument: str) -> ModuleFactory | None:
+    """A zero-argument factory; a module instance is deep-copied on each call."""
+    if value is None:
+        return None
+    if isinstance(value, nn.Module):
+        module = value
+        return lambda: copy.deepcopy(module)
+    if not callable(value):
+        raise TypeError(
+            f"{argument} must be a zero-argument callable returning an nn.Module, or an "
+            f"nn.Module; got {type(value).__name__}"
+        )
+
+    def make() -> nn.Module:
+        module = value()
+        if not isinstance(module, nn.Module):
+            raise TypeError(
+                f"{argument} must return an nn.Module; it returned {type(module).__name__}"
+            )
+        return module
+
+    return make
+
+
+def _unwrapped(module: nn.Module) -> nn.Module:
+    inner = getattr(module, "module", None)
+    return inner if isinstance(inner, nn.Module) else module
+
+
+def _needs_labels(module: nn.Module) -> bool:
+    try:
+        params = inspect.signature(_unwrapped(module).forward).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params if p.kind in positional and p.default is p.empty]
+    return len(required) >= 2
+
+
+def _num_classes(value: object) -> int | None:
+    if value is None:
+        return None
+    return check_int(value, "num_classes", least=2, why=" for G(z, y)")
+
+
+#: Attribute names under which generators commonly keep the size of z.
+_LATENT_ATTRIBUTES = ("latent_dim", "z_dim", "nz", "latent_size", "noise_dim")
+
+
+def _first_layer(module: nn.Module) -> nn.Module | None:
+    """The first submodule, in registration order, holding parameters of its own."""
+    sub: nn.Module
+    for name, sub in module.named_modules():
+        if "parametrizations" in name.split("."):
+            continue
+        if any(True for _ in sub.parameters(recurse=False)):
+            return sub
+    return None
+
+
+def _latent_candidates(module: nn.Module) -> tuple[list[tuple[int, ...]], str]:
+    """Latent shapes to try, most likely first, and where they came from."""
+    inner = _unwrapped(module)
+    for attribute in _LATENT_ATTRIBUTES:
+        value = getattr(inner, attribute, None)
+        if value is not None and not isinstance(value, bool) and isinstance(value, (int, tuple)):
+            try:
+                return [_latent_shape(value)], f"its attribute {attribute}={value!r}"
+            except ValueError:
+                continue
+    first = _first_layer(inner)
+    if isinstance(first, nn.Linear):
+        return [(first.in_features,)], f"its first layer, Linear(in_features={first.in_features})"
+    if isinstance(first, (nn.ConvTranspose2d, nn.Conv2d)):
+        c = first.in_channels
+        kind = type(first).__name__
+        return [(c, 1, 1), (c,)], f"its first layer, {kind}(in_channels={c})"
+    if isinstance(first, (nn.ConvTranspose1d, nn.Conv1d)):
+        c = first.in_channels
+        return [(c, 1), (c,)], f"its first layer, {type(first).__name__}(in_channels={c})"
+    what = "no layer with parameters" if first is None else f"a {type(first).__name__}"
+    return [], f"its first layer is {what}, which does not tell the size of z"
+
+
+def infer_latent_shape(module: nn.Module, num_classes: int | None = None) -> tuple[int, ...]:
+    """The shape of one z for a bare generator: its ``latent_dim`` (or ``z_dim``, ``nz``)
+    attribute, else its first layer (``Linear.in_features``; ``ConvTranspose2d.in_channels``
+    as ``(C, 1, 1)``, then ``(C,)``), each tried on a batch of two zero latents, in eval
+    mode, without gradients, with buffers and RNG states left as they were. Raises
+    ``ValueError`` asking for ``latent_dim=`` when no candidate runs, saying why."""
+    candidates, origin = _latent_candidates(module)
+    modes = [(m, m.training) for m in module.modules()]
+    failures: list[str] = []
+    try:
+        with preserved_state(module):
+            module.eval()
+            device = device_of(module) or torch.device("cpu")
+            for shape in candidates:
+                z = torch.zeros(2, *shape, device=device)
+                inputs = (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long))
+                try:
+                    out = module(*inputs)
+                except Exception as exc:  # a wrong guess; the next one may fit
+                    failures.append(f"{shape}: {type(exc).__name__}: {exc}")
+                    continue
+                if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == 2:
+                    return shape
+                failures.append(f"{shape}: returned no batch of 2 samples")
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    tried = f"; tried {'; '.join(failures)}" if failures else ""
+    raise ValueError(
+        "latent_dim is needed: it could not be inferred from the generator "
+        f"({origin}{tried}); pass latent_dim= (the shape of one z, e.g. 100 or (100, 1, 1)), "
+        "or a GANRun as generator"
+    )
+
+
+def resolve_subject(
+    generator: object,
+    factory: object,
+    load: object,
+    latent_dim: object,
+    num_classes: object,
+    device: object,
+) -> Subject:
+    given_classes = _num_classes(num_classes)
+    if isinstance(generator, GANRun):
+        spec = generator.spec
+        if latent_dim is not None and _latent_shape(latent_dim) != spec.latent_shape:
+            raise ValueError(
+                f"latent_dim {latent_dim!r} contradicts the run's spec "
+                f"({spec.latent_dim!r}); leave it out for a GANRun"
+            )
+        if given_classes is not None and given_classes != spec.num_classes:
+            raise ValueError(
+                f"num_classes {given_classes} contradicts the run's spec "
+                f"({spec.num_classes}); leave it out for a GANRun"
+            )
+        made: ModuleFactory | None
+        module: nn.Module = generator.generator
+        if factory is module:
+            raise ValueError(_SAME_MODULE)
+        made = as_factory(factory, "factory") or spec.make_generator
+        shape, classes = spec.latent_shape, spec.num_classes
+        initial: dict[str, torch.Tensor] | None = {
+            canonical_key(k): v for k, v in generator.initial_generator_state.items()
+        }
+    elif isinstance(generator, nn.Module):
+        module = generator
+        if factory is generator:
+            raise ValueError(_SAME_MODULE)
+        made = as_factory(factory, "factory")
+        if made is None and load is None:
+            raise ValueError(
+                "factory is needed to rebuild the generator for the default load: pass a "
+                "zero-argument callable returning a fresh generator (or your own load)"
+            )
+        classes = given_classes
+        if classes is None and _needs_labels(module):
+            classes = _num_classes(getattr(_unwrapped(module), "num_classes", None))
+            if classes is None:
+                raise ValueError(
+                    "num_classes is needed: the generator's forward takes (z, y); pass "
+                    "num_classes= (the number of classes y ranges over)"
+                )
+        shape = (
+            _latent_shape(latent_dim)
+            if latent_dim is not None
+            else infer_latent_shape(module, classes)
+        )
+        initial = None
+    else:
+        raise TypeError(
+            f"generator must be an nn.Module or a GANRun; got {type(generator).__name__}"
+        )
+    expected: torch.device | None
+    if device is None:
+        expected = device_of(module)
+    elif isinstance(device, (str, torch.device)):
+        try:
+            expected = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(f"device {device!r} is not a device torch knows: {exc}") from None
+    else:
+        raise TypeError(
+            f"device must be None, a str or a torch.device; got {type(device).__name__}"
+        )
+    return Subject(module, made, shape, classes, expected, initial)
+
+
+def device_of(module: nn.Module) -> torch.device | None:
+    first = next(itertools.chain(module.parameters(), module.buffers()), None)
+    return None if first is None else first.device
+
+
+def latents(subject: Subject, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    gen = local_generator(seed, _STREAM_LATENT)
+    z = torch.randn(n, *subject.latent_shape, generator=gen)
+    y = None if subject.num_classes is None else torch.arange(n) % subject.num_classes
+    return z, y
+
+
+def _seed_forward(device: torch.device, seed: int) -> None:
+    # torch.manual_seed would also queue a seed for CUDA devices not yet initialised,
+    # which would replace the caller's own queued seed once CUDA starts.
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+
+
+def forward(module: nn.Module, z: torch.Tensor, y: torch.Tensor | None, seed: int) -> torch.Tensor:
+    """``module``'s eval-mode output for (z, y) on the CPU; buffers, RNG and modes untouched.
+
+    Torch's generator is seeded the same way before each forward, so a generator that
+    draws noise of its own (noise injection) draws the same noise for both models.
+    """
+    device = device_of(module) or torch.device("cpu")
+    inputs = (z.to(device),) if y is None else (z.to(device), y.to(device))
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with preserved_state(module):
+            _seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
+            out = module(*inputs)
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the generator must return a Tensor; it returned {type(out).__name__}")
+    return out.detach().to("cpu", torch.float64)
+
+
+def trained_outputs(
+    subject: Subject, z: torch.Tensor, y: torch.Tensor | None, seed: int
+) -> torch.Tensor:
+    try:
+        return forward(subject.generator, z, y, seed)
+    except Exception as exc:
+        shown = f"z of shape {list(z.shape)}" + ("" if y is None else f" and y of {list(y.shape)}")
+        raise ValueError(
+            f"the generator failed on {shown} (latent_dim={subject.latent_shape!r}, "
+            f"num_classes={subject.num_classes!r}): {type(exc).__name__}: {exc}; pass the "
+            "latent_dim (and num_classes for G(z, y)) it expects"
+        ) from exc
+
+
+def output_gap(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float]:
+    """(largest, mean, relative) absolute difference; inf when the shapes differ."""
+    if a.shape != b.shape:
+        return math.inf, math.inf, math.inf
+    diff = (a - b).abs()
+    # Equal values differ by 0, equal infinities (whose difference is NaN) and NaNs included.
+    same = (a == b) | (a.isnan() & b.isnan())
+    diff = torch.where(same, torch.zeros_like(diff), diff).nan_to_num(math.inf)
+    largest = float(diff.max()) if diff.numel() else 0.0
+    scale = float(a.abs().nan_to_num(0.0).max()) if a.numel() else 0.0
+    relative = largest / scale if scale > 0 else (0.0 if largest == 0 else math.inf)
+    return largest, float(diff.mean()) if diff.numel() else 0.0, relative

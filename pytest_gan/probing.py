@@ -1,0 +1,365 @@
+"""The looks at a run's networks that leave no trace on training: the periodic
+:class:`Prober` (D's scores on held-out real samples, a fixed training batch and fixed-z
+fakes; G's samples and how far they are from the data), and the final
+:func:`saturation_probe` (the training step re-run on copies of the networks with D forced
+to saturate, where a numerically fragile loss turns NaN), with the tracing of what a loss
+does with D's outputs (:class:`LossOps`, :func:`read_loss`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.overrides import TorchFunctionMode
+
+from pytest_gan import _defaults
+from pytest_gan.history import History, Probe, Saturation
+from pytest_gan.instrument import as_float
+from pytest_gan.losses import BY_RANGE, LOGIT, PROBABILITY, SCORE
+from pytest_gan.metrics import mean_pairwise_distance, reach
+from pytest_gan.rng import preserved_torch_rng
+
+
+def _snapshot_buffers(modules: tuple[nn.Module, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(b, b.detach().clone()) for m in modules for b in m.buffers()]
+
+
+def _restore_buffers(snapshot: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    # Only buffers that changed are written back: a look in eval mode changes none, and
+    # leaves their version counters (which GANRun.samples keys its reuse on) untouched.
+    with torch.no_grad():
+        for buf, saved in snapshot:
+            if not torch.equal(buf, saved):
+                buf.copy_(saved)
+
+
+class preserved_state:
+    """Context manager for a look at the networks that leaves no trace on training.
+
+    Buffers (BatchNorm running statistics, spectral-norm power-iteration vectors) are
+    restored, torch's RNG state is restored, and gradients are off.
+    """
+
+    def __init__(self, *modules: nn.Module) -> None:
+        self.modules = modules
+
+    def __enter__(self) -> None:
+        self._buffers = _snapshot_buffers(self.modules)
+        self._rng = preserved_torch_rng()
+        self._rng.__enter__()
+        self._grad = torch.no_grad()
+        self._grad.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._grad.__exit__(*exc)
+        self._rng.__exit__(*exc)
+        _restore_buffers(self._buffers)
+
+
+def _per_sample(out: torch.Tensor) -> torch.Tensor:
+    """D's output reduced to one score per sample (patch discriminators give maps)."""
+    return out.reshape(out.shape[0], -1).float().mean(dim=1)
+
+
+def auc(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """How well D's scores rank real above fake, with no threshold: the probability that
+    a real sample scores above a fake one (ties count half). 1 is perfect separation, 1/2
+    chance, below 1/2 D ranks the fakes as more real than the real samples."""
+    diff = real.double()[:, None] - fake.double()[None, :]
+    return float((diff > 0).double().mean() + 0.5 * (diff == 0).double().mean())
+
+
+def _r_v(d_train: torch.Tensor, d_held: torch.Tensor, d_fake: torch.Tensor) -> float:
+    train, held, fake = (float(t.double().mean()) for t in (d_train, d_held, d_fake))
+    gap = train - fake
+    return (train - held) / gap if gap > 0 else math.nan
+
+
+def _spread(x: torch.Tensor) -> float:
+    """``metrics.mean_pairwise_distance`` of a batch (NaN for a batch of one)."""
+    return mean_pairwise_distance(x) if x.shape[0] >= 2 else math.nan
+
+
+class Prober:
+    """Periodic looks at D and G during training; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        z: torch.Tensor,
+        fake_labels: torch.Tensor | None,
+        holdout: tuple[torch.Tensor, torch.Tensor | None],
+        held_out: bool,
+        train_batch: tuple[torch.Tensor, torch.Tensor | None],
+        threshold: float | None,
+        every: int,
+        scores: str = SCORE,
+        history: History,
+    ) -> None:
+        self.generator = generator
+        self.discriminator = discriminator
+        self.z = z
+        self.fake_labels = fake_labels
+        self.holdout = holdout
+        self.held_out = held_out
+        self.train_batch = train_batch
+        # The data's own scale for fake_to_real: fixed batches, so measured once.
+        self.real_to_real = reach(train_batch[0], holdout[0])
+        # ... and the real batch's spread, the scale of each probe's fake_spread.
+        self.real_spread = _spread(holdout[0])
+        self.threshold = threshold
+        # LOGIT, PROBABILITY, SCORE (no probability reading), or BY_RANGE (pytest_gan.losses).
+        self.scores = scores
+        self.every = every
+        self.history = history
+
+    def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        out = self.discriminator(x) if labels is None else self.discriminator(x, labels)
+        return _per_sample(out)
+
+    def probe(self, steps_done: int) -> Probe:
+        with preserved_state(self.generator, self.discriminator):
+            g_in = (self.z,) if self.fake_labels is None else (self.z, self.fake_labels)
+            fake = self.generator(*g_in)
+            d_fake = self._d(fake, self.fake_labels)
+            d_real = self._d(*self.holdout)
+            d_train = self._d(*self.train_batch)
+        threshold, scores = self.threshold, self.scores
+        if scores == BY_RANGE:
+            outputs = torch.cat([d_real, d_fake, d_train])
+            probabilities = bool((outputs >= 0).all() and (outputs <= 1).all())
+            threshold, scores = (0.5, PROBABILITY) if probabilities else (0.0, LOGIT)
+        elif threshold is None:
+            # WGAN critics have no fixed decision boundary: split at the midpoint.
+            threshold = float((d_real.mean() + d_fake.mean()) / 2)
+        flat = fake.reshape(fake.shape[0], -1).float()
+        # D's belief that the fakes are real, where its outputs are probabilities or
+        # logits; a hinge or WGAN critic's scores are neither.
+        if scores == LOGIT:
+            d_fake_p = float(torch.sigmoid(d_fake).mean())
+        elif scores == PROBABILITY:
+            d_fake_p = float(d_fake.clamp(0, 1).mean())
+        else:
+            d_fake_p = math.nan
+        record = Probe(
+            step=steps_done,
+            d_real=float(d_real.mean()),
+            d_fake=float(d_fake.mean()),
+            d_train=float(d_train.mean()),
+            d_threshold=threshold,
+            d_acc_real=float((d_real > threshold).float().mean()),
+            d_acc_fake=float((d_fake <= threshold).float().mean()),
+            d_auc=auc(d_real, d_fake),
+            d_fake_p=d_fake_p,
+            r_t=float(torch.sign(d_train - threshold).mean()),
+            r_v=_r_v(d_train, d_real, d_fake),
+            d_train_auc=auc(d_train, d_real),
+            held_out=self.held_out,
+            fake_mean=float(flat.mean()),
+            fake_std=float(flat.std()),
+            fake_min=float(flat.min()),
+            fake_max=float(flat.max()),
+            fake_batch_std=float(flat.std(dim=0).mean()),
+            fake_spread=_spread(flat),
+            real_spread=self.real_spread,
+            fake_to_real=reach(flat, self.holdout[0]),
+            real_to_real=self.real_to_real,
+            samples=fake[: _defaults.PROBE_KEEP].detach().to("cpu", copy=True),
+        )
+        self.history.probes.append(record)
+        return record
+
+
+#: Logit the saturation probe forces on D: beyond 103.3, exp(-x) underflows float32 to 0,
+#: so sigmoid(x) is exactly 1 and sigmoid(-x) exactly 0, the state a discriminator reaches
+#: late in a run that short runs never see. Any loss written on logits stays finite there.
+SATURATED_LOGIT = 200.0
+
+
+def _last_parametrized(module: nn.Module) -> nn.Module:
+    """The last submodule holding parameters of its own: D's final layer, before any
+    Sigmoid that follows it."""
+    last = module
+    for name, sub in module.named_modules():
+        # Spectral norm and other parametrizations keep the original weight in an inner
+        # module whose forward is never called: the layer they wrap is the one to hook.
+        if "parametrizations" in name.split("."):
+            continue
+        if any(True for _ in sub.parameters(recurse=False)) or parametrize.is_parametrized(sub):
+            last = sub
+    return last
+
+
+#: What a loss does with D's outputs, by the torch functions it applies to them (or to what
+#: is computed from them). A classifier's loss reads them as logits or probabilities; a
+#: hinge loss clips margins; a Wasserstein critic's loss only averages and subtracts them.
+LOGIT_OPS = frozenset({"binary_cross_entropy_with_logits", "softplus", "logsigmoid", "sigmoid"})
+PROBABILITY_OPS = frozenset({"binary_cross_entropy", "log", "log1p", "log2", "log10"})
+SQUARE_OPS = frozenset({"mse_loss", "pow", "__pow__", "square", "square_"})
+MARGIN_OPS = frozenset(
+    {"relu", "relu_", "clamp", "clamp_min", "clamp_max", "minimum", "min", "hinge_embedding_loss"}
+)
+# Functions whose result is no longer "computed from D's outputs" in the sense above: the
+# gradient of a penalty (its norm is the penalty's business), copies for logging.
+_UNTRACED = frozenset({"grad", "detach", "item", "tolist", "__get__", "backward", "cpu", "numpy"})
+
+
+class LossOps(TorchFunctionMode):
+    """Records, during one training step, the torch functions applied to the outputs of
+    one module (D) and to every tensor computed from them, so that the loss a user's step
+    computes can be read off without parsing its code."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.ops: set[str] = set()
+        self.outputs: list[torch.Tensor] = []
+        # The operation that made each D output (see output_head).
+        self.heads: set[str | None] = set()
+        # Tensors derived from D's outputs, by id; the list keeps them alive so that an id
+        # is never reused by another tensor while the step runs.
+        self._derived: dict[int, torch.Tensor] = {}
+        self._handle = module.register_forward_hook(self._tag_output)
+
+    def _tag_output(self, module: nn.Module, inputs: Any, out: Any) -> None:
+        if isinstance(out, torch.Tensor):
+            self._derived[id(out)] = out
+            self.outputs.append(out.detach())
+            self.heads.add(output_head(out))
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        if name in _UNTRACED:
+            return result
+        leaves = [*_tensors(args), *_tensors(kwargs.values())]
+        if any(self._derived.get(id(t)) is t for t in leaves):
+            self.ops.add(name)
+            for t in _tensors((result,)):
+                self._derived[id(t)] = t
+        return result
+
+    def remove(self) -> None:
+        self._handle.remove()
+        self._derived = {}
+
+
+# Autograd nodes that only reshape, select or average what the layer before made: a
+# Sigmoid's output stays in (0, 1) through them (a patch D's map averaged per sample).
+_SHAPE_NODES = (
+    "View",
+    "Reshape",
+    "UnsafeView",
+    "Squeeze",
+    "Unsqueeze",
+    "Permute",
+    "Transpose",
+    "Expand",
+    "Clone",
+    "Select",
+    "Slice",
+    "Mean",
+    "Flatten",
+    "ToCopy",
+)
+
+
+def output_head(out: torch.Tensor) -> str | None:
+    """The operation that made ``out``, looking through reshapes, selections and means:
+    ``"Sigmoid"``, ``"Tanh"``, ``"Addmm"`` (a Linear), ``"Convolution"``, ... from the
+    autograd graph; None when ``out`` has none (made without gradients)."""
+    node = out.grad_fn
+    while node is not None:
+        name = type(node).__name__.removesuffix("Backward0").removesuffix("Backward1")
+        # "T" is a transpose (TBackward0); a prefix test would also take Tanh for one.
+        if name != "T" and not any(name.startswith(s) for s in _SHAPE_NODES):
+            return name
+        parents = [n for n, _ in node.next_functions if n is not None]
+        if len(parents) != 1:
+            return name
+        node = parents[0]
+    return None
+
+
+def _tensors(values: Any) -> Iterator[torch.Tensor]:
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            yield v
+        elif isinstance(v, (tuple, list)):
+            yield from _tensors(v)
+
+
+def read_loss(ops: set[str]) -> str:
+    """``"logit"``, ``"probability"``, ``"square"``, ``"margin"`` or ``"critic"``: the loss a
+    step applies to D's outputs, told by the functions it applies (:class:`LossOps`)."""
+    if ops & LOGIT_OPS:
+        return "logit"
+    if ops & PROBABILITY_OPS:
+        return "probability"
+    if ops & SQUARE_OPS:
+        return "square"
+    if ops & MARGIN_OPS:
+        return "margin"
+    return "critic"
+
+
+def saturation_probe(
+    step: Any,
+    make_context: Any,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    batch: Any,
+) -> Saturation:
+    """Run the training step once more on copies of the networks whose discriminator is
+    forced to saturate, once towards "real" (+SATURATED_LOGIT) and once towards "fake".
+
+    A loss written as ``log(sigmoid(x))`` or ``log(1 - D(G(z)))`` without an epsilon turns
+    infinite or NaN there, however finite it stayed in the run. The copies, their fresh
+    optimizers and the preserved RNG state leave the run itself untouched. Returns, per
+    direction, the losses as floats, or the error the step raised.
+    """
+    results: dict[str, Any] = {}
+    for direction, sign in (("real", 1.0), ("fake", -1.0)):
+        g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
+        target = sign * SATURATED_LOGIT
+
+        def saturate(module: nn.Module, inputs: Any, out: Any, target: float = target) -> Any:
+            if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+                return out
+            # Straight-through: the value saturates, the gradient still flows.
+            return out + (torch.full_like(out, target) - out).detach()
+
+        handle = _last_parametrized(d).register_forward_hook(saturate)
+        # What the loss does with D's outputs is the same in both directions: read it once.
+        recorder = LossOps(d) if direction == "real" else None
+        try:
+            with preserved_torch_rng(), recorder or contextlib.nullcontext():
+                out = step(make_context(g, d), batch)
+            results[direction] = {str(k): as_float(v, str(k)) for k, v in out.items()}
+        except Exception as exc:  # the step's own failure is the finding
+            results[direction] = {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            handle.remove()
+            if recorder is not None:
+                recorder.remove()
+        if recorder is not None:
+            # The step's loss, read from what it does with D's outputs; and what D's output
+            # layer makes of a last layer forced to +SATURATED_LOGIT: the logit itself for
+            # a linear head, 1 for a Sigmoid.
+            results["d_ops"] = sorted(recorder.ops)
+            results["d_loss_reads"] = read_loss(recorder.ops) if recorder.outputs else None
+            outs = [o.float() for o in recorder.outputs if o.is_floating_point()]
+            results["d_output_at_saturation"] = (
+                max(float(o.max()) for o in outs) if outs else math.nan
+            )
+            results["d_heads"] = sorted(h for h in recorder.heads if h is not None)
+    return Saturation(logit=SATURATED_LOGIT, **results)
