@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from pytest_gan import _defaults
+from pytest_gan._args import check_int
 
 Number = float
 
@@ -149,9 +150,7 @@ class History:
     """
 
     def __init__(self, capacity: int = _defaults.HISTORY_CAPACITY) -> None:
-        if capacity < 2:
-            raise ValueError(f"capacity must be at least 2; got {capacity}")
-        self.capacity = capacity
+        self.capacity = check_int(capacity, "capacity", least=2)
         self.stride = 1
         self.columns: dict[str, list[Number]] = {"step": []}
         self.probes: list[Probe] = []

@@ -173,3 +173,18 @@ def test_a_step_must_return_scalar_losses(result: Any, names: str) -> None:
 def test_a_range_of_non_numbers_is_refused_by_name() -> None:
     with pytest.raises(TypeError, match="data_range must be a pair of numbers"):
         tiny_spec(data_range=("low", 1))
+
+
+def test_integer_arguments_are_checked_by_one_helper_naming_the_argument() -> None:
+    from pytest_gan._args import check_int
+
+    assert check_int(3, "n") == 3
+    assert check_int(0, "seed", least=0) == 0
+    # A bool is an int to Python, but train(spec, True) is a mistake, not one step.
+    for wrong in (True, 2.0, "3", None):
+        with pytest.raises(TypeError, match=rf"^n must be an int; got {type(wrong).__name__}$"):
+            check_int(wrong, "n")
+    with pytest.raises(ValueError, match=r"^n must be at least 1; got 0$"):
+        check_int(0, "n")
+    with pytest.raises(ValueError, match=r"^k must be at least 4 \(2 \* c\); got 3$"):
+        check_int(3, "k", least=4, why=" (2 * c)")
