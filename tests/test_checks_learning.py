@@ -75,3 +75,50 @@ def test_samples_that_came_closer_to_the_data_pass_without_much_movement(
         assert_generator_learns(run)
     # BatchNorm statistics still move, the weights do not: the distance stays put.
     assert caught.value.evidence["distance_ratio"] == pytest.approx(1.0, abs=0.05)
+
+
+class _ShiftedG(torch.nn.Module):
+    """A generator whose output carries a buffer, as BatchNorm's running statistics do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Linear(4, 2)
+        self.register_buffer("shift", torch.zeros(2))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z) + self.shift
+
+
+def _buffers_only_step(ctx: TrainContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    # G's loss is computed on detached fakes (no gradient reaches G), while a buffer drifts
+    # towards the data: eval-mode samples come closer to the data, the weights never move.
+    g, d = ctx.generator, ctx.discriminator
+    fake = g(ctx.latent(real.shape[0]))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    ctx.opt_d.zero_grad()
+    d_real, d_fake = d(real), d(fake.detach())
+    d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+    d_loss.backward()
+    ctx.opt_d.step()
+    ctx.opt_g.zero_grad()
+    d_out = d(fake.detach())
+    g_loss = bce(d_out, torch.ones_like(d_out))
+    g_loss.backward()
+    ctx.opt_g.step()
+    with torch.no_grad():
+        g.shift += 0.2 * (real.mean(0) - fake.mean(0))
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+
+# cosgrove-sngan's detached G loss passed on one wild seed this way: BatchNorm statistics
+# moved its eval-mode samples to half their initial distance from the data.
+@pytest.mark.parametrize("seed", range(3))
+def test_samples_moved_only_by_buffers_are_not_learning(seed: int) -> None:
+    run = train(tiny_spec(generator=_ShiftedG, train_step=_buffers_only_step), steps=60, seed=seed)
+    with pytest.raises(GANAssertionError, match="through its buffers") as caught:
+        assert_generator_learns(run)
+    assert caught.value.pitfall == "generator-not-learning"
+    assert caught.value.evidence["movement"] == 0.0
+    from pytest_gan.checks.dynamics import MAX_DISTANCE_RATIO
+
+    assert caught.value.evidence["distance_ratio"] <= MAX_DISTANCE_RATIO

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import random
 from dataclasses import replace
 from typing import Any
@@ -225,10 +226,15 @@ def test_a_plateau_of_one_doubling_is_a_pause_and_of_two_a_stall() -> None:
     assert not still_moving(there)
 
 
-@pytest.mark.parametrize(
-    ("mutation", "seed", "moving"),
-    [(None, 5, True), (None, 17, True), ("blank-output", 0, False)],
+# Each case trains the slowest wild GAN for 800 steps (about 50 s on a core): the suite
+# runs seed 5 and the mutation; CI's sweep (PYTEST_GAN_SWEEP=1) adds seed 17, whose pause
+# falls the other way round (the branch itself: the plateau test above).
+_SLOW_WGAN_CASES = [(None, 5, True), ("blank-output", 0, False)] + (
+    [(None, 17, True)] if os.environ.get("PYTEST_GAN_SWEEP") else []
 )
+
+
+@pytest.mark.parametrize(("mutation", "seed", "moving"), _SLOW_WGAN_CASES)
 def test_at_4x_the_slow_clipped_wgan_is_still_moving_and_its_blank_outputs_are_not(
     mutation: str | None, seed: int, moving: bool
 ) -> None:

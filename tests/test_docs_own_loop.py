@@ -7,11 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples" / "own_loop"
 
 
 def _run(*args: str) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(EXAMPLES.parents[2]), str(EXAMPLES)])}
+    # The example runs with this process's share of the cores (under pytest-xdist, the
+    # plugin's cores / workers), not torch's default of every core beside busy workers:
+    # on 2 cores next to another worker that made it 2.6x slower.
+    env.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
     out = subprocess.run(
         [sys.executable, *args], cwd=EXAMPLES, env=env, capture_output=True, text=True
     )

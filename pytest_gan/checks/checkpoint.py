@@ -11,14 +11,14 @@ When the round trip fails, the check reads the checkpoint file itself, always wi
 that read it wrongly: keys missing from the file, ``module.`` prefixes, a non-strict load
 that hid them, a module left on another device, or a file that holds an initialisation
 rather than the trained weights (pitfall ``checkpoint-not-trained``). A file that only an
-unsafe unpickling could read is refused before any load runs.
+unsafe unpickling could read is refused before any load runs. Those diagnoses live in
+``pytest_gan.checks._checkpoint_diagnosis``; this module runs the round trip and raises.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,17 @@ from torch import nn
 from pytest_gan import _defaults
 from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
+from pytest_gan.checks._checkpoint_diagnosis import (
+    Context,
+    Init,
+    find_inits,
+    judge_exact_init,
+    names,
+    prefixed,
+    untrained_verdict,
+)
 from pytest_gan.checks._checkpoint_file import (
     CHECKPOINT_NAME,
-    WRAPPER_PREFIX,
-    CheckpointFile,
     LoadFn,
     SaveFn,
     cpu_state,
@@ -69,234 +76,6 @@ SAMPLES = 16
 #: and 94x below the closest broken one (0.94); calibration: docs/benchmarks.md
 #: "Calibration notes".
 OUTPUT_RTOL = 1e-2
-
-
-# Names shown in a message before "... (N in all)".
-_SHOWN = 6
-
-
-def _names(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_SHOWN])
-    return shown + (f", ... ({len(keys)} in all)" if len(keys) > _SHOWN else "")
-
-
-def _prefixed(keys: list[str]) -> bool:
-    return bool(keys) and all(k.startswith(WRAPPER_PREFIX) for k in keys)
-
-
-@dataclass
-class _Context:
-    """Everything measured, shared by the diagnoses."""
-
-    subject: Subject
-    trained: dict[str, torch.Tensor]
-    params: set[str]
-    checkpoint: CheckpointFile
-    fresh: list[dict[str, torch.Tensor]]
-    target_keys: list[str] | None  # raw keys of the module the load fills
-
-    def key_causes(self, differ: list[str] | None) -> tuple[list[str], dict[str, Any]]:
-        """Causes the checkpoint's keys reveal: prefixes, missing tensors, a silent load.
-
-        ``differ`` lists the reloaded tensors that differ from the trained ones, or is None
-        when the load raised; after a load, only causes that explain a difference count.
-        """
-        causes: list[str] = []
-        evidence: dict[str, Any] = {}
-        if self.checkpoint.state is None or differ == []:
-            return causes, evidence
-        raw = list(self.checkpoint.state)
-        in_file = self.checkpoint.canonical
-        if self.target_keys is not None and _prefixed(raw) != _prefixed(self.target_keys):
-            evidence["prefix_mismatch"] = True
-            if _prefixed(raw):
-                causes.append(
-                    f"The checkpoint's keys start with {WRAPPER_PREFIX!r} (as nn.DataParallel "
-                    "and DistributedDataParallel name them) but the model it is loaded into "
-                    f"has no such prefix (e.g. {raw[0]!r} against {self.target_keys[0]!r}): "
-                    "save the wrapped model's .module.state_dict(), or strip the prefix "
-                    "before load_state_dict."
-                )
-            else:
-                causes.append(
-                    f"The model it is loaded into names its keys with {WRAPPER_PREFIX!r} "
-                    "(wrapped in nn.DataParallel or DistributedDataParallel) but the "
-                    "checkpoint's keys have no such prefix: load into the wrapped model's "
-                    ".module."
-                )
-        missing = [k for k in self.trained if k not in in_file]
-        if differ is not None and not set(missing) & set(differ):
-            missing = []
-        if missing:
-            buffers = [k for k in missing if k not in self.params]
-            params = [k for k in missing if k in self.params]
-            evidence["missing_from_checkpoint"] = missing
-            parts = []
-            if buffers:
-                parts.append(
-                    f"{len(buffers)} buffers ({_names(buffers)}): BatchNorm running "
-                    "statistics and spectral-norm u/v vectors live in buffers, which "
-                    "named_parameters() leaves out"
-                )
-            if params:
-                parts.append(f"{len(params)} parameters ({_names(params)})")
-            causes.append(
-                "The checkpoint lacks tensors of the trained generator's state dict: "
-                + "; ".join(parts)
-                + ". Save module.state_dict(), which holds parameters and buffers."
-            )
-        if differ is not None and (missing or evidence.get("prefix_mismatch")):
-            evidence["silent_load"] = True
-            causes.append(
-                "The load did not complain about the missing keys: load_state_dict(..., "
-                "strict=False) skips them silently, and the model keeps its fresh initial "
-                "values there. Load with strict=True (the default)."
-            )
-        return causes, evidence
-
-    def deterministic_buffers(self) -> list[str]:
-        """Buffers two fresh instances initialise alike (BatchNorm statistics; not the
-        random spectral-norm vectors) and that training changed."""
-        if len(self.fresh) < 2:
-            return []
-        a, b = self.fresh
-        return [
-            k
-            for k in self.trained
-            if k not in self.params
-            and k in a
-            and k in b
-            and same_tensor(a[k], b[k])
-            and not same_tensor(a[k], self.trained[k])
-        ]
-
-
-def _trained_parameters(ctx: _Context, inits: list[_Init]) -> list[str]:
-    """Parameter keys training changed: judged against the run's initial state, else the
-    reference, else a fresh instance (where parameters training left alone, such as a
-    bias cancelled by the BatchNorm after it, count as changed); all of them when none is
-    known."""
-    known = [i.state for i in inits] + ctx.fresh[:1]
-    base = known[0] if known else None
-    keys = [k for k in ctx.trained if k in ctx.params]
-    if base is None:
-        return keys
-    return [k for k in keys if k not in base or not same_tensor(base[k], ctx.trained[k])]
-
-
-@dataclass
-class _Init:
-    """An initialisation the reloaded generator may be: its label, state and outputs."""
-
-    label: str
-    state: dict[str, torch.Tensor]
-    outputs: torch.Tensor | None
-
-
-def _inits(
-    subject: Subject,
-    reference: ModuleFactory | None,
-    z: torch.Tensor,
-    y: torch.Tensor | None,
-    seed: int,
-) -> list[_Init]:
-    found: list[_Init] = []
-    if subject.initial_state is not None and subject.factory is not None:
-        module = subject.factory()
-        module.load_state_dict(subject.initial_state)
-        if subject.device is not None:
-            module = module.to(subject.device)
-        label = "the run's initial generator"
-        found.append(_Init(label, subject.initial_state, forward(module, z, y, seed)))
-    if reference is not None:
-        module = reference()
-        if subject.device is not None:
-            module = module.to(subject.device)
-        found.append(_Init("the reference", cpu_state(module), forward(module, z, y, seed)))
-    return found
-
-
-def _equal_states(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(same_tensor(a[k], b[k]) for k in a)
-
-
-def _untrained_verdict(
-    ctx: _Context,
-    reloaded: dict[str, torch.Tensor],
-    reloaded_out: torch.Tensor,
-    trained_out: torch.Tensor,
-    inits: list[_Init],
-) -> tuple[str, list[tuple[str, Any, str]], dict[str, Any]] | None:
-    """Why the reloaded generator is an initialisation, or None when it does not look like
-    one (then the round trip merely failed).
-
-    It must hold none of the parameters training changed, in the model or in the file, and
-    look like an initialisation: equal to one, nearer to one's outputs than to the trained
-    generator's, or with the buffers training changed at their initial values.
-    """
-    changed = _trained_parameters(ctx, inits)
-    if not changed:
-        return None
-    kept = [k for k in changed if k in reloaded and same_tensor(reloaded[k], ctx.trained[k])]
-    in_file = ctx.checkpoint.canonical
-    kept_in_file = [k for k in changed if k in in_file and same_tensor(in_file[k], ctx.trained[k])]
-    if kept or kept_in_file:
-        return None
-    rows: list[tuple[str, Any, str]] = [
-        ("trained parameter tensors in the reloaded model", f"0 of {len(changed)}", "all")
-    ]
-    evidence: dict[str, Any] = {"trained_parameters_kept": 0, "trained_parameters": len(changed)}
-    reasons: list[str] = []
-    for init in inits + [_Init("a fresh instance from factory", s, None) for s in ctx.fresh[:1]]:
-        if _equal_states(reloaded, init.state):
-            reasons.append(f"its state equals {init.label}'s")
-            evidence["equals"] = init.label
-            break
-    d_trained = output_gap(trained_out, reloaded_out)[1]
-    # (distance of the reloaded outputs to the init's, of the trained ones to the init's)
-    near = [
-        (output_gap(i.outputs, reloaded_out)[1], output_gap(i.outputs, trained_out)[1], i.label)
-        for i in inits
-        if i.outputs is not None
-    ]
-    if near:
-        d_init, d_moved, label = min(near)
-        rows += [
-            ("mean output distance to the trained generator", d_trained, "0"),
-            (f"mean output distance to {label}", d_init, "-"),
-            (f"mean output distance, trained generator to {label}", d_moved, "-"),
-        ]
-        evidence.update(
-            distance_to_trained=d_trained, distance_to_init=d_init, trained_to_init=d_moved
-        )
-        # Nearer to the initialisation than to the trained generator is not enough: two
-        # independent initialisations of a generator without BatchNorm lie about as far
-        # apart as a briefly trained one from either (seeds 0-4 of the tiny MLP GAN, 20
-        # steps, fell on both sides). Nearer to it than training took the generator is.
-        if d_init < min(d_trained, d_moved):
-            reasons.append(
-                f"its outputs lie nearer to {label}'s than to the trained generator's, and "
-                "nearer than training moved the generator from it"
-            )
-    buffers = ctx.deterministic_buffers()
-    if buffers:
-        fresh = ctx.fresh[0]
-        at_init = [k for k in buffers if k in reloaded and same_tensor(reloaded[k], fresh[k])]
-        rows.append(
-            (
-                "buffers training changed, at their initial values",
-                f"{len(at_init)} of {len(buffers)}",
-                "0",
-            )
-        )
-        evidence["buffers_at_init"] = at_init
-        if len(at_init) == len(buffers):
-            reasons.append(
-                f"the buffers training changed ({_names(buffers)}) are at their initial values"
-            )
-    if not reasons:
-        return None
-    return "; ".join(reasons), rows, evidence
 
 
 def assert_checkpoint_roundtrip(
@@ -389,7 +168,7 @@ def _roundtrip(
             raise _unsafe(checkpoint.unsafe)
         # Two fresh instances: what a load fills, and which initial values are random.
         fresh = [subject.factory() for _ in range(2)] if subject.factory else []
-        ctx = _Context(
+        ctx = Context(
             subject,
             trained,
             params,
@@ -417,7 +196,7 @@ def _roundtrip(
             detail="The load built a model of another architecture or configuration "
             "than the trained generator's.",
         ) from exc
-    inits = _inits(subject, reference, z, y, seed)
+    inits = find_inits(subject, reference, z, y, seed)
     _judge(ctx, module, reloaded, trained_out, reloaded_out, inits)
 
 
@@ -450,7 +229,7 @@ def _unsafe(globals_needed: str) -> GANAssertionError:
     )
 
 
-def _load_failed(ctx: _Context, exc: Exception) -> GANAssertionError:
+def _load_failed(ctx: Context, exc: Exception) -> GANAssertionError:
     unsafe = unsafe_globals(exc)
     if unsafe is not None:
         return _unsafe(unsafe)
@@ -481,7 +260,7 @@ def _load_failed(ctx: _Context, exc: Exception) -> GANAssertionError:
     )
 
 
-def _key_rows(evidence: Mapping[str, Any], ctx: _Context) -> list[tuple[str, Any, str]]:
+def _key_rows(evidence: Mapping[str, Any], ctx: Context) -> list[tuple[str, Any, str]]:
     """Evidence rows for the key-naming causes: tensors missing from the file, prefixes."""
     rows: list[tuple[str, Any, str]] = []
     if "missing_from_checkpoint" in evidence:
@@ -492,21 +271,21 @@ def _key_rows(evidence: Mapping[str, Any], ctx: _Context) -> list[tuple[str, Any
     return rows
 
 
-def _prefix_row(ctx: _Context) -> tuple[str, Any, str]:
+def _prefix_row(ctx: Context) -> tuple[str, Any, str]:
     def where(keys: list[str]) -> str:
-        return "prefixed" if _prefixed(keys) else "plain"
+        return "prefixed" if prefixed(keys) else "plain"
 
     in_file, in_model = where(list(ctx.checkpoint.state or {})), where(ctx.target_keys or [])
     return ("keys in the file / in the model", f"{in_file} / {in_model}", "alike")
 
 
 def _judge(
-    ctx: _Context,
+    ctx: Context,
     module: nn.Module,
     reloaded: dict[str, torch.Tensor],
     trained_out: torch.Tensor,
     reloaded_out: torch.Tensor,
-    inits: list[_Init],
+    inits: list[Init],
 ) -> None:
     __tracebackhide__ = True
     trained = ctx.trained
@@ -517,9 +296,9 @@ def _judge(
     expected, actual = ctx.subject.device, device_of(module)
     moved = expected is not None and actual is not None and actual != expected
     if not (missing or extra or differ or moved or relative > OUTPUT_RTOL):
-        _judge_trained(reloaded, inits)
+        judge_exact_init(reloaded, inits)
         return
-    verdict = _untrained_verdict(ctx, reloaded, reloaded_out, trained_out, inits)
+    verdict = untrained_verdict(ctx, reloaded, reloaded_out, trained_out, inits)
     key_causes, key_evidence = ctx.key_causes(differ)
     rows: list[tuple[str, Any, str]] = [
         ("largest output difference, relative", relative, f"<= {OUTPUT_RTOL:g}"),
@@ -559,12 +338,12 @@ def _judge(
     if missing:
         causes.append(
             f"The reloaded model lacks {len(missing)} of the trained generator's tensors "
-            f"({_names(missing)}): the load builds another architecture."
+            f"({names(missing)}): the load builds another architecture."
         )
     if extra:
         causes.append(
             f"The reloaded model has {len(extra)} tensors the trained generator lacks "
-            f"({_names(extra)}): the load builds another architecture."
+            f"({names(extra)}): the load builds another architecture."
         )
     in_file = ctx.checkpoint.canonical
     if differ and ctx.checkpoint.state is not None and not key_causes:
@@ -572,14 +351,14 @@ def _judge(
         other = [k for k in differ if k in in_file and k not in from_file]
         if from_file:
             causes.append(
-                f"The checkpoint holds the trained values of {_names(from_file)}, but the "
+                f"The checkpoint holds the trained values of {names(from_file)}, but the "
                 "reloaded model does not: the load does not put them into the model it "
                 "returns."
             )
         if other:
             causes.append(
                 f"The checkpoint itself holds other values than the trained generator for "
-                f"{_names(other)}: the save wrote another model, or an earlier state."
+                f"{names(other)}: the save wrote another model, or an earlier state."
             )
             if not ctx.fresh and not inits:
                 causes.append(
@@ -587,7 +366,7 @@ def _judge(
                     "whether the checkpoint holds an initialisation."
                 )
     elif differ and not key_causes:
-        causes.append(f"Tensors with other values after reload: {_names(differ)}.")
+        causes.append(f"Tensors with other values after reload: {names(differ)}.")
     if not (missing or extra or differ) and relative > OUTPUT_RTOL and not moved:
         causes.append(
             "Every tensor of the state dict came back, yet the outputs differ: the load "
@@ -616,24 +395,6 @@ def _judge(
         evidence | key_evidence,
         detail="Causes found:\n" + "\n".join(f"- {c}" for c in causes) if causes else "",
     )
-
-
-def _judge_trained(reloaded: dict[str, torch.Tensor], inits: list[_Init]) -> None:
-    """An exact round trip of an initialisation: the generator saved was never trained."""
-    __tracebackhide__ = True
-    for init in inits:
-        if _equal_states(reloaded, init.state):
-            n = len(init.state)
-            raise fail(
-                "checkpoint-not-trained",
-                f"The round trip is exact, but what it carries equals {init.label}: the "
-                "generator that was saved never left its initialisation.",
-                [(f"state tensors equal to {init.label}'s", f"{n} of {n}", "fewer")],
-                {"equals": init.label},
-                detail="Saving and loading work; training did not change the generator "
-                "(see assert_generator_learns), or the generator checked is not the "
-                "trained one.",
-            )
 
 
 #: The check of this module (``pytest_gan.checks.ALL``).
