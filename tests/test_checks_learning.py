@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pytest
 import torch
 
 from fixtures.steps import UserStep
 from fixtures.zoo import case
 from pytest_gan import GANAssertionError, TrainContext, assert_generator_learns, train
+from pytest_gan.checks.dynamics import MAX_DISTANCE_RATIO, MIN_PARAMETER_MOVEMENT
 from pytest_gan.metrics import parameter_movement
 from tests.tiny import tiny_spec
 
@@ -89,9 +93,13 @@ class _ShiftedG(torch.nn.Module):
         return self.net(z) + self.shift
 
 
-def _buffers_only_step(ctx: TrainContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
+def _buffers_only_step(
+    ctx: TrainContext, real: torch.Tensor, zero_gradient: bool = False
+) -> dict[str, torch.Tensor]:
     # G's loss is computed on detached fakes (no gradient reaches G), while a buffer drifts
     # towards the data: eval-mode samples come closer to the data, the weights never move.
+    # With zero_gradient, G's loss touches G only times zero: its gradients are zeros, and
+    # an optimizer with weight decay moves its weights all the same.
     g, d = ctx.generator, ctx.discriminator
     fake = g(ctx.latent(real.shape[0]))
     bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -103,6 +111,8 @@ def _buffers_only_step(ctx: TrainContext, real: torch.Tensor) -> dict[str, torch
     ctx.opt_g.zero_grad()
     d_out = d(fake.detach())
     g_loss = bce(d_out, torch.ones_like(d_out))
+    if zero_gradient:
+        g_loss = g_loss + 0.0 * fake.sum()
     g_loss.backward()
     ctx.opt_g.step()
     with torch.no_grad():
@@ -119,6 +129,27 @@ def test_samples_moved_only_by_buffers_are_not_learning(seed: int) -> None:
         assert_generator_learns(run)
     assert caught.value.pitfall == "generator-not-learning"
     assert caught.value.evidence["movement"] == 0.0
-    from pytest_gan.checks.dynamics import MAX_DISTANCE_RATIO
+    assert caught.value.evidence["distance_ratio"] <= MAX_DISTANCE_RATIO
 
+
+def _decaying(g: torch.nn.Module, d: torch.nn.Module) -> tuple[Any, Any]:
+    return torch.optim.AdamW(g.parameters(), 1e-2, weight_decay=0.5), torch.optim.Adam(
+        d.parameters(), 1e-3
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_weights_moved_only_by_weight_decay_are_not_learning(seed: int) -> None:
+    spec = tiny_spec(
+        generator=_ShiftedG,
+        train_step=functools.partial(_buffers_only_step, zero_gradient=True),
+        optimizers=_decaying,
+    )
+    run = train(spec, steps=60, seed=seed)
+    with pytest.raises(GANAssertionError, match="gradients that reached G were zero") as caught:
+        assert_generator_learns(run)
+    # The weights did move (decay, past MIN_PARAMETER_MOVEMENT), the samples came closer
+    # (the buffer): neither is G learning from its loss.
+    assert caught.value.evidence["movement"] >= MIN_PARAMETER_MOVEMENT
+    assert caught.value.evidence["median_g_grad_norm"] == 0.0
     assert caught.value.evidence["distance_ratio"] <= MAX_DISTANCE_RATIO

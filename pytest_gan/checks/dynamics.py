@@ -27,8 +27,8 @@ MIN_PARAMETER_MOVEMENT = 0.03
 #: A generator whose weights moved less, but moved, also passes when its samples came this
 #: much closer to the data: final energy distance to real samples at most this share of the
 #: initial one (same z, 1,000 samples each); parameter movement depends on the learning
-#: rate and the weights' size. Weights that did not move at all never pass this way: their
-#: samples can only have moved through buffers (BatchNorm's running statistics).
+#: rate and the weights' size. Only a generator whose weights a gradient reached and moved
+#: passes this way: samples also move through buffers (BatchNorm's running statistics).
 #: Why here: between the healthy most (0.14, a residual MLP that moved 2.4%) and a
 #: generator that does not learn (0.99); calibration: docs/benchmarks.md "Calibration
 #: notes".
@@ -116,8 +116,9 @@ def assert_generator_learns(run: GANRun) -> None:
     movement ``||theta_T - theta_0|| / ||theta_0||`` of its parameters must reach
     ``MIN_PARAMETER_MOVEMENT``, or else its samples must have come much closer to the data
     (energy distance at most ``MAX_DISTANCE_RATIO`` of the initial generator's, same z)
-    while its weights moved at all: samples moved only by buffers such as BatchNorm's
-    running statistics are not learning. Raises ``GANAssertionError`` with pitfall
+    while a gradient reached its weights and moved them: samples moved only by buffers
+    such as BatchNorm's running statistics, or weights moved only by weight decay, are not
+    learning. Raises ``GANAssertionError`` with pitfall
     ``generator-not-learning``, saying whether the optimizer never stepped, stepped without
     changing anything (no gradient reached G), or moved G too little.
     """
@@ -126,8 +127,19 @@ def assert_generator_learns(run: GANRun) -> None:
     require_instrumented(run, "assert_generator_learns")
     names = [n for n, p in run.generator.named_parameters() if p.requires_grad]
     movement = parameter_movement(run.initial_generator_state, run.generator.state_dict(), names)
-    if movement >= MIN_PARAMETER_MOVEMENT:
+    h = run.history
+    readings = [v for v in h["g_grad_norm"] if math.isfinite(v)] if "g_grad_norm" in h else []
+    # Every gradient read was exactly zero: whatever moved the weights (weight decay) or
+    # the samples (buffers), it was not what G's loss taught it.
+    zero_gradient = bool(readings) and max(readings) == 0.0
+    if movement >= MIN_PARAMETER_MOVEMENT and not zero_gradient:
         return
+    g_steps = int(sum(v for v in h["g_updates"] if math.isfinite(v)))
+    grad = finite_median(readings) if readings else math.nan
+    update = finite_median(h["g_update_norm"]) if "g_update_norm" in h else math.nan
+    # The samples' distance speaks for G only where its weights moved: buffers alone
+    # (BatchNorm's running statistics) move samples too.
+    learned = movement > 0.0 and not zero_gradient
     n = run.sample_count(DISTANCE_SAMPLES)
     real = run.real(n)
     final, initial = run.samples(n), run.samples(n, initial=True)
@@ -135,12 +147,8 @@ def assert_generator_learns(run: GANRun) -> None:
     if bool(torch.isfinite(final).all() and torch.isfinite(initial).all()):
         start = energy_distance(initial, real)
         distance_ratio = energy_distance(final, real) / start if start > 0 else math.nan
-        if movement > 0.0 and distance_ratio <= MAX_DISTANCE_RATIO:
+        if learned and distance_ratio <= MAX_DISTANCE_RATIO:
             return
-    h = run.history
-    g_steps = int(sum(v for v in h["g_updates"] if math.isfinite(v)))
-    grad = finite_median(h["g_grad_norm"]) if "g_grad_norm" in h else math.nan
-    update = finite_median(h["g_update_norm"]) if "g_update_norm" in h else math.nan
     if g_steps == 0:
         cause = "opt_g never stepped."
     elif not math.isfinite(grad):
@@ -149,19 +157,26 @@ def assert_generator_learns(run: GANRun) -> None:
             "loss does not flow back into G (fakes detached in G's step?), or opt_g holds "
             "other parameters."
         )
+    elif zero_gradient:
+        cause = (
+            "opt_g stepped, but the gradients that reached G were zero: the generator's "
+            "loss does not depend on G (fakes detached in G's step?)."
+        )
     elif movement == 0.0:
         cause = "opt_g stepped, but G's parameters did not change."
     else:
         cause = "G was updated, but by too little to matter: is its learning rate too small?"
-    if movement == 0.0 and distance_ratio <= MAX_DISTANCE_RATIO:
+    if not learned and distance_ratio <= MAX_DISTANCE_RATIO:
         cause += (
             f" Its samples did come closer to the data (distance ratio {distance_ratio:.2f}), "
-            "but through its buffers (BatchNorm's running statistics), not its weights."
+            "but not through what its loss taught its weights: through its buffers (such as "
+            "BatchNorm's running statistics) or weight decay alone."
         )
     raise fail(
         "generator-not-learning",
         f"The generator's weights moved {movement:.2%} from their initial values in "
-        f"{run.steps} steps: it did not learn. {cause}",
+        f"{run.steps} steps{', with zero gradients' if zero_gradient else ''}: it did not "
+        f"learn. {cause}",
         [
             ("relative parameter movement", movement, f">= {MIN_PARAMETER_MOVEMENT:.0%}"),
             ("distance to data, final / initial", distance_ratio, f"<= {MAX_DISTANCE_RATIO:g}"),
