@@ -29,6 +29,7 @@ _MODULES = (
     "cosgrove_sngan",
     "mimicry_cgan_pd",
     "lightning_gan",
+    "eriklindernoren_cgan",
 )
 
 #: Every wild GAN by name.
