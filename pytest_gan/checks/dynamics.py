@@ -160,7 +160,8 @@ def assert_generator_learns(run: GANRun) -> None:
     elif zero_gradient:
         cause = (
             "opt_g stepped, but the gradients that reached G were zero: the generator's "
-            "loss does not depend on G (fakes detached in G's step?)."
+            "loss does not depend on G (fakes detached in G's step, or a D whose output "
+            "does not change with its input, such as a Softmax over one output?)."
         )
     elif movement == 0.0:
         cause = "opt_g stepped, but G's parameters did not change."
