@@ -57,9 +57,10 @@ PROBE_BATCH = 64
 #: The optimizer norms (``g_grad_norm``, ``g_update_norm``, ``g_update_ratio`` and D's) are
 #: read on every NORM_EVERY-th training step, NaN between. Read on every step they cost 4%
 #: of a 200-step run of the reference DCGAN at batch 32 (a copy of the weights per optimizer
-#: step); one step in 8 leaves 0.5% and 25 readings per 200 steps. No verdict reads them
-#: (evidence text only), and a power of two keeps them on every row of a history thinned
-#: to every 8th step or coarser. Measured in docs/benchmarks.md.
+#: step); one step in 8 leaves 0.5% and 25 readings per 200 steps. One verdict reads them,
+#: exactly: assert_generator_learns fails a generator whose every G gradient reading (at
+#: least two) is exactly 0; otherwise they are evidence text. A power of two keeps them on
+#: every row of a history thinned to every 8th step or coarser. Measured in docs/benchmarks.md.
 NORM_EVERY = 8
 
 #: Fixed-z samples kept per probe (a small grid's worth; bounded memory).

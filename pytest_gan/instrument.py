@@ -74,6 +74,7 @@ class _OptimizerWatch:
         self.indices = [owner.index_of.get(id(p)) for p in self.params]
         self.before: list[torch.Tensor] = []
         self.weight_norm = torch.zeros(())
+        self.grad_after = False
         self.handles = [
             optimizer.register_step_pre_hook(self._pre),
             optimizer.register_step_post_hook(self._post),
@@ -82,7 +83,10 @@ class _OptimizerWatch:
     def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         owner = self.owner
         if owner.reading_norms:
-            grads = [p.grad for p in self.params if p.grad is not None]
+            # A step given a closure computes its gradient inside the step: what .grad
+            # holds now is not it, so its norm is read after the step (_post).
+            self.grad_after = kwargs.get("closure", args[0] if args else None) is not None
+            grads = [p.grad for p in self.params if p.grad is not None and not self.grad_after]
             # Gradient and weight norms in one call (small foreach calls cost tens of
             # microseconds each on CPU): per-tensor norms, then one norm per group.
             norms = torch.stack(torch._foreach_norm([*grads, *self.detached]))
@@ -106,6 +110,13 @@ class _OptimizerWatch:
 
     def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         owner = self.owner
+        if self.grad_after:
+            self.grad_after = False
+            grads = [p.grad for p in self.params if p.grad is not None]
+            if grads:
+                owner.pending[f"{self.role}_grad_norm"] = torch.linalg.vector_norm(
+                    torch.stack(torch._foreach_norm(grads))
+                )
         if self.before:
             torch._foreach_sub_(self.before, self.detached)
             update = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.before)))

@@ -133,7 +133,7 @@ class CGANStep:
 
     d_zero_grad: bool = True
     g_loss_on_detached: bool = False
-    # True: G's step is repeated five times per D step.
+    # G steps per D step (5: the loop wrapped around G's step).
     g_steps: int = 1
     # True: G is given labels drawn apart from gen_labels, which D is told in both steps.
     g_own_labels: bool = False
@@ -317,8 +317,8 @@ GAN = WildGAN(
         ),
         "labels-decoupled": Mutation(
             "conditioning-ignored",
-            "gen_imgs = generator(z, torch.randint(0, opt.n_classes, (batch_size,)))  # not "
-            "gen_labels, which D is told",
+            "gen_imgs = generator(z, Variable(LongTensor(np.random.randint(0, opt.n_classes, "
+            "batch_size))))  # not gen_labels, which D is told",
             {"step": CGANStep(g_own_labels=True)},
         ),
         "checkpoint-not-trained": Mutation(

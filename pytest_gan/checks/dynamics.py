@@ -119,8 +119,9 @@ def assert_generator_learns(run: GANRun) -> None:
     while a gradient reached its weights and moved them: samples moved only by buffers
     such as BatchNorm's running statistics, or weights moved only by weight decay, are not
     learning. Raises ``GANAssertionError`` with pitfall
-    ``generator-not-learning``, saying whether the optimizer never stepped, stepped without
-    changing anything (no gradient reached G), or moved G too little.
+    ``generator-not-learning``, saying whether the optimizer never stepped, no gradient
+    reached G, every gradient read on G was exactly zero (then weights moved by weight
+    decay alone do not pass either), or G moved too little.
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_generator_learns")
@@ -129,9 +130,9 @@ def assert_generator_learns(run: GANRun) -> None:
     movement = parameter_movement(run.initial_generator_state, run.generator.state_dict(), names)
     h = run.history
     readings = [v for v in h["g_grad_norm"] if math.isfinite(v)] if "g_grad_norm" in h else []
-    # Every gradient read was exactly zero: whatever moved the weights (weight decay) or
-    # the samples (buffers), it was not what G's loss taught it.
-    zero_gradient = bool(readings) and max(readings) == 0.0
+    # Every gradient read (at least two) was exactly zero: whatever moved the weights
+    # (weight decay) or the samples (buffers), it was not what G's loss taught it.
+    zero_gradient = len(readings) >= 2 and max(readings) == 0.0
     if movement >= MIN_PARAMETER_MOVEMENT and not zero_gradient:
         return
     g_steps = int(sum(v for v in h["g_updates"] if math.isfinite(v)))
@@ -159,19 +160,25 @@ def assert_generator_learns(run: GANRun) -> None:
         )
     elif zero_gradient:
         cause = (
-            "opt_g stepped, but the gradients that reached G were zero: the generator's "
-            "loss does not depend on G (fakes detached in G's step, or a D whose output "
-            "does not change with its input, such as a Softmax over one output?)."
+            "opt_g stepped, but every gradient read on G was exactly zero: the generator's "
+            "loss does not depend on G (fakes detached in G's step, with gradients zeroed "
+            "in place rather than set to None, or a D whose output does not change with "
+            "its input, such as a Softmax over one output?)."
         )
     elif movement == 0.0:
         cause = "opt_g stepped, but G's parameters did not change."
     else:
         cause = "G was updated, but by too little to matter: is its learning rate too small?"
-    if not learned and distance_ratio <= MAX_DISTANCE_RATIO:
+    if zero_gradient and movement > 0.0:
+        cause += (
+            " Its weights moved with no gradient behind them: that is weight decay (or "
+            "another update outside G's loss), not learning."
+        )
+    if movement == 0.0 and distance_ratio <= MAX_DISTANCE_RATIO:
         cause += (
             f" Its samples did come closer to the data (distance ratio {distance_ratio:.2f}), "
-            "but not through what its loss taught its weights: through its buffers (such as "
-            "BatchNorm's running statistics) or weight decay alone."
+            "but through its buffers (such as BatchNorm's running statistics), not its "
+            "weights."
         )
     raise fail(
         "generator-not-learning",
