@@ -3,6 +3,9 @@ label, healthy conditional reference against the twin whose labels do not reach 
 
     python benchmarks/calibrate_conditioning.py [--seeds 10] [--steps 200] [--json FILE] NAME...
 
+NAME is a zoo case (``shapes-cgan``, ``shapes-cgan~conditioning-ignored``) or a wild GAN,
+``wild:GAN`` or ``wild:GAN:MUTATION`` (``wild:eriklindernoren-cgan:labels-decoupled``).
+
 Prints, per case and seed, the figures assert_conditioning_effective decides on: the
 held-out accuracy of a nearest-class-centroid classifier fitted on generated samples (the
 same z under every label), its binomial p-value against chance, and the share of the
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+import wild
 from fixtures.zoo import case
 from pytest_gan import train
 from pytest_gan.checks.conditioning import (
@@ -42,8 +46,13 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = []
     for name in args.names:
-        c = case(name)
-        spec = c.spec()
+        if name.startswith("wild:"):
+            gan, _, mutation = name.removeprefix("wild:").partition(":")
+            spec = wild.gan(gan).spec(mutation or None)
+            mistake = mutation
+        else:
+            c = case(name)
+            spec, mistake = c.spec(), c.mistake
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             started = time.perf_counter()
             run = train(spec, steps=args.steps, seed=seed)
@@ -52,7 +61,7 @@ def main() -> None:
             real_acc, fake_acc = real_class_accuracies(run, args.samples, generated)
             row = {
                 "case": name,
-                "mistake": c.mistake,
+                "mistake": mistake,
                 "seed": seed,
                 "steps": args.steps,
                 "accuracy": result.accuracy,
