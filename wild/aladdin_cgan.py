@@ -46,16 +46,15 @@ The embedding sizes (GEN_EMBEDDING 100) and the batch size are the original's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn, optim
 
 from pytest_gan import GANSpec
+from wild import _checkpoints as checkpoints
 from wild._base import Mutation, WildGAN
 from wild.data import digits, normalize, to_pixels, to_tensor_range
 
@@ -72,8 +71,6 @@ BATCH_SIZE = 64
 CRITIC_ITERATIONS = 5
 LAMBDA_GP = 10
 N_IMAGES = 2048
-
-GeneratorFactory = Callable[[], nn.Module]
 
 
 class Discriminator(nn.Module):
@@ -252,34 +249,6 @@ class CGANStep:
         return {"d_loss": loss_critic.detach(), "g_loss": loss_gen.detach(), "gp": gp.detach()}
 
 
-def _save(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    torch.save({"gen": generator.state_dict()}, path)
-
-
-def _save_fresh(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    # The mistake: a newly built generator is saved, not the trained one.
-    torch.save({"gen": factory().state_dict()}, path)
-
-
-def _save_params_only(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    # The mistake: parameters only, so BatchNorm's running statistics are left behind.
-    torch.save({"gen": {k: p.detach().clone() for k, p in generator.named_parameters()}}, path)
-
-
-def _load(factory: GeneratorFactory, path: Path) -> nn.Module:
-    gen = factory()
-    checkpoint = torch.load(path, weights_only=True)
-    gen.load_state_dict(checkpoint["gen"])
-    return gen
-
-
-def _load_non_strict(factory: GeneratorFactory, path: Path) -> nn.Module:
-    gen = factory()
-    checkpoint = torch.load(path, weights_only=True)
-    gen.load_state_dict(checkpoint["gen"], strict=False)
-    return gen
-
-
 def build(
     *,
     normalized: bool = True,
@@ -291,7 +260,7 @@ def build(
     lr_critic: float = LEARNING_RATE,
     lr_gen: float = LEARNING_RATE,
     gen_opt_over_critic: bool = False,
-    checkpoint: str = "dict",
+    checkpoint: str = "original",
     step: CGANStep | None = None,
 ) -> GANSpec:
     x, y = digits(N_IMAGES, size=IMAGE_SIZE, seed=0, labels=True)
@@ -309,15 +278,10 @@ def build(
         opt_critic = optim.Adam(critic.parameters(), lr=lr_critic, betas=BETAS)
         return opt_gen, opt_critic
 
-    save, load = {
-        "dict": (_save, _load),
-        "fresh": (_save_fresh, _load),
-        "params-only": (_save_params_only, _load_non_strict),
-    }[checkpoint]
-
     def make_g() -> nn.Module:
         return make_generator(g_final, g_uses_labels)
 
+    save_checkpoint, load_checkpoint = checkpoints.hooks(checkpoint, make_g, key="gen")
     return GANSpec(
         generator=make_g,
         discriminator=lambda: make_critic(critic_sigmoid),
@@ -328,8 +292,8 @@ def build(
         num_classes=NUM_CLASSES,
         batch_size=BATCH_SIZE,
         name="aladdin-cgan",
-        save_checkpoint=partial(save, make_g),
-        load_checkpoint=partial(load, make_g),
+        save_checkpoint=save_checkpoint,
+        load_checkpoint=load_checkpoint,
     )
 
 

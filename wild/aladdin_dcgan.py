@@ -31,16 +31,15 @@ FEATURES_DISC 64 -> 16 (G's channels 64, 32; D's 16, 32).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn, optim
 
 from pytest_gan import GANSpec
+from wild import _checkpoints as checkpoints
 from wild._base import Mutation, WildGAN
 from wild.data import digits, normalize, to_pixels, to_tensor_range
 
@@ -53,8 +52,6 @@ LEARNING_RATE = 2e-4
 BETAS = (0.5, 0.999)
 BATCH_SIZE = 128
 N_IMAGES = 2048
-
-GeneratorFactory = Callable[[], nn.Module]
 
 
 class Discriminator(nn.Module):
@@ -188,32 +185,6 @@ class DCGANStep:
         return {"d_loss": loss_disc.detach(), "g_loss": loss_gen.detach()}
 
 
-def _save(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    torch.save(generator.state_dict(), path)
-
-
-def _save_fresh(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    # The mistake: a newly built generator is saved, not the trained one.
-    torch.save(factory().state_dict(), path)
-
-
-def _save_params_only(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    # The mistake: parameters only, so BatchNorm's running statistics are left behind.
-    torch.save({k: p.detach().clone() for k, p in generator.named_parameters()}, path)
-
-
-def _load(factory: GeneratorFactory, path: Path) -> nn.Module:
-    gen = factory()
-    gen.load_state_dict(torch.load(path, weights_only=True))
-    return gen
-
-
-def _load_non_strict(factory: GeneratorFactory, path: Path) -> nn.Module:
-    gen = factory()
-    gen.load_state_dict(torch.load(path, weights_only=True), strict=False)
-    return gen
-
-
 def build(
     *,
     normalized: bool = True,
@@ -223,7 +194,7 @@ def build(
     lr_disc: float = LEARNING_RATE,
     lr_gen: float = LEARNING_RATE,
     gen_opt_over_disc: bool = False,
-    checkpoint: str = "state_dict",
+    checkpoint: str = "original",
     step: DCGANStep | None = None,
 ) -> GANSpec:
     x = digits(N_IMAGES, size=IMAGE_SIZE, seed=0)
@@ -241,15 +212,10 @@ def build(
         opt_disc = optim.Adam(disc.parameters(), lr=lr_disc, betas=BETAS)
         return opt_gen, opt_disc
 
-    save, load = {
-        "state_dict": (_save, _load),
-        "fresh": (_save_fresh, _load),
-        "params-only": (_save_params_only, _load_non_strict),
-    }[checkpoint]
-
     def make_g() -> nn.Module:
         return make_generator(g_final)
 
+    save_checkpoint, load_checkpoint = checkpoints.hooks(checkpoint, make_g)
     return GANSpec(
         generator=make_g,
         discriminator=make_discriminator,
@@ -259,8 +225,8 @@ def build(
         train_step=step or DCGANStep(),
         batch_size=BATCH_SIZE,
         name="aladdin-dcgan",
-        save_checkpoint=partial(save, make_g),
-        load_checkpoint=partial(load, make_g),
+        save_checkpoint=save_checkpoint,
+        load_checkpoint=load_checkpoint,
     )
 
 

@@ -37,16 +37,15 @@ this size). The batch size is the original's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn, optim
 
 from pytest_gan import GANSpec
+from wild import _checkpoints as checkpoints
 from wild._base import Mutation, WildGAN
 from wild.data import digits, normalize, to_pixels, to_tensor_range
 
@@ -60,8 +59,6 @@ BATCH_SIZE = 64
 CRITIC_ITERATIONS = 5
 WEIGHT_CLIP = 0.01
 N_IMAGES = 2048
-
-GeneratorFactory = Callable[[], nn.Module]
 
 
 class Discriminator(nn.Module):
@@ -189,32 +186,6 @@ class WGANStep:
         return {"d_loss": loss_critic.detach(), "g_loss": loss_gen.detach()}
 
 
-def _save(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    torch.save(generator.state_dict(), path)
-
-
-def _save_fresh(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    # The mistake: a newly built generator is saved, not the trained one.
-    torch.save(factory().state_dict(), path)
-
-
-def _save_params_only(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    # The mistake: parameters only, so BatchNorm's running statistics are left behind.
-    torch.save({k: p.detach().clone() for k, p in generator.named_parameters()}, path)
-
-
-def _load(factory: GeneratorFactory, path: Path) -> nn.Module:
-    gen = factory()
-    gen.load_state_dict(torch.load(path, weights_only=True))
-    return gen
-
-
-def _load_non_strict(factory: GeneratorFactory, path: Path) -> nn.Module:
-    gen = factory()
-    gen.load_state_dict(torch.load(path, weights_only=True), strict=False)
-    return gen
-
-
 def build(
     *,
     normalized: bool = True,
@@ -225,7 +196,7 @@ def build(
     lr_critic: float = LEARNING_RATE,
     lr_gen: float = LEARNING_RATE,
     gen_opt_over_critic: bool = False,
-    checkpoint: str = "state_dict",
+    checkpoint: str = "original",
     step: WGANStep | None = None,
 ) -> GANSpec:
     x = digits(N_IMAGES, size=IMAGE_SIZE, seed=0)
@@ -242,15 +213,10 @@ def build(
         opt_critic = optim.RMSprop(critic.parameters(), lr=lr_critic)
         return opt_gen, opt_critic
 
-    save, load = {
-        "state_dict": (_save, _load),
-        "fresh": (_save_fresh, _load),
-        "params-only": (_save_params_only, _load_non_strict),
-    }[checkpoint]
-
     def make_g() -> nn.Module:
         return make_generator(g_final)
 
+    save_checkpoint, load_checkpoint = checkpoints.hooks(checkpoint, make_g)
     return GANSpec(
         generator=make_g,
         discriminator=lambda: make_critic(critic_sigmoid),
@@ -260,8 +226,8 @@ def build(
         train_step=step or WGANStep(),
         batch_size=BATCH_SIZE,
         name="aladdin-wgan",
-        save_checkpoint=partial(save, make_g),
-        load_checkpoint=partial(load, make_g),
+        save_checkpoint=save_checkpoint,
+        load_checkpoint=load_checkpoint,
     )
 
 

@@ -40,16 +40,15 @@ embeddings, the batch size and the optimizer settings are the original's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn, optim
 
 from pytest_gan import GANSpec
+from wild import _checkpoints as checkpoints
 from wild._base import Mutation, WildGAN
 from wild.data import digits, normalize, to_pixels, to_tensor_range
 
@@ -66,8 +65,6 @@ N_IMAGES = 2048
 
 IMG_SHAPE = (CHANNELS, IMG_SIZE, IMG_SIZE)
 N_PIXELS = CHANNELS * IMG_SIZE * IMG_SIZE
-
-GeneratorFactory = Callable[[], nn.Module]
 
 
 class Generator(nn.Module):
@@ -172,32 +169,6 @@ class CGANStep:
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 
 
-def _save(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    torch.save(generator.state_dict(), path)
-
-
-def _save_fresh(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    # The mistake: a newly built generator is saved, not the trained one.
-    torch.save(factory().state_dict(), path)
-
-
-def _save_params_only(factory: GeneratorFactory, generator: nn.Module, path: Path) -> None:
-    # The mistake: parameters only, so BatchNorm's running statistics are left behind.
-    torch.save({k: p.detach().clone() for k, p in generator.named_parameters()}, path)
-
-
-def _load(factory: GeneratorFactory, path: Path) -> nn.Module:
-    generator = factory()
-    generator.load_state_dict(torch.load(path, weights_only=True))
-    return generator
-
-
-def _load_non_strict(factory: GeneratorFactory, path: Path) -> nn.Module:
-    generator = factory()
-    generator.load_state_dict(torch.load(path, weights_only=True), strict=False)
-    return generator
-
-
 def build(
     *,
     normalized: bool = True,
@@ -209,7 +180,7 @@ def build(
     lr_d: float = LR,
     lr_g: float = LR,
     g_opt_over_d: bool = False,
-    checkpoint: str = "state-dict",
+    checkpoint: str = "original",
     step: CGANStep | None = None,
 ) -> GANSpec:
     x, y = digits(N_IMAGES, size=IMG_SIZE, seed=0, labels=True)
@@ -229,15 +200,10 @@ def build(
         optimizer_d = optim.Adam(discriminator.parameters(), lr=lr_d, betas=BETAS)
         return optimizer_g, optimizer_d
 
-    save, load = {
-        "state-dict": (_save, _load),
-        "fresh": (_save_fresh, _load),
-        "params-only": (_save_params_only, _load_non_strict),
-    }[checkpoint]
-
     def make_g() -> nn.Module:
         return Generator(final=g_final, use_labels=g_uses_labels)
 
+    save_checkpoint, load_checkpoint = checkpoints.hooks(checkpoint, make_g)
     return GANSpec(
         generator=make_g,
         discriminator=lambda: Discriminator(head=d_head),
@@ -248,8 +214,8 @@ def build(
         num_classes=N_CLASSES,
         batch_size=BATCH_SIZE,
         name="eriklindernoren-cgan",
-        save_checkpoint=partial(save, make_g),
-        load_checkpoint=partial(load, make_g),
+        save_checkpoint=save_checkpoint,
+        load_checkpoint=load_checkpoint,
     )
 
 

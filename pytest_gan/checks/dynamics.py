@@ -131,7 +131,9 @@ def assert_generator_learns(run: GANRun) -> None:
     h = run.history
     readings = [v for v in h["g_grad_norm"] if math.isfinite(v)] if "g_grad_norm" in h else []
     # Every gradient read (at least two) was exactly zero: whatever moved the weights
-    # (weight decay) or the samples (buffers), it was not what G's loss taught it.
+    # (weight decay) or the samples (buffers), it was not what G's loss taught it. Two, not
+    # one: a short run's only reading is its first step's, which a G-first loop with a
+    # zero-initialised D head can leave at exactly 0 while G learns afterwards.
     zero_gradient = len(readings) >= 2 and max(readings) == 0.0
     if movement >= MIN_PARAMETER_MOVEMENT and not zero_gradient:
         return
