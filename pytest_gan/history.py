@@ -76,7 +76,10 @@ class Saturation(_Fields):
     ``real`` and ``fake`` hold the losses each direction gave (or ``{"error": ...}``: what
     the step raised); ``d_ops`` the functions the loss applied to D's outputs, read as
     ``d_loss_reads`` (``"logit"``, ``"probability"``, ``"square"``, ``"margin"``,
-    ``"score"``); ``d_heads`` the operations that made D's output; ``watched`` whether the
+    ``"score"``); ``d_heads`` the operations that made D's output;
+    ``d_output_span_forced`` the lowest and highest of D's outputs on held-out samples, as
+    they are and with its last layer forced to +/-``logit`` (equal: D's head discards its
+    score; ``probing.forced_span``); ``watched`` whether the
     losses came from a watched loop, where ``replay_error`` says why they could not be
     computed again.
     """
@@ -88,6 +91,7 @@ class Saturation(_Fields):
     d_loss_reads: str | None = None
     d_output_at_saturation: float | None = None
     d_heads: list[str] | None = None
+    d_output_span_forced: list[float] | None = None
     watched: bool | None = None
     replay_error: str | None = None
 

@@ -33,7 +33,7 @@ from pytest_gan.limits import (
     check_time_limit,
 )
 from pytest_gan.losses import BY_RANGE, LOSSES
-from pytest_gan.probing import Prober, preserved_state, saturation_probe
+from pytest_gan.probing import Prober, forced_span, preserved_state, saturation_probe
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
 from pytest_gan.spec import GANSpec, validate_networks
@@ -250,9 +250,11 @@ class _Loop:
         # Training samples: the step never sees the held-out ones, not even here.
         ctx.step = steps  # the probe's own context says steps too
         deadline.phase = PHASE_SATURATION
-        self.history.saturation = saturation_probe(
+        saturation = saturation_probe(
             self.step_fn, make_context, ctx.generator, ctx.discriminator, self.probe_batch
         )
+        span = forced_span(ctx.discriminator, self.prober.holdout)
+        self.history.saturation = replace(saturation, d_output_span_forced=span)
         deadline.check()
 
 

@@ -54,11 +54,7 @@ from pytest_gan._args import check_int
 from pytest_gan.data import DataSource, check_varies
 from pytest_gan.history import History, Saturation
 from pytest_gan.instrument import Instrument
-from pytest_gan.probing import (
-    SATURATED_LOGIT,
-    _last_parametrized,
-    preserved_state,
-)
+from pytest_gan.probing import SATURATED_LOGIT, forced_outputs, forced_span, preserved_state
 from pytest_gan.rng import RNGState, local_generator
 from pytest_gan.run import STREAM_PROBE
 from pytest_gan.spec import GANSpec, validate_networks
@@ -143,27 +139,10 @@ class _Fresh:
 def _saturated_output(discriminator: nn.Module, batch: tuple[torch.Tensor, Any]) -> float:
     """D's largest output on ``batch`` with its last layer forced to ``SATURATED_LOGIT``:
     the logit itself through a linear head, 1 through a Sigmoid (NaN if D cannot be
-    copied)."""
-    try:
-        d = copy.deepcopy(discriminator)
-    except Exception:
-        return math.nan
-
-    def saturate(module: nn.Module, inputs: Any, out: Any) -> Any:
-        if isinstance(out, torch.Tensor) and out.is_floating_point():
-            return torch.full_like(out, SATURATED_LOGIT)
-        return out
-
-    handle = _last_parametrized(d).register_forward_hook(saturate)
-    try:
-        with preserved_state(d), no_autocast(batch[0].device):
-            x, y = batch
-            out = d(x) if y is None else d(x, y)
-        return float(out.float().max())
-    except Exception:
-        return math.nan
-    finally:
-        handle.remove()
+    run so)."""
+    with no_autocast(batch[0].device):
+        out = forced_outputs(discriminator, batch, SATURATED_LOGIT)
+    return math.nan if out is None else float(out.max())
 
 
 class Watch:
@@ -344,12 +323,15 @@ class Watch:
                 if saturation is None:
                     saturation = Saturation(logit=SATURATED_LOGIT)
                 if saturation.d_output_at_saturation is None:
-                    run.history.saturation = replace(
+                    saturation = replace(
                         saturation,
                         d_output_at_saturation=_saturated_output(
                             self.discriminator, recorder.prober.holdout
                         ),
                     )
+                with no_autocast(self.device):
+                    span = forced_span(self.discriminator, recorder.prober.holdout)
+                run.history.saturation = replace(saturation, d_output_span_forced=span)
                 run.complete = True
         finally:
             caller_rng.restore()

@@ -17,7 +17,8 @@ from torch import nn
 from fixtures.steps import UserStep
 from fixtures.zoo import HEALTHY, case
 from pytest_gan import GANAssertionError, assert_d_output_fits_loss, train
-from tests.tiny import hinge_step, make_d, tiny_spec
+from pytest_gan.probing import forced_outputs
+from tests.tiny import CondG, hinge_step, make_d, tiny_spec, two_clusters
 
 STEPS = 4
 
@@ -28,6 +29,56 @@ def sigmoid_d() -> nn.Module:
 
 def tanh_d() -> nn.Module:
     return nn.Sequential(make_d(), nn.Tanh())
+
+
+def softmax_d() -> nn.Module:
+    # A classifier's head copied onto D's one output: Softmax(dim=1) over a (N, 1) score.
+    return nn.Sequential(make_d(), nn.Softmax(dim=1))
+
+
+def log_softmax_d() -> nn.Module:
+    return nn.Sequential(make_d(), nn.LogSoftmax(dim=1))
+
+
+def batchnorm_head_d() -> nn.Module:
+    # A BatchNorm without parameters after the last Linear (so the Linear is the layer
+    # forced): in train mode a batch of one forced value would normalise to 0 in both
+    # directions; the probe runs D in eval mode.
+    return nn.Sequential(make_d(), nn.BatchNorm1d(1, affine=False))
+
+
+class LabelLastD(nn.Module):
+    """A conditional D on a Sigmoid whose label embedding is registered after its layers and
+    enters through its square, so the probe's "last layer" is on D's input side and forcing
+    it to +200 or -200 feeds D the same 40,000: D's Sigmoid saturates to one value in both
+    directions though D's head is sound. Only its unforced outputs, which vary, tell it
+    from a head that discards D's score."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2 + 4, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+        self.emb = nn.Embedding(2, 4)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(torch.cat([x, self.emb(y).square()], dim=1)))
+
+
+def _bce_loss_module_conditional(ctx: Any, batch: Any) -> dict[str, torch.Tensor]:
+    g, d, criterion = ctx.generator, ctx.discriminator, nn.BCELoss()
+    x, y = batch
+    n = x.shape[0]
+    fake_y = ctx.labels(n)
+    fake = g(ctx.latent(n), fake_y)
+    ones, zeros = torch.ones(n, 1), torch.zeros(n, 1)
+    ctx.opt_d.zero_grad()
+    d_loss = criterion(d(x, y), ones) + criterion(d(fake.detach(), fake_y), zeros)
+    d_loss.backward()
+    ctx.opt_d.step()
+    ctx.opt_g.zero_grad()
+    g_loss = criterion(d(fake, fake_y), ones)
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 
 
 def _bce_loss_module(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -62,6 +113,12 @@ MISMATCHED: list[tuple[str, Callable[[], Any]]] = [
     ("built-in hinge", lambda: tiny_spec(discriminator=sigmoid_d, loss="hinge")),
     ("user hinge", lambda: tiny_spec(discriminator=sigmoid_d, train_step=hinge_step)),
     ("wgan-gp critic", lambda: tiny_spec(discriminator=sigmoid_d, loss="wgan-gp")),
+    ("Softmax over one output, lsgan", lambda: tiny_spec(discriminator=softmax_d, loss="lsgan")),
+    ("Softmax over one output, bce", lambda: tiny_spec(discriminator=softmax_d)),
+    (
+        "LogSoftmax over one output, hinge",
+        lambda: tiny_spec(discriminator=log_softmax_d, loss="hinge"),
+    ),
     (
         "user wgan-gp critic",
         lambda: tiny_spec(discriminator=tanh_d, train_step=UserStep(loss="wgan-gp", n_critic=2)),
@@ -80,7 +137,54 @@ FITTING: list[tuple[str, Callable[[], Any]]] = [
     ("lsgan on a Sigmoid", lambda: tiny_spec(discriminator=sigmoid_d, loss="lsgan")),
     ("user hinge, linear head", lambda: tiny_spec(train_step=hinge_step)),
     ("wgan-gp, linear head", lambda: tiny_spec(loss="wgan-gp")),
+    ("BatchNorm after the last layer", lambda: tiny_spec(discriminator=batchnorm_head_d)),
+    (
+        "conditional D, label embedding registered last, nn.BCELoss",
+        lambda: tiny_spec(
+            generator=CondG,
+            discriminator=LabelLastD,
+            data=two_clusters(),
+            num_classes=2,
+            train_step=_bce_loss_module_conditional,
+        ),
+    ),
 ]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("loss", ["lsgan", "bce", "hinge", "wgan-gp"])
+def test_a_softmax_over_one_output_fails_under_any_loss(loss: str, seed: int) -> None:
+    run = train(tiny_spec(discriminator=softmax_d, loss=loss), steps=STEPS, seed=seed)
+    with pytest.raises(GANAssertionError, match="discards D's score") as caught:
+        assert_d_output_fits_loss(run)
+    assert caught.value.pitfall == "discriminator-wrong-activation"
+    assert caught.value.evidence["d_output_span_forced"] == [1.0, 1.0]
+    assert "Softmax" in caught.value.evidence["d_heads"]
+
+
+def test_the_forced_span_of_a_linear_and_a_sigmoid_head() -> None:
+    linear = train(tiny_spec(), steps=STEPS).history.saturation
+    sigmoid = train(tiny_spec(discriminator=sigmoid_d, loss="lsgan"), steps=STEPS)
+    assert linear is not None and linear.d_output_span_forced == [-200.0, 200.0]
+    saturation = sigmoid.history.saturation
+    assert saturation is not None and saturation.d_output_span_forced == [0.0, 1.0]
+    batchnorm = train(tiny_spec(discriminator=batchnorm_head_d), steps=STEPS).history.saturation
+    span = batchnorm.d_output_span_forced if batchnorm is not None else None
+    assert span is not None and span[0] < -100 and span[1] > 100  # eval mode: running stats
+
+
+def test_the_conditional_d_forced_off_its_output_path_saturates_to_one_value() -> None:
+    # The innocent half of the rule, shown: forcing LabelLastD's embedding gives one value
+    # in both directions, so the rule must (and does) also ask for unforced outputs.
+    spec = tiny_spec(generator=CondG, discriminator=LabelLastD, data=two_clusters(), num_classes=2)
+    run = train(spec, steps=STEPS, seed=0)
+    x, y = two_clusters(64, seed=1)
+    d = run.discriminator
+    forced = [forced_outputs(d, (x, y), t, train_mode=False) for t in (200.0, -200.0)]
+    assert all(f is not None for f in forced)
+    assert len({float(v) for f in forced if f is not None for v in f.reshape(-1)}) == 1
+    span = run.history.saturation.d_output_span_forced  # type: ignore[union-attr]
+    assert span is not None and span[0] < span[1]
 
 
 @pytest.mark.parametrize(("what", "build"), MISMATCHED, ids=[w for w, _ in MISMATCHED])

@@ -336,6 +336,23 @@ def test_a_sigmoid_head_under_a_logits_loss_is_caught() -> None:
     assert run.history.saturation["d_output_at_saturation"] == 1.0
 
 
+def test_a_softmax_over_one_output_is_caught_in_a_watched_loop() -> None:
+    g, _ = _nets()
+    torch.manual_seed(0)
+    d = nn.Sequential(models.MLPDiscriminator(), nn.Softmax(dim=1))
+    opt_g, opt_d = _adam(g, d)
+    with pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT) as run:
+        script(g, d, opt_g, opt_d, 5, run)
+    assert _pitfall(pg.assert_d_output_fits_loss, run) == "discriminator-wrong-activation"
+    assert run.history.saturation["d_output_span_forced"] == [1.0, 1.0]
+    g, d = _nets()
+    opt_g, opt_d = _adam(g, d)
+    with pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT) as healthy:
+        script(g, d, opt_g, opt_d, 5, healthy)
+    assert _pitfall(pg.assert_d_output_fits_loss, healthy) == "pass"
+    assert healthy.history.saturation["d_output_span_forced"] == [-200.0, 200.0]
+
+
 # -- loops of other shapes -----------------------------------------------------------------
 
 

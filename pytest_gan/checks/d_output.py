@@ -8,7 +8,14 @@ functions within the discriminator could distort its feedback"). The hinge and W
 losses expect unbounded scores too. The same layer under ``BCELoss`` (or a hand-written
 log loss, or LSGAN's squares) is right.
 
-Both facts come from the run's final probe, which re-runs the training step once on copies
+A head that discards D's score is wrong under any loss: a ``Softmax`` over D's one output
+normalises that output against itself and is exactly 1 for every input, so D's loss is a
+constant and no gradient reaches either network. The final probe runs D on held-out
+samples in eval mode as it is, then with its last layer forced to +200 and to -200: a D
+whose every output is the same number all three times has such a head, whatever the loss
+(``probing.forced_span``).
+
+The facts come from the run's final probe, which re-runs the training step once on copies
 of the networks (``pytest_gan.probing.saturation_probe``): the operation that made each
 of D's outputs, read from the autograd graph through reshapes and means
 (``output_head``: ``Sigmoid``, ``Addmm`` for a Linear, ...), and the functions the step
@@ -23,6 +30,7 @@ import math
 
 from pytest_gan.checks._check import Check
 from pytest_gan.errors import fail
+from pytest_gan.history import Saturation
 from pytest_gan.probing import SATURATED_LOGIT
 from pytest_gan.run import GANRun, require_instrumented, require_run
 
@@ -43,9 +51,11 @@ def assert_d_output_fits_loss(run: GANRun) -> None:
     """D's final activation fits the loss its training step applies to D's outputs.
 
     Raises ``GANAssertionError`` with pitfall ``discriminator-wrong-activation`` when D's
-    output layer squashes its scores into a bounded range (a ``Sigmoid`` or ``Tanh`` head)
-    while the step's loss reads them as logits, hinge margins or critic scores. Runs whose
-    step could not be probed (the final probe raised before calling D) pass.
+    output is one number whatever its last layer computes (a ``Softmax`` over a single
+    output), or when D's output layer squashes its scores into a bounded range (a
+    ``Sigmoid`` or ``Tanh`` head) while the step's loss reads them as logits, hinge margins
+    or critic scores. Runs whose step could not be probed (the final probe raised before
+    calling D) pass.
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_d_output_fits_loss")
@@ -53,6 +63,7 @@ def assert_d_output_fits_loss(run: GANRun) -> None:
     probe = run.history.saturation
     if probe is None:
         return
+    _fail_if_head_discards_score(probe)
     reads = probe.d_loss_reads
     heads = set(probe.d_heads or [])
     at_saturation = probe.d_output_at_saturation
@@ -89,6 +100,34 @@ def assert_d_output_fits_loss(run: GANRun) -> None:
             "d_ops": list(probe.d_ops or []),
         },
         detail=detail,
+    )
+
+
+def _fail_if_head_discards_score(probe: Saturation) -> None:
+    __tracebackhide__ = True
+    span = probe.d_output_span_forced
+    if span is None or not all(math.isfinite(v) for v in span) or span[0] != span[1]:
+        return
+    heads = ", ".join(probe.d_heads or []) or "-"
+    raise fail(
+        "discriminator-wrong-activation",
+        f"D's output is {span[0]:g} for every input, whatever its last layer computes: its "
+        f"output layer ({heads}) discards D's score, so D's loss is a constant and no "
+        f"gradient from the data reaches D or G.",
+        [
+            (
+                f"D's outputs, as they are and forced to +/-{SATURATED_LOGIT:g} (lowest, highest)",
+                f"{span[0]:g}, {span[1]:g}",
+                "two different values",
+            ),
+            ("operation that makes D's output", heads, "a linear layer, or a Sigmoid"),
+        ],
+        {"d_output_span_forced": list(span), "d_heads": list(probe.d_heads or [])},
+        detail=(
+            "A Softmax over one output is always exactly 1 (it divides the output by "
+            "itself). End D with a linear layer for a logits, hinge or Wasserstein loss, or "
+            "with a Sigmoid for BCELoss."
+        ),
     )
 
 
