@@ -146,8 +146,10 @@ class LossTrace(LossOps):
         name = getattr(func, "__name__", "")
         if name == "backward" and args and isinstance(args[0], torch.Tensor):
             ref = self._ref.get(id(args[0]))
-            if ref is not None and self._derived.get(id(args[0])) is args[0] and (
-                self.unreplayable is None
+            if (
+                ref is not None
+                and self._derived.get(id(args[0])) is args[0]
+                and (self.unreplayable is None)
             ):
                 self._unlabelled.append(len(self.program))
                 self.program.append(("loss", ref))

@@ -312,23 +312,12 @@ def read_loss(ops: set[str]) -> str:
     return "critic"
 
 
-def forced_outputs(
-    discriminator: nn.Module,
-    batch: tuple[torch.Tensor, Any],
-    target: float | None,
-    *,
-    train_mode: bool | None = None,
+def _outputs(
+    d: nn.Module, batch: tuple[torch.Tensor, Any], target: float | None
 ) -> torch.Tensor | None:
-    """D's outputs on ``batch`` (with its labels, when conditional) with its last layer's
-    output replaced by ``target`` (None: as it is), on a copy of D in its own mode or the
-    one ``train_mode`` sets, leaving no trace; None when D cannot be copied, raises, or
-    gives no floating-point tensor."""
-    try:
-        d = copy.deepcopy(discriminator)
-    except Exception:
-        return None
-    if train_mode is not None:
-        d.train(train_mode)
+    """``d``'s outputs on ``batch`` with its last layer's output replaced by ``target``
+    (None: as it is), leaving no trace on ``d``; None when it raises or gives no
+    floating-point tensor."""
 
     def force(module: nn.Module, inputs: Any, out: Any, value: float = target or 0.0) -> Any:
         if isinstance(out, torch.Tensor) and out.is_floating_point():
@@ -350,21 +339,35 @@ def forced_outputs(
     return out.float()
 
 
+def forced_outputs(
+    discriminator: nn.Module, batch: tuple[torch.Tensor, Any], target: float | None
+) -> torch.Tensor | None:
+    """D's outputs on ``batch`` (with its labels, when conditional) with its last layer's
+    output replaced by ``target`` (None: as it is), on a copy of D in its own mode; None
+    when D cannot be copied, raises, or gives no floating-point tensor."""
+    try:
+        d = copy.deepcopy(discriminator)
+    except Exception:
+        return None
+    return _outputs(d, batch, target)
+
+
 def forced_span(discriminator: nn.Module, batch: tuple[torch.Tensor, Any]) -> list[float] | None:
     """The lowest and highest of D's outputs on ``batch``: as they are, with its last layer
-    forced to +SATURATED_LOGIT, and forced to -SATURATED_LOGIT; in eval mode (dropout off,
-    BatchNorm by its running statistics: a batch of one forced value would normalise to
-    the same number in both directions).
+    forced to +SATURATED_LOGIT, and forced to -SATURATED_LOGIT; on one copy of D in eval
+    mode (dropout off, BatchNorm by its running statistics: a batch of one forced value
+    would normalise to the same number in both directions).
 
     Equal ends mean D's output is one number for every sample and whatever its last layer
     computes: its head discards D's score (a Softmax over a single output is always
     exactly 1). Each condition alone has an innocent cause: a D certain of every held-out
     sample, or a forced layer off the output's path (a conditional D's label embedding).
-    None when D could not be run so (``forced_outputs``)."""
-    outs = [
-        forced_outputs(discriminator, batch, target, train_mode=False)
-        for target in (None, SATURATED_LOGIT, -SATURATED_LOGIT)
-    ]
+    None when D could not be copied or run so."""
+    try:
+        d = copy.deepcopy(discriminator).eval()
+    except Exception:
+        return None
+    outs = [_outputs(d, batch, t) for t in (None, SATURATED_LOGIT, -SATURATED_LOGIT)]
     if any(o is None for o in outs):
         return None
     every = torch.cat([o.reshape(-1) for o in outs if o is not None])

@@ -89,7 +89,5 @@ def html_extras(folder: Path | None, verdict: Verdict) -> list[dict[str, Any]]:
                 content = base64.b64encode(path.read_bytes()).decode("ascii")
                 found.append(extras.png(content, name=title))
     if verdict.outcome in ("fail", "expected", "missed", "error"):
-        found.append(
-            extras.json(verdict.to_json(), name=f"evidence: {verdict.pitfall or 'error'}")
-        )
+        found.append(extras.json(verdict.to_json(), name=f"evidence: {verdict.pitfall or 'error'}"))
     return found
