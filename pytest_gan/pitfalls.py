@@ -183,12 +183,15 @@ _ENTRIES = (
         "the discriminator's final activation does not fit its loss",
         "D ends in a Sigmoid (or Tanh) while its loss reads logits (BCEWithLogitsLoss), "
         "hinge margins or critic scores: D's loss stalls near 1.0, it never becomes "
-        "confident, and the samples improve slowly or not at all.",
+        "confident, and the samples improve slowly or not at all. Or D ends in a Softmax "
+        "over its one output, which is 1 whatever D computes: nothing learns.",
         "assert_d_output_fits_loss",
         "A squashed logit caps D's belief between 0.5 and 0.73 (and a hinge or Wasserstein "
-        "score within a unit range): D's feedback to G is distorted from the first step.",
-        "Drop the final Sigmoid and keep the logits loss (numerically safer), or keep the "
-        "Sigmoid and use BCELoss; hinge and Wasserstein critics end in a plain linear layer.",
+        "score within a unit range): D's feedback to G is distorted from the first step; a "
+        "head that discards D's score gives no feedback at all.",
+        "Drop the final Sigmoid (or Softmax) and keep the logits loss (numerically safer), "
+        "or end in a Sigmoid and use BCELoss; hinge and Wasserstein critics end in a plain "
+        "linear layer.",
     ),
     Pitfall(
         "checkpoint-roundtrip-mismatch",
