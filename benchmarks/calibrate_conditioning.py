@@ -11,7 +11,10 @@ held-out accuracy of a nearest-class-centroid classifier fitted on generated sam
 same z under every label), its binomial p-value against chance, and the share of the
 samples' variance that changes with the label for a fixed z; and, for comparison, the same
 classifier fitted on real labelled data, on held-out real data and on the generated
-samples. ``--json`` writes every row to FILE as well.
+samples; and whether D itself tells matched labels from mismatched ones: the share of
+generated samples D scores higher under their own label than under another label, and the
+same share for real samples (``d_prefers_own_label_fake`` / ``_real``; 0.5: D's score
+does not depend on the label). ``--json`` writes every row to FILE as well.
 """
 
 from __future__ import annotations
@@ -32,6 +35,20 @@ from pytest_gan.checks.conditioning import (
     real_class_accuracies,
     samples_by_label,
 )
+from pytest_gan.probing import preserved_state
+
+
+def d_prefers_own_label(run: object, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The share of ``x`` that the run's D scores higher under its own label ``y`` than
+    under another label (drawn at random from the others, fixed seed); ties count half."""
+    k = run.spec.num_classes  # type: ignore[attr-defined]
+    gen = torch.Generator().manual_seed(0)
+    other = (y.cpu() + torch.randint(1, k, y.shape, generator=gen)) % k
+    d = run.discriminator  # type: ignore[attr-defined]
+    with preserved_state(d):
+        own = d(x, y).reshape(x.shape[0], -1).mean(1)
+        off = d(x, other.to(y.device)).reshape(x.shape[0], -1).mean(1)
+    return float(((own > off).double() + 0.5 * (own == off).double()).mean())
 
 
 def main() -> None:
@@ -59,6 +76,11 @@ def main() -> None:
             generated = samples_by_label(run, args.samples)
             result = label_separability(generated)
             real_acc, fake_acc = real_class_accuracies(run, args.samples, generated)
+            k, m = generated.shape[:2]
+            fake_x = generated.reshape(k * m, *generated.shape[2:])
+            fake_y = torch.arange(k, device=fake_x.device).repeat_interleave(m)
+            real_x, real_y = run.real_with_labels(args.samples)
+            assert real_y is not None
             row = {
                 "case": name,
                 "mistake": mistake,
@@ -71,6 +93,8 @@ def main() -> None:
                 "label_share": result.label_share,
                 "real_accuracy": real_acc,
                 "fake_accuracy_by_real_classes": fake_acc,
+                "d_prefers_own_label_fake": d_prefers_own_label(run, fake_x, fake_y),
+                "d_prefers_own_label_real": d_prefers_own_label(run, real_x, real_y),
                 "seconds": time.perf_counter() - started,
             }
             rows.append(row)
