@@ -113,8 +113,6 @@ MISMATCHED: list[tuple[str, Callable[[], Any]]] = [
     ("built-in hinge", lambda: tiny_spec(discriminator=sigmoid_d, loss="hinge")),
     ("user hinge", lambda: tiny_spec(discriminator=sigmoid_d, train_step=hinge_step)),
     ("wgan-gp critic", lambda: tiny_spec(discriminator=sigmoid_d, loss="wgan-gp")),
-    ("Softmax over one output, lsgan", lambda: tiny_spec(discriminator=softmax_d, loss="lsgan")),
-    ("Softmax over one output, bce", lambda: tiny_spec(discriminator=softmax_d)),
     (
         "LogSoftmax over one output, hinge",
         lambda: tiny_spec(discriminator=log_softmax_d, loss="hinge"),
