@@ -28,7 +28,7 @@ import torch
 
 import wild
 from fixtures.zoo import case
-from pytest_gan import train
+from pytest_gan import GANRun, train
 from pytest_gan.checks.conditioning import (
     CONDITIONING_SAMPLES,
     label_separability,
@@ -38,13 +38,14 @@ from pytest_gan.checks.conditioning import (
 from pytest_gan.probing import preserved_state
 
 
-def d_prefers_own_label(run: object, x: torch.Tensor, y: torch.Tensor) -> float:
+def d_prefers_own_label(run: GANRun, x: torch.Tensor, y: torch.Tensor) -> float:
     """The share of ``x`` that the run's D scores higher under its own label ``y`` than
     under another label (drawn at random from the others, fixed seed); ties count half."""
-    k = run.spec.num_classes  # type: ignore[attr-defined]
+    k = run.spec.num_classes
+    assert k is not None
     gen = torch.Generator().manual_seed(0)
     other = (y.cpu() + torch.randint(1, k, y.shape, generator=gen)) % k
-    d = run.discriminator  # type: ignore[attr-defined]
+    d = run.discriminator
     with preserved_state(d):
         own = d(x, y).reshape(x.shape[0], -1).mean(1)
         off = d(x, other.to(y.device)).reshape(x.shape[0], -1).mean(1)

@@ -79,9 +79,8 @@ class Saturation(_Fields):
     ``"score"``); ``d_heads`` the operations that made D's output;
     ``d_output_span_forced`` the lowest and highest of D's outputs on held-out samples, as
     they are and with its last layer forced to +/-``logit`` (equal: D's head discards its
-    score; ``probing.forced_span``); ``watched`` whether the
-    losses came from a watched loop, where ``replay_error`` says why they could not be
-    computed again.
+    score; ``probing.forced_span``); ``watched`` whether the losses came from a watched
+    loop, where ``replay_error`` says why they could not be computed again.
     """
 
     logit: float
