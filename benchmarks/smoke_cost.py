@@ -172,9 +172,7 @@ def main() -> None:
                 else:
                     bare.append(bare_loop(spec, args.steps, args.device))
     ratios = [p["total_s"] / b for p, b in zip(parts, bare, strict=True)]
-    verdict_ratios = [
-        (p["train_s"] + p["checks_s"]) / b for p, b in zip(parts, bare, strict=True)
-    ]
+    verdict_ratios = [(p["train_s"] + p["checks_s"]) / b for p, b in zip(parts, bare, strict=True)]
     result: dict[str, Any] = {
         "case": args.case,
         "steps": args.steps,

@@ -26,14 +26,14 @@ from pathlib import Path
 
 from pytest_gan.threads import available_cores
 
-CONFTEST = '''
+CONFTEST = """
 import pytest
 from fixtures.zoo import HEALTHY
 
 @pytest.fixture(params=sorted(HEALTHY))
 def gan_spec(request):
     return HEALTHY[request.param].spec()
-'''
+"""
 
 
 def _run(project: Path, repo: Path, args: list[str]) -> float:

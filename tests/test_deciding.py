@@ -194,9 +194,7 @@ def _with_distances(run: pg.GANRun, distances: dict[int, float], scale: float) -
     """``run`` with its probes' ``fake_to_real`` at the given steps set to ``distances``
     and their ``real_to_real`` to ``scale``: a trajectory written out by hand."""
     run.history.probes = [
-        replace(p, fake_to_real=distances[p.step], real_to_real=scale)
-        if p.step in distances
-        else p
+        replace(p, fake_to_real=distances[p.step], real_to_real=scale) if p.step in distances else p
         for p in run.history.probes
     ]
     return run

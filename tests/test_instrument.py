@@ -42,9 +42,7 @@ def test_norms_are_read_on_every_eighth_step_and_nan_between(start: int) -> None
     if start:
         run.extend(16)
     h = run.history
-    read = {
-        s for s, v in zip(h.steps, h["g_update_norm"], strict=True) if not math.isnan(v)
-    }
+    read = {s for s, v in zip(h.steps, h["g_update_norm"], strict=True) if not math.isnan(v)}
     expected = {s for s in range(20) if s % _defaults.NORM_EVERY == 0} | {start}
     assert len(expected) == (3 if not start else 4)  # the schedule is exercised, not empty
     assert read == expected
