@@ -71,14 +71,15 @@ class Wiring(_Fields):
 @dataclass(frozen=True, eq=False)
 class Saturation(_Fields):
     """The final saturation probe: the training step (or a watched loop's own loss code)
-    run once more with D's last layer forced to +/-``logit``.
+    run once more with D's final layer (``probing.final_layer``: of its layers with
+    parameters, the last to run) forced to +/-``logit``.
 
     ``real`` and ``fake`` hold the losses each direction gave (or ``{"error": ...}``: what
     the step raised); ``d_ops`` the functions the loss applied to D's outputs, read as
     ``d_loss_reads`` (``"logit"``, ``"probability"``, ``"square"``, ``"margin"``,
     ``"score"``); ``d_heads`` the operations that made D's output;
     ``d_output_span_forced`` the lowest and highest of D's outputs on held-out samples, as
-    they are and with its last layer forced to +/-``logit`` (equal: D's head discards its
+    they are and with its final layer forced to +/-``logit`` (equal: D's head discards its
     score; ``probing.forced_span``); ``watched`` whether the losses came from a watched
     loop, where ``replay_error`` says why they could not be computed again.
     """

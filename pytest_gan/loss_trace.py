@@ -19,6 +19,7 @@ from pytest_gan.probing import (
     _UNTRACED,
     LossOps,
     _last_parametrized,
+    _layer_named,
     _tensors,
     preserved_state,
 )
@@ -173,10 +174,13 @@ class LossTrace(LossOps):
             self.losses.setdefault(key, []).append(node)
         self._unlabelled = []
 
-    def replay(self, discriminator: nn.Module, logit: float) -> dict[str, Any]:
-        """Each labelled loss, computed again as the loop computed it, with D's last layer
-        forced to ``logit``: ``{"d_loss": ..., "g_loss": ...}`` (the least finite value of
-        each; NaN or infinite if any was), and ``"d_output"``, D's largest output."""
+    def replay(
+        self, discriminator: nn.Module, logit: float, layer: str | None = None
+    ) -> dict[str, Any]:
+        """Each labelled loss, computed again as the loop computed it, with D's final layer
+        (named ``layer``, ``probing.final_layer``; the last registered when None) forced
+        to ``logit``: ``{"d_loss": ..., "g_loss": ...}`` (the least finite value of each;
+        NaN or infinite if any was), and ``"d_output"``, D's largest output."""
         d = copy.deepcopy(discriminator)
 
         def force(module: nn.Module, inputs: Any, out: Any) -> Any:
@@ -184,7 +188,8 @@ class LossTrace(LossOps):
                 return torch.full_like(out, logit)
             return out
 
-        handle = _last_parametrized(d).register_forward_hook(force)
+        forced = _last_parametrized(d) if layer is None else _layer_named(d, layer)
+        handle = forced.register_forward_hook(force)
         values: list[list[torch.Tensor]] = []
         d_outputs: list[float] = []
 

@@ -185,18 +185,61 @@ class Prober:
 SATURATED_LOGIT = 200.0
 
 
-def _last_parametrized(module: nn.Module) -> nn.Module:
-    """The last submodule holding parameters of its own: D's final layer, before any
-    Sigmoid that follows it."""
-    last = module
+def _layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The submodules holding parameters of their own (``module`` itself included), in
+    registration order."""
+    found = []
     for name, sub in module.named_modules():
         # Spectral norm and other parametrizations keep the original weight in an inner
         # module whose forward is never called: the layer they wrap is the one to hook.
         if "parametrizations" in name.split("."):
             continue
         if any(True for _ in sub.parameters(recurse=False)) or parametrize.is_parametrized(sub):
-            last = sub
-    return last
+            found.append((name, sub))
+    return found
+
+
+def _last_parametrized(module: nn.Module) -> nn.Module:
+    """The last submodule holding parameters of its own, in registration order (``module``
+    itself when none does): D's final layer when D cannot be run to tell (final_layer)."""
+    layers = _layers(module)
+    return layers[-1][1] if layers else module
+
+
+def final_layer(module: nn.Module, batch: tuple[torch.Tensor, Any] | None) -> str:
+    """The name (in ``module.named_modules()``) of D's final layer: of the submodules
+    holding parameters of their own, the one whose forward finishes last when D runs on
+    ``batch`` (``(x, labels)``; labels None for an unconditional D). Its output is what
+    D's head (a Sigmoid, a mean over a patch map) turns into D's output, the layer the
+    probes force. Registration order says the same for a plain stack, but not for a
+    conditional D whose label embedding is declared after its layers and runs before
+    them; it is the answer when D cannot be run so. The look leaves no trace on D."""
+    layers = _layers(module)
+    if not layers:
+        return ""
+    finished: list[str] = []
+    handles = [
+        sub.register_forward_hook(lambda m, i, o, name=name: finished.append(name))
+        for name, sub in layers
+    ]
+    try:
+        if batch is not None:
+            with preserved_state(module):
+                x, y = batch
+                module(x) if y is None else module(x, y)
+    except Exception:
+        finished = []
+    finally:
+        for handle in handles:
+            handle.remove()
+    return finished[-1] if finished else layers[-1][0]
+
+
+def _layer_named(module: nn.Module, name: str) -> nn.Module:
+    """The submodule named ``name`` (a copy's, found by the original's name), or the last
+    declared when there is none."""
+    found = dict(module.named_modules()).get(name)
+    return found if found is not None else _last_parametrized(module)
 
 
 #: What a loss does with D's outputs, by the torch functions it applies to them (or to what
@@ -313,18 +356,19 @@ def read_loss(ops: set[str]) -> str:
 
 
 def _outputs(
-    d: nn.Module, batch: tuple[torch.Tensor, Any], target: float | None
+    d: nn.Module, batch: tuple[torch.Tensor, Any], target: float | None, layer: str
 ) -> torch.Tensor | None:
-    """``d``'s outputs on ``batch`` with its last layer's output replaced by ``target``
-    (None: as it is), leaving no trace on ``d``; None when it raises or gives no
-    floating-point tensor."""
+    """``d``'s outputs on ``batch`` with the output of its layer named ``layer``
+    (:func:`final_layer`) replaced by ``target`` (None: as it is), leaving no trace on
+    ``d``; None when it raises or gives no floating-point tensor."""
 
     def force(module: nn.Module, inputs: Any, out: Any, value: float = target or 0.0) -> Any:
         if isinstance(out, torch.Tensor) and out.is_floating_point():
             return torch.full_like(out, value)
         return out
 
-    handle = _last_parametrized(d).register_forward_hook(force) if target is not None else None
+    forced = _layer_named(d, layer) if target is not None else None
+    handle = forced.register_forward_hook(force) if forced is not None else None
     try:
         with preserved_state(d):
             x, y = batch
@@ -342,32 +386,34 @@ def _outputs(
 def forced_outputs(
     discriminator: nn.Module, batch: tuple[torch.Tensor, Any], target: float | None
 ) -> torch.Tensor | None:
-    """D's outputs on ``batch`` (with its labels, when conditional) with its last layer's
-    output replaced by ``target`` (None: as it is), on a copy of D in its own mode; None
-    when D cannot be copied, raises, or gives no floating-point tensor."""
+    """D's outputs on ``batch`` (with its labels, when conditional) with its final layer's
+    output (:func:`final_layer`) replaced by ``target`` (None: as it is), on a copy of D in
+    its own mode; None when D cannot be copied, raises, or gives no floating-point tensor."""
     try:
         d = copy.deepcopy(discriminator)
     except Exception:
         return None
-    return _outputs(d, batch, target)
+    return _outputs(d, batch, target, final_layer(d, batch))
 
 
 def forced_span(discriminator: nn.Module, batch: tuple[torch.Tensor, Any]) -> list[float] | None:
-    """The lowest and highest of D's outputs on ``batch``: as they are, with its last layer
-    forced to +SATURATED_LOGIT, and forced to -SATURATED_LOGIT; on one copy of D in eval
-    mode (dropout off, BatchNorm by its running statistics: a batch of one forced value
-    would normalise to the same number in both directions).
+    """The lowest and highest of D's outputs on ``batch``: as they are, with its final layer
+    (:func:`final_layer`) forced to +SATURATED_LOGIT, and forced to -SATURATED_LOGIT; on one
+    copy of D in eval mode (dropout off, BatchNorm by its running statistics: a batch of one
+    forced value would normalise to the same number in both directions).
 
     Equal ends mean D's output is one number for every sample and whatever its last layer
     computes: its head discards D's score (a Softmax over a single output is always
     exactly 1). Each condition alone has an innocent cause: a D certain of every held-out
-    sample, or a forced layer off the output's path (a conditional D's label embedding).
+    sample, or a forced layer off the output's path (a label term that runs last and enters
+    D's logit through its square).
     None when D could not be copied or run so."""
     try:
         d = copy.deepcopy(discriminator).eval()
     except Exception:
         return None
-    outs = [_outputs(d, batch, t) for t in (None, SATURATED_LOGIT, -SATURATED_LOGIT)]
+    layer = final_layer(d, batch)
+    outs = [_outputs(d, batch, t, layer) for t in (None, SATURATED_LOGIT, -SATURATED_LOGIT)]
     if any(o is None for o in outs):
         return None
     every = torch.cat([o.reshape(-1) for o in outs if o is not None])
@@ -380,9 +426,12 @@ def saturation_probe(
     generator: nn.Module,
     discriminator: nn.Module,
     batch: Any,
+    d_batch: tuple[torch.Tensor, Any] | None = None,
 ) -> Saturation:
     """Run the training step once more on copies of the networks whose discriminator is
-    forced to saturate, once towards "real" (+SATURATED_LOGIT) and once towards "fake".
+    forced to saturate, once towards "real" (+SATURATED_LOGIT) and once towards "fake":
+    the output of D's final layer (:func:`final_layer`, told by running D on ``d_batch``,
+    ``(x, labels)``; by registration order without one) is forced.
 
     A loss written as ``log(sigmoid(x))`` or ``log(1 - D(G(z)))`` without an epsilon turns
     infinite or NaN there, however finite it stayed in the run. The copies, their fresh
@@ -390,6 +439,7 @@ def saturation_probe(
     direction, the losses as floats, or the error the step raised.
     """
     results: dict[str, Any] = {}
+    layer = final_layer(discriminator, d_batch)
     for direction, sign in (("real", 1.0), ("fake", -1.0)):
         g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
         target = sign * SATURATED_LOGIT
@@ -400,7 +450,7 @@ def saturation_probe(
             # Straight-through: the value saturates, the gradient still flows.
             return out + (torch.full_like(out, target) - out).detach()
 
-        handle = _last_parametrized(d).register_forward_hook(saturate)
+        handle = _layer_named(d, layer).register_forward_hook(saturate)
         # What the loss does with D's outputs is the same in both directions: read it once.
         recorder = LossOps(d) if direction == "real" else None
         try:

@@ -251,7 +251,12 @@ class _Loop:
         ctx.step = steps  # the probe's own context says steps too
         deadline.phase = PHASE_SATURATION
         saturation = saturation_probe(
-            self.step_fn, make_context, ctx.generator, ctx.discriminator, self.probe_batch
+            self.step_fn,
+            make_context,
+            ctx.generator,
+            ctx.discriminator,
+            self.probe_batch,
+            self.prober.holdout,
         )
         span = forced_span(ctx.discriminator, self.prober.holdout)
         self.history.saturation = replace(saturation, d_output_span_forced=span)

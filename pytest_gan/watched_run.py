@@ -22,6 +22,7 @@ from pytest_gan.loss_trace import LossTrace, pop_mode
 from pytest_gan.probing import (
     SATURATED_LOGIT,
     Prober,
+    final_layer,
     read_loss,
 )
 from pytest_gan.run import GANRun
@@ -219,9 +220,11 @@ class Recorder:
             saturation["replay_error"] = ops.unreplayable
         elif ops.losses:
             try:
+                with no_autocast(self.run.device):
+                    layer = final_layer(self.discriminator, self.prober.holdout)
                 for direction, sign in (("real", 1.0), ("fake", -1.0)):
                     with no_autocast(self.run.device):
-                        losses = ops.replay(self.discriminator, sign * SATURATED_LOGIT)
+                        losses = ops.replay(self.discriminator, sign * SATURATED_LOGIT, layer)
                     at = losses.pop("d_output")
                     if direction == "real":
                         saturation["d_output_at_saturation"] = at

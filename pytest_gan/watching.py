@@ -137,7 +137,7 @@ class _Fresh:
 
 
 def _saturated_output(discriminator: nn.Module, batch: tuple[torch.Tensor, Any]) -> float:
-    """D's largest output on ``batch`` with its last layer forced to ``SATURATED_LOGIT``:
+    """D's largest output on ``batch`` with its final layer forced to ``SATURATED_LOGIT``:
     the logit itself through a linear head, 1 through a Sigmoid (NaN if D cannot be
     run so)."""
     with no_autocast(batch[0].device):

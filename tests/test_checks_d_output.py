@@ -14,10 +14,11 @@ import pytest
 import torch
 from torch import nn
 
+from fixtures.loops import watched
 from fixtures.steps import UserStep
 from fixtures.zoo import HEALTHY, case
-from pytest_gan import GANAssertionError, assert_d_output_fits_loss, train
-from pytest_gan.probing import forced_outputs
+from pytest_gan import GANAssertionError, assert_d_output_fits_loss, assert_losses_finite, train
+from pytest_gan.probing import final_layer, forced_outputs
 from tests.tiny import CondG, hinge_step, make_d, tiny_spec, two_clusters
 
 STEPS = 4
@@ -48,19 +49,48 @@ def batchnorm_head_d() -> nn.Module:
 
 
 class LabelLastD(nn.Module):
-    """A conditional D on a Sigmoid whose label embedding is registered after its layers and
-    enters through its square, so the probe's "last layer" is on D's input side and forcing
-    it to +200 or -200 feeds D the same 40,000: D's Sigmoid saturates to one value in both
-    directions though D's head is sound. Only its unforced outputs, which vary, tell it
-    from a head that discards D's score."""
+    """A conditional D on a Sigmoid whose label term runs last and enters through its
+    square (the last layer to run is the embedding, off the score's path): forcing it to
+    +200 or -200 adds the same 160,000 to the logit, so D's Sigmoid saturates to one value
+    in both directions though D's head is sound. Only its unforced outputs, which vary,
+    tell it from a head that discards D's score."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(2 + 4, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+        self.net = nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
         self.emb = nn.Embedding(2, 4)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(torch.cat([x, self.emb(y).square()], dim=1)))
+        return torch.sigmoid(self.net(x) + self.emb(y).square().sum(dim=1, keepdim=True))
+
+
+class LabelsDeclaredLastD(nn.Module):
+    """A conditional D whose label embedding is declared after its layers but runs before
+    them (as in aladdinpersson's conditional critic and the zoo's shapes-cgan): its final
+    layer is the last to run, not the last declared. A normalisation after the first layer
+    (the critic's InstanceNorm, here a LayerNorm) undoes a forced embedding's scale, so
+    forcing the embedding does not saturate D."""
+
+    def __init__(self, head: nn.Module | None = None) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2 + 4, 32), nn.LayerNorm(32), nn.LeakyReLU(0.2), nn.Linear(32, 1)
+        )
+        self.head = head if head is not None else nn.Identity()
+        self.emb = nn.Embedding(2, 4)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.head(self.net(torch.cat([x, self.emb(y)], dim=1)))
+
+
+def _labels_declared_last(head: nn.Module | None = None, **overrides: Any) -> Any:
+    return tiny_spec(
+        generator=CondG,
+        discriminator=lambda: LabelsDeclaredLastD(head),
+        data=two_clusters(),
+        num_classes=2,
+        **overrides,
+    )
 
 
 def _bce_loss_module_conditional(ctx: Any, batch: Any) -> dict[str, torch.Tensor]:
@@ -171,9 +201,65 @@ def test_the_forced_span_of_a_linear_and_a_sigmoid_head() -> None:
     assert span is not None and span[0] < -100 and span[1] > 100  # eval mode: running stats
 
 
+def test_the_final_layer_is_the_last_to_run_not_the_last_declared() -> None:
+    # Forcing the embedding declared last (the layer chosen before) left D's outputs
+    # spread: no saturation; the last layer to run is the one whose output D returns.
+    linear = train(_labels_declared_last(), steps=STEPS, seed=0)
+    saturation = linear.history.saturation
+    assert saturation is not None and saturation.d_output_span_forced == [-200.0, 200.0]
+    assert saturation.d_output_at_saturation == 200.0
+    d = linear.discriminator
+    x, y = two_clusters(64, seed=1)
+    assert final_layer(d, (x, y)) == "net.3"
+    assert final_layer(d, None) == "emb"  # registration order, when D cannot be run
+    for seed in range(3):
+        squashed = train(_labels_declared_last(nn.Sigmoid()), steps=STEPS, seed=seed)
+        with pytest.raises(GANAssertionError, match="squashes its scores") as caught:
+            assert_d_output_fits_loss(squashed)
+        assert caught.value.evidence["d_output_at_saturation"] == 1.0
+
+
+def _fragile_conditional_step(ctx: Any, batch: Any) -> dict[str, torch.Tensor]:
+    # log(D) and log(1 - D) on a Sigmoid head, typed out without an epsilon.
+    g, d = ctx.generator, ctx.discriminator
+    x, y = batch
+    n = x.shape[0]
+    fake_y = ctx.labels(n)
+    fake = g(ctx.latent(n), fake_y)
+    ctx.opt_d.zero_grad()
+    d_loss = -(torch.log(d(x, y)) + torch.log(1 - d(fake.detach(), fake_y))).mean()
+    d_loss.backward()
+    ctx.opt_d.step()
+    ctx.opt_g.zero_grad()
+    g_loss = -torch.log(d(fake, fake_y)).mean()
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_fragile_loss_on_a_d_with_its_labels_declared_last_is_caught(seed: int) -> None:
+    spec = _labels_declared_last(nn.Sigmoid(), train_step=_fragile_conditional_step)
+    run = train(spec, steps=STEPS, seed=seed)
+    with pytest.raises(GANAssertionError, match="numerically fragile") as caught:
+        assert_losses_finite(run)
+    assert caught.value.pitfall == "non-finite-loss"
+    assert_d_output_fits_loss(run)  # a log loss on a Sigmoid: the right pairing
+
+
+def test_a_watched_loop_forces_the_layer_d_runs_last() -> None:
+    spec = _labels_declared_last(nn.Sigmoid(), train_step=_fragile_conditional_step)
+    run = watched(spec, 5, 0)
+    with pytest.raises(GANAssertionError, match="computed the watched loop's losses") as caught:
+        assert_losses_finite(run)
+    assert caught.value.pitfall == "non-finite-loss"
+    assert run.history.saturation.d_output_span_forced == [0.0, 1.0]  # type: ignore[union-attr]
+
+
 def test_the_conditional_d_forced_off_its_output_path_saturates_to_one_value() -> None:
-    # The innocent half of the rule, shown: forcing LabelLastD's embedding gives one value
-    # in both directions, so the rule must (and does) also ask for unforced outputs.
+    # The innocent half of the rule, shown: forcing LabelLastD's embedding (the last layer
+    # to run) gives one value in both directions, so the rule must (and does) also ask for
+    # unforced outputs.
     spec = tiny_spec(generator=CondG, discriminator=LabelLastD, data=two_clusters(), num_classes=2)
     run = train(spec, steps=STEPS, seed=0)
     x, y = two_clusters(64, seed=1)

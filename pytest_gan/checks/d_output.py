@@ -11,8 +11,9 @@ log loss, or LSGAN's squares) is right.
 A head that discards D's score is wrong under any loss: a ``Softmax`` over D's one output
 normalises that output against itself and is exactly 1 for every input, so D's loss is a
 constant and no gradient reaches either network. The final probe runs D on held-out
-samples in eval mode as it is, then with its last layer forced to +200 and to -200: a D
-whose every output is the same number all three times has such a head, whatever the loss
+samples in eval mode as it is, then with its final layer (``probing.final_layer``: of its
+layers with parameters, the last to run) forced to +200 and to -200: a D whose every
+output is the same number all three times has such a head, whatever the loss
 (``probing.forced_span``).
 
 The facts come from the run's final probe, which re-runs the training step once on copies
@@ -20,7 +21,7 @@ of the networks (``pytest_gan.probing.saturation_probe``): the operation that ma
 of D's outputs, read from the autograd graph through reshapes and means
 (``output_head``: ``Sigmoid``, ``Addmm`` for a Linear, ...), and the functions the step
 applies to D's outputs, which name its loss (``read_loss``). Neither is statistical. D's
-output with its last layer forced to a logit of 200 is reported beside them (1.0 through a
+output with its final layer forced to a logit of 200 is reported beside them (1.0 through a
 Sigmoid, 200 through a linear head).
 """
 
