@@ -72,7 +72,7 @@ class Wiring(_Fields):
 class Saturation(_Fields):
     """The final saturation probe: the training step (or a watched loop's own loss code)
     run once more with D's final layer (``probing.final_layer``: of its layers with
-    parameters, the last to run) forced to +/-``logit``.
+    parameters, the last to begin running) forced to +/-``logit``.
 
     ``real`` and ``fake`` hold the losses each direction gave (or ``{"error": ...}``: what
     the step raised); ``d_ops`` the functions the loss applied to D's outputs, read as

@@ -208,18 +208,21 @@ def _last_parametrized(module: nn.Module) -> nn.Module:
 
 def final_layer(module: nn.Module, batch: tuple[torch.Tensor, Any] | None) -> str:
     """The name (in ``module.named_modules()``) of D's final layer: of the submodules
-    holding parameters of their own, the one whose forward finishes last when D runs on
+    holding parameters of their own, the one whose forward begins last when D runs on
     ``batch`` (``(x, labels)``; labels None for an unconditional D). Its output is what
     D's head (a Sigmoid, a mean over a patch map) turns into D's output, the layer the
     probes force. Registration order says the same for a plain stack, but not for a
     conditional D whose label embedding is declared after its layers and runs before
-    them; it is the answer when D cannot be run so. The look leaves no trace on D."""
+    them; it is the answer when D cannot be run so. The order of beginnings, not of
+    endings: a module with parameters of its own that wraps others (D itself with a
+    learned scale, a block with one) begins before the layers inside it and ends after
+    them, and forcing it would skip a Sigmoid it applies. The look leaves no trace on D."""
     layers = _layers(module)
     if not layers:
         return ""
-    finished: list[str] = []
+    began: list[str] = []
     handles = [
-        sub.register_forward_hook(lambda m, i, o, name=name: finished.append(name))
+        sub.register_forward_pre_hook(lambda m, i, name=name: began.append(name))
         for name, sub in layers
     ]
     try:
@@ -228,11 +231,11 @@ def final_layer(module: nn.Module, batch: tuple[torch.Tensor, Any] | None) -> st
                 x, y = batch
                 module(x) if y is None else module(x, y)
     except Exception:
-        finished = []
+        began = []
     finally:
         for handle in handles:
             handle.remove()
-    return finished[-1] if finished else layers[-1][0]
+    return began[-1] if began else layers[-1][0]
 
 
 def _layer_named(module: nn.Module, name: str) -> nn.Module:

@@ -219,6 +219,34 @@ def test_the_final_layer_is_the_last_to_run_not_the_last_declared() -> None:
         assert caught.value.evidence["d_output_at_saturation"] == 1.0
 
 
+class ScaledD(nn.Module):
+    """A D with a learned scale of its own, applied before its Sigmoid: D itself holds a
+    parameter and wraps its layers, so it begins before them and ends after them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = make_d()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x) * self.scale)
+
+
+def test_a_d_with_a_parameter_of_its_own_is_forced_at_its_inner_layer() -> None:
+    # Forcing D itself would hand nn.BCELoss 200, which it refuses: the step would raise at
+    # saturation, and a healthy run would fail.
+    for seed in range(3):
+        spec = tiny_spec(discriminator=ScaledD, train_step=_bce_loss_module)
+        run = train(spec, steps=STEPS, seed=seed)
+        saturation = run.history.saturation
+        assert saturation is not None and saturation.d_output_at_saturation == 1.0, seed
+        assert saturation.d_output_span_forced == [0.0, 1.0]
+        assert_losses_finite(run)
+        assert_d_output_fits_loss(run)
+    d = run.discriminator
+    assert final_layer(d, (torch.zeros(4, 2), None)) == "net.2"
+
+
 def _fragile_conditional_step(ctx: Any, batch: Any) -> dict[str, torch.Tensor]:
     # log(D) and log(1 - D) on a Sigmoid head, typed out without an epsilon.
     g, d = ctx.generator, ctx.discriminator

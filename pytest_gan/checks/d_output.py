@@ -12,8 +12,8 @@ A head that discards D's score is wrong under any loss: a ``Softmax`` over D's o
 normalises that output against itself and is exactly 1 for every input, so D's loss is a
 constant and no gradient reaches either network. The final probe runs D on held-out
 samples in eval mode as it is, then with its final layer (``probing.final_layer``: of its
-layers with parameters, the last to run) forced to +200 and to -200: a D whose every
-output is the same number all three times has such a head, whatever the loss
+layers with parameters, the last to begin running) forced to +200 and to -200: a D whose
+every output is the same number all three times has such a head, whatever the loss
 (``probing.forced_span``).
 
 The facts come from the run's final probe, which re-runs the training step once on copies
