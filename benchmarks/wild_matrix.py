@@ -3,6 +3,7 @@
     python benchmarks/wild_matrix.py run --half calibration [--seeds 5] [--first-seed 0] \
         [--out FILE] [--only NAME[:MUTATION] ...] [--extend 4]
     python benchmarks/wild_matrix.py table FILE...
+    python benchmarks/wild_matrix.py misses FILE...
 
 ``run`` trains each wild GAN of the half (``wild.CALIBRATION`` or ``wild.VALIDATION``),
 healthy and with each mutation, once per seed at the GAN's own step count, runs every check
@@ -14,7 +15,11 @@ with ``max_steps`` F times the GAN's steps (``pytest_gan.deciding``): each line 
 says the steps the run was judged at and why it was trained on. Resumable: runs already
 in ``--out`` are skipped. ``table`` turns the lines into the Markdown tables of
 docs/benchmarks.md, one per half, kernel setting and ``--extend``: caught with its own
-pitfall (seeds), other pitfalls reported, and false alarms on healthy runs.
+pitfall (seeds), other pitfalls reported, and false alarms on healthy runs. ``misses``
+lists every mutation missed on some run, with what those runs showed instead: another
+pitfall, or where the run was judged beside its healthy twin (same GAN, seed and
+kernels): later (its samples approached the data more slowly), at the same step, or
+earlier.
 
 The validation half is run once, after the thresholds are fixed; its table is reported
 apart from the calibration half's.
@@ -27,6 +32,7 @@ import json
 import sys
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +84,19 @@ def measure(name: str, mutation: str, seed: int, extend: int = 1) -> dict[str, A
     }
 
 
+def done_runs(out: Path | None, key: Callable[[dict[str, Any]], tuple[Any, ...]]) -> set[Any]:
+    """The keys of the runs already written to ``out`` (a resumed run skips them)."""
+    if out is None or not out.exists():
+        return set()
+    return {key(json.loads(line)) for line in out.read_text().splitlines()}
+
+
 def run_main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     gans = wild.CALIBRATION if args.half == "calibration" else wild.VALIDATION
-    done: set[tuple[str, str, int, str, int]] = set()
-    if args.out is not None and args.out.exists():
-        for line in args.out.read_text().splitlines():
-            r = json.loads(line)
-            done.add((r["gan"], r["mutation"], r["seed"], r["kernels"], _policy(r)))
+    done = done_runs(
+        args.out, lambda r: (r["gan"], r["mutation"], r["seed"], r["kernels"], _policy(r))
+    )
     kernels = torch.backends.cpu.get_cpu_capability()
     only = [tuple(o.split(":", 1)) if ":" in o else (o, None) for o in args.only or []]
     for g in gans:
@@ -156,6 +167,44 @@ def table_main(args: argparse.Namespace) -> None:
         )
 
 
+def misses_main(args: argparse.Namespace) -> None:
+    rows = [json.loads(line) for path in args.files for line in Path(path).read_text().splitlines()]
+    healthy = {
+        (r["gan"], r["seed"], r["kernels"], _policy(r)): r for r in rows if not r["expected"]
+    }
+    cases: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        if not r["expected"]:
+            continue
+        case = cases.setdefault(
+            (r["gan"], r["mutation"]), {"runs": 0, "missed": 0, "others": defaultdict(int)}
+        )
+        case["runs"] += 1
+        found = _found(r)
+        if r["expected"] in found:
+            continue
+        case["missed"] += 1
+        for v in sorted(found):
+            case["others"][f"`{v}`"] += 1
+        twin = healthy.get((r["gan"], r["seed"], r["kernels"], _policy(r)))
+        if twin is None:
+            where = "no healthy twin"
+        elif r["judged_steps"] > twin["judged_steps"]:
+            where = "judged later"
+        elif r["judged_steps"] < twin["judged_steps"]:
+            where = "judged earlier"
+        else:
+            where = "judged at the same step"
+        case["others"][where] += 1
+    out = sys.stdout
+    out.write("| GAN | mutation | missed | what the missed runs showed |\n")
+    out.write("| --- | --- | --- | --- |\n")
+    for (gan, mutation), case in sorted(cases.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if case["missed"]:
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(case["others"].items()))
+            out.write(f"| {gan} | {mutation} | {case['missed']}/{case['runs']} | {shown} |\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,8 +220,10 @@ def main() -> None:
     )
     table = sub.add_parser("table")
     table.add_argument("files", nargs="+")
+    misses = sub.add_parser("misses")
+    misses.add_argument("files", nargs="+")
     args = parser.parse_args()
-    (run_main if args.command == "run" else table_main)(args)
+    {"run": run_main, "table": table_main, "misses": misses_main}[args.command](args)
 
 
 if __name__ == "__main__":
