@@ -170,7 +170,7 @@ def table_main(args: argparse.Namespace) -> None:
 def misses_main(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for path in args.files for line in Path(path).read_text().splitlines()]
     healthy = {
-        (r["gan"], r["seed"], r["kernels"], _policy(r)): r for r in rows if not r["expected"]
+        (r["gan"], r["seed"], r["kernels"], _policy(r)): r for r in rows if r["mutation"] == HEALTHY
     }
     cases: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
