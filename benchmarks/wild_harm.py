@@ -26,11 +26,11 @@ beside the healthy run's, and the share of the healthy run's progress the mutati
 
 where ``still`` is the same GAN's ``generator-not-learning`` mutation on the same seed (G's
 loss on detached fakes: G's weights never move, its BatchNorm statistics still follow its
-batches), measured alongside. 0: as near the data as the
-healthy run; 1: no nearer than a generator that never learned; below 0: nearer than the
-healthy run. It is left out ("-") where the healthy run is no nearer the data than the
-still generator: a pixel-space distance can favour the still generator's smooth outputs
-over a healthy run's early samples, and then it measures no progress.
+batches), measured alongside. 0: as near the data as the healthy run; 1: no nearer than
+a generator that never learned; below 0: nearer than the healthy run. It is left out
+("-") where the healthy run is no nearer the data than the still generator: a
+pixel-space distance can favour the still generator's smooth outputs over a healthy
+run's early samples, and then it measures no progress.
 """
 
 from __future__ import annotations
@@ -51,17 +51,23 @@ from pytest_gan.metrics import coverage, energy_distance
 
 STILL = "generator-not-learning"
 N = 500
-# Streams for the real draws the figures compare with, apart from any the run uses.
+# Streams for the two real draws the figures compare with, apart from any the run uses;
+# the first also seeds the fakes' z, so every run is read on the same z.
 _REAL_SEED, _REAL_SEED_2 = 7_001, 7_002
 
 
-def figures(run: pg.GANRun, data: pg.GANSpec) -> dict[str, float]:
-    """The figures for ``run``'s samples against ``data``'s (the healthy spec's data: a
-    mutation that trains on a subset is still compared with the whole)."""
-    real = data.source.real(N, torch.Generator().manual_seed(_REAL_SEED))[0].double()
-    real2 = data.source.real(N, torch.Generator().manual_seed(_REAL_SEED_2))[0].double()
+def real_draws(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two disjoint draws of ``N`` real samples of wild GAN ``name``'s whole data (the
+    healthy spec's: a mutation that trains on a subset is still compared with the whole)."""
+    source = wild.gan(name).spec(None).source
+    first = source.real(N, torch.Generator().manual_seed(_REAL_SEED))[0]
+    second = source.real(N, torch.Generator().manual_seed(_REAL_SEED_2))[0]
+    return first.double().cpu(), second.double().cpu()
+
+
+def figures(run: pg.GANRun, real: torch.Tensor, real2: torch.Tensor) -> dict[str, float]:
+    """The figures for ``run``'s samples against the real draws."""
     fake = run.samples(N, seed=_REAL_SEED).double().cpu()
-    real, real2 = real.cpu(), real2.cpu()
     if not bool(torch.isfinite(fake).all()):
         return {"energy": float("nan"), "coverage": 0.0}
     return {
@@ -75,13 +81,12 @@ def figures(run: pg.GANRun, data: pg.GANSpec) -> dict[str, float]:
 def measure(name: str, mutation: str, seed: int, at: list[int]) -> dict[str, Any]:
     g = wild.gan(name)
     spec = g.spec(None if mutation == HEALTHY else mutation)
-    first = g.steps * at[0]
-    data = g.spec(None)
-    run = pg.train(spec, steps=first, seed=seed, device="cpu")
-    points = {str(at[0]): figures(run, data)}
+    real, real2 = real_draws(name)
+    run = pg.train(spec, steps=g.steps * at[0], seed=seed, device="cpu")
+    points = {str(at[0]): figures(run, real, real2)}
     for mult in at[1:]:
         run.extend(g.steps * mult - run.steps)
-        points[str(mult)] = figures(run, data)
+        points[str(mult)] = figures(run, real, real2)
     return {
         "gan": name,
         "mutation": mutation,

@@ -31,10 +31,9 @@ import torch.nn.functional as F
 
 import pytest_gan as pg
 import wild
+from benchmarks.wild_harm import _REAL_SEED, HEALTHY, N, real_draws
 from pytest_gan.metrics import energy_distance
 
-N = 500
-_REAL_SEED, _REAL_SEED_2 = 7_001, 7_002
 _FEATURE_SEED = 0
 
 
@@ -77,11 +76,9 @@ def run_main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     args.samples.mkdir(parents=True, exist_ok=True)
     g = wild.gan(args.name)
-    data = g.spec(None)
-    real = data.source.real(N, torch.Generator().manual_seed(_REAL_SEED))[0]
-    real2 = data.source.real(N, torch.Generator().manual_seed(_REAL_SEED_2))[0]
+    real, real2 = real_draws(args.name)
     for mutation in args.mutations:
-        spec = g.spec(None if mutation == "healthy" else mutation)
+        spec = g.spec(None if mutation == HEALTHY else mutation)
         run = pg.train(spec, steps=g.steps, seed=args.seed, device="cpu")
         saved = {
             "real": real,
