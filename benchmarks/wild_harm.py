@@ -46,7 +46,7 @@ import torch
 
 import pytest_gan as pg
 import wild
-from benchmarks.wild_matrix import HEALTHY, done_runs
+from benchmarks.wild_matrix import HEALTHY, cli, done_runs
 from pytest_gan.metrics import coverage, energy_distance
 
 STILL = "generator-not-learning"
@@ -164,21 +164,19 @@ def _span(values: list[float], fmt: str = ".3g") -> str:
     return lo if lo == hi else f"{lo} to {hi}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run")
-    run.add_argument("--half", choices=("calibration", "validation"), required=True)
-    run.add_argument("--seeds", type=int, default=2)
+def _run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--first-seed", type=int, default=0)
-    run.add_argument("--threads", type=int, default=1)
     run.add_argument("--at", type=int, nargs="+", default=[1, 4])
-    run.add_argument("--out", type=Path, required=True)
-    run.add_argument("--only", nargs="*")
-    table = sub.add_parser("table")
-    table.add_argument("files", nargs="+")
-    args = parser.parse_args()
-    (run_main if args.command == "run" else table_main)(args)
+
+
+def main() -> None:
+    cli(
+        __doc__,
+        {"run": run_main, "table": table_main},
+        seeds=2,
+        out_required=True,
+        extra=_run_arguments,
+    )
 
 
 if __name__ == "__main__":

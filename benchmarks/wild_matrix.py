@@ -118,6 +118,11 @@ def _policy(r: dict[str, Any]) -> int:
     return int(r.get("max_steps", r["steps"]) // r["steps"])
 
 
+def _judged(r: dict[str, Any]) -> int:
+    """The steps a run was judged at."""
+    return int(r.get("judged_steps", r["steps"]))
+
+
 def _found(r: dict[str, Any]) -> set[str]:
     return {v for v in r["verdicts"].values() if v != "pass" and not v.startswith("warn:")}
 
@@ -187,11 +192,14 @@ def misses_main(args: argparse.Namespace) -> None:
         for v in sorted(found):
             case["others"][f"`{v}`"] += 1
         twin = healthy.get((r["gan"], r["seed"], r["kernels"], _policy(r)))
+        # Lines written before runs were trained on have no judged_steps: judged where
+        # they stopped.
+        judged, twin_judged = _judged(r), _judged(twin) if twin is not None else 0
         if twin is None:
             where = "no healthy twin"
-        elif r["judged_steps"] > twin["judged_steps"]:
+        elif judged > twin_judged:
             where = "judged later"
-        elif r["judged_steps"] < twin["judged_steps"]:
+        elif judged < twin_judged:
             where = "judged earlier"
         else:
             where = "judged at the same step"
@@ -205,25 +213,48 @@ def misses_main(args: argparse.Namespace) -> None:
             out.write(f"| {gan} | {mutation} | {case['missed']}/{case['runs']} | {shown} |\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(
+    doc: str,
+    commands: dict[str, Callable[[argparse.Namespace], None]],
+    *,
+    seeds: int,
+    out_required: bool,
+    extra: Callable[[argparse.ArgumentParser], None] = lambda run: None,
+) -> None:
+    """The command line the wild benchmarks share: ``run`` over a half of the wild (its
+    arguments: ``--half``, ``--seeds``, ``--threads``, ``--out``, ``--only`` and those
+    ``extra`` adds), and every other command of ``commands`` reading result files."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run")
     run.add_argument("--half", choices=("calibration", "validation"), required=True)
-    run.add_argument("--seeds", type=int, default=5)
-    run.add_argument("--first-seed", type=int, default=0)
+    run.add_argument("--seeds", type=int, default=seeds)
     run.add_argument("--threads", type=int, default=1)
-    run.add_argument("--out", type=Path)
+    run.add_argument("--out", type=Path, required=out_required)
     run.add_argument("--only", nargs="*")
+    extra(run)
+    for name in commands:
+        if name != "run":
+            sub.add_parser(name).add_argument("files", nargs="+")
+    args = parser.parse_args()
+    commands[args.command](args)
+
+
+def _run_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--first-seed", type=int, default=0)
     run.add_argument(
         "--extend", type=int, default=1, help="max_steps as a multiple of the GAN's steps"
     )
-    table = sub.add_parser("table")
-    table.add_argument("files", nargs="+")
-    misses = sub.add_parser("misses")
-    misses.add_argument("files", nargs="+")
-    args = parser.parse_args()
-    {"run": run_main, "table": table_main, "misses": misses_main}[args.command](args)
+
+
+def main() -> None:
+    cli(
+        __doc__,
+        {"run": run_main, "table": table_main, "misses": misses_main},
+        seeds=5,
+        out_required=False,
+        extra=_run_arguments,
+    )
 
 
 if __name__ == "__main__":
