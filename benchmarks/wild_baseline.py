@@ -73,7 +73,7 @@ def _baseline(g: wild.WildGAN, steps: int, out: Path, kernels: str) -> Baseline:
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            if r["kind"] == BASELINE and (r["gan"], _steps(r), r["kernels"]) == (
+            if r["kind"] == BASELINE and (r["gan"], r["steps"], r["kernels"]) == (
                 g.name,
                 steps,
                 kernels,
@@ -103,7 +103,7 @@ def run_main(args: argparse.Namespace) -> None:
     kernels = torch.backends.cpu.get_cpu_capability()
     done = done_runs(
         args.out,
-        lambda r: (r["gan"], _steps(r), r.get("mutation"), r.get("seed"), r["kernels"]),
+        lambda r: (r["gan"], r["steps"], r.get("mutation"), r.get("seed"), r["kernels"]),
     )
     for g in gans:
         if args.only and g.name not in args.only:
@@ -135,22 +135,17 @@ def run_main(args: argparse.Namespace) -> None:
                 f.write(json.dumps(line) + "\n")
 
 
-def _steps(r: dict[str, Any]) -> int:
-    """A line's steps (the first lines, all at the GANs' own 200 steps, do not say)."""
-    return int(r.get("steps", 200))
-
-
 def table_main(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for path in args.files for line in Path(path).read_text().splitlines()]
     blind = {
-        (r["gan"], _steps(r), r["kernels"]): "GANBaselineWarning" in r["warnings"]
+        (r["gan"], r["steps"], r["kernels"]): "GANBaselineWarning" in r["warnings"]
         for r in rows
         if r["kind"] == BASELINE
     }
     cases: dict[tuple[str, int, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r["kind"] != BASELINE:
-            cases[(r["gan"], _steps(r), r["kernels"], r["mutation"])].append(r)
+            cases[(r["gan"], r["steps"], r["kernels"], r["mutation"])].append(r)
     out = sys.stdout
     out.write(
         "| GAN | steps (baseline blind?) | kernels | mutation | seeds | flagged "
