@@ -278,6 +278,8 @@ _NOT_LOSSES = frozenset(
         "d_update_norm",
         "g_update_ratio",
         "d_update_ratio",
+        "g_pace",
+        "d_pace",
         *COUNT_COLUMNS,
     }
 )

@@ -9,9 +9,10 @@ What is recorded, per training step (:class:`History` rows):
 * every loss the step returned;
 * per network, the gradient norm seen by its optimizer and the size of the update it
   applied (``g_grad_norm``, ``g_update_norm``, ``g_update_ratio`` = update / weight norm;
-  the same with ``d_``), read on every ``_defaults.NORM_EVERY``-th step (the first step of a
-  stretch, then steps whose number is a multiple of it) and NaN between; and how many
-  optimizer steps each took (``g_updates``, ``d_updates``), on every step;
+  ``g_pace``, the median over its weight tensors of 2+ dimensions of each one's update /
+  weight norm; the same with ``d_``), read on every ``_defaults.NORM_EVERY``-th step (the
+  first step of a stretch, then steps whose number is a multiple of it) and NaN between;
+  and how many optimizer steps each took (``g_updates``, ``d_updates``), on every step;
 * ``d_step_g_grads``: generator parameter tensors that received gradient between the
   previous optimizer step and the discriminator's step, i.e. during the D step's backward
   pass: the signature of a missing ``.detach()``;
@@ -72,8 +73,12 @@ class _OptimizerWatch:
         # Views that follow the optimizer's in-place updates, made once.
         self.detached = [p.detach() for p in self.params]
         self.indices = [owner.index_of.get(id(p)) for p in self.params]
+        # The weight tensors (2+ dimensions: no biases or norm layers' scales), whose
+        # relative updates give the network's pace.
+        self.matrices = torch.tensor([i for i, p in enumerate(self.params) if p.dim() >= 2])
         self.before: list[torch.Tensor] = []
         self.weight_norm = torch.zeros(())
+        self.weight_norms = torch.zeros(0)
         self.grad_after = False
         self.handles = [
             optimizer.register_step_pre_hook(self._pre),
@@ -94,7 +99,8 @@ class _OptimizerWatch:
                 owner.pending[f"{self.role}_grad_norm"] = torch.linalg.vector_norm(
                     norms[: len(grads)]
                 )
-            self.weight_norm = torch.linalg.vector_norm(norms[len(grads) :])
+            self.weight_norms = norms[len(grads) :]
+            self.weight_norm = torch.linalg.vector_norm(self.weight_norms)
             # A copy of the weights; _post turns it into the update in place.
             self.before = [p.clone() for p in self.detached]
         stale = sum(
@@ -119,10 +125,18 @@ class _OptimizerWatch:
                 )
         if self.before:
             torch._foreach_sub_(self.before, self.detached)
-            update = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.before)))
+            updates = torch.stack(torch._foreach_norm(self.before))
+            update = torch.linalg.vector_norm(updates)
             self.before = []
             owner.pending[f"{self.role}_update_norm"] = update
             owner.pending[f"{self.role}_update_ratio"] = update / self.weight_norm.clamp_min(1e-12)
+            if len(self.matrices):
+                # The median weight tensor's relative update: a network's pace, whatever
+                # share of its weight norm its norm layers or embeddings hold.
+                m = self.matrices
+                owner.pending[f"{self.role}_pace"] = (
+                    updates[m] / self.weight_norms[m].clamp_min(1e-12)
+                ).median()
         owner.counts[f"{self.role}_updates"] += 1
         for p, i in zip(self.params, self.indices, strict=True):
             if i is not None:

@@ -76,7 +76,8 @@ _ENTRIES = (
         "the discriminator learns too slowly",
         "G fools D: late in the run D scores the generated samples as more real than the "
         "real ones, D's loss above chance, G's below; a penalised critic's slope stays far "
-        "below the 1 its gradient penalty aims at.",
+        "below the 1 its gradient penalty aims at; D's optimizer moves it far more slowly "
+        "than G's moves G.",
         "assert_losses_balanced",
         "The generator only learns what D tells it: a D it can fool teaches nothing.",
         "Raise D's learning rate (check for a typo such as 2e-6 for 2e-4) or its capacity.",

@@ -14,7 +14,13 @@ from fixtures.zoo import case
 from pytest_gan import GANAssertionError, GANRun, GANSpec, assert_losses_balanced, train
 from pytest_gan.checks import balance
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
-from pytest_gan.checks.balance import MAX_FAKE_BELIEF, MAX_WEAK_AUC, MAX_WEAK_SLOPE
+from pytest_gan.checks.balance import (
+    MAX_FAKE_BELIEF,
+    MAX_WEAK_AUC,
+    MAX_WEAK_PACE,
+    MAX_WEAK_SLOPE,
+    paces,
+)
 from pytest_gan.checks.lipschitz import has_gradient_penalty, lipschitz_constraints
 from pytest_gan.probing import auc
 from tests.tiny import hinge_step, make_d, tiny_spec
@@ -97,8 +103,11 @@ def test_a_fooled_critic_at_its_penalty_slope_passes(
 ) -> None:
     # A healthy critic can rank G's samples above the data for a while (AUC 0.18 on
     # ring-wgan-gp, seed 9, at 800 steps): with its slope at the penalty's target, no verdict.
+    # (This twin's critic also barely moves: its pace is set to G's here, so that only the
+    # slope rule is read.)
     run = weak_critic_runs[0]
     monkeypatch.setattr(balance, "run_gradient_norms", lambda run: torch.ones(64))
+    monkeypatch.setattr(balance, "paces", lambda run: (1e-3, 1e-3, 10))
     assert_losses_balanced(run)
 
 
@@ -162,6 +171,69 @@ def test_a_healthy_critic_outside_the_zoo_passes(seed: int) -> None:
     run = train(_six_gaussians_wgan_gp(1e-3), steps=200, seed=seed)
     assert has_gradient_penalty(run)
     assert_losses_balanced(run)
+
+
+# The critic at 1/100 of G's learning rate on the ring, at 200 steps: on seed 0 it still
+# ranks every real sample above G's first samples (AUC 1.000), so no AUC rule can call it
+# weak yet; its pace is 0.019-0.020 of G's (healthy runs 0.49 and up): docs/benchmarks.md
+# "A discriminator that barely moves". The slope rule is switched off here so that the
+# pace alone is tested on both seeds (on seed 1 G already fools the critic, and the slope
+# rule speaks first).
+@pytest.mark.parametrize("seed", range(2))
+def test_a_critic_that_barely_moves_is_caught_by_its_pace(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = train(case("ring-wgan-gp~discriminator-too-weak").spec(), steps=200, seed=seed)
+    monkeypatch.setattr(balance, "_judge_critic", lambda run, auc, late: None)
+    with pytest.raises(GANAssertionError, match="more slowly than G") as caught:
+        assert_losses_balanced(run)
+    assert caught.value.pitfall == "discriminator-too-weak"
+    assert caught.value.evidence["pace_ratio"] <= MAX_WEAK_PACE
+    assert caught.value.evidence["readings"] >= 2
+
+
+def _adam(lr_g: float, lr_d: float) -> Any:
+    return lambda g, d: (
+        torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
+        torch.optim.Adam(d.parameters(), lr_d, betas=(0.5, 0.999)),
+    )
+
+
+@pytest.mark.parametrize("lr_d, slow", [(2e-4, False), (2e-6, True)])
+def test_a_discriminator_is_judged_on_its_pace_beside_gs(lr_d: float, slow: bool) -> None:
+    # On the tiny MLP GAN with a hinge step (whose AUC rule is not what is tested here):
+    # D at G's rate keeps pace, D at 1/100 of it does not.
+    run = train(tiny_spec(train_step=hinge_step, optimizers=_adam(2e-4, lr_d)), steps=40)
+    d_pace, g_pace, readings = paces(run)
+    assert readings >= 2
+    assert (d_pace / g_pace <= MAX_WEAK_PACE) is slow
+
+
+def test_a_discriminator_that_does_not_move_at_all_is_too_weak() -> None:
+    run = train(tiny_spec(optimizers=_adam(2e-4, 0.0)), steps=40)
+    with pytest.raises(GANAssertionError, match="D does not move at all") as caught:
+        balance._judge_pace(run)
+    assert caught.value.pitfall == "discriminator-too-weak"
+    assert caught.value.evidence["pace_ratio"] == 0.0
+
+
+def test_a_generator_that_does_not_move_leaves_no_pace_to_compare() -> None:
+    # G at learning rate 0 (assert_generator_learns's verdict, not this one's).
+    run = train(tiny_spec(optimizers=_adam(0.0, 2e-4)), steps=40)
+    d_pace, g_pace, _ = paces(run)
+    assert g_pace == 0.0 and d_pace > 0
+    balance._judge_pace(run)
+
+
+def test_one_optimizer_for_both_networks_has_no_pace() -> None:
+    def one(g: nn.Module, d: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        opt = torch.optim.Adam([*g.parameters(), *d.parameters()], 2e-4)
+        return opt, opt
+
+    run = train(tiny_spec(optimizers=one), steps=20)
+    d_pace, g_pace, readings = paces(run)
+    assert math.isnan(d_pace) and math.isnan(g_pace) and readings == 0
+    balance._judge_pace(run)
 
 
 def test_a_penalty_is_read_from_the_declared_loss_or_the_steps_gp_loss() -> None:

@@ -12,7 +12,7 @@ import torch
 from fixtures.steps import UserStep
 from pytest_gan import History, TrainContext, _defaults, train
 from pytest_gan.history import distance_fell, gap_closed
-from tests.tiny import tiny_spec
+from tests.tiny import make_d, tiny_spec
 
 STEPS = 12
 
@@ -46,7 +46,15 @@ def test_norms_are_read_on_every_eighth_step_and_nan_between(start: int) -> None
     expected = {s for s in range(20) if s % _defaults.NORM_EVERY == 0} | {start}
     assert len(expected) == (3 if not start else 4)  # the schedule is exercised, not empty
     assert read == expected
-    for key in ("g_grad_norm", "d_grad_norm", "d_update_norm", "g_update_ratio", "d_update_ratio"):
+    for key in (
+        "g_grad_norm",
+        "d_grad_norm",
+        "d_update_norm",
+        "g_update_ratio",
+        "d_update_ratio",
+        "g_pace",
+        "d_pace",
+    ):
         assert {s for s, v in zip(h.steps, h[key], strict=True) if not math.isnan(v)} == read
     assert set(h["d_updates"]) == {1.0} and set(h["g_updates"]) == {1.0}
 
@@ -245,3 +253,30 @@ def test_distance_fell_is_the_share_of_the_distance_to_the_data_covered() -> Non
     assert distance_fell({"fake_to_real": 4.0, "real_to_real": 5.0}, then) == math.inf
     assert math.isnan(distance_fell({"step": 0}, then))
     assert math.isnan(distance_fell(then, {"fake_to_real": math.nan}))
+
+
+def test_a_networks_pace_is_its_median_weight_tensors_relative_update() -> None:
+    """``d_pace``: of D's tensors of 2+ dimensions (not biases), the median of each one's
+    update norm over its weight norm before the step; here, one step of plain SGD."""
+    initial: list[dict[str, torch.Tensor]] = []
+
+    def discriminator() -> torch.nn.Module:
+        d = make_d()
+        initial.append({n: p.detach().clone() for n, p in d.named_parameters()})
+        return d
+
+    spec = tiny_spec(
+        discriminator=discriminator,
+        optimizers=lambda g, d: (
+            torch.optim.SGD(g.parameters(), lr=0.1),
+            torch.optim.SGD(d.parameters(), lr=0.1),
+        ),
+    )
+    run = train(spec, steps=1, seed=0)
+    after = dict(run.discriminator.named_parameters())
+    ratios = [
+        (after[n].detach() - w).norm() / w.norm() for n, w in initial[0].items() if w.dim() >= 2
+    ]
+    assert len(ratios) >= 2 and all(r > 0 for r in ratios)
+    expected = torch.stack(ratios).median().item()
+    assert run.history["d_pace"][0] == pytest.approx(expected, rel=1e-5)

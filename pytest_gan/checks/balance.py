@@ -6,7 +6,8 @@ samples and on fresh fakes, taken every tenth of the run. They judge the last th
 run, where a healthy game has settled, and never D's accuracy alone: a healthy DCGAN's D
 is right on nearly every sample early on (FIELD.md), so dominance only counts together
 with the generator's signal dying. A critic trained with a gradient penalty is judged too
-weak on its slope as well, the figure its penalty holds near 1.
+weak on its slope as well, the figure its penalty holds near 1; and any D is too weak when
+its optimizer moves it far more slowly than G's moves G (the history's paces).
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ MAX_WEAK_AUC = 0.25
 #: (0.534, 800 steps); calibration: docs/benchmarks.md "Calibration notes".
 MAX_WEAK_SLOPE = 0.7
 
+#: D is too weak, whatever its scores, when its optimizer moves it far more slowly than G's
+#: moves G: D's pace over G's (``paces``) is at most this (a learning rate typed 100x small).
+#: Why here: the geometric mean of the healthy least (0.455) and the weak-D mutations' most
+#: at 200 steps (0.073), 2.5x from each; calibration: docs/benchmarks.md "A discriminator
+#: that barely moves".
+MAX_WEAK_PACE = 0.18
+
 
 def late_probes(run: GANRun, share: float = LATE_SHARE) -> list[Probe]:
     """The probes of the judged window: the last ``share`` of the run (by default its last
@@ -69,6 +77,22 @@ def closing_share(run: GANRun) -> float:
     verdict reads it yet (docs/benchmarks.md, "What the wild corpus showed")."""
     late = late_probes(run)
     return gap_closed(late[0], late[-1]) if len(late) >= 2 else math.nan
+
+
+def paces(run: GANRun) -> tuple[float, float, int]:
+    """D's and G's pace, and the fewer of their readings: the median over the run of each
+    network's ``d_pace`` / ``g_pace`` (the median over its weight tensors of 2+ dimensions
+    of each one's update / weight norm, read on every ``NORM_EVERY``-th step). NaN where a
+    network has no reading, or both share one optimizer (whose step is both networks' at
+    once)."""
+    h = run.history
+    if "d_pace" not in h or "g_pace" not in h:
+        return math.nan, math.nan, 0
+    if h.wiring is not None and h.wiring.same_optimizer:
+        return math.nan, math.nan, 0
+    d = [v for v in h["d_pace"] if math.isfinite(v)]
+    g = [v for v in h["g_pace"] if math.isfinite(v)]
+    return finite_median(d), finite_median(g), min(len(d), len(g))
 
 
 def _window_mean(values: list[float], start: int, stop: int, steps: list[int]) -> float:
@@ -94,7 +118,10 @@ def assert_losses_balanced(run: GANRun) -> None:
     stretches). A critic trained with a gradient penalty is too weak when G fools it *and*
     its slope between the data and the fakes (the median ``||grad_x D||`` the penalty
     holds near 1) is at most ``MAX_WEAK_SLOPE``. A critic without a penalty (weight
-    clipping) has no target slope to read, and passes: ``assert_lipschitz`` judges it.
+    clipping) has no target slope to read: ``assert_lipschitz`` judges its constraint.
+
+    Whatever its scores, D of any kind is too weak when its optimizer moves it far more
+    slowly than G's moves G: D's pace over G's (``paces``) at most ``MAX_WEAK_PACE``.
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_losses_balanced")
@@ -104,6 +131,7 @@ def assert_losses_balanced(run: GANRun) -> None:
     if kind == CRITIC:
         if late:
             _judge_critic(run, finite_median([p.d_auc for p in late]), late)
+        _judge_pace(run)
         return
     if not late:
         raise ValueError(
@@ -154,6 +182,40 @@ def assert_losses_balanced(run: GANRun) -> None:
             [("D's AUC, real vs fake (median)", auc, f"> {MAX_WEAK_AUC:g} (chance 0.5)"), *losses],
             evidence,
         )
+    _judge_pace(run)
+
+
+def _judge_pace(run: GANRun) -> None:
+    """A D whose optimizer moves it far more slowly than G's moves G (``MAX_WEAK_PACE``):
+    too slow to teach G, whatever its scores say yet (a D that barely moves can still rank
+    G's first samples below the data, and a critic's scores rank nothing)."""
+    __tracebackhide__ = True
+    d_pace, g_pace, readings = paces(run)
+    if readings < 2 or not g_pace > 0:
+        # Fewer than two readings of each, or a G that does not move (generator-not-learning
+        # is assert_generator_learns's verdict): no pace to compare.
+        return
+    ratio = d_pace / g_pace
+    if not ratio <= MAX_WEAK_PACE:
+        return
+    if ratio == 0:
+        how = "does not move at all, while G does"
+    else:
+        how = f"learns {1 / ratio:.0f}x more slowly than G"
+    raise fail(
+        "discriminator-too-weak",
+        f"D {how}: a step of its optimizer moves D's weights by {d_pace:.2g} of "
+        f"their norm, G's by {g_pace:.2g} (medians over the run). A D that barely moves "
+        "cannot teach G what the data looks like.",
+        [
+            ("D's relative update per step (median)", d_pace, "-"),
+            ("G's relative update per step (median)", g_pace, "-"),
+            ("D's pace / G's", ratio, f"> {MAX_WEAK_PACE:g}"),
+        ],
+        {"d_pace": d_pace, "g_pace": g_pace, "pace_ratio": ratio, "readings": readings},
+        detail="Check D's learning rate (a typo of a factor of 10 or 100 is the usual "
+        "cause) and its optimizer's settings.",
+    )
 
 
 def _judge_critic(run: GANRun, auc: float, late: list[Probe]) -> None:
