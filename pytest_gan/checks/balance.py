@@ -59,8 +59,8 @@ MAX_WEAK_SLOPE = 0.7
 #: D is too weak, whatever its scores, when its optimizer moves it far more slowly than G's
 #: moves G: D's pace over G's (``paces``) is at most this (a learning rate typed 100x small).
 #: Why here: the geometric mean of the healthy least (0.455) and the weak-D mutations' most
-#: at 200 steps (0.073), 2.5x from each; calibration: docs/benchmarks.md "A discriminator
-#: that barely moves".
+#: at 200 steps (0.073), 2.5x from each; calibration: docs/benchmarks.md "Calibration
+#: notes".
 MAX_WEAK_PACE = 0.18
 
 
