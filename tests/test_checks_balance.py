@@ -175,7 +175,7 @@ def test_a_healthy_critic_outside_the_zoo_passes(seed: int) -> None:
 
 # The critic at 1/100 of G's learning rate on the ring, at 200 steps: on seed 0 it still
 # ranks every real sample above G's first samples (AUC 1.000), so no AUC rule can call it
-# weak yet; its pace is 0.019-0.020 of G's (healthy runs 0.49 and up): docs/benchmarks.md
+# weak yet; its pace is 0.019-0.020 of G's (healthy runs 0.455 and up): docs/benchmarks.md
 # "A discriminator that barely moves". The slope rule is switched off here so that the
 # pace alone is tested on both seeds (on seed 1 G already fools the critic, and the slope
 # rule speaks first).
