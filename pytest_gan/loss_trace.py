@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_gan.losses import d_score
 from pytest_gan.probing import (
     _UNTRACED,
     LossOps,
@@ -107,14 +108,15 @@ class LossTrace(LossOps):
 
     def _trace_call(self, module: nn.Module, args: Any, kwargs: Any, out: Any) -> None:
         self._tag_output(module, args, out)
-        if not isinstance(out, torch.Tensor) or self.unreplayable is not None:
+        score = d_score(out)
+        if score is None or self.unreplayable is not None:
             return
         if kwargs or not all(isinstance(a, torch.Tensor) for a in args):
             self.unreplayable = "D was called with keyword or non-tensor arguments"
             return
         node = len(self.program)
         self.program.append(("D", tuple(self._copy(a) for a in args), _autocast_now()))
-        self._ref[id(out)] = _Ref(node, 0)
+        self._ref[id(score)] = _Ref(node, 0)
         self._bound()
 
     def _copy(self, t: torch.Tensor) -> torch.Tensor:
@@ -210,7 +212,9 @@ class LossTrace(LossOps):
                     if entry[0] == "D":
                         _, inputs, autocast = entry
                         with _autocast_as(autocast):
-                            out = d(*decode(inputs))
+                            out = d_score(d(*decode(inputs)))
+                        if out is None:
+                            raise TypeError("D returned no score when called again")
                         d_outputs.append(float(out.float().max()))
                         values.append([out])
                     elif entry[0] == "loss":

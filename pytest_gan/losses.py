@@ -30,6 +30,17 @@ LOGIT, PROBABILITY, SCORE = "logit", "probability", "score"
 BY_RANGE = "by-range"
 
 
+def d_score(out: object) -> torch.Tensor | None:
+    """D's score from what D returned: the tensor itself, or the first element of a tuple
+    or list, as an AC-GAN's D returns ``(validity, class_logits)`` (Odena et al. 2017) and
+    a feature-matching D ``(score, features)``; None when there is no such tensor."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    return None
+
+
 @dataclass(frozen=True)
 class Loss:
     """One built-in loss."""

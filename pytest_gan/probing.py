@@ -22,7 +22,7 @@ from torch.overrides import TorchFunctionMode
 from pytest_gan import _defaults
 from pytest_gan.history import History, Probe, Saturation
 from pytest_gan.instrument import as_float
-from pytest_gan.losses import BY_RANGE, LOGIT, PROBABILITY, SCORE
+from pytest_gan.losses import BY_RANGE, LOGIT, PROBABILITY, SCORE, d_score
 from pytest_gan.metrics import mean_pairwise_distance, reach
 from pytest_gan.rng import preserved_torch_rng
 
@@ -124,7 +124,10 @@ class Prober:
 
     def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         out = self.discriminator(x) if labels is None else self.discriminator(x, labels)
-        return _per_sample(out)
+        score = d_score(out)
+        if score is None:  # validated once; a D that stops returning a score scores NaN
+            return torch.full((x.shape[0],), math.nan)
+        return _per_sample(score)
 
     def probe(self, steps_done: int) -> Probe:
         with preserved_state(self.generator, self.discriminator):
@@ -221,6 +224,7 @@ def final_layer(module: nn.Module, batch: tuple[torch.Tensor, Any] | None) -> st
     if not layers:
         return ""
     began: list[str] = []
+    out: Any = None
     handles = [
         sub.register_forward_pre_hook(lambda m, i, name=name: began.append(name))
         for name, sub in layers
@@ -229,13 +233,31 @@ def final_layer(module: nn.Module, batch: tuple[torch.Tensor, Any] | None) -> st
         if batch is not None:
             with preserved_state(module):
                 x, y = batch
-                module(x) if y is None else module(x, y)
+                out = module(x) if y is None else module(x, y)
     except Exception:
         began = []
     finally:
         for handle in handles:
             handle.remove()
-    return began[-1] if began else layers[-1][0]
+    if not began:
+        return layers[-1][0]
+    if isinstance(out, torch.Tensor) or batch is None:
+        return began[-1]
+    return _score_layer(module, batch, began)
+
+
+def _score_layer(module: nn.Module, batch: tuple[torch.Tensor, Any], began: list[str]) -> str:
+    """For a D that returns more than its score (an AC-GAN's class logits beside it,
+    ``losses.d_score``): of the layers in the order they began, the last whose output
+    reaches the score, told by forcing it; the last to begin when none is found."""
+    score = _outputs(module, batch, None, "")
+    if score is None:
+        return began[-1]
+    for name in reversed(list(dict.fromkeys(began))):
+        forced = _outputs(module, batch, SATURATED_LOGIT, name)
+        if forced is not None and not torch.equal(forced, score):
+            return name
+    return began[-1]
 
 
 def _layer_named(module: nn.Module, name: str) -> nn.Module:
@@ -276,10 +298,11 @@ class LossOps(TorchFunctionMode):
         self._handle = module.register_forward_hook(self._tag_output)
 
     def _tag_output(self, module: nn.Module, inputs: Any, out: Any) -> None:
-        if isinstance(out, torch.Tensor):
-            self._derived[id(out)] = out
-            self.outputs.append(out.detach())
-            self.heads.add(output_head(out))
+        score = d_score(out)  # the score alone: not an AC-GAN's class logits beside it
+        if score is not None:
+            self._derived[id(score)] = score
+            self.outputs.append(score.detach())
+            self.heads.add(output_head(score))
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -381,9 +404,10 @@ def _outputs(
     finally:
         if handle is not None:
             handle.remove()
-    if not isinstance(out, torch.Tensor) or not out.is_floating_point() or not out.numel():
+    score = d_score(out)
+    if score is None or not score.is_floating_point() or not score.numel():
         return None
-    return out.float()
+    return score.float()
 
 
 def forced_outputs(

@@ -20,6 +20,7 @@ from torch import nn
 from pytest_gan import _defaults
 from pytest_gan._args import check_int
 from pytest_gan.data import DataSource, check_varies, describe_shape
+from pytest_gan.losses import d_score
 
 ModuleFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[
@@ -178,7 +179,11 @@ class GANSpec:
         return module
 
 
-def _forward(module: nn.Module, argument: str, *inputs: torch.Tensor) -> torch.Tensor:
+def _forward(
+    module: nn.Module, argument: str, *inputs: torch.Tensor, scores: bool = False
+) -> torch.Tensor:
+    """``module``'s output on ``inputs``; with ``scores``, D's score (``losses.d_score``:
+    the tensor, or a tuple's first element)."""
     try:
         out = module(*inputs)
     except Exception as exc:
@@ -186,9 +191,16 @@ def _forward(module: nn.Module, argument: str, *inputs: torch.Tensor) -> torch.T
         raise ValueError(
             f"{argument} failed on inputs of shape {shapes}: {type(exc).__name__}: {exc}"
         ) from exc
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"{argument} must return a Tensor; it returned {type(out).__name__}")
-    return out
+    tensor = d_score(out) if scores else out
+    if not isinstance(tensor, torch.Tensor):
+        wanted = (
+            "a Tensor of scores, or a tuple whose first element is one (as an AC-GAN's D "
+            "returns (validity, class_logits))"
+            if scores
+            else "a Tensor"
+        )
+        raise TypeError(f"{argument} must return {wanted}; it returned {type(out).__name__}")
+    return tensor
 
 
 def validate_networks(
@@ -228,7 +240,9 @@ def validate_networks(
                 f"generator must return floating-point samples; got dtype {fake.dtype}"
             )
         for what, x in (("real", real), ("generated", fake)):
-            out = _forward(discriminator, f"discriminator (on {what} samples)", x, *d_extra)
+            out = _forward(
+                discriminator, f"discriminator (on {what} samples)", x, *d_extra, scores=True
+            )
             if out.ndim == 0 or out.shape[0] != n:
                 raise ValueError(
                     f"discriminator must return one score (or one map of scores) per sample, "

@@ -32,7 +32,7 @@ from pytest_gan.limits import (
     can_interrupt,
     check_time_limit,
 )
-from pytest_gan.losses import BY_RANGE, LOSSES
+from pytest_gan.losses import BY_RANGE, LOSSES, d_score
 from pytest_gan.probing import Prober, forced_span, preserved_state, saturation_probe
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
@@ -78,8 +78,11 @@ class TrainContext:
 
 
 def _d(ctx: TrainContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    out: torch.Tensor = ctx.discriminator(x) if y is None else ctx.discriminator(x, y)
-    return out
+    out = ctx.discriminator(x) if y is None else ctx.discriminator(x, y)
+    score = d_score(out)
+    if score is None:  # validate_networks has seen D return a score; it no longer does
+        raise TypeError(f"discriminator returned {type(out).__name__}, not a Tensor of scores")
+    return score
 
 
 def _g(ctx: TrainContext, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
