@@ -99,7 +99,7 @@ def _baseline(g: wild.WildGAN, steps: int, out: Path, kernels: str) -> Baseline:
 
 def run_main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    gans = wild.CALIBRATION if args.half == "calibration" else wild.VALIDATION
+    gans = wild.HALVES[args.half]
     kernels = torch.backends.cpu.get_cpu_capability()
     done = done_runs(
         args.out,

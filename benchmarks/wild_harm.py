@@ -100,7 +100,7 @@ def measure(name: str, mutation: str, seed: int, at: list[int]) -> dict[str, Any
 
 def run_main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    gans = wild.CALIBRATION if args.half == "calibration" else wild.VALIDATION
+    gans = wild.HALVES[args.half]
     done = done_runs(args.out, lambda r: (r["gan"], r["mutation"], r["seed"], r["kernels"]))
     kernels = torch.backends.cpu.get_cpu_capability()
     only = [tuple(o.split(":", 1)) if ":" in o else (o, None) for o in args.only or []]

@@ -93,7 +93,7 @@ def done_runs(out: Path | None, key: Callable[[dict[str, Any]], tuple[Any, ...]]
 
 def run_main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    gans = wild.CALIBRATION if args.half == "calibration" else wild.VALIDATION
+    gans = wild.HALVES[args.half]
     done = done_runs(
         args.out, lambda r: (r["gan"], r["mutation"], r["seed"], r["kernels"], _policy(r))
     )
@@ -227,7 +227,7 @@ def cli(
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run")
-    run.add_argument("--half", choices=("calibration", "validation"), required=True)
+    run.add_argument("--half", choices=tuple(wild.HALVES), required=True)
     run.add_argument("--seeds", type=int, default=seeds)
     run.add_argument("--threads", type=int, default=1)
     run.add_argument("--out", type=Path, required=out_required)

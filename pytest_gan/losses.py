@@ -10,11 +10,14 @@ loss of Mao et al. (2017) with targets 1 (real) and 0 (fake).
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 #: What D's outputs are, by the loss that trains it: a classifier's probabilities or
 #: logits; a hinge D's margin scores; a Wasserstein critic's unbounded scores.
@@ -28,6 +31,34 @@ LOGIT, PROBABILITY, SCORE = "logit", "probability", "score"
 #: probabilities (a Sigmoid ending, boundary 1/2) if they all lie in [0, 1], else logits
 #: (boundary 0), told apart at each probe.
 BY_RANGE = "by-range"
+
+
+def takes_labels(discriminator: nn.Module) -> bool:
+    """Whether a conditional spec's D takes the labels beside the image, ``D(x, y)``: not
+    when its ``forward`` takes one input, as an AC-GAN's D that predicts the label from the
+    image alone (Odena et al. 2017). A forward that cannot be read, or takes ``*args``
+    (a wrapper's), is given them."""
+    forward = discriminator.forward
+    # Read once per forward function (the built-in step calls D two or three times a step).
+    return _takes_two(getattr(forward, "__func__", forward), hasattr(forward, "__self__"))
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_two(forward: Callable[..., object], bound: bool) -> bool:
+    try:
+        parameters = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    kinds = [p.kind for p in parameters[1 if bound else 0 :]]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return inspect.Parameter.VAR_POSITIONAL in kinds or sum(k in positional for k in kinds) >= 2
+
+
+def call_d(discriminator: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> object:
+    """D's output on ``x``: with ``labels`` for a conditional D (:func:`takes_labels`)."""
+    if labels is None or not takes_labels(discriminator):
+        return discriminator(x)
+    return discriminator(x, labels)
 
 
 def d_score(out: object) -> torch.Tensor | None:

@@ -22,7 +22,7 @@ from torch.overrides import TorchFunctionMode
 from pytest_gan import _defaults
 from pytest_gan.history import History, Probe, Saturation
 from pytest_gan.instrument import as_float
-from pytest_gan.losses import BY_RANGE, LOGIT, PROBABILITY, SCORE, d_score
+from pytest_gan.losses import BY_RANGE, LOGIT, PROBABILITY, SCORE, call_d, d_score
 from pytest_gan.metrics import mean_pairwise_distance, reach
 from pytest_gan.rng import preserved_torch_rng
 
@@ -123,7 +123,7 @@ class Prober:
         self.history = history
 
     def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        out = self.discriminator(x) if labels is None else self.discriminator(x, labels)
+        out = call_d(self.discriminator, x, labels)
         score = d_score(out)
         if score is None:  # validated once; a D that stops returning a score scores NaN
             return torch.full((x.shape[0],), math.nan)
@@ -233,7 +233,7 @@ def final_layer(module: nn.Module, batch: tuple[torch.Tensor, Any] | None) -> st
         if batch is not None:
             with preserved_state(module):
                 x, y = batch
-                out = module(x) if y is None else module(x, y)
+                out = call_d(module, x, y)
     except Exception:
         began = []
     finally:
@@ -398,7 +398,7 @@ def _outputs(
     try:
         with preserved_state(d):
             x, y = batch
-            out = d(x) if y is None else d(x, y)
+            out = call_d(d, x, y)
     except Exception:
         return None
     finally:

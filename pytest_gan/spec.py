@@ -20,7 +20,7 @@ from torch import nn
 from pytest_gan import _defaults
 from pytest_gan._args import check_int
 from pytest_gan.data import DataSource, check_varies, describe_shape
-from pytest_gan.losses import d_score
+from pytest_gan.losses import d_score, takes_labels
 
 ModuleFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[
@@ -78,7 +78,8 @@ class GANSpec:
     module instance is accepted too: each run trains a fresh deep copy of it, so the same
     spec always gives the same run). ``data`` is a Tensor ``[N, ...]``, a pair ``(x, y)``
     of Tensors, a ``Dataset`` or a ``DataLoader``. With ``num_classes`` set the GAN is
-    conditional: ``G(z, y)`` and ``D(x, y)``, and the data must carry integer labels.
+    conditional: ``G(z, y)`` and ``D(x, y)`` (or ``D(x)`` when D's forward takes one input, as an
+    AC-GAN's), and the data must carry integer labels.
     ``train_step(ctx, batch)`` replaces the built-in loss with the user's own step; it
     returns its losses (``d_loss`` and ``g_loss`` are read by the checks).
     ``n_critic`` is the number of discriminator updates per generator update of the
@@ -225,7 +226,8 @@ def validate_networks(
     if labels is not None:
         labels = labels.to(device)
         g_inputs = (z, labels)
-        d_extra = (labels,)
+        # An AC-GAN's D reads the image alone and predicts the label (losses.takes_labels).
+        d_extra = (labels,) if takes_labels(discriminator) else ()
     with torch.no_grad():
         argument = f"generator (with latent_dim={spec.latent_dim!r})"
         fake = _forward(generator, argument, *g_inputs)

@@ -17,6 +17,7 @@ from torch import nn
 
 import pytest_gan as pg
 from pytest_gan.checks import ALL
+from pytest_gan.losses import takes_labels
 from pytest_gan.probing import final_layer, forced_span
 from tests.tiny import LATENT, CondG, two_clusters
 
@@ -34,10 +35,22 @@ class ACD(nn.Module):
         self.aux = nn.Linear(32, CLASSES)
         self.squash = squash
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[Any, Any]:
+    def forward(self, x: torch.Tensor) -> tuple[Any, Any]:
+        # The image alone: D predicts the label rather than being told it.
         h = self.body(x)
         score = self.adv(h)
         return (torch.sigmoid(score) if self.squash else score), self.aux(h)
+
+
+class LabelledACD(ACD):
+    """The same heads on a D that is also told the label, ``D(x, y)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(2 + CLASSES, 32), nn.LeakyReLU(0.2))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[Any, Any]:  # type: ignore[override]
+        return super().forward(torch.cat([x, F.one_hot(y, CLASSES).float()], dim=1))
 
 
 def _bce(score: torch.Tensor, real: bool) -> torch.Tensor:
@@ -52,8 +65,8 @@ def ac_step(ctx: Any, batch: Any, *, detach: bool = True, fragile: bool = False)
     x, y = batch
     fake = ctx.generator(ctx.latent(x.shape[0]), y)
     ctx.opt_d.zero_grad()
-    real_score, real_class = ctx.discriminator(x, y)
-    fake_score, fake_class = ctx.discriminator(fake.detach() if detach else fake, y)
+    real_score, real_class = ctx.discriminator(x)
+    fake_score, fake_class = ctx.discriminator(fake.detach() if detach else fake)
     if fragile:
         adversarial = -(
             torch.log(torch.sigmoid(real_score)).mean()
@@ -66,7 +79,7 @@ def ac_step(ctx: Any, batch: Any, *, detach: bool = True, fragile: bool = False)
     ctx.opt_d.step()
     if detach:
         ctx.opt_g.zero_grad()
-    score, klass = ctx.discriminator(fake, y)
+    score, klass = ctx.discriminator(fake)
     g_adv = -torch.log(torch.sigmoid(score)).mean() if fragile else _bce(score, True)
     g_loss = g_adv + F.cross_entropy(klass, y)
     g_loss.backward()
@@ -115,15 +128,15 @@ def test_an_acgan_gets_a_verdict_from_every_check_and_passes_the_exact_ones(seed
         if check.exact and check.id in verdicts:
             assert verdicts[check.id] == "pass", (check.id, verdicts)
     # The probes read the score, not the class logits: D ranks real above fake.
-    assert all(p.d_auc == p.d_auc for p in run.history.probes)
+    assert run.history.probes and all(p.d_auc == p.d_auc for p in run.history.probes)
 
 
 def test_the_forced_layer_is_the_score_head_not_the_class_head_run_after_it() -> None:
-    d = ACD()
     x, y = two_clusters(64)
-    assert final_layer(d, (x, y)) == "adv"
-    span = forced_span(d, (x, y))
-    assert span is not None and span[0] <= -200 and span[1] >= 200
+    for d in (ACD(), LabelledACD()):
+        assert final_layer(d, (x, y)) == "adv"
+        span = forced_span(d, (x, y))
+        assert span is not None and span[0] <= -200 and span[1] >= 200
 
 
 def test_the_score_head_is_found_when_it_is_declared_last_and_runs_first() -> None:
@@ -135,7 +148,7 @@ def test_the_score_head_is_found_when_it_is_declared_last_and_runs_first() -> No
             self.adv2 = self.adv
             del self.adv
 
-        def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Any:
+        def forward(self, x: torch.Tensor) -> Any:
             h = self.body(x)
             score = self.adv2(h)
             return score, self.aux2(h)
@@ -186,14 +199,14 @@ def _watched(squash: bool, steps: int = 6) -> pg.GANRun:
             x, y = x_all[32 * i : 32 * (i + 1)], y_all[32 * i : 32 * (i + 1)]
             fake = g(torch.randn(32, LATENT), y)
             opt_d.zero_grad()
-            real_score, real_class = d(x, y)
-            fake_score, fake_class = d(fake.detach(), y)
+            real_score, real_class = d(x)
+            fake_score, fake_class = d(fake.detach())
             d_loss = _bce(real_score, True) + _bce(fake_score, False)
             d_loss = d_loss + F.cross_entropy(real_class, y) + F.cross_entropy(fake_class, y)
             d_loss.backward()
             opt_d.step()
             opt_g.zero_grad()
-            score, klass = d(fake, y)
+            score, klass = d(fake)
             g_loss = _bce(score, True) + F.cross_entropy(klass, y)
             g_loss.backward()
             opt_g.step()
@@ -235,7 +248,7 @@ class _NoScore(nn.Module):
         self.lin = nn.Linear(2, 1)
         self.out = out
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Any:
+    def forward(self, x: torch.Tensor) -> Any:
         score = self.lin(x)
         return {"score": score} if self.out == "dict" else (None, score)
 
@@ -245,3 +258,39 @@ def test_a_d_with_no_score_in_front_is_refused_naming_the_discriminator(out: str
     refused = r"discriminator .*must return a Tensor of scores, or a tuple"
     with pytest.raises(TypeError, match=refused):
         pg.train(ac_spec(discriminator=lambda: _NoScore(out)), steps=1, seed=0)
+
+
+def test_a_d_told_the_label_is_given_it_and_one_that_predicts_it_is_not() -> None:
+    assert takes_labels(LabelledACD()) and not takes_labels(ACD())
+    assert not takes_labels(nn.Sequential(nn.Linear(2, 1)))
+
+    class Wrapper(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.module = LabelledACD()
+
+        def forward(self, *inputs: torch.Tensor) -> Any:
+            return self.module(*inputs)
+
+    assert takes_labels(Wrapper())
+
+    def labelled_step(ctx: Any, batch: Any) -> Any:
+        x, y = batch
+        fake = ctx.generator(ctx.latent(x.shape[0]), y)
+        ctx.opt_d.zero_grad()
+        real_score, _ = ctx.discriminator(x, y)
+        fake_score, _ = ctx.discriminator(fake.detach(), y)
+        d_loss = _bce(real_score, True) + _bce(fake_score, False)
+        d_loss.backward()
+        ctx.opt_d.step()
+        ctx.opt_g.zero_grad()
+        g_loss = _bce(ctx.discriminator(fake, y)[0], True)
+        g_loss.backward()
+        ctx.opt_g.step()
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    for d, step in ((ACD, ac_step), (LabelledACD, labelled_step), (Wrapper, labelled_step)):
+        run = pg.train(ac_spec(step=step, discriminator=d), steps=4, seed=0)
+        pg.assert_d_output_fits_loss(run)
+        probes = run.history.probes
+        assert probes and all(p.d_auc == p.d_auc for p in probes)

@@ -33,6 +33,9 @@ def test_the_corpus_is_split_in_two_halves_of_public_gans() -> None:
     assert len(wild.CORPUS) >= 8
     assert wild.CALIBRATION and wild.VALIDATION
     assert {g.name for g in wild.CALIBRATION}.isdisjoint(g.name for g in wild.VALIDATION)
+    # Each GAN in exactly one group: a GAN added after both halves were measured is in
+    # neither half (wild.LATER).
+    assert sorted(g.name for group in wild.HALVES.values() for g in group) == NAMES
     for g in wild.CORPUS.values():
         assert "/" in g.source and g.description
         for name, m in g.mutations.items():

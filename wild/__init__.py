@@ -7,7 +7,8 @@ size and data. Each module exports ``GAN`` (a :class:`wild._base.WildGAN`).
 
 ``CALIBRATION`` and ``VALIDATION`` are the two halves: thresholds are calibrated on the zoo
 plus the calibration half; the validation half is measured once the thresholds are fixed,
-and reported apart (``benchmarks/wild_matrix.py``, docs/benchmarks.md).
+and reported apart (``benchmarks/wild_matrix.py``, docs/benchmarks.md). ``LATER`` holds
+GANs added after both halves were measured, reported apart from both.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import importlib
 
 from wild._base import Mutation, WildGAN
 
-__all__ = ["CALIBRATION", "CORPUS", "VALIDATION", "Mutation", "WildGAN", "gan"]
+__all__ = ["CALIBRATION", "CORPUS", "HALVES", "LATER", "VALIDATION", "Mutation", "WildGAN", "gan"]
 
 _MODULES = (
     "aladdin_simple_gan",
@@ -30,6 +31,7 @@ _MODULES = (
     "mimicry_cgan_pd",
     "lightning_gan",
     "eriklindernoren_cgan",
+    "eriklindernoren_acgan",
 )
 
 #: Every wild GAN by name.
@@ -40,6 +42,10 @@ for _module in _MODULES:
 
 CALIBRATION = tuple(g for g in CORPUS.values() if g.half == "calibration")
 VALIDATION = tuple(g for g in CORPUS.values() if g.half == "validation")
+#: Added after both halves were measured; measured once, with every threshold fixed.
+LATER = tuple(g for g in CORPUS.values() if g.half == "later")
+#: Each group by its name (the benchmarks' ``--half``).
+HALVES = {"calibration": CALIBRATION, "validation": VALIDATION, "later": LATER}
 
 
 def gan(name: str) -> WildGAN:

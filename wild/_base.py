@@ -9,7 +9,9 @@ could have made, carrying the pitfall id it must be caught with.
 
 The corpus is split in two halves (``half``): thresholds are calibrated on the zoo plus
 the ``"calibration"`` half; the ``"validation"`` half is measured once, after the
-thresholds are fixed, and reported apart (docs/benchmarks.md).
+thresholds are fixed, and reported apart (docs/benchmarks.md). GANs added after both
+halves were measured (``"later"``) are measured the same way, with every threshold fixed,
+and reported apart from both.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Literal
 
 from pytest_gan import GANSpec
 
-Half = Literal["calibration", "validation"]
+Half = Literal["calibration", "validation", "later"]
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,36 @@ class CGANStep:
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 
 
+def labelled_digits(
+    *, normalized: bool, pixels: bool, n_images: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The collection's MNIST loading (``ToTensor()``, ``Normalize``) on the stand-in
+    digits; ``pixels``: raw 8-bit values; ``normalized=False``: ``Normalize`` left out."""
+    x, y = digits(N_IMAGES, size=IMG_SIZE, seed=0, labels=True)
+    if pixels:
+        x = to_pixels(x)
+    elif normalized:
+        x = normalize(x)
+    else:
+        x = to_tensor_range(x)
+    return x[:n_images], y[:n_images]
+
+
+def adam_pair(*, lr_g: float, lr_d: float, g_opt_over_d: bool) -> Any:
+    """The collection's optimizers: Adam with betas (0.5, 0.999) for each network;
+    ``g_opt_over_d``: G's optimizer built over D's parameters."""
+
+    def optimizers(
+        generator: nn.Module, discriminator: nn.Module
+    ) -> tuple[optim.Optimizer, optim.Optimizer]:
+        g_params = (discriminator if g_opt_over_d else generator).parameters()
+        optimizer_g = optim.Adam(g_params, lr=lr_g, betas=BETAS)
+        optimizer_d = optim.Adam(discriminator.parameters(), lr=lr_d, betas=BETAS)
+        return optimizer_g, optimizer_d
+
+    return optimizers
+
+
 def build(
     *,
     normalized: bool = True,
@@ -183,22 +213,8 @@ def build(
     checkpoint: str = "original",
     step: CGANStep | None = None,
 ) -> GANSpec:
-    x, y = digits(N_IMAGES, size=IMG_SIZE, seed=0, labels=True)
-    if pixels:
-        x = to_pixels(x)
-    elif normalized:
-        x = normalize(x)
-    else:
-        x = to_tensor_range(x)
-    x, y = x[:n_images], y[:n_images]
-
-    def optimizers(
-        generator: nn.Module, discriminator: nn.Module
-    ) -> tuple[optim.Optimizer, optim.Optimizer]:
-        g_params = (discriminator if g_opt_over_d else generator).parameters()
-        optimizer_g = optim.Adam(g_params, lr=lr_g, betas=BETAS)
-        optimizer_d = optim.Adam(discriminator.parameters(), lr=lr_d, betas=BETAS)
-        return optimizer_g, optimizer_d
+    x, y = labelled_digits(normalized=normalized, pixels=pixels, n_images=n_images)
+    optimizers = adam_pair(lr_g=lr_g, lr_d=lr_d, g_opt_over_d=g_opt_over_d)
 
     def make_g() -> nn.Module:
         return Generator(final=g_final, use_labels=g_uses_labels)
