@@ -242,6 +242,24 @@ def test_the_lipschitz_bound_is_measured_on_the_score() -> None:
     assert info.value.pitfall == "discriminator-not-lipschitz"
 
 
+class _FeaturesFirst(nn.Module):
+    """A feature-matching D that returns its features before its score."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(2, 8)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        features = self.body(x)
+        return features, self.head(features)
+
+
+def test_a_vector_per_sample_in_front_is_refused_rather_than_read_as_the_score() -> None:
+    with pytest.raises(TypeError, match=r"first element, \[2, 8\], holds 8 values per sample"):
+        pg.train(ac_spec(discriminator=_FeaturesFirst), steps=1, seed=0)
+
+
 class _NoScore(nn.Module):
     def __init__(self, out: str) -> None:
         super().__init__()
