@@ -7,8 +7,9 @@
 
 ``run`` trains each wild GAN of the group (``wild.HALVES``: the calibration or validation
 half, or the GANs added later), healthy and with each mutation, once per seed at the GAN's
-own step count, runs every check of the smoke suite that applies, and writes one JSON line per run: the kernels torch ran
-on (``torch.backends.cpu.get_cpu_capability()``, set with ``ATEN_CPU_CAPABILITY``), the
+own step count, runs every check of the smoke suite that applies, and writes one JSON line
+per run: the kernels torch ran on (``torch.backends.cpu.get_cpu_capability()``, set with
+``ATEN_CPU_CAPABILITY``), the
 pitfall each check raised (or "pass", or "warn: <category>" for a check that passed with a
 pytest-gan warning), and the training time. ``--extend F`` trains as the smoke suite does,
 with ``max_steps`` F times the GAN's steps (``pytest_gan.deciding``): each line then also
