@@ -9,18 +9,17 @@
 half, or the GANs added later), healthy and with each mutation, once per seed at the GAN's
 own step count, runs every check of the smoke suite that applies, and writes one JSON line
 per run: the kernels torch ran on (``torch.backends.cpu.get_cpu_capability()``, set with
-``ATEN_CPU_CAPABILITY``), the
-pitfall each check raised (or "pass", or "warn: <category>" for a check that passed with a
-pytest-gan warning), and the training time. ``--extend F`` trains as the smoke suite does,
-with ``max_steps`` F times the GAN's steps (``pytest_gan.deciding``): each line then also
-says the steps the run was judged at and why it was trained on. Resumable: runs already
-in ``--out`` are skipped. ``table`` turns the lines into the Markdown tables of
-docs/benchmarks.md, one per half, kernel setting and ``--extend``: caught with its own
-pitfall (seeds), other pitfalls reported, and false alarms on healthy runs. ``misses``
-lists every mutation missed on some run, with what those runs showed instead: another
-pitfall, or where the run was judged beside its healthy twin (same GAN, seed and
-kernels): later (its samples approached the data more slowly), at the same step, or
-earlier.
+``ATEN_CPU_CAPABILITY``), the pitfall each check raised (or "pass", or "warn: <category>"
+for a check that passed with a pytest-gan warning), and the training time. ``--extend F``
+trains as the smoke suite does, with ``max_steps`` F times the GAN's steps
+(``pytest_gan.deciding``): each line then also says the steps the run was judged at and why
+it was trained on. Resumable: runs already in ``--out`` are skipped. ``table`` turns the
+lines into the Markdown tables of docs/benchmarks.md, one per half, kernel setting and
+``--extend``: caught with its own pitfall (seeds), other pitfalls reported, and false alarms
+on healthy runs. ``misses`` lists every mutation missed on some run, with what those runs
+showed instead: another pitfall, or where the run was judged beside its healthy twin (same
+GAN, seed and kernels): later (its samples approached the data more slowly), at the same
+step, or earlier.
 
 The validation half is run once, after the thresholds are fixed; its table is reported
 apart from the calibration half's.
