@@ -30,7 +30,7 @@ Reproduced as in the original:
   ``(BCE(fake_pred, fake) + CE(fake_aux, gen_labels)) / 2``, their mean, backward, step.
 - Adam with lr 2e-4 and betas (0.5, 0.999) for both networks, batch size 64, latent 100,
   10 classes.
-- Data: ``Resize``, ``ToTensor()``, ``Normalize((0.5,), (0.5,))``, with MNIST's labels.
+- Data: ``Resize``, ``ToTensor()``, ``Normalize`` with mean and std 0.5, with MNIST's labels.
 - Checkpoints: the original saves sample grids only; the generator's ``state_dict`` is
   saved with ``torch.save`` and read back with ``load_state_dict``, as most users add.
 
