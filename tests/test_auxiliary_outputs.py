@@ -127,7 +127,7 @@ def test_an_acgan_gets_a_verdict_from_every_check_and_passes_the_exact_ones(seed
     for check in ALL:
         if check.exact and check.id in verdicts:
             assert verdicts[check.id] == "pass", (check.id, verdicts)
-    # The probes read the score, not the class logits: D ranks real above fake.
+    # The probes read one score per sample from the tuple: every AUC is a number.
     assert run.history.probes and all(p.d_auc == p.d_auc for p in run.history.probes)
 
 
