@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytest_gan.losses import d_score
+from pytest_gan.losses import d_score, score_of
 from pytest_gan.probing import (
     _UNTRACED,
     LossOps,
@@ -212,9 +212,7 @@ class LossTrace(LossOps):
                     if entry[0] == "D":
                         _, inputs, autocast = entry
                         with _autocast_as(autocast):
-                            out = d_score(d(*decode(inputs)))
-                        if out is None:
-                            raise TypeError("D returned no score when called again")
+                            out = score_of(d(*decode(inputs)))
                         d_outputs.append(float(out.float().max()))
                         values.append([out])
                     elif entry[0] == "loss":

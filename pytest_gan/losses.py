@@ -72,6 +72,15 @@ def d_score(out: object) -> torch.Tensor | None:
     return None
 
 
+def score_of(out: object) -> torch.Tensor:
+    """:func:`d_score`, for a D already validated to return one: a D that no longer does
+    raises ``TypeError`` rather than being read as some other number."""
+    score = d_score(out)
+    if score is None:
+        raise TypeError(f"discriminator returned {type(out).__name__}, not a Tensor of scores")
+    return score
+
+
 @dataclass(frozen=True)
 class Loss:
     """One built-in loss."""

@@ -22,7 +22,7 @@ from torch.overrides import TorchFunctionMode
 from pytest_gan import _defaults
 from pytest_gan.history import History, Probe, Saturation
 from pytest_gan.instrument import as_float
-from pytest_gan.losses import BY_RANGE, LOGIT, PROBABILITY, SCORE, call_d, d_score
+from pytest_gan.losses import BY_RANGE, LOGIT, PROBABILITY, SCORE, call_d, d_score, score_of
 from pytest_gan.metrics import mean_pairwise_distance, reach
 from pytest_gan.rng import preserved_torch_rng
 
@@ -123,11 +123,7 @@ class Prober:
         self.history = history
 
     def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        out = call_d(self.discriminator, x, labels)
-        score = d_score(out)
-        if score is None:  # validated once; a D that stops returning a score scores NaN
-            return torch.full((x.shape[0],), math.nan)
-        return _per_sample(score)
+        return _per_sample(score_of(call_d(self.discriminator, x, labels)))
 
     def probe(self, steps_done: int) -> Probe:
         with preserved_state(self.generator, self.discriminator):

@@ -193,15 +193,19 @@ def _forward(
             f"{argument} failed on inputs of shape {shapes}: {type(exc).__name__}: {exc}"
         ) from exc
     tensor = d_score(out) if scores else out
-    if isinstance(tensor, torch.Tensor) and tensor is not out and tensor.ndim == 2:
-        if tensor.shape[1] > 1:
-            # A vector per sample in front: features or class logits, not the score.
-            raise TypeError(
-                f"{argument} returned a {type(out).__name__} whose first element, "
-                f"{describe_shape(tensor)}, holds {tensor.shape[1]} values per sample; the "
-                "first element must be D's score (one per sample, or one map per sample): "
-                "put it first, as an AC-GAN's D returns (validity, class_logits)"
-            )
+    if (
+        isinstance(tensor, torch.Tensor)
+        and tensor is not out
+        and tensor.ndim == 2
+        and tensor.shape[1] > 1
+    ):
+        # A vector per sample in front: features or class logits, not the score.
+        raise TypeError(
+            f"{argument} returned a {type(out).__name__} whose first element, "
+            f"{describe_shape(tensor)}, holds {tensor.shape[1]} values per sample; the "
+            "first element must be D's score (one per sample, or one map per sample): "
+            "put it first, as an AC-GAN's D returns (validity, class_logits)"
+        )
     if not isinstance(tensor, torch.Tensor):
         wanted = (
             "a Tensor of scores, or a tuple whose first element is one (as an AC-GAN's D "

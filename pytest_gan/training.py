@@ -32,7 +32,7 @@ from pytest_gan.limits import (
     can_interrupt,
     check_time_limit,
 )
-from pytest_gan.losses import BY_RANGE, LOSSES, call_d, d_score
+from pytest_gan.losses import BY_RANGE, LOSSES, call_d, score_of
 from pytest_gan.probing import Prober, forced_span, preserved_state, saturation_probe
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
@@ -78,11 +78,7 @@ class TrainContext:
 
 
 def _d(ctx: TrainContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    out = call_d(ctx.discriminator, x, y)
-    score = d_score(out)
-    if score is None:  # validate_networks has seen D return a score; it no longer does
-        raise TypeError(f"discriminator returned {type(out).__name__}, not a Tensor of scores")
-    return score
+    return score_of(call_d(ctx.discriminator, x, y))
 
 
 def _g(ctx: TrainContext, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
