@@ -217,6 +217,13 @@ class GANRun:
             self._plain_draw = _PlainDraw.of(n, self.generator, out)
         return out
 
+    def scaled_part(self, n: int, latent_scale: float, rows: slice) -> torch.Tensor:
+        """The samples ``rows`` of ``samples(n, latent_scale=latent_scale)``, without
+        drawing the others: the same z, through the generator in eval mode. A probe that
+        can decide on the first rows draws the rest only when it must, and so decides
+        exactly as on the whole draw (``checks.ranges``)."""
+        return self._draw(n, None, None, "eval", False, latent_scale, rows)
+
     def _draw(
         self,
         n: int,
@@ -225,6 +232,7 @@ class GANRun:
         mode: str,
         initial: bool,
         latent_scale: float,
+        rows: slice | None = None,
     ) -> torch.Tensor:
         stream_seed = self.seed if seed is None else seed
         cpu_gen = local_generator(stream_seed, STREAM_SAMPLES)
@@ -232,6 +240,9 @@ class GANRun:
         z = latent_scale * torch.randn(n, *self.spec.latent_shape, generator=cpu_gen).to(
             self.device
         )
+        if rows is not None:
+            z, y = z[rows], (None if y is None else y[rows])
+            n = z.shape[0]
         chunk = self.spec.batch_size if mode == "train" else max(n, 1)
         generator = self.generator
         if initial:

@@ -16,6 +16,7 @@ from pytest_gan import (
     assert_output_range_matches_data,
     train,
 )
+from pytest_gan.checks.ranges import FAR_FIRST, PROBE_LATENT_SCALE, RANGE_SAMPLES, range_failure
 from tests.tiny import tiny_spec
 
 
@@ -191,3 +192,59 @@ def test_the_smoke_suite_checks_flattened_images_under_a_tanh_generator() -> Non
     assert caught.value.pitfall == "data-not-normalized"
     points = train(tiny_spec(), steps=2)
     assert applies(points) == "the data are not images, and the generator does not end in a Tanh"
+
+
+def _parts_drawn(run: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Records the rows of each draw with z scaled that the range check makes."""
+    drawn: list[tuple[int, int]] = []
+    original = run.scaled_part
+
+    def spy(n: int, latent_scale: float, rows: slice) -> torch.Tensor:
+        drawn.append((rows.start, rows.stop))
+        return original(n, latent_scale, rows)
+
+    monkeypatch.setattr(run, "scaled_part", spy)
+    return drawn
+
+
+@pytest.mark.parametrize("name", ["shapes-dcgan", "ring-mlp", "output-range-mismatch"])
+def test_the_probe_drawn_in_two_parts_decides_as_the_whole_draw(name: str) -> None:
+    # The same 1,000 z, through G at once (as before) or the first 256 then the rest:
+    # the same verdict, and for a failure the same evidence.
+    run = train(case(name).spec(), steps=20, seed=3)
+    whole = range_failure(run, RANGE_SAMPLES, RANGE_SAMPLES)
+    parts = range_failure(run, RANGE_SAMPLES, FAR_FIRST)
+    assert (whole is None) == (name != "output-range-mismatch")
+    assert (parts is None) == (whole is None)
+    if whole is not None and parts is not None:
+        assert parts.pitfall == whole.pitfall == "output-range-mismatch"
+        assert parts.evidence["probe_range"] == pytest.approx(whole.evidence["probe_range"])
+    scaled = run.samples(RANGE_SAMPLES, latent_scale=PROBE_LATENT_SCALE)
+    assert torch.allclose(
+        run.scaled_part(RANGE_SAMPLES, PROBE_LATENT_SCALE, slice(FAR_FIRST, RANGE_SAMPLES)),
+        scaled[FAR_FIRST:],
+        atol=1e-5,
+    )
+
+
+def test_a_pass_on_the_first_part_draws_no_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Tanh G on [-1, 1] data: the first 256 saturate at both bounds, nothing is out of
+    # reach, and no larger draw can change that.
+    run = train(case("shapes-dcgan").spec(), steps=20, seed=0)
+    drawn = _parts_drawn(run, monkeypatch)
+    assert_output_range_matches_data(run)
+    assert drawn == [(0, FAR_FIRST)]
+
+
+def test_an_open_verdict_is_read_from_the_whole_draw(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Sigmoid twin: its first 256 leave half the span out of reach, a failure that more
+    # samples could still undo (one below 0 would rule Sigmoid out), so the rest is drawn.
+    run = train(case("output-range-mismatch").spec(), steps=20, seed=0)
+    drawn = _parts_drawn(run, monkeypatch)
+    with pytest.raises(GANAssertionError, match="looks like Sigmoid"):
+        assert_output_range_matches_data(run)
+    assert drawn == [(0, FAR_FIRST), (FAR_FIRST, RANGE_SAMPLES)]
+    drawn.clear()
+    with pytest.raises(GANAssertionError):
+        assert_output_range_matches_data(run, samples=100)
+    assert drawn == [(0, 100)]
