@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,6 +80,72 @@ def score_of(out: object) -> torch.Tensor:
     if score is None:
         raise TypeError(f"discriminator returned {type(out).__name__}, not a Tensor of scores")
     return score
+
+
+#: Discriminators seen to average their scores over the batch inside ``forward``: one
+#: score for a batch of several, as the original WGAN critic returns
+#: ``output.mean(0).view(1)`` (Arjovsky et al. 2017's code). Marked when first seen so.
+_BATCH_MEAN: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+
+
+def averages_batch(score: torch.Tensor, n: int) -> bool:
+    """Whether a score D gave for a batch of ``n`` (at least 2) is one number for all."""
+    return n >= 2 and score.numel() == 1 and (score.ndim == 0 or score.shape[0] != n)
+
+
+def rows_inside(
+    discriminator: nn.Module, x: torch.Tensor, labels: torch.Tensor | None
+) -> torch.Tensor | None:
+    """For a D that averages its scores over the batch: each sample's score before the
+    average, the output of the last module inside D to finish that still holds one row
+    per sample of ``x`` (the last convolution of the original WGAN critic, ``[N, 1, 1,
+    1]``; a Sigmoid module after it, if there is one). None when no module inside D gives
+    such an output. D runs once more, as the caller's context allows (its buffers are
+    the caller's to preserve)."""
+    n = x.shape[0]
+    rows: list[torch.Tensor] = []
+
+    def keep(module: nn.Module, inputs: object, out: object) -> None:
+        score = d_score(out)
+        if score is not None and score.ndim > 0 and score.shape[0] == n:
+            rows.append(score)
+
+    handles = [m.register_forward_hook(keep) for m in discriminator.modules()]
+    handles.pop(0).remove()  # D's own output is the average
+    try:
+        call_d(discriminator, x, labels)
+    finally:
+        for handle in handles:
+            handle.remove()
+    floating = [r for r in rows if r.is_floating_point()]
+    return floating[-1] if floating else None
+
+
+def per_sample_scores(
+    discriminator: nn.Module, x: torch.Tensor, labels: torch.Tensor | None
+) -> torch.Tensor:
+    """D's score for each sample of ``x`` (:func:`score_of`), also for a D that averages
+    its scores over the batch itself (:func:`rows_inside`), where one number would leave
+    the probes nothing to rank and a gradient of the average would be each sample's
+    divided by the batch. A D seen to average runs once, with hooks; another D the first
+    time it does so, once more."""
+    if discriminator not in _BATCH_MEAN:
+        score = score_of(call_d(discriminator, x, labels))
+        if not averages_batch(score, x.shape[0]):
+            return score
+        _BATCH_MEAN.add(discriminator)
+    rows = rows_inside(discriminator, x, labels)
+    if rows is None:
+        raise TypeError(
+            f"discriminator returned one score for a batch of {x.shape[0]}, and no module "
+            "inside it holds one score per sample"
+        )
+    return rows
+
+
+def mark_batch_mean(discriminator: nn.Module) -> None:
+    """Record that D averages its scores over the batch (``validate_networks`` saw it)."""
+    _BATCH_MEAN.add(discriminator)
 
 
 @dataclass(frozen=True)

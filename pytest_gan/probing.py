@@ -22,7 +22,15 @@ from torch.overrides import TorchFunctionMode
 from pytest_gan import _defaults
 from pytest_gan.history import History, Probe, Saturation
 from pytest_gan.instrument import as_float
-from pytest_gan.losses import BY_RANGE, LOGIT, PROBABILITY, SCORE, call_d, d_score, score_of
+from pytest_gan.losses import (
+    BY_RANGE,
+    LOGIT,
+    PROBABILITY,
+    SCORE,
+    call_d,
+    d_score,
+    per_sample_scores,
+)
 from pytest_gan.metrics import mean_pairwise_distance, reach
 from pytest_gan.rng import preserved_torch_rng
 
@@ -123,7 +131,7 @@ class Prober:
         self.history = history
 
     def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return _per_sample(score_of(call_d(self.discriminator, x, labels)))
+        return _per_sample(per_sample_scores(self.discriminator, x, labels))
 
     def probe(self, steps_done: int) -> Probe:
         with preserved_state(self.generator, self.discriminator):

@@ -32,7 +32,7 @@ from pytest_gan.limits import (
     can_interrupt,
     check_time_limit,
 )
-from pytest_gan.losses import BY_RANGE, LOSSES, call_d, score_of
+from pytest_gan.losses import BY_RANGE, LOSSES, call_d, per_sample_scores, score_of
 from pytest_gan.probing import Prober, forced_span, preserved_state, saturation_probe
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
@@ -93,7 +93,9 @@ def _gradient_penalty(
         real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype
     )
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    out = _d(ctx, mixed, y)
+    # Each sample's own score: a D that averages over the batch would give each gradient
+    # divided by the batch size.
+    out = per_sample_scores(ctx.discriminator, mixed, y)
     (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
     norms = grad.reshape(grad.shape[0], -1).norm(dim=1)
     return ((norms - 1) ** 2).mean(), norms.mean().detach()

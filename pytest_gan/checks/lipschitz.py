@@ -24,7 +24,7 @@ from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CRITIC, score_kind
 from pytest_gan.errors import fail
-from pytest_gan.losses import LOSSES, call_d, score_of
+from pytest_gan.losses import LOSSES, per_sample_scores
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import local_generator
 from pytest_gan.run import GANRun, require_run
@@ -103,7 +103,7 @@ def interpolate_gradient_norms(
             for i in range(0, n, _CHUNK):
                 x = mixed[i : i + _CHUNK].clone().requires_grad_(True)
                 y = None if labels is None else labels[i : i + _CHUNK]
-                out = score_of(call_d(discriminator, x, y))
+                out = per_sample_scores(discriminator, x, y)
                 if not out.requires_grad:
                     # D's output does not depend on its input at all: a gradient of zero.
                     norms.append(torch.zeros(x.shape[0], dtype=torch.float64, device=x.device))
