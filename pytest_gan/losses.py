@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,8 +90,11 @@ _BATCH_MEAN: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 def averages_batch(score: torch.Tensor, n: int) -> bool:
-    """Whether a score D gave for a batch of ``n`` (at least 2) is one number for all."""
-    return n >= 2 and score.numel() == 1 and (score.ndim == 0 or score.shape[0] != n)
+    """Whether a score D gave for a batch of ``n`` (at least 2) is one number for all.
+    Read from the shape alone: a step's loss is read from the torch functions applied to
+    D's outputs (``probing.LossOps``), and this look must not count as one of them."""
+    shape = tuple(score.shape)
+    return n >= 2 and math.prod(shape) == 1 and (not shape or shape[0] != n)
 
 
 def rows_inside(

@@ -195,3 +195,10 @@ class _WholeBatch(nn.Module):
 def test_one_number_with_no_score_per_sample_inside_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="discriminator must return one score"):
         pg.train(_spec(_WholeBatch), steps=1, seed=0)
+
+
+def test_looking_for_an_average_adds_nothing_to_the_loss_read_from_the_step() -> None:
+    # The built-in penalty asks whether D averaged its batch: from the output's shape,
+    # not through a torch function the saturation probe's loss reading would record.
+    run = pg.train(_spec(PerSampleCritic, loss="wgan-gp"), steps=2, seed=0)
+    assert run.history.saturation.d_ops == ["add", "mean", "neg", "sub", "sum"]
