@@ -206,3 +206,16 @@ def test_the_catalog_names_every_check_and_its_fix() -> None:
         assert Path(entry.doc).name in index and (Path(__file__).parents[1] / entry.doc).exists()
     with pytest.raises(TypeError):
         PITFALLS["new"] = PITFALLS["blank-output"]  # type: ignore[index]
+
+
+def test_tensors_written_are_counted_per_d_step_not_per_step() -> None:
+    # Three critic iterations per G step each write G's 4 tensors: 12 writes a step, but
+    # at most 4 of the 4 tensors per D step, which is what the figure says.
+    run = train(tiny_spec(train_step=UserStep(detach=False, loss="wgan-gp", n_critic=3)), steps=4)
+    assert max(run.history["d_step_g_grads"]) == 12
+    with pytest.warns(GANWastedBackwardWarning, match="up to 4 of 4 G parameter tensors written"):
+        assert_d_step_isolated(run)
+    harmful = UserStep(detach=False, zero_grad_g_first=True, loss="wgan-gp", n_critic=3)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_d_step_isolated(train(tiny_spec(train_step=harmful), steps=4))
+    assert caught.value.evidence["max_g_tensors_written"] == 4

@@ -37,7 +37,11 @@ def assert_d_step_isolated(run: GANRun) -> None:
     event = run.history.events.get("d_step_g_grads")
     if event is None:
         return
-    most = int(max(v for v in run.history["d_step_g_grads"] if math.isfinite(v)))
+    # Per D step: a step of several D iterations (WGAN's 5, or 100) writes them each time.
+    written, d_steps = run.history["d_step_g_grads"], run.history["d_updates"]
+    most = int(
+        max(w / max(u, 1) for w, u in zip(written, d_steps, strict=True) if math.isfinite(w))
+    )
     g_params = wiring.opt_g["generator"].total
     harmful = harmful_leak(run.history.events)
     if harmful is None:
@@ -46,9 +50,10 @@ def assert_d_step_isolated(run: GANRun) -> None:
                 f"{run.name}: the discriminator's loss back-propagates through the generator "
                 f"in {event.count} of {run.steps} steps (first at step "
                 f"{event.first_step}; up to {most} of {g_params} G parameter tensors "
-                "written): the fakes shown to D are not detached. G's gradients are reset "
-                "before its own step, so training is unharmed, but that backward pass "
-                "through G is wasted work on every step. Fix: D(fake.detach()) in the D step."
+                "written per D step): the fakes shown to D are not detached. G's gradients "
+                "are reset before its own step, so training is unharmed, but that backward "
+                "pass through G is wasted work on every step. Fix: D(fake.detach()) in the "
+                "D step."
             ),
             stacklevel=2,
         )
@@ -63,7 +68,7 @@ def assert_d_step_isolated(run: GANRun) -> None:
             ("steps whose D step leaked into G", event.count, "0"),
             ("steps whose G update applied the leak", harmful.count, "0"),
             ("first such step", harmful.first_step, "-"),
-            ("G parameter tensors written (max per step)", most, f"0 of {g_params}"),
+            ("G parameter tensors written (max per D step)", most, f"0 of {g_params}"),
         ],
         {
             "leaking_steps": event.count,
