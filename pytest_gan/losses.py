@@ -114,8 +114,8 @@ def rows_inside(
         if score is not None and score.ndim > 0 and score.shape[0] == n:
             rows.append(score)
 
-    handles = [m.register_forward_hook(keep) for m in discriminator.modules()]
-    handles.pop(0).remove()  # D's own output is the average
+    # Not D itself (modules() yields it first): its own output is the average.
+    handles = [m.register_forward_hook(keep) for m in list(discriminator.modules())[1:]]
     try:
         call_d(discriminator, x, labels)
     finally:

@@ -7,7 +7,6 @@ that is declared and run after it.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from pytest_gan.checks import ALL
 from pytest_gan.losses import takes_labels
 from pytest_gan.probing import final_layer, forced_span
 from tests.tiny import LATENT, CondG, two_clusters
+from tests.tiny import verdicts as all_verdicts
 
 CLASSES = 2
 
@@ -102,26 +102,10 @@ def ac_spec(step: Any = ac_step, squash: bool = False, **overrides: Any) -> pg.G
     return pg.GANSpec(**kwargs)
 
 
-def _verdicts(run: pg.GANRun) -> dict[str, str]:
-    """Each applicable check's outcome: "pass" or its pitfall; an input error fails."""
-    out = {}
-    for check in ALL:
-        if check.applies(run) is not None:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                check.function(run)
-                out[check.id] = "pass"
-            except pg.GANAssertionError as exc:
-                out[check.id] = exc.pitfall
-    return out
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_an_acgan_gets_a_verdict_from_every_check_and_passes_the_exact_ones(seed: int) -> None:
     run = pg.train(ac_spec(), steps=200, seed=seed)
-    verdicts = _verdicts(run)
+    verdicts = all_verdicts(run)
     exact = {"losses-finite", "d-step-isolated", "d-output-fits-loss", "gradients-zeroed"}
     assert exact | {"optimizers-cover"} <= verdicts.keys()
     for check in ALL:

@@ -5,7 +5,6 @@ gives a verdict, not an input error."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from pytest_gan.checks import ALL
 from pytest_gan.checks.lipschitz import interpolate_gradient_norms
 from pytest_gan.losses import per_sample_scores
 from tests.tiny import LATENT, gaussian, make_d, make_g
+from tests.tiny import verdicts as all_verdicts
 
 
 class BatchMeanCritic(nn.Module):
@@ -72,21 +72,6 @@ def _spec(critic: type[nn.Module], **overrides: Any) -> pg.GANSpec:
     return pg.GANSpec(**kwargs)
 
 
-def _verdicts(run: pg.GANRun) -> dict[str, str]:
-    out = {}
-    for check in ALL:
-        if check.applies(run) is not None:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                check.function(run)
-                out[check.id] = "pass"
-            except pg.GANAssertionError as exc:
-                out[check.id] = exc.pitfall
-    return out
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_batch_mean_critic_trains_as_the_same_critic_scoring_each_sample(seed: int) -> None:
     # Built-in WGAN-GP: its losses average D's scores, which a batch-mean critic has done
@@ -100,7 +85,7 @@ def test_a_batch_mean_critic_trains_as_the_same_critic_scoring_each_sample(seed:
         ), column
     mean_auc = [p.d_auc for p in mean_run.history.probes]
     assert mean_auc == pytest.approx([p.d_auc for p in each_run.history.probes], abs=1e-3)
-    assert _verdicts(mean_run) == _verdicts(each_run)
+    assert all_verdicts(mean_run) == all_verdicts(each_run)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -108,7 +93,7 @@ def test_the_original_wgan_step_gets_a_verdict_from_every_check(seed: int) -> No
     run = pg.train(
         _spec(BatchMeanCritic, train_step=wgan_step, optimizers=_rmsprop), steps=150, seed=seed
     )
-    verdicts = _verdicts(run)
+    verdicts = all_verdicts(run)
     assert {"losses-finite", "d-step-isolated", "gradients-zeroed", "lipschitz"} <= set(verdicts)
     for check in ALL:
         if check.exact and check.id in verdicts:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
-from pytest_gan import GANSpec
+from pytest_gan import GANAssertionError, GANRun, GANSpec
+from pytest_gan.checks import ALL
 
 LATENT = 4
 
@@ -73,3 +75,20 @@ def hinge_step(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
     g_loss.backward()
     ctx.opt_g.step()
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+
+def verdicts(run: GANRun) -> dict[str, str]:
+    """Each applicable check's outcome on ``run``: "pass" or its pitfall; an input error
+    fails the test."""
+    out = {}
+    for check in ALL:
+        if check.applies(run) is not None:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                check.function(run)
+                out[check.id] = "pass"
+            except GANAssertionError as exc:
+                out[check.id] = exc.pitfall
+    return out
