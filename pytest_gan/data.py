@@ -56,13 +56,13 @@ def _split_item(item: Any, argument: str) -> tuple[torch.Tensor, Any]:
     )
 
 
-def _check_samples(x: torch.Tensor, argument: str) -> None:
+def _check_samples(x: torch.Tensor, argument: str, integers: bool = False) -> None:
     if x.ndim < 2:
         raise ValueError(
             f"{argument} must be a batch of samples [N, ...] with at least one feature "
             f"dimension; got shape {describe_shape(x)}"
         )
-    if not x.is_floating_point():
+    if not x.is_floating_point() and not (integers and _is_integer(x)):
         raise ValueError(
             f"{argument} must hold floating-point samples; got dtype {x.dtype} (convert with "
             ".float() and normalise, e.g. x / 127.5 - 1 for 8-bit images)"
@@ -90,11 +90,18 @@ def check_varies(source: DataSource) -> None:
         )
 
 
-class DataSource:
-    """Batches, held-out samples and the range of a spec's data."""
+def _is_integer(x: torch.Tensor) -> bool:
+    return not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
 
-    def __init__(self, data: Any, *, conditional: bool) -> None:
+
+class DataSource:
+    """Batches, held-out samples and the range of a spec's data. ``integers`` admits
+    integer samples (8-bit images as stored) for a look at their range; a spec's data,
+    which a network trains on, must be floating point."""
+
+    def __init__(self, data: Any, *, conditional: bool, integers: bool = False) -> None:
         self.conditional = conditional
+        self.integers = integers
         self.loader: DataLoader[Any] | None = None
         self.dataset: Dataset[Any] | None = None
         self.x: torch.Tensor | None = None
@@ -106,7 +113,7 @@ class DataSource:
             )
         if isinstance(data, torch.Tensor):
             self.x = data
-            _check_samples(data, "data")
+            _check_samples(data, "data", integers)
         elif isinstance(data, (tuple, list)):
             self._init_pair(data)
         elif isinstance(data, DataLoader):
@@ -115,7 +122,7 @@ class DataSource:
             if first is None:
                 raise ValueError("data is a DataLoader that yields no batches")
             x, y = _split_item(first, "data (DataLoader)")
-            _check_samples(x, "data (first DataLoader batch)")
+            _check_samples(x, "data (first DataLoader batch)", integers)
             self._first_batch: Batch = (x, None if y is None else _as_labels(y, "data labels"))
         elif isinstance(data, IterableDataset):
             raise TypeError("data is an IterableDataset: wrap it in a DataLoader")
@@ -137,7 +144,7 @@ class DataSource:
                 f"({', '.join(type(t).__name__ for t in data)})"
             )
         x, y = data
-        _check_samples(x, "data[0] (x)")
+        _check_samples(x, "data[0] (x)", self.integers)
         labels = _as_labels(y, "data[1] (y)")
         if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
             raise ValueError(
@@ -154,7 +161,7 @@ class DataSource:
         if n == 0:
             raise ValueError("data is an empty Dataset")
         items = [_split_item(data[i], "data (Dataset)") for i in range(min(n, _INSPECT_ITEMS))]
-        _check_samples(torch.stack([x for x, _ in items]), "data (Dataset items)")
+        _check_samples(torch.stack([x for x, _ in items]), "data (Dataset items)", self.integers)
 
     def size(self) -> int | None:
         """Number of samples, or None for a DataLoader (its batches are all we see)."""

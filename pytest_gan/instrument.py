@@ -31,14 +31,27 @@ the final saturation probe are in :mod:`pytest_gan.probing`; the records in
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from pytest_gan import _defaults
 from pytest_gan.history import COUNT_COLUMNS, Coverage, History, Wiring
+
+
+def number(value: Any) -> float | None:
+    """``value`` as a float when it is one number: a Python or numpy int or float (not a
+    bool), or a numpy array holding one value (``loss.detach().cpu().numpy()``); None for
+    anything else. Tensors are the callers' business (their messages differ)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        return float(value.reshape(()).item())
+    return None
 
 
 def as_float(value: Any, key: str) -> float:
@@ -48,8 +61,9 @@ def as_float(value: Any, key: str) -> float:
                 f"train_step must return scalar losses; {key!r} has shape {list(value.shape)}"
             )
         return float(value.detach().item())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    converted = number(value)
+    if converted is not None:
+        return converted
     raise TypeError(
         f"train_step must return a mapping of str to float or scalar Tensor; {key!r} is "
         f"{type(value).__name__}"

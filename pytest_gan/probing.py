@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,11 +49,25 @@ def _restore_buffers(snapshot: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
                 buf.copy_(saved)
 
 
+def eager() -> contextlib.AbstractContextManager[Any]:
+    """``torch.compile`` set aside for a look at the networks: a compiled G or D runs its
+    forward as written (the same computation), where compiling it again for the look's
+    gradient mode, hooks or traced tensors would cost seconds, warn of its recompile limit
+    and use up the recompiles the team's own training has left. Nothing changes inside a
+    region already being compiled, nor where dynamo was never imported (no network can be
+    compiled then; importing it would cost a second and a half of every run)."""
+    if "torch._dynamo" not in sys.modules or torch.compiler.is_compiling():
+        return contextlib.nullcontext()
+    stance: contextlib.AbstractContextManager[Any] = torch.compiler.set_stance("force_eager")
+    return stance
+
+
 class preserved_state:
     """Context manager for a look at the networks that leaves no trace on training.
 
     Buffers (BatchNorm running statistics, spectral-norm power-iteration vectors) are
-    restored, torch's RNG state is restored, and gradients are off.
+    restored, torch's RNG state is restored, gradients are off, and a compiled network
+    runs eagerly (:func:`eager`).
     """
 
     def __init__(self, *modules: nn.Module) -> None:
@@ -64,8 +79,11 @@ class preserved_state:
         self._rng.__enter__()
         self._grad = torch.no_grad()
         self._grad.__enter__()
+        self._eager = eager()
+        self._eager.__enter__()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
+        self._eager.__exit__(*exc)
         self._grad.__exit__(*exc)
         self._rng.__exit__(*exc)
         _restore_buffers(self._buffers)
@@ -485,7 +503,7 @@ def saturation_probe(
         # What the loss does with D's outputs is the same in both directions: read it once.
         recorder = LossOps(d) if direction == "real" else None
         try:
-            with preserved_torch_rng(), recorder or contextlib.nullcontext():
+            with preserved_torch_rng(), eager(), recorder or contextlib.nullcontext():
                 out = step(make_context(g, d), batch)
             results[direction] = {str(k): as_float(v, str(k)) for k, v in out.items()}
         except Exception as exc:  # the step's own failure is the finding

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from torch import nn
 
 from pytest_gan import _defaults
 from pytest_gan.history import Saturation
-from pytest_gan.instrument import Instrument
+from pytest_gan.instrument import Instrument, number
 from pytest_gan.loss_trace import LossTrace, pop_mode
 from pytest_gan.probing import (
     SATURATED_LOGIT,
@@ -80,8 +79,9 @@ def _as_logged(key: str, value: Any) -> float:
                 f"{list(value.shape)}"
             )
         return float(value.detach().float().item())
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)  # ints, floats, numpy scalars
+    converted = number(value)  # ints, floats, numpy scalars and one-value arrays
+    if converted is not None:
+        return converted
     raise TypeError(f"run.log: {key} must be a float or a 0-d tensor; got {type(value).__name__}")
 
 

@@ -34,6 +34,15 @@ def test_unnormalised_images_are_caught(seed: int) -> None:
     assert_data_normalized(data.scenes32(256, seed=seed))
 
 
+#: Every form a spec's data takes: a Tensor, (x, y), a Dataset, a DataLoader.
+DATA_FORMS = [
+    lambda x: x,
+    lambda x: (x, torch.zeros(len(x), dtype=torch.long)),
+    lambda x: TensorDataset(x),
+    lambda x: DataLoader(TensorDataset(x), batch_size=256),
+]
+
+
 def test_the_zoo_twin_and_its_reference() -> None:
     with pytest.raises(GANAssertionError) as caught:
         assert_data_normalized(case("data-not-normalized").spec())
@@ -41,20 +50,29 @@ def test_the_zoo_twin_and_its_reference() -> None:
     assert_data_normalized(case("shapes-dcgan").spec())
 
 
-@pytest.mark.parametrize(
-    "form",
-    [
-        lambda x: x,
-        lambda x: (x, torch.zeros(len(x), dtype=torch.long)),
-        lambda x: TensorDataset(x),
-        lambda x: DataLoader(TensorDataset(x), batch_size=256),
-    ],
-)
+@pytest.mark.parametrize("form", DATA_FORMS)
 def test_every_data_form_is_judged(form: Any) -> None:
     images = data.shapes16(512)
     assert_data_normalized(form(images))
     with pytest.raises(GANAssertionError):
         assert_data_normalized(form(data.to_unit_range(images)))
+
+
+@pytest.mark.parametrize("form", DATA_FORMS)
+def test_images_stored_as_8_bit_integers_get_a_verdict(form: Any) -> None:
+    """Raw 8-bit images (a uint8 array, torchvision's PILToTensor) are the check's own
+    subject: a verdict saying how to convert them, not an input error."""
+    raw = data.to_uint8_range(data.shapes16(512)).round().to(torch.uint8)
+    with pytest.raises(
+        GANAssertionError, match=r"8-bit pixel.*torch\.uint8.*\.float\(\)"
+    ) as caught:
+        assert_data_normalized(form(raw))
+    assert caught.value.pitfall == "data-not-normalized"
+    assert caught.value.evidence["max"] > 200  # read as the integers they are
+    assert_data_normalized(form(raw), expected_range=(0, 255))
+    # Training on them is another matter: a network takes floating-point samples.
+    with pytest.raises(ValueError, match="floating-point samples"):
+        tiny_spec(data=form(raw))
 
 
 def test_a_unit_range_expectation_accepts_unit_data() -> None:

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from fixtures.steps import UserStep
 from pytest_gan import GANRun, TrainContext, train
 from pytest_gan.devices import resolve_device
-from tests.tiny import CondD, CondG, gaussian, tiny_spec, two_clusters
+from tests.tiny import CondD, CondG, gaussian, tiny_spec, two_clusters, verdicts
 
 
 def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -364,3 +364,63 @@ def test_the_gradient_penalty_works_in_the_data_s_own_dtype() -> None:
     penalties = run.history.columns["gp"]
     assert len(penalties) == 3
     assert all(math.isfinite(v) for v in penalties)
+
+
+def _numpy_losses(kind: str) -> Any:
+    """A user step that hands its losses back as numpy numbers, as older public code does
+    (``errD.data.cpu().numpy()``, ``np.float32(loss.item())``)."""
+    step = UserStep()
+
+    def numpy_step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, Any]:
+        out = step(ctx, batch)
+        if kind == "array":
+            return {k: v.detach().cpu().numpy() for k, v in out.items()}
+        return {k: np.float32(v.item()) for k, v in out.items()}
+
+    return numpy_step
+
+
+@pytest.mark.parametrize("kind", ["array", "scalar"])
+def test_losses_returned_as_numpy_numbers_are_recorded(kind: str) -> None:
+    as_tensors = train(tiny_spec(train_step=UserStep()), steps=6)
+    as_numpy = train(tiny_spec(train_step=_numpy_losses(kind)), steps=6)
+    for key in ("d_loss", "g_loss"):
+        assert as_numpy.history[key] == pytest.approx(as_tensors.history[key], rel=1e-6)
+    assert as_numpy.history.saturation is not None
+    assert "error" not in as_numpy.history.saturation.real
+
+
+def _compiled_graphs(spec_kwargs: dict[str, Any], instrument: bool) -> tuple[GANRun, int]:
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    run = train(tiny_spec(**spec_kwargs), steps=30, instrument=instrument)
+    if instrument:
+        verdicts(run)
+    return run, int(counters["stats"]["unique_graphs"])
+
+
+# torch.compile's own tracing reads .grad of non-leaf tensors, watched or not.
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+def test_a_compiled_gan_is_compiled_for_its_training_only() -> None:
+    """The probes, the saturation probe and the checks run a compiled G and D eagerly: the
+    instrumented run and its checks compile no graph its bare training does not, where the
+    looks' hooks and traced tensors made dynamo compile more graphs (and warn of its
+    recompile limit). The same computation: losses and verdicts equal the uncompiled
+    spec's."""
+    compiled = {
+        "generator": lambda: torch.compile(
+            nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2)), backend="eager"
+        ),
+        "discriminator": lambda: torch.compile(
+            nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1)), backend="eager"
+        ),
+    }
+    _, bare_graphs = _compiled_graphs(compiled, instrument=False)
+    run, graphs = _compiled_graphs(compiled, instrument=True)
+    assert bare_graphs > 0
+    assert graphs == bare_graphs
+    plain = train(tiny_spec(), steps=30)
+    assert run.history["d_loss"] == pytest.approx(plain.history["d_loss"], abs=1e-6)
+    assert verdicts(run) == verdicts(plain)

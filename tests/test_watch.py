@@ -182,7 +182,11 @@ def test_log_refuses_what_is_no_scalar() -> None:
         with pytest.raises(TypeError, match="g_loss must be a float"):
             run.log(g_loss="0.5")
         run.log(extra=np.float32(0.25))
+        run.log(from_numpy=torch.tensor(0.75).numpy())  # a 0-d array: errD.cpu().numpy()
+        with pytest.raises(TypeError, match="g_loss must be a float"):
+            run.log(g_loss=np.ones(3))
         script(g, d, opt_g, opt_d, 2, run)
+    assert run.history["extra"][0] == 0.25 and run.history["from_numpy"][0] == 0.75
     with pytest.raises(RuntimeError, match="exited"):
         run.log(d_loss=1.0)
 

@@ -31,19 +31,22 @@ def _source(data: Any) -> DataSource:
         return data.spec.source
     if isinstance(data, GANSpec):
         return data.source
-    return DataSource(data, conditional=False)
+    # Integer samples are the check's own subject (8-bit images as stored), not bad input.
+    return DataSource(data, conditional=False, integers=True)
 
 
 def assert_data_normalized(data: Any, expected_range: tuple[float, float] = (-1.0, 1.0)) -> None:
     """The data lives in ``expected_range`` and spans most of it.
 
-    ``data`` is anything a ``GANSpec`` accepts, or a ``GANSpec``/``GANRun``. Raises
-    ``GANAssertionError`` with pitfall ``data-not-normalized`` when the data leaves the
-    range (beyond 2% of its width) or spans less than ``MIN_SPAN_SHARE`` of it.
+    ``data`` is anything a ``GANSpec`` accepts, or a ``GANSpec``/``GANRun``; integer
+    samples too (8-bit images as stored, which fail unless ``expected_range`` holds them).
+    Raises ``GANAssertionError`` with pitfall ``data-not-normalized`` when the data leaves
+    the range (beyond 2% of its width) or spans less than ``MIN_SPAN_SHARE`` of it.
     """
     __tracebackhide__ = True
     e_lo, e_hi = checked_range(expected_range, "expected_range")
-    lo, hi = _source(data).extremes()
+    source = _source(data)
+    lo, hi = source.extremes()
     width = e_hi - e_lo
     slack = RANGE_SLACK * width
     share = (hi - lo) / width
@@ -54,6 +57,9 @@ def assert_data_normalized(data: Any, expected_range: tuple[float, float] = (-1.
     hint = _DIAGNOSES.get(convention, "")
     summary = f"The data spans [{lo:.3g}, {hi:.3g}] but should fill [{e_lo:g}, {e_hi:g}]"
     summary += f": {hint}." if hint else "."
+    dtype = source.peek(2)[0].dtype
+    if not dtype.is_floating_point:
+        summary += f" It is stored as {dtype}: convert it with .float() and normalise it."
     raise fail(
         "data-not-normalized",
         summary,
