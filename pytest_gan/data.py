@@ -8,7 +8,7 @@ infers the range the data lives in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -44,16 +44,39 @@ def _as_labels(y: Any, argument: str) -> torch.Tensor:
     return labels.long()
 
 
+#: Keys of a dict item (a Hugging Face dataset's ``with_format("torch")``, a dict-returning
+#: ``__getitem__``) that hold the sample, and the label, tried in this order.
+SAMPLE_KEYS = ("image", "images", "img", "pixel_values", "x", "input", "inputs", "data")
+LABEL_KEYS = ("label", "labels", "y", "target", "targets", "class", "class_label")
+
+
 def _split_item(item: Any, argument: str) -> tuple[torch.Tensor, Any]:
     if isinstance(item, torch.Tensor):
         return item, None
     if isinstance(item, (tuple, list)) and item and isinstance(item[0], torch.Tensor):
         return item[0], (item[1] if len(item) > 1 else None)
+    if isinstance(item, Mapping):
+        return _split_mapping(item, argument)
     raise TypeError(
-        f"{argument} must yield Tensors or (Tensor, label) pairs; got {type(item).__name__}"
+        f"{argument} must yield Tensors, (Tensor, label) pairs or dicts; got "
+        f"{type(item).__name__}"
         + (f" of {type(item[0]).__name__}" if isinstance(item, (tuple, list)) and item else "")
         + " (add transforms.ToTensor() to the dataset?)"
     )
+
+
+def _split_mapping(item: Mapping[Any, Any], argument: str) -> tuple[torch.Tensor, Any]:
+    """The sample and label of a dict item: the first of :data:`SAMPLE_KEYS` holding a
+    Tensor, and the first of :data:`LABEL_KEYS` present (None when none is)."""
+    sample = next((k for k in SAMPLE_KEYS if isinstance(item.get(k), torch.Tensor)), None)
+    if sample is None:
+        raise TypeError(
+            f"{argument} yields dicts with keys {sorted(map(str, item))}; the sample must be a "
+            f"Tensor under one of {', '.join(SAMPLE_KEYS)} (a Hugging Face dataset: "
+            'with_format("torch"))'
+        )
+    label = next((k for k in LABEL_KEYS if k in item), None)
+    return item[sample], (None if label is None else item[label])
 
 
 def _check_samples(x: torch.Tensor, argument: str, integers: bool = False) -> None:

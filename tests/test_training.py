@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -64,9 +65,34 @@ class PairDataset(Dataset[tuple[torch.Tensor, int]]):
         return self.x[i], 0
 
 
+class DictDataset(Dataset[dict[str, Any]]):
+    """Items as a Hugging Face dataset's ``with_format("torch")`` gives them."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None, key: str = "image") -> None:
+        self.x, self.y, self.key = x, y, key
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item: dict[str, Any] = {self.key: self.x[i], "id": i}
+        if self.y is not None:
+            item["label"] = int(self.y[i])
+        return item
+
+
 @pytest.mark.parametrize(
     "form",
-    ["tensor", "pair", "tensor-dataset", "pair-dataset", "loader", "loader-of-pairs"],
+    [
+        "tensor",
+        "pair",
+        "tensor-dataset",
+        "pair-dataset",
+        "dict-dataset",
+        "loader",
+        "loader-of-pairs",
+        "loader-of-dicts",
+    ],
 )
 def test_every_data_form_trains(form: str) -> None:
     x = gaussian(600)
@@ -75,8 +101,12 @@ def test_every_data_form_trains(form: str) -> None:
         "pair": (x, torch.zeros(600, dtype=torch.long)),
         "tensor-dataset": TensorDataset(x),
         "pair-dataset": PairDataset(x),
+        "dict-dataset": DictDataset(x),
         "loader": DataLoader(TensorDataset(x), batch_size=32, shuffle=True),
         "loader-of-pairs": DataLoader(PairDataset(x), batch_size=32, shuffle=True),
+        "loader-of-dicts": DataLoader(
+            DictDataset(x, key="pixel_values"), batch_size=32, shuffle=True
+        ),
     }[form]
     seen: list[torch.Tensor] = []
 
@@ -100,6 +130,33 @@ def test_every_data_form_trains(form: str) -> None:
     else:
         # Datasets and loaders are inspected, not scanned: the range seen lies within.
         assert float(x.min()) <= lo < hi <= float(x.max())
+
+
+@pytest.mark.parametrize("loader", [False, True])
+def test_dict_items_carry_a_conditional_gan_s_labels(loader: bool) -> None:
+    x, y = two_clusters()
+    data: Any = DictDataset(x, y)
+    if loader:
+        data = DataLoader(data, batch_size=32, shuffle=True)
+    got: list[Any] = []
+
+    def step(ctx: TrainContext, batch: Any) -> dict[str, float]:
+        got.append(batch)
+        return {"d_loss": 0.0, "g_loss": 0.0}
+
+    spec = tiny_spec(generator=CondG, discriminator=CondD, data=data, num_classes=2)
+    run = train(replace(spec, train_step=step), steps=2)
+    xb, yb = got[0]
+    assert xb.shape[1:] == (2,) and yb.dtype == torch.long and xb.shape[0] == yb.shape[0]
+    # Each label is the one its sample came with: cluster 0 lies left, cluster 1 right.
+    assert ((xb[:, 0] > 0) == (yb == 1)).float().mean() > 0.95
+    real, labels = run.real_with_labels(64)
+    assert labels is not None and ((real[:, 0] > 0) == (labels == 1)).float().mean() > 0.95
+
+
+def test_dict_items_without_a_sample_key_are_refused_naming_their_keys() -> None:
+    with pytest.raises(TypeError, match=r"keys \['id', 'picture'\].*image, images, img"):
+        tiny_spec(data=DictDataset(gaussian(100), key="picture"))
 
 
 def test_a_dataloader_run_is_reproducible() -> None:
