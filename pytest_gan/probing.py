@@ -56,9 +56,15 @@ def eager() -> contextlib.AbstractContextManager[Any]:
     and use up the recompiles the team's own training has left. Nothing changes inside a
     region already being compiled, nor where dynamo was never imported (no network can be
     compiled then; importing it would cost a second and a half of every run)."""
-    if "torch._dynamo" not in sys.modules or torch.compiler.is_compiling():
+    # set_stance is torch 2.6's (is_compiling 2.3's): with an older torch, looks compile
+    # as they did before.
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    is_compiling = getattr(torch.compiler, "is_compiling", None)
+    if "torch._dynamo" not in sys.modules or set_stance is None or is_compiling is None:
         return contextlib.nullcontext()
-    stance: contextlib.AbstractContextManager[Any] = torch.compiler.set_stance("force_eager")
+    if is_compiling():
+        return contextlib.nullcontext()
+    stance: contextlib.AbstractContextManager[Any] = set_stance("force_eager")
     return stance
 
 
