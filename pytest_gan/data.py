@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
@@ -66,17 +67,35 @@ def _split_item(item: Any, argument: str) -> tuple[torch.Tensor, Any]:
 
 
 def _split_mapping(item: Mapping[Any, Any], argument: str) -> tuple[torch.Tensor, Any]:
-    """The sample and label of a dict item: the first of :data:`SAMPLE_KEYS` holding a
-    Tensor, and the first of :data:`LABEL_KEYS` present (None when none is)."""
-    sample = next((k for k in SAMPLE_KEYS if isinstance(item.get(k), torch.Tensor)), None)
-    if sample is None:
+    """The sample and label of a dict item: of :data:`SAMPLE_KEYS`, the first holding a
+    floating-point Tensor, else the first holding any Tensor (a pipeline that adds
+    normalised ``pixel_values`` beside the stored ``image`` gives the former); and the
+    first of :data:`LABEL_KEYS` that holds integer class labels (None when none does: a
+    pix2pix ``label`` image, a mask, a class name)."""
+    tensors = [k for k in SAMPLE_KEYS if isinstance(item.get(k), torch.Tensor)]
+    floats = [k for k in tensors if item[k].is_floating_point()]
+    if not tensors:
         raise TypeError(
             f"{argument} yields dicts with keys {sorted(map(str, item))}; the sample must be a "
             f"Tensor under one of {', '.join(SAMPLE_KEYS)} (a Hugging Face dataset: "
             'with_format("torch"))'
         )
-    label = next((k for k in LABEL_KEYS if k in item), None)
+    sample = (floats or tensors)[0]
+    label = next((k for k in LABEL_KEYS if _class_labels(item.get(k))), None)
     return item[sample], (None if label is None else item[label])
+
+
+def _class_labels(value: Any) -> bool:
+    """Whether ``value`` reads as class labels: an int (not a bool), or an integer Tensor
+    or numpy array of one label or one per sample of a batch."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        t = torch.as_tensor(value)
+        return t.ndim <= 1 and _is_integer(t)
+    return False
 
 
 def _check_samples(x: torch.Tensor, argument: str, integers: bool = False) -> None:
@@ -113,8 +132,13 @@ def check_varies(source: DataSource) -> None:
         )
 
 
+#: Integer dtypes read as numbers (8-bit images as stored, class labels); torch's unsigned
+#: 16-64-bit types support too few operations to be read.
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
 def _is_integer(x: torch.Tensor) -> bool:
-    return not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
+    return x.dtype in _INTEGER_DTYPES
 
 
 class DataSource:

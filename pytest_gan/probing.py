@@ -54,8 +54,12 @@ def eager() -> contextlib.AbstractContextManager[Any]:
     forward as written (the same computation), where compiling it again for the look's
     gradient mode, hooks or traced tensors would cost seconds, warn of its recompile limit
     and use up the recompiles the team's own training has left. Nothing changes inside a
-    region already being compiled, nor where dynamo was never imported (no network can be
-    compiled then; importing it would cost a second and a half of every run)."""
+    region already being compiled or where dynamo refuses a change of stance, nor where
+    dynamo was never imported (no network can be compiled then; importing it would cost a
+    second and a half of every run). The stance is the process's: for the look's duration,
+    another thread's compiled networks run eagerly too. Eager numerics are the module's
+    own, not the compiled kernels' (inductor may keep half-precision intermediates in
+    float32)."""
     # set_stance is torch 2.6's (is_compiling 2.3's): with an older torch, looks compile
     # as they did before.
     set_stance = getattr(torch.compiler, "set_stance", None)
@@ -64,7 +68,12 @@ def eager() -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
     if is_compiling():
         return contextlib.nullcontext()
-    stance: contextlib.AbstractContextManager[Any] = set_stance("force_eager")
+    try:
+        stance: contextlib.AbstractContextManager[Any] = set_stance("force_eager")
+    except RuntimeError:
+        # Called where dynamo is active without tracing (a hook run from a compiled
+        # optimizer step, past a graph break): set_stance refuses there; look as before.
+        return contextlib.nullcontext()
     return stance
 
 
@@ -80,19 +89,19 @@ class preserved_state:
         self.modules = modules
 
     def __enter__(self) -> None:
+        self._eager = eager()
+        self._eager.__enter__()
         self._buffers = _snapshot_buffers(self.modules)
         self._rng = preserved_torch_rng()
         self._rng.__enter__()
         self._grad = torch.no_grad()
         self._grad.__enter__()
-        self._eager = eager()
-        self._eager.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
-        self._eager.__exit__(*exc)
         self._grad.__exit__(*exc)
         self._rng.__exit__(*exc)
         _restore_buffers(self._buffers)
+        self._eager.__exit__(*exc)
 
 
 def _per_sample(out: torch.Tensor) -> torch.Tensor:

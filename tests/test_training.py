@@ -66,10 +66,19 @@ class PairDataset(Dataset[tuple[torch.Tensor, int]]):
 
 
 class DictDataset(Dataset[dict[str, Any]]):
-    """Items as a Hugging Face dataset's ``with_format("torch")`` gives them."""
+    """Items as a Hugging Face dataset's ``with_format("torch")`` gives them: the sample
+    under ``key``, its label (an int, or a 0-d tensor) under ``label``, and ``extra``
+    columns besides."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None, key: str = "image") -> None:
-        self.x, self.y, self.key = x, y, key
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        key: str = "image",
+        tensor_labels: bool = False,
+        **extra: Any,
+    ) -> None:
+        self.x, self.y, self.key, self.tensor_labels, self.extra = x, y, key, tensor_labels, extra
 
     def __len__(self) -> int:
         return len(self.x)
@@ -77,7 +86,8 @@ class DictDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, i: int) -> dict[str, Any]:
         item: dict[str, Any] = {self.key: self.x[i], "id": i}
         if self.y is not None:
-            item["label"] = int(self.y[i])
+            item["label"] = self.y[i] if self.tensor_labels else int(self.y[i])
+        item.update({k: (v(i) if callable(v) else v) for k, v in self.extra.items()})
         return item
 
 
@@ -132,10 +142,12 @@ def test_every_data_form_trains(form: str) -> None:
         assert float(x.min()) <= lo < hi <= float(x.max())
 
 
-@pytest.mark.parametrize("loader", [False, True])
-def test_dict_items_carry_a_conditional_gan_s_labels(loader: bool) -> None:
+@pytest.mark.parametrize(
+    ("loader", "tensor_labels"), [(False, False), (True, False), (False, True)]
+)
+def test_dict_items_carry_a_conditional_gan_s_labels(loader: bool, tensor_labels: bool) -> None:
     x, y = two_clusters()
-    data: Any = DictDataset(x, y)
+    data: Any = DictDataset(x, y, tensor_labels=tensor_labels)
     if loader:
         data = DataLoader(data, batch_size=32, shuffle=True)
     got: list[Any] = []
@@ -152,6 +164,21 @@ def test_dict_items_carry_a_conditional_gan_s_labels(loader: bool) -> None:
     assert ((xb[:, 0] > 0) == (yb == 1)).float().mean() > 0.95
     real, labels = run.real_with_labels(64)
     assert labels is not None and ((real[:, 0] > 0) == (labels == 1)).float().mean() > 0.95
+
+
+def test_a_dict_item_s_floating_point_sample_is_taken_before_a_stored_one() -> None:
+    """A pipeline that adds normalised ``pixel_values`` beside the stored ``image`` (8-bit,
+    or not a tensor at all) trains on ``pixel_values``; a ``label`` that is no class label
+    (pix2pix's target image) is no label."""
+    x = gaussian(300)
+    for extra in (
+        {"image": lambda i: (x[i] * 0).to(torch.uint8)},
+        {"image": "a PIL image", "label": lambda i: x[i] * 2},
+    ):
+        spec = tiny_spec(data=DictDataset(x, key="pixel_values", **extra))
+        real, labels = spec.source.peek(8)
+        assert torch.equal(real, x[:8]) and labels is None
+        train(spec, steps=2)
 
 
 def test_dict_items_without_a_sample_key_are_refused_naming_their_keys() -> None:
@@ -460,6 +487,9 @@ def _compiled_graphs(spec_kwargs: dict[str, Any], instrument: bool) -> tuple[GAN
 
 # torch.compile's own tracing reads .grad of non-leaf tensors, watched or not.
 @pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+@pytest.mark.skipif(
+    not hasattr(torch.compiler, "set_stance"), reason="torch.compiler.set_stance: torch 2.6+"
+)
 def test_a_compiled_gan_is_compiled_for_its_training_only() -> None:
     """The probes, the saturation probe and the checks run a compiled G and D eagerly: the
     instrumented run and its checks compile no graph its bare training does not, where the
@@ -481,3 +511,29 @@ def test_a_compiled_gan_is_compiled_for_its_training_only() -> None:
     plain = train(tiny_spec(), steps=30)
     assert run.history["d_loss"] == pytest.approx(plain.history["d_loss"], abs=1e-6)
     assert verdicts(run) == verdicts(plain)
+
+
+def test_a_look_where_dynamo_refuses_a_change_of_stance_runs_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where dynamo is active without tracing (a hook run from a compiled optimizer step),
+    ``set_stance`` raises: the look runs as it did before, and still leaves gradients on
+    and the RNG and buffers as they were."""
+    # eager() acts only once dynamo is imported.
+    import torch._dynamo
+
+    from pytest_gan.probing import preserved_state
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("attempted to set_stance in a torch.compile region")
+
+    monkeypatch.setattr(torch.compiler, "set_stance", refuse)
+    g = BNDropG()
+    state = torch.get_rng_state()
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    with preserved_state(g):
+        assert not torch.is_grad_enabled()
+        g(torch.randn(8, 4))
+    assert torch.is_grad_enabled()
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(v, before[k]) for k, v in g.state_dict().items())
