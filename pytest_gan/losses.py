@@ -74,6 +74,14 @@ def d_score(out: object) -> torch.Tensor | None:
     return None
 
 
+def g_samples(out: object) -> object:
+    """G's samples from what G returned: the tensor itself, or the first element of a tuple
+    or list, as StyleGAN2 implementations return ``(image, latents)`` (``(image, None)``
+    unless asked for the latents); anything else as it is, for the caller to refuse."""
+    first = d_score(out)
+    return out if first is None else first
+
+
 def score_of(out: object) -> torch.Tensor:
     """:func:`d_score`, for a D already validated to return one: a D that no longer does
     raises ``TypeError`` rather than being read as some other number."""

@@ -30,6 +30,7 @@ from pytest_gan.losses import (
     SCORE,
     call_d,
     d_score,
+    g_samples,
     per_sample_scores,
 )
 from pytest_gan.metrics import mean_pairwise_distance, reach
@@ -169,7 +170,8 @@ class Prober:
     def probe(self, steps_done: int) -> Probe:
         with preserved_state(self.generator, self.discriminator):
             g_in = (self.z,) if self.fake_labels is None else (self.z, self.fake_labels)
-            fake = self.generator(*g_in)
+            fake = g_samples(self.generator(*g_in))
+            assert isinstance(fake, torch.Tensor)  # validate_networks saw G return one
             d_fake = self._d(fake, self.fake_labels)
             d_real = self._d(*self.holdout)
             d_train = self._d(*self.train_batch)

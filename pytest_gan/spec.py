@@ -20,7 +20,14 @@ from torch import nn
 from pytest_gan import _defaults
 from pytest_gan._args import check_int
 from pytest_gan.data import DataSource, check_varies, describe_shape
-from pytest_gan.losses import averages_batch, d_score, mark_batch_mean, rows_inside, takes_labels
+from pytest_gan.losses import (
+    averages_batch,
+    d_score,
+    g_samples,
+    mark_batch_mean,
+    rows_inside,
+    takes_labels,
+)
 
 ModuleFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[
@@ -184,7 +191,8 @@ def _forward(
     module: nn.Module, argument: str, *inputs: torch.Tensor, scores: bool = False
 ) -> torch.Tensor:
     """``module``'s output on ``inputs``; with ``scores``, D's score (``losses.d_score``:
-    the tensor, or a tuple's first element)."""
+    the tensor, or a tuple's first element); without, G's samples (``losses.g_samples``:
+    the same, with no rule on what the first element holds)."""
     try:
         out = module(*inputs)
     except Exception as exc:
@@ -192,9 +200,10 @@ def _forward(
         raise ValueError(
             f"{argument} failed on inputs of shape {shapes}: {type(exc).__name__}: {exc}"
         ) from exc
-    tensor = d_score(out) if scores else out
+    tensor = d_score(out) if scores else g_samples(out)
     if (
-        isinstance(tensor, torch.Tensor)
+        scores
+        and isinstance(tensor, torch.Tensor)
         and tensor is not out
         and tensor.ndim == 2
         and tensor.shape[1] > 1
@@ -211,7 +220,8 @@ def _forward(
             "a Tensor of scores, or a tuple whose first element is one (as an AC-GAN's D "
             "returns (validity, class_logits))"
             if scores
-            else "a Tensor"
+            else "a Tensor of samples, or a tuple whose first element is one (as StyleGAN2's "
+            "G returns (image, latents))"
         )
         raise TypeError(f"{argument} must return {wanted}; it returned {type(out).__name__}")
     return tensor

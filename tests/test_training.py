@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fixtures.steps import UserStep
-from pytest_gan import GANRun, TrainContext, train
+from pytest_gan import GANRun, TrainContext, assert_checkpoint_roundtrip, train
 from pytest_gan.devices import resolve_device
 from tests.tiny import CondD, CondG, gaussian, tiny_spec, two_clusters, verdicts
 
@@ -537,3 +537,46 @@ def test_a_look_where_dynamo_refuses_a_change_of_stance_runs_as_before(
     assert torch.is_grad_enabled()
     assert torch.equal(torch.get_rng_state(), state)
     assert all(torch.equal(v, before[k]) for k, v in g.state_dict().items())
+
+
+class TupleG(nn.Module):
+    """A generator returning ``(samples, latents)``, as StyleGAN2 implementations return
+    ``(image, latents)`` (``(image, None)`` unless asked for the latents)."""
+
+    def __init__(self, second: str = "latents") -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2))
+        self.second = second
+
+    def forward(self, z: torch.Tensor) -> Any:
+        out = self.net(z)
+        if self.second == "plain":
+            return out
+        if self.second == "dict":
+            return {"image": out}
+        return out, (z if self.second == "latents" else None)
+
+
+@pytest.mark.parametrize("second", ["latents", "none"])
+def test_a_generator_returning_a_tuple_is_read_by_its_first_element(second: str) -> None:
+    """Its samples are the first element everywhere the engine and the checks run G: the
+    built-in step, the probes, the checks' draws, the checkpoint round trip; the run and
+    its verdicts are the same GAN's returning the samples alone."""
+    spec = tiny_spec(generator=lambda: TupleG(second))
+    run = train(spec, steps=60, seed=0)
+    plain = train(tiny_spec(generator=lambda: TupleG("plain")), steps=60, seed=0)
+    assert run.history["g_loss"] == plain.history["g_loss"]
+    assert [p.fake_to_real for p in run.history.probes] == [
+        p.fake_to_real for p in plain.history.probes
+    ]
+    assert torch.equal(run.samples(32), plain.samples(32))
+    got = verdicts(run)
+    assert got == verdicts(plain)
+    assert {"checkpoint-roundtrip", "diverse", "output-range"} <= set(got)
+    # A bare module too: its latent shape inferred from its first layer.
+    assert_checkpoint_roundtrip(run.generator, lambda: TupleG(second))
+
+
+def test_a_generator_returning_no_tensor_in_front_is_refused_naming_it() -> None:
+    with pytest.raises(TypeError, match=r"generator .*must return a Tensor of samples, or a tuple"):
+        train(tiny_spec(generator=lambda: TupleG("dict")), steps=1)

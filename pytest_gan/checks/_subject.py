@@ -16,6 +16,7 @@ from torch import nn
 
 from pytest_gan._args import check_int
 from pytest_gan.checks._checkpoint_file import canonical_key
+from pytest_gan.losses import g_samples
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import derive_seed, local_generator
 from pytest_gan.run import GANRun
@@ -147,7 +148,7 @@ def infer_latent_shape(module: nn.Module, num_classes: int | None = None) -> tup
                 z = torch.zeros(2, *shape, device=device)
                 inputs = (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long))
                 try:
-                    out = module(*inputs)
+                    out = g_samples(module(*inputs))
                 except Exception as exc:  # a wrong guess; the next one may fit
                     failures.append(f"{shape}: {type(exc).__name__}: {exc}")
                     continue
@@ -272,7 +273,7 @@ def forward(module: nn.Module, z: torch.Tensor, y: torch.Tensor | None, seed: in
     try:
         with preserved_state(module):
             _seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
-            out = module(*inputs)
+            out = g_samples(module(*inputs))
     finally:
         for m, mode in modes:
             m.training = mode
