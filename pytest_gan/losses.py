@@ -82,6 +82,15 @@ def g_samples(out: object) -> object:
     return out if first is None else first
 
 
+def samples_of(out: object) -> torch.Tensor:
+    """:func:`g_samples`, for a G already validated to return them: a G that no longer
+    does raises ``TypeError``."""
+    samples = g_samples(out)
+    if not isinstance(samples, torch.Tensor):
+        raise TypeError(f"the generator must return a Tensor; it returned {type(out).__name__}")
+    return samples
+
+
 def score_of(out: object) -> torch.Tensor:
     """:func:`d_score`, for a D already validated to return one: a D that no longer does
     raises ``TypeError`` rather than being read as some other number."""

@@ -30,8 +30,8 @@ from pytest_gan.losses import (
     SCORE,
     call_d,
     d_score,
-    g_samples,
     per_sample_scores,
+    samples_of,
 )
 from pytest_gan.metrics import mean_pairwise_distance, reach
 from pytest_gan.rng import preserved_torch_rng
@@ -170,8 +170,7 @@ class Prober:
     def probe(self, steps_done: int) -> Probe:
         with preserved_state(self.generator, self.discriminator):
             g_in = (self.z,) if self.fake_labels is None else (self.z, self.fake_labels)
-            fake = g_samples(self.generator(*g_in))
-            assert isinstance(fake, torch.Tensor)  # validate_networks saw G return one
+            fake = samples_of(self.generator(*g_in))
             d_fake = self._d(fake, self.fake_labels)
             d_real = self._d(*self.holdout)
             d_train = self._d(*self.train_batch)

@@ -17,7 +17,7 @@ from pytest_gan._args import check_int
 from pytest_gan.devices import CUBLAS_CONTEXT_WARNING
 from pytest_gan.history import History, Wiring
 from pytest_gan.limits import Deadline, check_time_limit
-from pytest_gan.losses import g_samples
+from pytest_gan.losses import samples_of
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import RNGState, local_generator
 from pytest_gan.spec import GANSpec
@@ -254,7 +254,7 @@ class GANRun:
         try:
             with preserved_state(generator):
                 parts = [
-                    _tensor_of(
+                    samples_of(
                         generator(
                             *(
                                 (z[i : i + chunk],)
@@ -293,14 +293,6 @@ class GANRun:
             f"GANRun({self.name!r}, steps={self.steps}, seed={self.seed}, device={self.device}, "
             f"{self.elapsed:.1f}s)"
         )
-
-
-def _tensor_of(out: object) -> torch.Tensor:
-    """G's samples (``losses.g_samples``), a Tensor: validated when the run was built."""
-    samples = g_samples(out)
-    if not isinstance(samples, torch.Tensor):
-        raise TypeError(f"the generator must return a Tensor; it returned {type(out).__name__}")
-    return samples
 
 
 def require_run(run: Any, check: str) -> GANRun:

@@ -32,7 +32,7 @@ from pytest_gan.limits import (
     can_interrupt,
     check_time_limit,
 )
-from pytest_gan.losses import BY_RANGE, LOSSES, call_d, g_samples, per_sample_scores, score_of
+from pytest_gan.losses import BY_RANGE, LOSSES, call_d, per_sample_scores, samples_of, score_of
 from pytest_gan.probing import Prober, forced_span, preserved_state, saturation_probe
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
@@ -82,9 +82,7 @@ def _d(ctx: TrainContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tens
 
 
 def _g(ctx: TrainContext, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    out = g_samples(ctx.generator(z) if y is None else ctx.generator(z, y))
-    assert isinstance(out, torch.Tensor)  # validate_networks saw G return one
-    return out
+    return samples_of(ctx.generator(z) if y is None else ctx.generator(z, y))
 
 
 def _gradient_penalty(

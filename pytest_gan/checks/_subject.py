@@ -16,7 +16,7 @@ from torch import nn
 
 from pytest_gan._args import check_int
 from pytest_gan.checks._checkpoint_file import canonical_key
-from pytest_gan.losses import g_samples
+from pytest_gan.losses import g_samples, samples_of
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import derive_seed, local_generator
 from pytest_gan.run import GANRun
@@ -273,12 +273,10 @@ def forward(module: nn.Module, z: torch.Tensor, y: torch.Tensor | None, seed: in
     try:
         with preserved_state(module):
             _seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
-            out = g_samples(module(*inputs))
+            out = samples_of(module(*inputs))
     finally:
         for m, mode in modes:
             m.training = mode
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"the generator must return a Tensor; it returned {type(out).__name__}")
     return out.detach().to("cpu", torch.float64)
 
 
