@@ -1,9 +1,12 @@
 """One view over every form of data a ``GANSpec`` accepts.
 
-A Tensor ``[N, ...]``, a pair ``(x, y)``, a map-style ``Dataset`` or a ``DataLoader`` all
-become a :class:`DataSource` that yields batches in an order decided by a generator the
-caller owns (never the global RNG), hands out held-out real samples for the probes, and
-infers the range the data lives in.
+A Tensor ``[N, ...]``, a pair ``(x, y)``, a map-style ``Dataset``, an ``IterableDataset``
+or a ``DataLoader`` all become a :class:`DataSource` that yields batches in an order decided
+by a generator the caller owns (never the global RNG), hands out held-out real samples for
+the probes, and infers the range the data lives in. Items may be Tensors or numpy arrays
+(as a ``DataLoader``'s default collation takes them); a run's floating-point samples reach
+the networks in its discriminator's dtype (float64 arrays from numpy meet a float32 D as
+float32, as a loop's ``.float()`` makes them).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from pytest_gan import _defaults
@@ -51,11 +55,28 @@ SAMPLE_KEYS = ("image", "images", "img", "pixel_values", "x", "input", "inputs",
 LABEL_KEYS = ("label", "labels", "y", "target", "targets", "class", "class_label")
 
 
+def _numeric_array(value: Any) -> bool:
+    """A numpy array (or numpy scalar) of numbers: what ``default_collate`` turns into a
+    Tensor."""
+    return isinstance(value, (np.ndarray, np.generic)) and (
+        np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_
+    )
+
+
+def _as_sample(value: Any) -> Any:
+    """A sample as a Tensor: a Tensor as it is, a numeric numpy array converted (sharing
+    its memory where it can); anything else unchanged, for the caller to refuse."""
+    return torch.as_tensor(value) if _numeric_array(value) else value
+
+
 def _split_item(item: Any, argument: str) -> tuple[torch.Tensor, Any]:
+    item = _as_sample(item)
     if isinstance(item, torch.Tensor):
         return item, None
-    if isinstance(item, (tuple, list)) and item and isinstance(item[0], torch.Tensor):
-        return item[0], (item[1] if len(item) > 1 else None)
+    if isinstance(item, (tuple, list)) and item:
+        first = _as_sample(item[0])
+        if isinstance(first, torch.Tensor):
+            return first, (item[1] if len(item) > 1 else None)
     if isinstance(item, Mapping):
         return _split_mapping(item, argument)
     raise TypeError(
@@ -71,9 +92,11 @@ def _split_mapping(item: Mapping[Any, Any], argument: str) -> tuple[torch.Tensor
     floating-point Tensor, else the first holding any Tensor (a pipeline that adds
     normalised ``pixel_values`` beside the stored ``image`` gives the former); and the
     first of :data:`LABEL_KEYS` that holds integer class labels (None when none does: a
-    pix2pix ``label`` image, a mask, a class name)."""
-    tensors = [k for k in SAMPLE_KEYS if isinstance(item.get(k), torch.Tensor)]
-    floats = [k for k in tensors if item[k].is_floating_point()]
+    pix2pix ``label`` image, a mask, a class name). Numpy arrays count as Tensors (a Hugging
+    Face dataset's ``with_format("numpy")``)."""
+    values = {k: _as_sample(item.get(k)) for k in SAMPLE_KEYS}
+    tensors = [k for k in SAMPLE_KEYS if isinstance(values[k], torch.Tensor)]
+    floats = [k for k in tensors if values[k].is_floating_point()]
     if not tensors:
         raise TypeError(
             f"{argument} yields dicts with keys {sorted(map(str, item))}; the sample must be a "
@@ -82,7 +105,7 @@ def _split_mapping(item: Mapping[Any, Any], argument: str) -> tuple[torch.Tensor
         )
     sample = (floats or tensors)[0]
     label = next((k for k in LABEL_KEYS if _class_labels(item.get(k))), None)
-    return item[sample], (None if label is None else item[label])
+    return values[sample], (None if label is None else item[label])
 
 
 def _class_labels(value: Any) -> bool:
@@ -92,7 +115,7 @@ def _class_labels(value: Any) -> bool:
         return False
     if isinstance(value, int):
         return True
-    if isinstance(value, (torch.Tensor, np.ndarray)):
+    if isinstance(value, (torch.Tensor, np.ndarray, np.integer)):
         t = torch.as_tensor(value)
         return t.ndim <= 1 and _is_integer(t)
     return False
@@ -144,23 +167,38 @@ def _is_integer(x: torch.Tensor) -> bool:
 class DataSource:
     """Batches, held-out samples and the range of a spec's data. ``integers`` admits
     integer samples (8-bit images as stored) for a look at their range; a spec's data,
-    which a network trains on, must be floating point."""
+    which a network trains on, must be floating point. Samples are handed out in ``dtype``
+    (None: as they are; a run sets its discriminator's, :meth:`for_network`).
+    ``batch_size`` batches an ``IterableDataset``."""
 
-    def __init__(self, data: Any, *, conditional: bool, integers: bool = False) -> None:
+    def __init__(
+        self,
+        data: Any,
+        *,
+        conditional: bool,
+        integers: bool = False,
+        batch_size: int = _defaults.BATCH_SIZE,
+    ) -> None:
         self.conditional = conditional
         self.integers = integers
+        self.dtype: torch.dtype | None = None
         self.loader: DataLoader[Any] | None = None
         self.dataset: Dataset[Any] | None = None
         self.x: torch.Tensor | None = None
         self.y: torch.Tensor | None = None
+        data = _as_sample(data)
         if not isinstance(data, (torch.Tensor, tuple, list, Dataset, DataLoader)):
             raise TypeError(
                 "data must be a Tensor [N, ...], a pair (x, y) of Tensors, a Dataset or a "
                 f"DataLoader; got {type(data).__name__}"
             )
+        if isinstance(data, IterableDataset):
+            # Its items come one at a time, in its own order: batched as a loop batches
+            # them (numpy items collated to Tensors).
+            data = DataLoader(data, batch_size=batch_size)
         if isinstance(data, torch.Tensor):
-            self.x = data
             _check_samples(data, "data", integers)
+            self.x = data
         elif isinstance(data, (tuple, list)):
             self._init_pair(data)
         elif isinstance(data, DataLoader):
@@ -171,8 +209,6 @@ class DataSource:
             x, y = _split_item(first, "data (DataLoader)")
             _check_samples(x, "data (first DataLoader batch)", integers)
             self._first_batch: Batch = (x, None if y is None else _as_labels(y, "data labels"))
-        elif isinstance(data, IterableDataset):
-            raise TypeError("data is an IterableDataset: wrap it in a DataLoader")
         else:
             self._init_dataset(data)
         n = self.size()
@@ -185,6 +221,7 @@ class DataSource:
             )
 
     def _init_pair(self, data: tuple[Any, ...] | list[Any]) -> None:
+        data = [_as_sample(t) for t in data]
         if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
             raise TypeError(
                 "data given as a tuple must be a pair (x, y) of Tensors; got "
@@ -208,7 +245,21 @@ class DataSource:
         if n == 0:
             raise ValueError("data is an empty Dataset")
         items = [_split_item(data[i], "data (Dataset)") for i in range(min(n, _INSPECT_ITEMS))]
-        _check_samples(torch.stack([x for x, _ in items]), "data (Dataset items)", self.integers)
+        x = torch.stack([x for x, _ in items])
+        _check_samples(x, "data (Dataset items)", self.integers)
+
+    def for_network(self, network: nn.Module) -> None:
+        """Hand out floating-point samples in the dtype of ``network``'s parameters (a run's
+        discriminator): float64 data from numpy would otherwise fail every float32 layer,
+        and bfloat16 data a float32 one. A network without floating-point parameters
+        leaves the samples as they are."""
+        self.dtype = next((p.dtype for p in network.parameters() if p.is_floating_point()), None)
+
+    def _cast(self, x: torch.Tensor) -> torch.Tensor:
+        """Floating-point samples in ``dtype``; integer samples as they are."""
+        if self.dtype is None or not x.is_floating_point() or x.dtype == self.dtype:
+            return x
+        return x.to(self.dtype)
 
     def size(self) -> int | None:
         """Number of samples, or None for a DataLoader (its batches are all we see)."""
@@ -223,10 +274,10 @@ class DataSource:
     def gather(self, idx: torch.Tensor) -> Batch:
         """The samples (and labels) at ``idx``."""
         if self.x is not None:
-            return self.x[idx], (self.y[idx] if self.y is not None else None)
+            return self._cast(self.x[idx]), (self.y[idx] if self.y is not None else None)
         assert self.dataset is not None
         items = [_split_item(self.dataset[int(i)], "data (Dataset)") for i in idx]
-        x = torch.stack([t for t, _ in items])
+        x = self._cast(torch.stack([t for t, _ in items]))
         labels = [y for _, y in items]
         if any(y is None for y in labels):
             return x, None
@@ -238,6 +289,7 @@ class DataSource:
             produced = False
             for item in self.loader:
                 x, y = _split_item(item, "data (DataLoader)")
+                x = self._cast(x)
                 if x.shape[0] < 2:
                     continue
                 produced = True
@@ -264,7 +316,7 @@ class DataSource:
         """The first ``n`` samples, deterministically (for validation)."""
         if self.loader is not None:
             x, y = self._first_batch
-            return x[:n], (None if y is None else y[:n])
+            return self._cast(x[:n]), (None if y is None else y[:n])
         size = self.size()
         assert size is not None
         return self.gather(torch.arange(min(n, size)))

@@ -8,6 +8,7 @@ run in :func:`validate_networks`, which ``train`` calls before the first step.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,8 +40,21 @@ SaveCheckpoint = Callable[[nn.Module, Path], object]
 LoadCheckpoint = Callable[[Path], nn.Module]
 
 
+def refuse_scripted(module: nn.Module, argument: str) -> None:
+    """A TypeError naming ``argument`` for a TorchScript module: torch takes no hooks on
+    one (``register_forward_pre_hook is not supported on ScriptModules``), and the
+    instrumentation and the checks' looks are hooks."""
+    if isinstance(module, torch.jit.ScriptModule):
+        raise TypeError(
+            f"{argument} is a TorchScript module ({type(module).__name__}); torch attaches "
+            "no hooks to one, and the checks need them: give the eager nn.Module (script or "
+            "export it after training, for deployment)"
+        )
+
+
 def _check_factory(value: object, argument: str) -> None:
     if isinstance(value, nn.Module):
+        refuse_scripted(value, argument)
         return
     if not callable(value):
         raise TypeError(
@@ -147,7 +161,11 @@ class GANSpec:
             raise TypeError(f"name must be None or a str; got {type(self.name).__name__}")
         if self.data_range is not None:
             self.data_range = checked_range(self.data_range, "data_range")
-        self.source = DataSource(self.data, conditional=self.num_classes is not None)
+        self.source = DataSource(
+            self.data,
+            conditional=self.num_classes is not None,
+            batch_size=self.batch_size,
+        )
         check_varies(self.source)
         if self.num_classes is not None:
             self.source.check_labels(self.num_classes)
@@ -184,6 +202,7 @@ class GANSpec:
             raise TypeError(
                 f"{argument} factory must return an nn.Module; it returned {type(module).__name__}"
             )
+        refuse_scripted(module, f"{argument} factory's module")
         return module
 
 
@@ -199,6 +218,7 @@ def _forward(
         shapes = ", ".join(describe_shape(t) for t in inputs)
         raise ValueError(
             f"{argument} failed on inputs of shape {shapes}: {type(exc).__name__}: {exc}"
+            + _dtype_hint(module, inputs[0])
         ) from exc
     tensor = d_score(out) if scores else g_samples(out)
     if (
@@ -227,6 +247,74 @@ def _forward(
     return tensor
 
 
+def _dry_inputs(
+    spec: GANSpec, discriminator: nn.Module, z: torch.Tensor, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """Two real samples (and their labels) and the inputs G and D take besides."""
+    real, labels = spec.source.peek(z.shape[0])
+    real = real.to(device)
+    if not spec.conditional:
+        labels = None
+    g_inputs: tuple[torch.Tensor, ...] = (z,)
+    d_extra: tuple[torch.Tensor, ...] = ()
+    if labels is not None:
+        labels = labels.to(device)
+        g_inputs = (z, labels)
+        # An AC-GAN's D reads the image alone and predicts the label (losses.takes_labels).
+        d_extra = (labels,) if takes_labels(discriminator) else ()
+    return real, labels, g_inputs, d_extra
+
+
+def has_lazy(module: nn.Module) -> bool:
+    """Whether ``module`` holds lazy parameters or buffers (``nn.LazyLinear``,
+    ``nn.LazyBatchNorm2d``, ...): shapes and values still to come from a first batch."""
+    return any(
+        nn.parameter.is_lazy(t) for t in itertools.chain(module.parameters(), module.buffers())
+    )
+
+
+def materialize_lazy(
+    spec: GANSpec, generator: nn.Module, discriminator: nn.Module, device: torch.device
+) -> None:
+    """Initialise the lazy layers of G and D by a dry run on two samples, as a loop's first
+    batch would: G on zero latents, D on two real samples, in eval mode (no running
+    statistic moves) and without gradients. Their initial values are drawn from torch's
+    RNG, as in a loop; nothing else is changed. A network with no lazy layer is not run.
+    Raises ``ValueError`` naming the network, as :func:`validate_networks` does, when a
+    network fails on its inputs."""
+    if not (has_lazy(generator) or has_lazy(discriminator)):
+        return
+    z = torch.zeros(2, *spec.latent_shape, device=device)
+    real, _, g_inputs, d_extra = _dry_inputs(spec, discriminator, z, device)
+    modes = [(m, m.training) for net in (generator, discriminator) for m in net.modules()]
+    generator.eval()
+    discriminator.eval()
+    try:
+        with torch.no_grad():
+            if has_lazy(generator):
+                _forward(generator, f"generator (with latent_dim={spec.latent_dim!r})", *g_inputs)
+            if has_lazy(discriminator):
+                _forward(
+                    discriminator, "discriminator (on real samples)", real, *d_extra, scores=True
+                )
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+def _dtype_hint(module: nn.Module, x: torch.Tensor) -> str:
+    """Why a network may have failed on its input: its parameters in another dtype than the
+    input (z is made in torch's default dtype; the data is handed in D's dtype)."""
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+    if dtype is None or not x.is_floating_point() or dtype == x.dtype:
+        return ""
+    return (
+        f" (its parameters are {dtype}, its input {x.dtype}: z is made in torch's default "
+        f"dtype; build the networks in {x.dtype}, convert z in forward, or set "
+        f"torch.set_default_dtype({dtype}) before training)"
+    )
+
+
 def validate_networks(
     spec: GANSpec,
     generator: nn.Module,
@@ -240,17 +328,7 @@ def validate_networks(
     """
     n = 2
     z = torch.randn(n, *spec.latent_shape, device=device)
-    real, labels = spec.source.peek(n)
-    real = real.to(device)
-    if not spec.conditional:
-        labels = None
-    g_inputs: tuple[torch.Tensor, ...] = (z,)
-    d_extra: tuple[torch.Tensor, ...] = ()
-    if labels is not None:
-        labels = labels.to(device)
-        g_inputs = (z, labels)
-        # An AC-GAN's D reads the image alone and predicts the label (losses.takes_labels).
-        d_extra = (labels,) if takes_labels(discriminator) else ()
+    real, labels, g_inputs, d_extra = _dry_inputs(spec, discriminator, z, device)
     with torch.no_grad():
         argument = f"generator (with latent_dim={spec.latent_dim!r})"
         fake = _forward(generator, argument, *g_inputs)

@@ -36,7 +36,7 @@ from pytest_gan.losses import BY_RANGE, LOSSES, call_d, per_sample_scores, sampl
 from pytest_gan.probing import Prober, forced_span, preserved_state, saturation_probe
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
-from pytest_gan.spec import GANSpec, validate_networks
+from pytest_gan.spec import GANSpec, materialize_lazy, validate_networks
 
 
 @dataclass
@@ -467,6 +467,8 @@ def _run(
     discriminator = spec.make_discriminator().to(device)
     generator.train()
     discriminator.train()
+    spec.source.for_network(discriminator)
+    materialize_lazy(spec, generator, discriminator, device)
     with preserved_state(generator, discriminator):
         validate_networks(spec, generator, discriminator, device)
     initial_state = {k: v.detach().to("cpu", copy=True) for k, v in generator.state_dict().items()}

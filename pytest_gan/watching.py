@@ -57,7 +57,7 @@ from pytest_gan.instrument import Instrument
 from pytest_gan.probing import SATURATED_LOGIT, forced_outputs, forced_span, preserved_state
 from pytest_gan.rng import RNGState, local_generator
 from pytest_gan.run import STREAM_PROBE
-from pytest_gan.spec import GANSpec, validate_networks
+from pytest_gan.spec import GANSpec, has_lazy, refuse_scripted, validate_networks
 from pytest_gan.training import make_prober
 from pytest_gan.watched_run import (
     WATCH_FIRST_EVERY,
@@ -83,6 +83,7 @@ def unwrap_module(module: Any, argument: str) -> nn.Module:
             break
     if not isinstance(module, nn.Module):
         raise TypeError(f"{argument} must be an nn.Module; got {type(module).__name__}")
+    refuse_scripted(module, argument)
     return module
 
 
@@ -185,6 +186,15 @@ class Watch:
     ) -> None:
         self.generator = unwrap_module(generator, "generator")
         self.discriminator = unwrap_module(discriminator, "discriminator")
+        for argument, module in (
+            ("generator", self.generator),
+            ("discriminator", self.discriminator),
+        ):
+            if has_lazy(module):
+                raise ValueError(
+                    f"{argument} has lazy layers not initialised yet: pass one batch through it "
+                    "(a dry run) before its optimizer is built and the loop is watched"
+                )
         self.opt_g = unwrap_optimizer(opt_g, "opt_g")
         self.opt_d = unwrap_optimizer(opt_d, "opt_d")
         self.wrappers = {
@@ -215,9 +225,11 @@ class Watch:
                 num_classes=num_classes,
                 name=name,
             )
+            self.spec.source.for_network(self.discriminator)
             self.holdout_source = None
             if holdout is not None:
                 self.holdout_source = DataSource(holdout, conditional=num_classes is not None)
+                self.holdout_source.for_network(self.discriminator)
                 check_varies(self.holdout_source)
             self.device = _device_of(self.generator)
             with preserved_state(self.generator, self.discriminator):

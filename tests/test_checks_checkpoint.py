@@ -617,3 +617,40 @@ def test_a_generator_with_infinite_outputs_round_trips() -> None:
             return out
 
     assert_checkpoint_roundtrip(Overflowing(), Overflowing, latent_dim=LATENT)
+
+
+class LazyGenerator(nn.Module):
+    """A generator of lazy layers, whose parameters take their shapes (and values) from
+    the first batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LazyLinear(32), nn.LazyBatchNorm1d(), nn.ReLU(), nn.LazyLinear(2)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def test_a_generator_of_lazy_layers_round_trips_and_a_fresh_one_is_caught() -> None:
+    # Its fresh instances have no values until a batch passes: before the dry run they
+    # raised torch's "uninitialized parameter" ValueError on a legitimate run.
+    run = train(tiny_spec(generator=LazyGenerator), steps=STEPS, instrument=False)
+    assert_checkpoint_roundtrip(run)
+    assert_checkpoint_roundtrip(run.generator, LazyGenerator, reference=LazyGenerator)
+
+    def save_fresh(module: nn.Module, path: Path) -> None:
+        # A fresh model, its layers initialised by an inference pass.
+        fresh = LazyGenerator().eval()
+        with torch.no_grad():
+            fresh(torch.zeros(2, LATENT))
+        torch.save(fresh.state_dict(), path)
+
+    for call in (
+        lambda: assert_checkpoint_roundtrip(run, save=save_fresh),
+        lambda: assert_checkpoint_roundtrip(run.generator, LazyGenerator, save=save_fresh),
+    ):
+        with pytest.raises(GANAssertionError) as caught:
+            call()
+        assert caught.value.pitfall == "checkpoint-not-trained"

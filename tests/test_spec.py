@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from pytest_gan import GANSpec, GANTrainingError, train
-from tests.tiny import LATENT, gaussian, make_d, make_g, tiny_spec
+from tests.tiny import LATENT, gaussian, make_d, make_g, scripted, tiny_spec
 
 NAN_DATA = gaussian()
 NAN_DATA[3, 1] = math.nan
@@ -35,6 +35,7 @@ NAN_DATA[3, 1] = math.nan
         ({"batch_size": 64.0}, TypeError, "batch_size"),
         ({"n_critic": 0}, ValueError, "n_critic"),
         ({"name": 7}, TypeError, "name"),
+        ({"generator": scripted(make_g())}, TypeError, "generator is a TorchScript"),
         ({"save_checkpoint": "generator.pt"}, TypeError, "save_checkpoint"),
         ({"load_checkpoint": 1}, TypeError, "load_checkpoint"),
         ({"data_range": (1, -1)}, ValueError, "data_range"),
@@ -93,6 +94,16 @@ def test_spec_defaults_and_name() -> None:
         ({"discriminator": lambda: _Sum()}, "one score"),
         ({"generator": lambda: _NotATensor()}, "generator .*must return a Tensor"),
         ({"generator": lambda: 3}, "generator factory must return an nn.Module"),
+        (
+            {"discriminator": lambda: scripted(make_d())},
+            "discriminator factory's module is a TorchScript module",
+        ),
+        # A generator in another dtype than z: named, with the ways out.
+        (
+            {"generator": lambda: make_g().double()},
+            r"generator .*its parameters are torch.float64, its input torch.float32.*"
+            r"set_default_dtype\(torch.float64\)",
+        ),
         (
             {"optimizers": lambda g, d: torch.optim.Adam(g.parameters())},
             "optimizers must return a pair",

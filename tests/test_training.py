@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from fixtures.steps import UserStep
 from pytest_gan import GANRun, TrainContext, assert_checkpoint_roundtrip, train
@@ -91,12 +91,48 @@ class DictDataset(Dataset[dict[str, Any]]):
         return item
 
 
+class NumpyDataset(Dataset[Any]):
+    """Items as a custom Dataset over arrays gives them: a float64 ndarray (numpy's default
+    dtype), with an ``np.int64`` label, or under ``"image"`` in a dict (a Hugging Face
+    dataset's ``with_format("numpy")``)."""
+
+    def __init__(self, x: torch.Tensor, kind: str) -> None:
+        self.x, self.kind = x.double().numpy(), kind
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> Any:
+        if self.kind == "pair":
+            return self.x[i], np.int64(0)
+        if self.kind == "dict":
+            return {"image": self.x[i], "label": np.int64(0)}
+        return self.x[i]
+
+
+class StreamDataset(IterableDataset[torch.Tensor]):
+    """A streaming dataset: its samples in its own order, once each."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+
+    def __iter__(self) -> Any:
+        return iter(self.x)
+
+
 @pytest.mark.parametrize(
     "form",
     [
         "tensor",
+        "float64-tensor",
+        "numpy-array",
+        "numpy-pair",
         "pair",
         "tensor-dataset",
+        "numpy-dataset",
+        "numpy-pair-dataset",
+        "numpy-dict-dataset",
+        "iterable-dataset",
         "pair-dataset",
         "dict-dataset",
         "loader",
@@ -108,8 +144,15 @@ def test_every_data_form_trains(form: str) -> None:
     x = gaussian(600)
     data: Any = {
         "tensor": x,
+        "float64-tensor": x.double(),
+        "numpy-array": x.double().numpy(),
+        "numpy-pair": (x.double().numpy(), np.zeros(600, dtype=np.int64)),
         "pair": (x, torch.zeros(600, dtype=torch.long)),
         "tensor-dataset": TensorDataset(x),
+        "numpy-dataset": NumpyDataset(x, "sample"),
+        "numpy-pair-dataset": NumpyDataset(x, "pair"),
+        "numpy-dict-dataset": NumpyDataset(x, "dict"),
+        "iterable-dataset": StreamDataset(x),
         "pair-dataset": PairDataset(x),
         "dict-dataset": DictDataset(x),
         "loader": DataLoader(TensorDataset(x), batch_size=32, shuffle=True),
@@ -127,15 +170,20 @@ def test_every_data_form_trains(form: str) -> None:
     run = train(tiny_spec(data=data, train_step=step), steps=4)
     # Four steps, then the two calls of the saturation probe (on copies of the networks).
     assert len(seen) == 4 + 2
+    # Numpy items and arrays as Tensors, float64 samples in the networks' float32.
     assert all(isinstance(b, torch.Tensor) and b.shape[1:] == (2,) for b in seen)
+    assert all(b.dtype == torch.float32 for b in seen)
     expected_batch = 32 if form.startswith("loader") else 64
     assert seen[0].shape[0] == expected_batch
     real = run.real(50)
-    assert real.shape == (50, 2)
+    assert real.shape == (50, 2) and real.dtype == torch.float32
     # Every form yields samples of the data itself.
     assert torch.isin(real[:, 0].cpu(), x[:, 0]).all()
+    if form == "iterable-dataset":
+        # Batched in its own order, at the spec's batch size, as a loop's DataLoader would.
+        assert torch.equal(seen[0], x[:64])
     lo, hi = run.data_range
-    if form in ("tensor", "pair"):
+    if form in ("tensor", "pair", "float64-tensor", "numpy-array", "numpy-pair"):
         assert (lo, hi) == (float(x.min()), float(x.max()))
     else:
         # Datasets and loaders are inspected, not scanned: the range seen lies within.
@@ -179,6 +227,61 @@ def test_a_dict_item_s_floating_point_sample_is_taken_before_a_stored_one() -> N
         real, labels = spec.source.peek(8)
         assert torch.equal(real, x[:8]) and labels is None
         train(spec, steps=2)
+
+
+def test_a_float64_gan_trains_under_torch_s_default_dtype() -> None:
+    """Networks built in float64 (set_default_dtype, as scientific code does) get z, data
+    and looks in float64: the same verdicts as the float32 GAN, not a dtype error."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        run = train(tiny_spec(data=gaussian(600).numpy()), steps=200)
+        assert run.samples(8).dtype == torch.float64 and run.real(8).dtype == torch.float64
+        assert set(verdicts(run).values()) == {"pass"}
+    finally:
+        torch.set_default_dtype(before)
+
+
+class _DoubleG(nn.Module):
+    """A float64 generator that converts its own z, beside a float64 D."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2)).double()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(z.double())
+        return out
+
+
+@pytest.mark.parametrize(
+    ("data_dtype", "d_dtype"),
+    [
+        (torch.float32, torch.float64),
+        (torch.float32, torch.bfloat16),
+        (torch.float64, torch.float32),
+    ],
+)
+def test_samples_reach_the_discriminator_in_its_own_dtype(
+    data_dtype: torch.dtype, d_dtype: torch.dtype
+) -> None:
+    g = _DoubleG if d_dtype == torch.float64 else _HalfG if d_dtype == torch.bfloat16 else None
+    spec = tiny_spec(
+        data=gaussian(600).to(data_dtype),
+        discriminator=lambda: nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1)).to(
+            d_dtype
+        ),
+        **({} if g is None else {"generator": g}),
+    )
+    seen: list[torch.Tensor] = []
+
+    def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
+        seen.append(batch)
+        return UserStep()(ctx, batch)
+
+    run = train(replace(spec, train_step=step), steps=3)
+    assert {b.dtype for b in seen} == {d_dtype}
+    assert run.real(8).dtype == d_dtype
 
 
 def test_dict_items_without_a_sample_key_are_refused_naming_their_keys() -> None:

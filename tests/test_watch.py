@@ -20,6 +20,7 @@ from fixtures import models, zoo
 from fixtures.loops import watched
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
 from pytest_gan.watched_run import WATCH_FIRST_EVERY, WATCH_MAX_PROBES, WatchedRun
+from tests.tiny import scripted
 
 LATENT = zoo.RING_LATENT
 BATCH = 128
@@ -587,6 +588,11 @@ def test_bad_arguments_name_themselves() -> None:
         pg.watch(object(), d, opt_g, opt_d, data=DATA, latent_dim=LATENT)
     with pytest.raises(TypeError, match=r"opt_d must be a torch\.optim\.Optimizer"):
         pg.watch(g, d, opt_g, "adam", data=DATA, latent_dim=LATENT)
+    with pytest.raises(TypeError, match="discriminator is a TorchScript module"):
+        pg.watch(g, scripted(d), opt_g, opt_d, data=DATA, latent_dim=LATENT)
+    lazy = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 1))
+    with pytest.raises(ValueError, match="discriminator has lazy layers not initialised yet"):
+        pg.watch(g, lazy, opt_g, opt_d, data=DATA, latent_dim=LATENT)
     with pytest.raises(ValueError, match="loss must be None or one of"):
         pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT, loss="bce-logits")
     with pytest.raises(ValueError, match="latent_dim"):

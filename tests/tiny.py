@@ -27,6 +27,13 @@ def make_d() -> nn.Module:
     return nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
 
 
+def scripted(module: nn.Module) -> nn.Module:
+    """``torch.jit.script(module)``, which torch 2.14 deprecates with a FutureWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.script(module)
+
+
 def tiny_spec(**overrides: Any) -> GANSpec:
     kwargs: dict[str, Any] = dict(
         generator=make_g, discriminator=make_d, data=gaussian(), latent_dim=LATENT

@@ -20,7 +20,7 @@ from pytest_gan.losses import g_samples, samples_of
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import derive_seed, local_generator
 from pytest_gan.run import GANRun
-from pytest_gan.spec import ModuleFactory, _latent_shape
+from pytest_gan.spec import ModuleFactory, _latent_shape, has_lazy
 
 # Random streams of this check (disjoint from training's), derived from ``seed``.
 _STREAM_LATENT = 11
@@ -66,6 +66,40 @@ def as_factory(value: object, argument: str) -> ModuleFactory | None:
             raise TypeError(
                 f"{argument} must return an nn.Module; it returned {type(module).__name__}"
             )
+        return module
+
+    return make
+
+
+def materializing(
+    factory: ModuleFactory | None, shape: tuple[int, ...], num_classes: int | None
+) -> ModuleFactory | None:
+    """``factory``, whose modules' lazy layers (``nn.LazyLinear``, ``nn.LazyConv2d``, ...)
+    are initialised by a dry run on two zero latents, as a loop's first batch initialises
+    them (a lazy parameter has no values to read or compare until then). The dry run
+    draws the initial values from torch's RNG, as a loop's would; it runs in eval mode,
+    without gradients. Modules with no lazy layer are returned as the factory made them."""
+    if factory is None:
+        return None
+    made = factory
+
+    def make() -> nn.Module:
+        module = made()
+        if not has_lazy(module):
+            return module
+        device = device_of(module) or torch.device("cpu")
+        z = torch.zeros(2, *shape, device=device)
+        inputs = (
+            (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long, device=device))
+        )
+        modes = [(m, m.training) for m in module.modules()]
+        module.eval()
+        try:
+            with torch.no_grad():
+                module(*inputs)
+        finally:
+            for m, mode in modes:
+                m.training = mode
         return module
 
     return make
@@ -236,7 +270,7 @@ def resolve_subject(
         raise TypeError(
             f"device must be None, a str or a torch.device; got {type(device).__name__}"
         )
-    return Subject(module, made, shape, classes, expected, initial)
+    return Subject(module, materializing(made, shape, classes), shape, classes, expected, initial)
 
 
 def device_of(module: nn.Module) -> torch.device | None:

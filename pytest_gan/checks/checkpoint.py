@@ -55,6 +55,7 @@ from pytest_gan.checks._subject import (
     device_of,
     forward,
     latents,
+    materializing,
     output_gap,
     resolve_subject,
     trained_outputs,
@@ -128,7 +129,9 @@ def assert_checkpoint_roundtrip(
         raise TypeError(f"save must be a callable (module, path); got {type(save).__name__}")
     if load is not None and not callable(load):
         raise TypeError(f"load must be a callable path -> module; got {type(load).__name__}")
-    reference_factory = as_factory(reference, "reference")
+    reference_factory = materializing(
+        as_factory(reference, "reference"), subject.latent_shape, subject.num_classes
+    )
     check_int(samples, "samples")
     check_int(seed, "seed", least=0)
     if load is None:
