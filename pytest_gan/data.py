@@ -2,24 +2,27 @@
 
 A Tensor ``[N, ...]``, a pair ``(x, y)``, a map-style ``Dataset``, an ``IterableDataset``
 or a ``DataLoader`` all become a :class:`DataSource` that yields batches in an order decided
-by a generator the caller owns (never the global RNG), hands out held-out real samples for
-the probes, and infers the range the data lives in. Items may be Tensors or numpy arrays
-(as a ``DataLoader``'s default collation takes them); a run's floating-point samples reach
-the networks in its discriminator's dtype (float64 arrays from numpy meet a float32 D as
-float32, as a loop's ``.float()`` makes them).
+by a generator the caller owns (a user's ``DataLoader`` keeps its own order, and draws its
+workers' seeds from torch's global RNG as it does in a loop), hands out held-out real
+samples for the probes, and infers the range the data lives in. Items may be Tensors or
+numpy arrays (as a ``DataLoader``'s default collation takes them); where the discriminator
+refuses the samples' floating-point dtype and takes its own, a run hands them over in D's
+dtype (float64 arrays from numpy meet a float32 D as float32, as a loop's ``.float()``
+makes them: :meth:`DataSource.in_dtype`).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from pytest_gan import _defaults
+from pytest_gan.rng import RNGState
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]
 
@@ -43,6 +46,8 @@ def describe_shape(t: torch.Tensor) -> str:
 
 
 def _as_labels(y: Any, argument: str) -> torch.Tensor:
+    if isinstance(y, (list, tuple)) and any(isinstance(v, (np.ndarray, np.generic)) for v in y):
+        y = np.asarray(y)  # a Dataset's labels as numpy numbers or 0-d arrays
     labels = torch.as_tensor(y)
     if labels.is_floating_point() or labels.dtype == torch.bool:
         raise ValueError(f"{argument} must hold integer class labels; got dtype {labels.dtype}")
@@ -65,8 +70,14 @@ def _numeric_array(value: Any) -> bool:
 
 def _as_sample(value: Any) -> Any:
     """A sample as a Tensor: a Tensor as it is, a numeric numpy array converted (sharing
-    its memory where it can); anything else unchanged, for the caller to refuse."""
-    return torch.as_tensor(value) if _numeric_array(value) else value
+    its memory where it can: a read-only array, memory-mapped or Arrow-backed, is copied,
+    which torch would otherwise warn of); anything else unchanged, for the caller to
+    refuse."""
+    if not _numeric_array(value):
+        return value
+    if isinstance(value, np.ndarray) and not value.flags.writeable:
+        value = np.array(value)
+    return torch.as_tensor(value)
 
 
 def _split_item(item: Any, argument: str) -> tuple[torch.Tensor, Any]:
@@ -168,7 +179,7 @@ class DataSource:
     """Batches, held-out samples and the range of a spec's data. ``integers`` admits
     integer samples (8-bit images as stored) for a look at their range; a spec's data,
     which a network trains on, must be floating point. Samples are handed out in ``dtype``
-    (None: as they are; a run sets its discriminator's, :meth:`for_network`).
+    (None: as they are; a run's own view, :meth:`in_dtype`, may name its discriminator's).
     ``batch_size`` batches an ``IterableDataset``."""
 
     def __init__(
@@ -189,13 +200,14 @@ class DataSource:
         data = _as_sample(data)
         if not isinstance(data, (torch.Tensor, tuple, list, Dataset, DataLoader)):
             raise TypeError(
-                "data must be a Tensor [N, ...], a pair (x, y) of Tensors, a Dataset or a "
-                f"DataLoader; got {type(data).__name__}"
+                "data must be a Tensor or numpy array [N, ...], a pair (x, y) of them, a "
+                f"Dataset, an IterableDataset or a DataLoader; got {type(data).__name__}"
             )
         if isinstance(data, IterableDataset):
             # Its items come one at a time, in its own order: batched as a loop batches
-            # them (numpy items collated to Tensors).
-            data = DataLoader(data, batch_size=batch_size)
+            # them (numpy items collated to Tensors). Its own generator: iterating draws a
+            # seed for the workers, which would come from the caller's global RNG.
+            data = DataLoader(data, batch_size=batch_size, generator=torch.Generator())
         if isinstance(data, torch.Tensor):
             _check_samples(data, "data", integers)
             self.x = data
@@ -203,7 +215,13 @@ class DataSource:
             self._init_pair(data)
         elif isinstance(data, DataLoader):
             self.loader = data
-            first = next(iter(data), None)
+            # Iterating a DataLoader draws its workers' seed from the global RNG: a look at
+            # its first batch leaves the caller's state as it was.
+            caller_rng = RNGState.capture()
+            try:
+                first = next(iter(data), None)
+            finally:
+                caller_rng.restore()
             if first is None:
                 raise ValueError("data is a DataLoader that yields no batches")
             x, y = _split_item(first, "data (DataLoader)")
@@ -248,12 +266,15 @@ class DataSource:
         x = torch.stack([x for x, _ in items])
         _check_samples(x, "data (Dataset items)", self.integers)
 
-    def for_network(self, network: nn.Module) -> None:
-        """Hand out floating-point samples in the dtype of ``network``'s parameters (a run's
-        discriminator): float64 data from numpy would otherwise fail every float32 layer,
-        and bfloat16 data a float32 one. A network without floating-point parameters
-        leaves the samples as they are."""
-        self.dtype = next((p.dtype for p in network.parameters() if p.is_floating_point()), None)
+    def in_dtype(self, dtype: torch.dtype | None) -> DataSource:
+        """This data, its floating-point samples handed out in ``dtype`` (None: as they
+        are): a view for one run, sharing everything else, so that one run's choice never
+        changes another's samples."""
+        if dtype == self.dtype:
+            return self
+        view = copy.copy(self)
+        view.dtype = dtype
+        return view
 
     def _cast(self, x: torch.Tensor) -> torch.Tensor:
         """Floating-point samples in ``dtype``; integer samples as they are."""
@@ -355,6 +376,17 @@ class DataSource:
         size = self.size()
         assert size is not None
         return self.gather(torch.randperm(size, generator=generator)[:n]), False
+
+    def step_sized(self, batch_size: int, train_idx: torch.Tensor | None) -> Batch:
+        """Training samples as many as a training step gets (what :meth:`batches` yields):
+        the first ``batch_size`` of ``train_idx`` (all of them when fewer), or a
+        DataLoader's first batch as it comes. A step that sizes its labels or z by a fixed
+        batch size of its own, as much public code does, runs on it as in training."""
+        if self.loader is not None:
+            x, y = self._first_batch
+            return self._cast(x), y
+        pool = train_idx if train_idx is not None else torch.arange(self.size() or 0)
+        return self.gather(pool[: min(batch_size, pool.shape[0])])
 
     def batches(
         self, batch_size: int, train_idx: torch.Tensor | None, generator: torch.Generator

@@ -485,6 +485,21 @@ def forced_span(discriminator: nn.Module, batch: tuple[torch.Tensor, Any]) -> li
     return [float(every.min()), float(every.max())]
 
 
+def _unsaturated_error(
+    step: Any, make_context: Any, generator: nn.Module, discriminator: nn.Module, batch: Any
+) -> str | None:
+    """The error the step raises on fresh copies of the networks *without* D forced to
+    saturate, or None when it runs: a step that raises either way tells nothing of
+    saturation (it cannot run on the probe's copies at all)."""
+    g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
+    try:
+        with preserved_torch_rng(), eager():
+            step(make_context(g, d), batch)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def saturation_probe(
     step: Any,
     make_context: Any,
@@ -522,13 +537,20 @@ def saturation_probe(
             with preserved_torch_rng(), eager(), recorder or contextlib.nullcontext():
                 out = step(make_context(g, d), batch)
             results[direction] = {str(k): as_float(v, str(k)) for k, v in out.items()}
-        except Exception as exc:  # the step's own failure is the finding
+        except Exception as exc:  # the step's own failure is the finding, if saturation's
             results[direction] = {"error": f"{type(exc).__name__}: {exc}"}
+            control = _unsaturated_error(step, make_context, generator, discriminator, batch)
+            if control is not None:
+                results[direction]["unsaturated_error"] = control
         finally:
             handle.remove()
             if recorder is not None:
                 recorder.remove()
-        if recorder is not None:
+        if recorder is not None and "error" in results[direction]:
+            # The step raised: what its loss does with D's outputs is not known in full.
+            results["d_ops"], results["d_loss_reads"] = sorted(recorder.ops), None
+            results["d_output_at_saturation"], results["d_heads"] = math.nan, []
+        elif recorder is not None:
             # The step's loss, read from what it does with D's outputs; and what D's output
             # layer makes of a last layer forced to +SATURATED_LOGIT: the logit itself for
             # a linear head, 1 for a Sigmoid.

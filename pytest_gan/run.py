@@ -23,6 +23,7 @@ from pytest_gan.rng import RNGState, local_generator
 from pytest_gan.spec import GANSpec
 
 if TYPE_CHECKING:
+    from pytest_gan.data import DataSource
     from pytest_gan.training import _Loop
 
 #: Independent random streams of a run, each seeded from the run's seed.
@@ -93,6 +94,9 @@ class GANRun:
     #: Why and how far the run was trained on beyond ``first_steps`` to decide a verdict
     #: (``train(..., max_steps=...)``): ``{"from", "to", "pending"}`` per extension.
     extensions: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: The run's view of the spec's data (its samples in the dtype the run hands D them
+    #: in); None: the spec's own.
+    source: DataSource | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.first_steps:
@@ -285,7 +289,12 @@ class GANRun:
         """``n`` distinct real samples and their labels (None when the data has none)."""
         check_int(n, "n")
         gen = local_generator(self.seed if seed is None else seed, STREAM_REAL)
-        x, y = self.spec.source.real(n, gen)
+        # A DataLoader draws its workers' seed from the global RNG each time it is iterated.
+        caller_rng = RNGState.capture()
+        try:
+            x, y = (self.source or self.spec.source).real(n, gen)
+        finally:
+            caller_rng.restore()
         return x.to(self.device), (None if y is None else y.to(self.device))
 
     def __repr__(self) -> str:

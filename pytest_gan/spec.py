@@ -41,15 +41,18 @@ LoadCheckpoint = Callable[[Path], nn.Module]
 
 
 def refuse_scripted(module: nn.Module, argument: str) -> None:
-    """A TypeError naming ``argument`` for a TorchScript module: torch takes no hooks on
-    one (``register_forward_pre_hook is not supported on ScriptModules``), and the
-    instrumentation and the checks' looks are hooks."""
-    if isinstance(module, torch.jit.ScriptModule):
-        raise TypeError(
-            f"{argument} is a TorchScript module ({type(module).__name__}); torch attaches "
-            "no hooks to one, and the checks need them: give the eager nn.Module (script or "
-            "export it after training, for deployment)"
-        )
+    """A TypeError naming ``argument`` (and the submodule) for a TorchScript module, or one
+    that holds one: torch takes no hooks on it (``register_forward_pre_hook is not
+    supported on ScriptModules``), and the instrumentation and the checks' looks are
+    hooks."""
+    for name, sub in module.named_modules():
+        if isinstance(sub, torch.jit.ScriptModule):
+            where = f"{argument} is" if not name else f"{argument}'s submodule {name!r} is"
+            raise TypeError(
+                f"{where} a TorchScript module ({type(sub).__name__}); torch attaches no "
+                "hooks to one, and the checks need them: give the eager nn.Module (script or "
+                "export it after training, for deployment)"
+            )
 
 
 def _check_factory(value: object, argument: str) -> None:
@@ -97,8 +100,9 @@ class GANSpec:
 
     ``generator`` and ``discriminator`` are zero-argument factories returning modules (a
     module instance is accepted too: each run trains a fresh deep copy of it, so the same
-    spec always gives the same run). ``data`` is a Tensor ``[N, ...]``, a pair ``(x, y)``
-    of Tensors, a ``Dataset`` or a ``DataLoader``. With ``num_classes`` set the GAN is
+    spec always gives the same run). ``data`` is a Tensor or numpy array ``[N, ...]``, a
+    pair ``(x, y)`` of them, a ``Dataset`` (of Tensors, numpy arrays, ``(sample, label)``
+    items or dicts), an ``IterableDataset`` or a ``DataLoader``. With ``num_classes`` set the GAN is
     conditional: ``G(z, y)`` and ``D(x, y)`` (or ``D(x)`` when D's forward takes one input, as an
     AC-GAN's), and the data must carry integer labels.
     ``train_step(ctx, batch)`` replaces the built-in loss with the user's own step; it
@@ -218,7 +222,7 @@ def _forward(
         shapes = ", ".join(describe_shape(t) for t in inputs)
         raise ValueError(
             f"{argument} failed on inputs of shape {shapes}: {type(exc).__name__}: {exc}"
-            + _dtype_hint(module, inputs[0])
+            + _dtype_hint(argument, module, inputs[0])
         ) from exc
     tensor = d_score(out) if scores else g_samples(out)
     if (
@@ -248,10 +252,15 @@ def _forward(
 
 
 def _dry_inputs(
-    spec: GANSpec, discriminator: nn.Module, z: torch.Tensor, device: torch.device
+    spec: GANSpec,
+    discriminator: nn.Module,
+    z: torch.Tensor,
+    device: torch.device,
+    source: DataSource | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
-    """Two real samples (and their labels) and the inputs G and D take besides."""
-    real, labels = spec.source.peek(z.shape[0])
+    """Two real samples (and their labels), from ``source`` (the spec's by default), and
+    the inputs G and D take besides."""
+    real, labels = (source or spec.source).peek(z.shape[0])
     real = real.to(device)
     if not spec.conditional:
         labels = None
@@ -265,6 +274,34 @@ def _dry_inputs(
     return real, labels, g_inputs, d_extra
 
 
+def _floating_dtype(module: nn.Module) -> torch.dtype | None:
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+
+
+def data_dtype(spec: GANSpec, discriminator: nn.Module, device: torch.device) -> torch.dtype | None:
+    """The dtype a run hands D its floating-point samples in: None (as they are) unless D's
+    parameters are of another dtype and D refuses the samples as they are (float64 data
+    from numpy meeting a float32 D; a D that converts its own input keeps the samples as
+    they are). D is run once on two samples, in eval mode and without gradients, only
+    when the dtypes differ; a lazy D is initialised by it, as by a loop's first batch."""
+    wanted = _floating_dtype(discriminator)
+    z = torch.zeros(2, *spec.latent_shape, device=device)
+    real, _, _, d_extra = _dry_inputs(spec, discriminator, z, device)
+    if wanted is None or not real.is_floating_point() or real.dtype == wanted:
+        return None
+    modes = [(m, m.training) for m in discriminator.modules()]
+    discriminator.eval()
+    try:
+        with torch.no_grad():
+            discriminator(real, *d_extra)
+    except Exception:
+        return wanted
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    return None
+
+
 def has_lazy(module: nn.Module) -> bool:
     """Whether ``module`` holds lazy parameters or buffers (``nn.LazyLinear``,
     ``nn.LazyBatchNorm2d``, ...): shapes and values still to come from a first batch."""
@@ -274,7 +311,11 @@ def has_lazy(module: nn.Module) -> bool:
 
 
 def materialize_lazy(
-    spec: GANSpec, generator: nn.Module, discriminator: nn.Module, device: torch.device
+    spec: GANSpec,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    device: torch.device,
+    source: DataSource | None = None,
 ) -> None:
     """Initialise the lazy layers of G and D by a dry run on two samples, as a loop's first
     batch would: G on zero latents, D on two real samples, in eval mode (no running
@@ -285,7 +326,7 @@ def materialize_lazy(
     if not (has_lazy(generator) or has_lazy(discriminator)):
         return
     z = torch.zeros(2, *spec.latent_shape, device=device)
-    real, _, g_inputs, d_extra = _dry_inputs(spec, discriminator, z, device)
+    real, _, g_inputs, d_extra = _dry_inputs(spec, discriminator, z, device, source)
     modes = [(m, m.training) for net in (generator, discriminator) for m in net.modules()]
     generator.eval()
     discriminator.eval()
@@ -302,16 +343,23 @@ def materialize_lazy(
             m.training = mode
 
 
-def _dtype_hint(module: nn.Module, x: torch.Tensor) -> str:
+def _dtype_hint(argument: str, module: nn.Module, x: torch.Tensor) -> str:
     """Why a network may have failed on its input: its parameters in another dtype than the
-    input (z is made in torch's default dtype; the data is handed in D's dtype)."""
-    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+    input. G's input is z, made in torch's default dtype; D's, the generator's output or the
+    data."""
+    dtype = _floating_dtype(module)
     if dtype is None or not x.is_floating_point() or dtype == x.dtype:
         return ""
+    if argument.startswith("generator"):
+        return (
+            f" (its parameters are {dtype}, its input {x.dtype}: z is made in torch's "
+            f"default dtype; build the networks in {x.dtype}, convert z in forward, or set "
+            f"torch.set_default_dtype({dtype}) before training)"
+        )
+    made = "the generator returns" if "generated" in argument else "the data holds"
     return (
-        f" (its parameters are {dtype}, its input {x.dtype}: z is made in torch's default "
-        f"dtype; build the networks in {x.dtype}, convert z in forward, or set "
-        f"torch.set_default_dtype({dtype}) before training)"
+        f" (its parameters are {dtype}, and {made} {x.dtype}: build the networks in one "
+        "dtype, or convert D's input in its forward)"
     )
 
 
@@ -320,6 +368,7 @@ def validate_networks(
     generator: nn.Module,
     discriminator: nn.Module,
     device: torch.device,
+    source: DataSource | None = None,
 ) -> None:
     """Run G and D once on two samples and check that the pieces fit together.
 
@@ -328,7 +377,7 @@ def validate_networks(
     """
     n = 2
     z = torch.randn(n, *spec.latent_shape, device=device)
-    real, labels, g_inputs, d_extra = _dry_inputs(spec, discriminator, z, device)
+    real, labels, g_inputs, d_extra = _dry_inputs(spec, discriminator, z, device, source)
     with torch.no_grad():
         argument = f"generator (with latent_dim={spec.latent_dim!r})"
         fake = _forward(generator, argument, *g_inputs)

@@ -36,7 +36,7 @@ from pytest_gan.losses import BY_RANGE, LOSSES, call_d, per_sample_scores, sampl
 from pytest_gan.probing import Prober, forced_span, preserved_state, saturation_probe
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
-from pytest_gan.spec import GANSpec, materialize_lazy, validate_networks
+from pytest_gan.spec import GANSpec, data_dtype, materialize_lazy, validate_networks
 
 
 @dataclass
@@ -160,7 +160,8 @@ class _Loop:
     history: History
     instrumented: bool
     conditional: bool
-    #: The training batch the final saturation probe runs the step on.
+    #: The training batch the final saturation probe runs the step on: as many samples as
+    #: a training step gets.
     probe_batch: Any
     #: The global RNG states the steps left behind (torch, CUDA, numpy, random), put back
     #: when the run goes on, so that an extended run draws what one longer run would.
@@ -467,16 +468,16 @@ def _run(
     discriminator = spec.make_discriminator().to(device)
     generator.train()
     discriminator.train()
-    spec.source.for_network(discriminator)
-    materialize_lazy(spec, generator, discriminator, device)
+    # The run's own view of the data: samples in D's dtype where D takes no other.
+    source = spec.source.in_dtype(data_dtype(spec, discriminator, device))
+    materialize_lazy(spec, generator, discriminator, device, source)
     with preserved_state(generator, discriminator):
-        validate_networks(spec, generator, discriminator, device)
+        validate_networks(spec, generator, discriminator, device, source)
     initial_state = {k: v.detach().to("cpu", copy=True) for k, v in generator.state_dict().items()}
     opt_g, opt_d = _optimizers(spec, generator, discriminator)
 
     data_gen = local_generator(seed, STREAM_DATA)
     probe_gen = local_generator(seed, STREAM_PROBE)
-    source = spec.source
     train_idx, holdout_idx = source.split(data_gen)
     holdout, held_out = source.holdout_batch(holdout_idx, _defaults.PROBE_BATCH, probe_gen)
     train_probe = (
@@ -517,7 +518,9 @@ def _run(
         history=history,
         instrumented=instrumented,
         conditional=conditional,
-        probe_batch=_step_batch(_to_device(train_probe, device, conditional)),
+        probe_batch=_step_batch(
+            _to_device(source.step_sized(spec.batch_size, train_idx), device, conditional)
+        ),
     )
     stopped = loop.advance(0, steps, progress, deadline, stop_when)
     if stopped is not None:
@@ -540,4 +543,5 @@ def _run(
         _holdout_indices=holdout_idx,
         _loop=loop,
         stopped_early=stopped,
+        source=source,
     )

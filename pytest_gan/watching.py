@@ -57,7 +57,13 @@ from pytest_gan.instrument import Instrument
 from pytest_gan.probing import SATURATED_LOGIT, forced_outputs, forced_span, preserved_state
 from pytest_gan.rng import RNGState, local_generator
 from pytest_gan.run import STREAM_PROBE
-from pytest_gan.spec import GANSpec, has_lazy, refuse_scripted, validate_networks
+from pytest_gan.spec import (
+    GANSpec,
+    data_dtype,
+    has_lazy,
+    refuse_scripted,
+    validate_networks,
+)
 from pytest_gan.training import make_prober
 from pytest_gan.watched_run import (
     WATCH_FIRST_EVERY,
@@ -225,13 +231,16 @@ class Watch:
                 num_classes=num_classes,
                 name=name,
             )
-            self.spec.source.for_network(self.discriminator)
+            self.device = _device_of(self.generator)
+            # This watch's own spec: its data in D's dtype where D takes no other.
+            dtype = data_dtype(self.spec, self.discriminator, self.device)
+            self.spec.source = self.spec.source.in_dtype(dtype)
             self.holdout_source = None
             if holdout is not None:
-                self.holdout_source = DataSource(holdout, conditional=num_classes is not None)
-                self.holdout_source.for_network(self.discriminator)
+                self.holdout_source = DataSource(
+                    holdout, conditional=num_classes is not None
+                ).in_dtype(dtype)
                 check_varies(self.holdout_source)
-            self.device = _device_of(self.generator)
             with preserved_state(self.generator, self.discriminator):
                 validate_networks(self.spec, self.generator, self.discriminator, self.device)
         finally:

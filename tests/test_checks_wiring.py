@@ -9,7 +9,9 @@ runs of the zoo are exercised by the statistical checks' tests.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -185,6 +187,79 @@ def test_the_saturation_message_explains_the_probe() -> None:
         assert_losses_finite(run)
     assert "+/-200" in str(caught.value)
     assert set(caught.value.evidence["nonfinite"]) == {"real", "fake"}
+
+
+def _fixed_batch_step(batch_size: int, fragile: bool = False) -> Callable[..., dict[str, Any]]:
+    """A user step that sizes z and its labels by a batch size of its own, as much public
+    code does (``valid = torch.ones(opt.batch_size, 1)``); ``fragile`` writes D's loss as
+    a log of a sigmoid with no epsilon."""
+    valid, fake_label = torch.ones(batch_size, 1), torch.zeros(batch_size, 1)
+    bce = torch.nn.BCEWithLogitsLoss()
+
+    def step(ctx: Any, x: torch.Tensor) -> dict[str, Any]:
+        g, d = ctx.generator, ctx.discriminator
+        fake = g(torch.randn(batch_size, *ctx.latent_shape))
+        ctx.opt_d.zero_grad()
+        if fragile:
+            d_loss = -(
+                torch.log(torch.sigmoid(d(x))) + torch.log(1 - torch.sigmoid(d(fake.detach())))
+            ).mean()
+        else:
+            d_loss = bce(d(x), valid) + bce(d(fake.detach()), fake_label)
+        d_loss.backward()
+        ctx.opt_d.step()
+        ctx.opt_g.zero_grad()
+        g_loss = bce(d(fake), valid)
+        g_loss.backward()
+        ctx.opt_g.step()
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    return step
+
+
+@pytest.mark.parametrize("batch_size", [32, 100])
+def test_a_step_with_a_batch_size_of_its_own_is_probed_at_that_size(batch_size: int) -> None:
+    # The saturation probe ran the step on 64 samples: a step sized for 32 raised there,
+    # and the error read as a fragile loss (and its loss as a critic's).
+    spec = tiny_spec(train_step=_fixed_batch_step(batch_size), batch_size=batch_size)
+    run = train(spec, steps=4)
+    assert_losses_finite(run)
+    saturation = run.history.saturation
+    assert saturation is not None and saturation.d_loss_reads == "logit"
+    assert "error" not in (saturation.real or {}) and "error" not in (saturation.fake or {})
+    # A fragile loss in the same step is still caught.
+    fragile = train(replace(spec, train_step=_fixed_batch_step(batch_size, fragile=True)), steps=4)
+    with pytest.raises(GANAssertionError, match="numerically fragile") as caught:
+        assert_losses_finite(fragile)
+    assert caught.value.pitfall == "non-finite-loss"
+
+
+def test_a_step_that_cannot_run_on_the_probes_copies_is_not_judged_by_them() -> None:
+    """A step bound to the networks it first saw raises on any copy, saturated or not:
+    that is no evidence of a fragile loss. Its run's own losses are judged, with a warning
+    that says the probe could not run; a step that raises only under saturation fails."""
+    seen: list[torch.nn.Module] = []
+    inner = UserStep()
+
+    def bound(ctx: Any, x: torch.Tensor) -> dict[str, Any]:
+        seen.append(seen[0] if seen else ctx.generator)
+        if ctx.generator is not seen[0]:
+            raise RuntimeError("this step only trains the generator it was built for")
+        return inner(ctx, x)
+
+    run = train(tiny_spec(train_step=bound), steps=4)
+    with pytest.warns(GANWarning, match="could not run the training step.*built for"):
+        assert_losses_finite(run)
+
+    def raises_saturated(ctx: Any, x: torch.Tensor) -> dict[str, Any]:
+        losses = inner(ctx, x)
+        if not bool(torch.isfinite(torch.log(torch.sigmoid(-ctx.discriminator(x)))).all()):
+            raise FloatingPointError("log of zero")
+        return losses
+
+    run = train(tiny_spec(train_step=raises_saturated), steps=4)
+    with pytest.raises(GANAssertionError, match="The step raised: real: FloatingPointError"):
+        assert_losses_finite(run)
 
 
 @pytest.mark.parametrize("check", CHECKS)

@@ -98,6 +98,14 @@ def test_spec_defaults_and_name() -> None:
             {"discriminator": lambda: scripted(make_d())},
             "discriminator factory's module is a TorchScript module",
         ),
+        (
+            {"discriminator": lambda: nn.Sequential(scripted(make_d()))},
+            "discriminator factory's module's submodule '0' is a TorchScript module",
+        ),
+        (
+            {"generator": lambda: _Float64G()},
+            r"discriminator \(on generated samples\).*the generator returns torch.float64",
+        ),
         # A generator in another dtype than z: named, with the ways out.
         (
             {"generator": lambda: make_g().double()},
@@ -113,6 +121,18 @@ def test_spec_defaults_and_name() -> None:
 def test_train_rejects_networks_that_do_not_fit(overrides: dict[str, Any], names: str) -> None:
     with pytest.raises((TypeError, ValueError), match=names):
         train(tiny_spec(**overrides), steps=1)
+
+
+class _Float64G(nn.Module):
+    """A float64 G that converts z itself: its samples are float64, D's layers float32."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = make_g().double()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(z.double())
+        return out
 
 
 class _Sum(nn.Module):

@@ -282,6 +282,65 @@ def test_samples_reach_the_discriminator_in_its_own_dtype(
     run = train(replace(spec, train_step=step), steps=3)
     assert {b.dtype for b in seen} == {d_dtype}
     assert run.real(8).dtype == d_dtype
+    # The choice is the run's: the spec's data, and its next run's, are as they were.
+    assert spec.source.dtype is None and spec.source.peek(2)[0].dtype == data_dtype
+
+
+class _ConvertingD(nn.Module):
+    """A bfloat16 D that converts its input itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1)).bfloat16()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(x.bfloat16()).float()
+        return out
+
+
+def test_a_discriminator_that_converts_its_own_input_gets_the_samples_as_they_are() -> None:
+    seen: list[torch.Tensor] = []
+
+    def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
+        seen.append(batch)
+        return UserStep()(ctx, batch)
+
+    run = train(tiny_spec(discriminator=_ConvertingD, train_step=step), steps=3)
+    assert {b.dtype for b in seen} == {torch.float32}
+    assert run.real(8).dtype == torch.float32
+
+
+def test_read_only_arrays_and_numpy_labels_are_read_without_a_warning() -> None:
+    """A memory-mapped or Arrow-backed array is read-only (torch warns of such arrays, and
+    this suite turns warnings into errors); labels may be numpy numbers or 0-d arrays."""
+    x = gaussian(300).numpy()
+    x.flags.writeable = False
+    for label in (np.int64(1), np.array(1)):
+
+        class Items(Dataset[Any]):
+            def __len__(self) -> int:
+                return len(x)
+
+            def __getitem__(self, i: int, label: Any = label) -> Any:
+                return x[i], label
+
+        spec = tiny_spec(generator=CondG, discriminator=CondD, data=Items(), num_classes=2)
+        real, labels = spec.source.peek(4)
+        assert torch.equal(real, torch.from_numpy(x[:4].copy()))
+        assert labels is not None and labels.tolist() == [1, 1, 1, 1]
+    tiny_spec(data=x)
+
+
+def test_a_streaming_dataset_and_a_loaders_real_samples_leave_the_callers_rng_alone() -> None:
+    # Iterating a DataLoader draws its workers' seed from torch's global RNG.
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    spec = tiny_spec(data=StreamDataset(gaussian(600)))
+    run = train(spec, steps=2)
+    run.real(8)
+    loader = train(tiny_spec(data=DataLoader(TensorDataset(gaussian(600)), batch_size=32)), steps=2)
+    loader.real(8)
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 def test_dict_items_without_a_sample_key_are_refused_naming_their_keys() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from pytest_gan.checks._check import Check
-from pytest_gan.errors import fail
+from pytest_gan.errors import GANWarning, fail
 from pytest_gan.history import Event
 from pytest_gan.metrics import energy_distance, finite_median, parameter_movement
 from pytest_gan.run import GANRun, require_instrumented, require_run
@@ -76,6 +77,22 @@ def assert_losses_finite(run: GANRun) -> None:
     broken = {d: _nonfinite(r) for d, r in results.items() if "error" not in r}
     broken = {d: keys for d, keys in broken.items() if keys}
     errors = {d: r["error"] for d, r in results.items() if "error" in r}
+    # A step that raises on the probe's copies with D as it is, too, says nothing of
+    # saturation: it cannot run there at all (state of its own the copies lack).
+    unprobed = {d: r["unsaturated_error"] for d, r in results.items() if "unsaturated_error" in r}
+    errors = {d: e for d, e in errors.items() if d not in unprobed}
+    if unprobed and not broken and not errors:
+        warnings.warn(
+            GANWarning(
+                "assert_losses_finite: the saturation probe could not run the training step "
+                "on copies of the networks, with D saturated or not ("
+                + "; ".join(sorted(set(unprobed.values())))
+                + "): only the run's own losses were judged. A step that reads the networks, "
+                "optimizers and batch size from ctx and its batch runs there."
+            ),
+            stacklevel=2,
+        )
+        return
     if not broken and not errors:
         return
     rows: list[tuple[str, Any, str]] = []
