@@ -14,6 +14,7 @@ makes them: :meth:`DataSource.in_dtype`).
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -70,14 +71,15 @@ def _numeric_array(value: Any) -> bool:
 
 def _as_sample(value: Any) -> Any:
     """A sample as a Tensor: a Tensor as it is, a numeric numpy array converted (sharing
-    its memory where it can: a read-only array, memory-mapped or Arrow-backed, is copied,
-    which torch would otherwise warn of); anything else unchanged, for the caller to
+    its memory, a read-only one's too); anything else unchanged, for the caller to
     refuse."""
     if not _numeric_array(value):
         return value
-    if isinstance(value, np.ndarray) and not value.flags.writeable:
-        value = np.array(value)
-    return torch.as_tensor(value)
+    with warnings.catch_warnings():
+        # Nothing here writes to a sample: a read-only array (memory-mapped, Arrow-backed)
+        # is shared as it is, not copied.
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+        return torch.as_tensor(value)
 
 
 def _split_item(item: Any, argument: str) -> tuple[torch.Tensor, Any]:

@@ -75,7 +75,9 @@ class Saturation(_Fields):
     parameters, the last to begin running) forced to +/-``logit``.
 
     ``real`` and ``fake`` hold the losses each direction gave (or ``{"error": ...}``: what
-    the step raised); ``d_ops`` the functions the loss applied to D's outputs, read as
+    the step raised, with ``"unsaturated_error"`` when the step raises as well with D's
+    final layer forced to 0, where it cannot run on the probe's copies at all);
+    ``d_ops`` the functions the loss applied to D's outputs, read as
     ``d_loss_reads`` (``"logit"``, ``"probability"``, ``"square"``, ``"margin"``,
     ``"score"``); ``d_heads`` the operations that made D's output;
     ``d_output_span_forced`` the lowest and highest of D's outputs on held-out samples, as

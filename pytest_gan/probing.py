@@ -485,18 +485,40 @@ def forced_span(discriminator: nn.Module, batch: tuple[torch.Tensor, Any]) -> li
     return [float(every.min()), float(every.max())]
 
 
-def _unsaturated_error(
-    step: Any, make_context: Any, generator: nn.Module, discriminator: nn.Module, batch: Any
+def _forcing(target: float) -> Any:
+    """A forward hook that forces a layer's output to ``target`` (straight-through: the
+    value is forced, the gradient still flows)."""
+
+    def force(module: nn.Module, inputs: Any, out: Any) -> Any:
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            return out
+        return out + (torch.full_like(out, target) - out).detach()
+
+    return force
+
+
+def _neutral_error(
+    step: Any,
+    make_context: Any,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    batch: Any,
+    layer: str,
 ) -> str | None:
-    """The error the step raises on fresh copies of the networks *without* D forced to
-    saturate, or None when it runs: a step that raises either way tells nothing of
-    saturation (it cannot run on the probe's copies at all)."""
+    """The error the step raises on fresh copies of the networks with D's final layer
+    forced to 0, the least saturated output there is, or None when it runs. A step that
+    raises there too tells nothing of saturation: it cannot run on the probe's copies at
+    all (a step bound to the modules it first saw). A D already saturated by training
+    would make a fragile step raise as it is; forced to 0 it cannot."""
     g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
+    handle = _layer_named(d, layer).register_forward_hook(_forcing(0.0))
     try:
         with preserved_torch_rng(), eager():
             step(make_context(g, d), batch)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
+    finally:
+        handle.remove()
     return None
 
 
@@ -522,15 +544,7 @@ def saturation_probe(
     layer = final_layer(discriminator, d_batch)
     for direction, sign in (("real", 1.0), ("fake", -1.0)):
         g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
-        target = sign * SATURATED_LOGIT
-
-        def saturate(module: nn.Module, inputs: Any, out: Any, target: float = target) -> Any:
-            if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-                return out
-            # Straight-through: the value saturates, the gradient still flows.
-            return out + (torch.full_like(out, target) - out).detach()
-
-        handle = _layer_named(d, layer).register_forward_hook(saturate)
+        handle = _layer_named(d, layer).register_forward_hook(_forcing(sign * SATURATED_LOGIT))
         # What the loss does with D's outputs is the same in both directions: read it once.
         recorder = LossOps(d) if direction == "real" else None
         try:
@@ -539,9 +553,12 @@ def saturation_probe(
             results[direction] = {str(k): as_float(v, str(k)) for k, v in out.items()}
         except Exception as exc:  # the step's own failure is the finding, if saturation's
             results[direction] = {"error": f"{type(exc).__name__}: {exc}"}
-            control = _unsaturated_error(step, make_context, generator, discriminator, batch)
-            if control is not None:
-                results[direction]["unsaturated_error"] = control
+            if "neutral" not in results:
+                results["neutral"] = _neutral_error(
+                    step, make_context, generator, discriminator, batch, layer
+                )
+            if results["neutral"] is not None:
+                results[direction]["unsaturated_error"] = results["neutral"]
         finally:
             handle.remove()
             if recorder is not None:
@@ -561,4 +578,5 @@ def saturation_probe(
                 max(float(o.max()) for o in outs) if outs else math.nan
             )
             results["d_heads"] = sorted(h for h in recorder.heads if h is not None)
+    results.pop("neutral", None)
     return Saturation(logit=SATURATED_LOGIT, **results)

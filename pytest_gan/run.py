@@ -19,7 +19,7 @@ from pytest_gan.history import History, Wiring
 from pytest_gan.limits import Deadline, check_time_limit
 from pytest_gan.losses import samples_of
 from pytest_gan.probing import preserved_state
-from pytest_gan.rng import RNGState, local_generator
+from pytest_gan.rng import RNGState, derive_seed, local_generator
 from pytest_gan.spec import GANSpec
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ STREAM_DATA = 1
 STREAM_PROBE = 2
 STREAM_SAMPLES = 3
 STREAM_REAL = 4
+#: The global RNG a DataLoader draws its order from while ``real`` reads it.
+STREAM_REAL_LOADER = 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,9 +291,13 @@ class GANRun:
         """``n`` distinct real samples and their labels (None when the data has none)."""
         check_int(n, "n")
         gen = local_generator(self.seed if seed is None else seed, STREAM_REAL)
-        # A DataLoader draws its workers' seed from the global RNG each time it is iterated.
+        # A DataLoader draws its order (shuffle) and its workers' seed from torch's global
+        # RNG each time it is iterated: seeded from the run's stream, then put back.
         caller_rng = RNGState.capture()
         try:
+            torch.default_generator.manual_seed(
+                derive_seed(self.seed if seed is None else seed, STREAM_REAL_LOADER)
+            )
             x, y = (self.source or self.spec.source).real(n, gen)
         finally:
             caller_rng.restore()

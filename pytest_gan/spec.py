@@ -29,6 +29,8 @@ from pytest_gan.losses import (
     rows_inside,
     takes_labels,
 )
+from pytest_gan.probing import eager
+from pytest_gan.rng import RNGState
 
 ModuleFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[
@@ -282,23 +284,27 @@ def data_dtype(spec: GANSpec, discriminator: nn.Module, device: torch.device) ->
     """The dtype a run hands D its floating-point samples in: None (as they are) unless D's
     parameters are of another dtype and D refuses the samples as they are (float64 data
     from numpy meeting a float32 D; a D that converts its own input keeps the samples as
-    they are). D is run once on two samples, in eval mode and without gradients, only
-    when the dtypes differ; a lazy D is initialised by it, as by a loop's first batch."""
+    they are). D is run once on two samples, in eval mode, eagerly and without gradients,
+    only when the dtypes differ; a lazy D is initialised by it, as by a loop's first batch.
+    The global RNG states are left as they were (a Dataset's random transforms draw from
+    them)."""
     wanted = _floating_dtype(discriminator)
-    z = torch.zeros(2, *spec.latent_shape, device=device)
-    real, _, _, d_extra = _dry_inputs(spec, discriminator, z, device)
-    if wanted is None or not real.is_floating_point() or real.dtype == wanted:
-        return None
+    caller_rng = RNGState.capture()
     modes = [(m, m.training) for m in discriminator.modules()]
-    discriminator.eval()
     try:
-        with torch.no_grad():
+        z = torch.zeros(2, *spec.latent_shape, device=device)
+        real, _, _, d_extra = _dry_inputs(spec, discriminator, z, device)
+        if wanted is None or not real.is_floating_point() or real.dtype == wanted:
+            return None
+        discriminator.eval()
+        with torch.no_grad(), eager():
             discriminator(real, *d_extra)
     except Exception:
         return wanted
     finally:
         for m, mode in modes:
             m.training = mode
+        caller_rng.restore()
     return None
 
 

@@ -161,7 +161,7 @@ class _Loop:
     instrumented: bool
     conditional: bool
     #: The training batch the final saturation probe runs the step on: as many samples as
-    #: a training step gets.
+    #: a training step gets (on the CPU, as the data gives it).
     probe_batch: Any
     #: The global RNG states the steps left behind (torch, CUDA, numpy, random), put back
     #: when the run goes on, so that an extended run draws what one longer run would.
@@ -256,7 +256,7 @@ class _Loop:
             make_context,
             ctx.generator,
             ctx.discriminator,
-            self.probe_batch,
+            _step_batch(_to_device(self.probe_batch, ctx.device, self.conditional)),
             self.prober.holdout,
         )
         span = forced_span(ctx.discriminator, self.prober.holdout)
@@ -484,6 +484,14 @@ def _run(
         source.gather(train_idx[: _defaults.PROBE_BATCH]) if train_idx is not None else holdout
     )
     conditional = spec.conditional
+    # The saturation probe's batch, as many samples as a step gets; drawn with the caller's
+    # RNG states left as they were (a Dataset's random transforms draw from them), and
+    # kept on the CPU until the probe runs.
+    caller_rng = RNGState.capture()
+    try:
+        step_sized = source.step_sized(spec.batch_size, train_idx)
+    finally:
+        caller_rng.restore()
     history = History()
     prober = make_prober(
         spec,
@@ -518,9 +526,7 @@ def _run(
         history=history,
         instrumented=instrumented,
         conditional=conditional,
-        probe_batch=_step_batch(
-            _to_device(source.step_sized(spec.batch_size, train_idx), device, conditional)
-        ),
+        probe_batch=step_sized,
     )
     stopped = loop.advance(0, steps, progress, deadline, stop_when)
     if stopped is not None:

@@ -8,6 +8,7 @@ runs of the zoo are exercised by the statistical checks' tests.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -258,6 +259,41 @@ def test_a_step_that_cannot_run_on_the_probes_copies_is_not_judged_by_them() -> 
         return losses
 
     run = train(tiny_spec(train_step=raises_saturated), steps=4)
+    with pytest.raises(GANAssertionError, match="The step raised: real: FloatingPointError"):
+        assert_losses_finite(run)
+
+
+def test_a_guarded_fragile_loss_is_caught_when_training_already_saturated_d() -> None:
+    """A step that raises on a non-finite D loss (written as logs of sigmoids), run on a D
+    that training itself left saturated: it raises with D as it is, but not with D's
+    output forced to 0, so the probe's finding stands."""
+
+    def guarded(ctx: Any, x: torch.Tensor) -> dict[str, Any]:
+        g, d = ctx.generator, ctx.discriminator
+        fake = g(ctx.latent(x.shape[0]))
+        ctx.opt_d.zero_grad()
+        d_loss = -(torch.log(torch.sigmoid(d(x))) + torch.log(1 - torch.sigmoid(d(fake.detach()))))
+        d_loss = d_loss.mean()
+        if not bool(torch.isfinite(d_loss)):
+            raise FloatingPointError("d_loss is not finite")
+        d_loss.backward()
+        ctx.opt_d.step()
+        ctx.opt_g.zero_grad()
+        g_loss = torch.nn.functional.softplus(-d(fake)).mean()
+        g_loss.backward()
+        ctx.opt_g.step()
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    def saturating(
+        g: torch.nn.Module, d: torch.nn.Module
+    ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        # One step of this D optimizer leaves D's scores far beyond float32 sigmoid's range.
+        return torch.optim.Adam(g.parameters()), torch.optim.SGD(d.parameters(), lr=1e4)
+
+    run = train(tiny_spec(train_step=guarded, optimizers=saturating), steps=1)
+    assert all(math.isfinite(v) for v in run.history["d_loss"])
+    with torch.no_grad():
+        assert float(run.discriminator(run.real(64)).abs().max()) > 104
     with pytest.raises(GANAssertionError, match="The step raised: real: FloatingPointError"):
         assert_losses_finite(run)
 

@@ -282,8 +282,9 @@ def test_samples_reach_the_discriminator_in_its_own_dtype(
     run = train(replace(spec, train_step=step), steps=3)
     assert {b.dtype for b in seen} == {d_dtype}
     assert run.real(8).dtype == d_dtype
-    # The choice is the run's: the spec's data, and its next run's, are as they were.
-    assert spec.source.dtype is None and spec.source.peek(2)[0].dtype == data_dtype
+    # The choice is the run's: its spec's data, and the next run's, are as they were.
+    assert run.source is not None and run.source is not run.spec.source
+    assert run.spec.source.dtype is None and run.spec.source.peek(2)[0].dtype == data_dtype
 
 
 class _ConvertingD(nn.Module):
@@ -338,9 +339,13 @@ def test_a_streaming_dataset_and_a_loaders_real_samples_leave_the_callers_rng_al
     spec = tiny_spec(data=StreamDataset(gaussian(600)))
     run = train(spec, steps=2)
     run.real(8)
-    loader = train(tiny_spec(data=DataLoader(TensorDataset(gaussian(600)), batch_size=32)), steps=2)
-    loader.real(8)
+    shuffled = DataLoader(TensorDataset(gaussian(600)), batch_size=32, shuffle=True)
+    loader = train(tiny_spec(data=shuffled), steps=2)
+    first = loader.real(8)
     assert torch.equal(torch.get_rng_state(), before)
+    # A shuffled loader's samples come from the run's seed, not from the caller's RNG.
+    torch.manual_seed(8)
+    assert torch.equal(loader.real(8), first) and not torch.equal(loader.real(8, seed=1), first)
 
 
 def test_dict_items_without_a_sample_key_are_refused_naming_their_keys() -> None:

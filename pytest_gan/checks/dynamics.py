@@ -77,15 +77,15 @@ def assert_losses_finite(run: GANRun) -> None:
     broken = {d: _nonfinite(r) for d, r in results.items() if "error" not in r}
     broken = {d: keys for d, keys in broken.items() if keys}
     errors = {d: r["error"] for d, r in results.items() if "error" in r}
-    # A step that raises on the probe's copies with D as it is, too, says nothing of
-    # saturation: it cannot run there at all (state of its own the copies lack).
+    # A step that raises on the probe's copies with D's output forced to 0, too, says
+    # nothing of saturation: it cannot run there at all (state of its own the copies lack).
     unprobed = {d: r["unsaturated_error"] for d, r in results.items() if "unsaturated_error" in r}
     errors = {d: e for d, e in errors.items() if d not in unprobed}
     if unprobed and not broken and not errors:
         warnings.warn(
             GANWarning(
                 "assert_losses_finite: the saturation probe could not run the training step "
-                "on copies of the networks, with D saturated or not ("
+                "on copies of the networks, with D saturated or its output forced to 0 ("
                 + "; ".join(sorted(set(unprobed.values())))
                 + "): only the run's own losses were judged. A step that reads the networks, "
                 "optimizers and batch size from ctx and its batch runs there."
@@ -101,7 +101,7 @@ def assert_losses_finite(run: GANRun) -> None:
         for k in LOSS_KEYS:
             if k in result:
                 rows.append((f"{k}, D saturated towards {direction}", result[k], "finite"))
-        if "error" in result:
+        if direction in errors:
             rows.append((f"step, D saturated towards {direction}", "raised", "ran"))
     how = (
         "computed the watched loop's losses again, as its first steps computed them, from "
