@@ -34,7 +34,8 @@ from pytest_gan.losses import (
     samples_of,
 )
 from pytest_gan.metrics import mean_pairwise_distance, reach
-from pytest_gan.rng import preserved_torch_rng
+from pytest_gan.rng import RNGState, preserved_torch_rng
+from pytest_gan.spec import GANSpec, dry_inputs, floating_dtype
 
 
 def _snapshot_buffers(modules: tuple[nn.Module, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -519,6 +520,34 @@ def _neutral_error(
         return f"{type(exc).__name__}: {exc}"
     finally:
         handle.remove()
+    return None
+
+
+def data_dtype(spec: GANSpec, discriminator: nn.Module, device: torch.device) -> torch.dtype | None:
+    """The dtype a run hands D its floating-point samples in: None (as they are) unless D's
+    parameters are of another dtype and D refuses the samples as they are (float64 data
+    from numpy meeting a float32 D; a D that converts its own input keeps the samples as
+    they are). D is run once on two samples, in eval mode, eagerly and without gradients,
+    only when the dtypes differ; a lazy D is initialised by it, as by a loop's first batch.
+    The global RNG states are left as they were (a Dataset's random transforms draw from
+    them)."""
+    wanted = floating_dtype(discriminator)
+    caller_rng = RNGState.capture()
+    modes = [(m, m.training) for m in discriminator.modules()]
+    try:
+        z = torch.zeros(2, *spec.latent_shape, device=device)
+        real, _, _, d_extra = dry_inputs(spec, discriminator, z, device)
+        if wanted is None or not real.is_floating_point() or real.dtype == wanted:
+            return None
+        discriminator.eval()
+        with torch.no_grad(), eager():
+            discriminator(real, *d_extra)
+    except Exception:
+        return wanted
+    finally:
+        for m, mode in modes:
+            m.training = mode
+        caller_rng.restore()
     return None
 
 

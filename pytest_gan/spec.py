@@ -29,8 +29,6 @@ from pytest_gan.losses import (
     rows_inside,
     takes_labels,
 )
-from pytest_gan.probing import eager
-from pytest_gan.rng import RNGState
 
 ModuleFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[
@@ -253,7 +251,7 @@ def _forward(
     return tensor
 
 
-def _dry_inputs(
+def dry_inputs(
     spec: GANSpec,
     discriminator: nn.Module,
     z: torch.Tensor,
@@ -276,36 +274,8 @@ def _dry_inputs(
     return real, labels, g_inputs, d_extra
 
 
-def _floating_dtype(module: nn.Module) -> torch.dtype | None:
+def floating_dtype(module: nn.Module) -> torch.dtype | None:
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
-
-
-def data_dtype(spec: GANSpec, discriminator: nn.Module, device: torch.device) -> torch.dtype | None:
-    """The dtype a run hands D its floating-point samples in: None (as they are) unless D's
-    parameters are of another dtype and D refuses the samples as they are (float64 data
-    from numpy meeting a float32 D; a D that converts its own input keeps the samples as
-    they are). D is run once on two samples, in eval mode, eagerly and without gradients,
-    only when the dtypes differ; a lazy D is initialised by it, as by a loop's first batch.
-    The global RNG states are left as they were (a Dataset's random transforms draw from
-    them)."""
-    wanted = _floating_dtype(discriminator)
-    caller_rng = RNGState.capture()
-    modes = [(m, m.training) for m in discriminator.modules()]
-    try:
-        z = torch.zeros(2, *spec.latent_shape, device=device)
-        real, _, _, d_extra = _dry_inputs(spec, discriminator, z, device)
-        if wanted is None or not real.is_floating_point() or real.dtype == wanted:
-            return None
-        discriminator.eval()
-        with torch.no_grad(), eager():
-            discriminator(real, *d_extra)
-    except Exception:
-        return wanted
-    finally:
-        for m, mode in modes:
-            m.training = mode
-        caller_rng.restore()
-    return None
 
 
 def has_lazy(module: nn.Module) -> bool:
@@ -332,7 +302,7 @@ def materialize_lazy(
     if not (has_lazy(generator) or has_lazy(discriminator)):
         return
     z = torch.zeros(2, *spec.latent_shape, device=device)
-    real, _, g_inputs, d_extra = _dry_inputs(spec, discriminator, z, device, source)
+    real, _, g_inputs, d_extra = dry_inputs(spec, discriminator, z, device, source)
     modes = [(m, m.training) for net in (generator, discriminator) for m in net.modules()]
     generator.eval()
     discriminator.eval()
@@ -353,7 +323,7 @@ def _dtype_hint(argument: str, module: nn.Module, x: torch.Tensor) -> str:
     """Why a network may have failed on its input: its parameters in another dtype than the
     input. G's input is z, made in torch's default dtype; D's, the generator's output or the
     data."""
-    dtype = _floating_dtype(module)
+    dtype = floating_dtype(module)
     if dtype is None or not x.is_floating_point() or dtype == x.dtype:
         return ""
     if argument.startswith("generator"):
@@ -383,7 +353,7 @@ def validate_networks(
     """
     n = 2
     z = torch.randn(n, *spec.latent_shape, device=device)
-    real, labels, g_inputs, d_extra = _dry_inputs(spec, discriminator, z, device, source)
+    real, labels, g_inputs, d_extra = dry_inputs(spec, discriminator, z, device, source)
     with torch.no_grad():
         argument = f"generator (with latent_dim={spec.latent_dim!r})"
         fake = _forward(generator, argument, *g_inputs)

@@ -33,10 +33,16 @@ from pytest_gan.limits import (
     check_time_limit,
 )
 from pytest_gan.losses import BY_RANGE, LOSSES, call_d, per_sample_scores, samples_of, score_of
-from pytest_gan.probing import Prober, forced_span, preserved_state, saturation_probe
+from pytest_gan.probing import (
+    Prober,
+    data_dtype,
+    forced_span,
+    preserved_state,
+    saturation_probe,
+)
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
-from pytest_gan.spec import GANSpec, data_dtype, materialize_lazy, validate_networks
+from pytest_gan.spec import GANSpec, materialize_lazy, validate_networks
 
 
 @dataclass

@@ -54,12 +54,17 @@ from pytest_gan._args import check_int
 from pytest_gan.data import DataSource, check_varies
 from pytest_gan.history import History, Saturation
 from pytest_gan.instrument import Instrument
-from pytest_gan.probing import SATURATED_LOGIT, forced_outputs, forced_span, preserved_state
+from pytest_gan.probing import (
+    SATURATED_LOGIT,
+    data_dtype,
+    forced_outputs,
+    forced_span,
+    preserved_state,
+)
 from pytest_gan.rng import RNGState, local_generator
 from pytest_gan.run import STREAM_PROBE
 from pytest_gan.spec import (
     GANSpec,
-    data_dtype,
     has_lazy,
     refuse_scripted,
     validate_networks,
