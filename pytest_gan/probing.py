@@ -35,7 +35,7 @@ from pytest_gan.losses import (
 )
 from pytest_gan.metrics import mean_pairwise_distance, reach
 from pytest_gan.rng import RNGState, preserved_torch_rng
-from pytest_gan.spec import GANSpec, dry_inputs, floating_dtype
+from pytest_gan.spec import GANSpec, dry_inputs, eval_modes, floating_dtype
 
 
 def _snapshot_buffers(modules: tuple[nn.Module, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -533,20 +533,16 @@ def data_dtype(spec: GANSpec, discriminator: nn.Module, device: torch.device) ->
     them)."""
     wanted = floating_dtype(discriminator)
     caller_rng = RNGState.capture()
-    modes = [(m, m.training) for m in discriminator.modules()]
     try:
         z = torch.zeros(2, *spec.latent_shape, device=device)
         real, _, _, d_extra = dry_inputs(spec, discriminator, z, device)
         if wanted is None or not real.is_floating_point() or real.dtype == wanted:
             return None
-        discriminator.eval()
-        with torch.no_grad(), eager():
+        with eval_modes(discriminator), torch.no_grad(), eager():
             discriminator(real, *d_extra)
     except Exception:
         return wanted
     finally:
-        for m, mode in modes:
-            m.training = mode
         caller_rng.restore()
     return None
 

@@ -7,10 +7,11 @@ run in :func:`validate_networks`, which ``train`` calls before the first step.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,6 +279,20 @@ def floating_dtype(module: nn.Module) -> torch.dtype | None:
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
 
 
+@contextlib.contextmanager
+def eval_modes(*modules: nn.Module) -> Iterator[None]:
+    """``modules`` in eval mode for the block; every submodule's own train/eval mode is
+    put back after it."""
+    modes = [(m, m.training) for module in modules for m in module.modules()]
+    for module in modules:
+        module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def has_lazy(module: nn.Module) -> bool:
     """Whether ``module`` holds lazy parameters or buffers (``nn.LazyLinear``,
     ``nn.LazyBatchNorm2d``, ...): shapes and values still to come from a first batch."""
@@ -303,20 +318,11 @@ def materialize_lazy(
         return
     z = torch.zeros(2, *spec.latent_shape, device=device)
     real, _, g_inputs, d_extra = dry_inputs(spec, discriminator, z, device, source)
-    modes = [(m, m.training) for net in (generator, discriminator) for m in net.modules()]
-    generator.eval()
-    discriminator.eval()
-    try:
-        with torch.no_grad():
-            if has_lazy(generator):
-                _forward(generator, f"generator (with latent_dim={spec.latent_dim!r})", *g_inputs)
-            if has_lazy(discriminator):
-                _forward(
-                    discriminator, "discriminator (on real samples)", real, *d_extra, scores=True
-                )
-    finally:
-        for m, mode in modes:
-            m.training = mode
+    with eval_modes(generator, discriminator), torch.no_grad():
+        if has_lazy(generator):
+            _forward(generator, f"generator (with latent_dim={spec.latent_dim!r})", *g_inputs)
+        if has_lazy(discriminator):
+            _forward(discriminator, "discriminator (on real samples)", real, *d_extra, scores=True)
 
 
 def _dtype_hint(argument: str, module: nn.Module, x: torch.Tensor) -> str:

@@ -3,8 +3,10 @@ determinism and the caller's RNG state."""
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 from fixtures.steps import UserStep
 from pytest_gan import GANRun, TrainContext, assert_checkpoint_roundtrip, train
 from pytest_gan.devices import resolve_device
-from tests.tiny import CondD, CondG, gaussian, tiny_spec, two_clusters, verdicts
+from tests.tiny import LATENT, CondD, CondG, gaussian, tiny_spec, two_clusters, verdicts
 
 
 def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -162,10 +164,7 @@ def test_every_data_form_trains(form: str) -> None:
         ),
     }[form]
     seen: list[torch.Tensor] = []
-
-    def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
-        seen.append(batch)
-        return UserStep()(ctx, batch)
+    step = _recording(seen)
 
     run = train(tiny_spec(data=data, train_step=step), steps=4)
     # Four steps, then the two calls of the saturation probe (on copies of the networks).
@@ -242,16 +241,32 @@ def test_a_float64_gan_trains_under_torch_s_default_dtype() -> None:
         torch.set_default_dtype(before)
 
 
-class _DoubleG(nn.Module):
-    """A float64 generator that converts its own z, beside a float64 D."""
+class _InDtype(nn.Module):
+    """A small MLP kept in ``dtype`` that converts its input to it, and its output to
+    ``out`` when given."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, inputs: int, outputs: int, dtype: torch.dtype, out: torch.dtype | None = None
+    ) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2)).double()
+        self.dtype, self.out = dtype, out
+        self.net = nn.Sequential(nn.Linear(inputs, 16), nn.ReLU(), nn.Linear(16, outputs)).to(dtype)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.net(z.double())
-        return out
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.net(x.to(self.dtype))
+        return y if self.out is None else y.to(self.out)
+
+
+def _recording(
+    seen: list[torch.Tensor],
+) -> Callable[[TrainContext, torch.Tensor], dict[str, float]]:
+    """The reference user step, keeping every batch it is handed in ``seen``."""
+
+    def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
+        seen.append(batch)
+        return UserStep()(ctx, batch)
+
+    return step
 
 
 @pytest.mark.parametrize(
@@ -265,7 +280,8 @@ class _DoubleG(nn.Module):
 def test_samples_reach_the_discriminator_in_its_own_dtype(
     data_dtype: torch.dtype, d_dtype: torch.dtype
 ) -> None:
-    g = _DoubleG if d_dtype == torch.float64 else _HalfG if d_dtype == torch.bfloat16 else None
+    # A generator in D's dtype that takes the float32 z the engine draws.
+    g = None if d_dtype == torch.float32 else functools.partial(_InDtype, LATENT, 2, d_dtype)
     spec = tiny_spec(
         data=gaussian(600).to(data_dtype),
         discriminator=lambda: nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1)).to(
@@ -274,10 +290,7 @@ def test_samples_reach_the_discriminator_in_its_own_dtype(
         **({} if g is None else {"generator": g}),
     )
     seen: list[torch.Tensor] = []
-
-    def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
-        seen.append(batch)
-        return UserStep()(ctx, batch)
+    step = _recording(seen)
 
     run = train(replace(spec, train_step=step), steps=3)
     assert {b.dtype for b in seen} == {d_dtype}
@@ -287,26 +300,17 @@ def test_samples_reach_the_discriminator_in_its_own_dtype(
     assert run.spec.source.dtype is None and run.spec.source.peek(2)[0].dtype == data_dtype
 
 
-class _ConvertingD(nn.Module):
-    """A bfloat16 D that converts its input itself."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1)).bfloat16()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.net(x.bfloat16()).float()
-        return out
-
-
 def test_a_discriminator_that_converts_its_own_input_gets_the_samples_as_they_are() -> None:
     seen: list[torch.Tensor] = []
+    step = _recording(seen)
 
-    def step(ctx: TrainContext, batch: torch.Tensor) -> dict[str, float]:
-        seen.append(batch)
-        return UserStep()(ctx, batch)
-
-    run = train(tiny_spec(discriminator=_ConvertingD, train_step=step), steps=3)
+    run = train(
+        tiny_spec(
+            discriminator=functools.partial(_InDtype, 2, 1, torch.bfloat16, torch.float32),
+            train_step=step,
+        ),
+        steps=3,
+    )
     assert {b.dtype for b in seen} == {torch.float32}
     assert run.real(8).dtype == torch.float32
 
@@ -588,21 +592,9 @@ def test_a_module_instance_is_copied_so_runs_repeat() -> None:
     assert a.generator is not spec.generator
 
 
-class _HalfG(nn.Module):
-    """A generator kept in bfloat16, that takes the float32 z the engine draws."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2)).bfloat16()
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.net(z.bfloat16())
-        return out
-
-
 def test_the_gradient_penalty_works_in_the_data_s_own_dtype() -> None:
     spec = tiny_spec(
-        generator=_HalfG,
+        generator=functools.partial(_InDtype, LATENT, 2, torch.bfloat16),
         discriminator=lambda: nn.Sequential(
             nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1)
         ).bfloat16(),

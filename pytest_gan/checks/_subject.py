@@ -20,7 +20,7 @@ from pytest_gan.losses import g_samples, samples_of
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import derive_seed, local_generator
 from pytest_gan.run import GANRun
-from pytest_gan.spec import ModuleFactory, _latent_shape, has_lazy
+from pytest_gan.spec import ModuleFactory, _latent_shape, eval_modes, has_lazy
 
 # Random streams of this check (disjoint from training's), derived from ``seed``.
 _STREAM_LATENT = 11
@@ -92,14 +92,8 @@ def materializing(
         inputs = (
             (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long, device=device))
         )
-        modes = [(m, m.training) for m in module.modules()]
-        module.eval()
-        try:
-            with torch.no_grad():
-                module(*inputs)
-        finally:
-            for m, mode in modes:
-                m.training = mode
+        with eval_modes(module), torch.no_grad():
+            module(*inputs)
         return module
 
     return make
@@ -172,26 +166,20 @@ def infer_latent_shape(module: nn.Module, num_classes: int | None = None) -> tup
     mode, without gradients, with buffers and RNG states left as they were. Raises
     ``ValueError`` asking for ``latent_dim=`` when no candidate runs, saying why."""
     candidates, origin = _latent_candidates(module)
-    modes = [(m, m.training) for m in module.modules()]
     failures: list[str] = []
-    try:
-        with preserved_state(module):
-            module.eval()
-            device = device_of(module) or torch.device("cpu")
-            for shape in candidates:
-                z = torch.zeros(2, *shape, device=device)
-                inputs = (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long))
-                try:
-                    out = g_samples(module(*inputs))
-                except Exception as exc:  # a wrong guess; the next one may fit
-                    failures.append(f"{shape}: {type(exc).__name__}: {exc}")
-                    continue
-                if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == 2:
-                    return shape
-                failures.append(f"{shape}: returned no batch of 2 samples")
-    finally:
-        for m, mode in modes:
-            m.training = mode
+    with eval_modes(module), preserved_state(module):
+        device = device_of(module) or torch.device("cpu")
+        for shape in candidates:
+            z = torch.zeros(2, *shape, device=device)
+            inputs = (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long))
+            try:
+                out = g_samples(module(*inputs))
+            except Exception as exc:  # a wrong guess; the next one may fit
+                failures.append(f"{shape}: {type(exc).__name__}: {exc}")
+                continue
+            if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == 2:
+                return shape
+            failures.append(f"{shape}: returned no batch of 2 samples")
     tried = f"; tried {'; '.join(failures)}" if failures else ""
     raise ValueError(
         "latent_dim is needed: it could not be inferred from the generator "
@@ -302,15 +290,9 @@ def forward(module: nn.Module, z: torch.Tensor, y: torch.Tensor | None, seed: in
     """
     device = device_of(module) or torch.device("cpu")
     inputs = (z.to(device),) if y is None else (z.to(device), y.to(device))
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        with preserved_state(module):
-            _seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
-            out = samples_of(module(*inputs))
-    finally:
-        for m, mode in modes:
-            m.training = mode
+    with eval_modes(module), preserved_state(module):
+        _seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
+        out = samples_of(module(*inputs))
     return out.detach().to("cpu", torch.float64)
 
 
