@@ -15,7 +15,9 @@ steps the instrumentation reads its norms on (every ``NORM_EVERY``-th):
   (``d_update_ratio`` / ``g_update_ratio``), which norm layers' scales and embeddings
   weigh on (docs/benchmarks.md: it failed its validation);
 
-and the late window's median AUC (``assert_losses_balanced``'s figure). One JSON line per
+and the late window's median AUC (``assert_losses_balanced``'s figure), and
+``resting_share``, the share of the late window's D steps with D's loss at exactly 0
+(``checks.balance.MIN_RESTING_SHARE`` judges it). One JSON line per
 case (docs/benchmarks.md, "A discriminator that barely moves").
 """
 
@@ -30,7 +32,7 @@ import torch
 
 import pytest_gan as pg
 from benchmarks.calibrate_extension import trajectories
-from pytest_gan.checks.balance import late_probes, paces
+from pytest_gan.checks.balance import late_probes, paces, resting_share
 from pytest_gan.metrics import finite_median
 
 
@@ -50,6 +52,7 @@ def figures(run: pg.GANRun) -> dict[str, Any]:
         "g_pace": g_pace,
         "readings": readings,
         "pace_ratio": d_pace / g_pace if g_pace > 0 else math.nan,
+        "resting_share": resting_share(run),
     }
 
 

@@ -15,10 +15,12 @@ from pytest_gan import GANAssertionError, GANRun, GANSpec, assert_losses_balance
 from pytest_gan.checks import balance
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
 from pytest_gan.checks.balance import (
+    DOMINANT_AUC,
     MAX_FAKE_BELIEF,
     MAX_WEAK_AUC,
     MAX_WEAK_PACE,
     MAX_WEAK_SLOPE,
+    MIN_RESTING_SHARE,
     paces,
 )
 from pytest_gan.checks.lipschitz import has_gradient_penalty, lipschitz_constraints
@@ -65,6 +67,84 @@ def test_the_weak_discriminator_twin_is_caught(seed: int) -> None:
         assert_losses_balanced(run)
     assert caught.value.pitfall == "discriminator-too-weak"
     assert caught.value.evidence["auc"] <= MAX_WEAK_AUC
+
+
+def _hinge_adam(lr_g: float, lr_d: float) -> Any:
+    # SN-GAN's optimizer settings (betas (0, 0.9)): with no momentum, a step of zero gradient
+    # moves nothing.
+    return lambda g, d: (
+        torch.optim.Adam(g.parameters(), lr_g, betas=(0.0, 0.9)),
+        torch.optim.Adam(d.parameters(), lr_d, betas=(0.0, 0.9)),
+    )
+
+
+# A hinge D 10^5 times faster than G puts every sample beyond its margin within a few dozen
+# steps and stays there: its loss is exactly 0 on 79-100% of its late steps, its gradient
+# with it, and its optimizer stops moving it (pace 0; seeds 0-5, native and default
+# kernels). The christiancosgrove SN-GAN's D at 20x G's rate does the same (0.70-0.92 at
+# 200 steps). Both were called too weak ("D does not move at all") before this rule.
+@pytest.mark.parametrize("seed", range(5))
+def test_a_hinge_d_that_has_won_outright_overpowers(seed: int) -> None:
+    run = train(
+        tiny_spec(train_step=hinge_step, optimizers=_hinge_adam(1e-7, 1e-2)), steps=600, seed=seed
+    )
+    d_pace, g_pace, _ = paces(run)
+    assert d_pace / g_pace <= MAX_WEAK_PACE
+    assert balance.resting_share(run) >= MIN_RESTING_SHARE
+    with pytest.raises(GANAssertionError, match="D has won outright") as caught:
+        assert_losses_balanced(run)
+    assert caught.value.pitfall == "discriminator-overpowers"
+    assert caught.value.evidence["auc"] >= DOMINANT_AUC
+
+
+def test_a_d_that_does_not_move_without_having_won_is_still_too_weak(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same rule both ways on one run: D's loss at 0 on a majority of its late steps
+    # decides the name; below it (or with D not separating the data), too weak.
+    run = train(
+        tiny_spec(train_step=hinge_step, optimizers=_hinge_adam(1e-7, 1e-2)), steps=600, seed=0
+    )
+    for share in (MIN_RESTING_SHARE * 0.99, 0.0, math.nan):
+        monkeypatch.setattr(balance, "resting_share", lambda run, s=share: s)
+        with pytest.raises(GANAssertionError, match="D does not move at all") as caught:
+            assert_losses_balanced(run)
+        assert caught.value.pitfall == "discriminator-too-weak", share
+    monkeypatch.setattr(balance, "resting_share", lambda run: 1.0)
+    monkeypatch.setattr(balance, "DOMINANT_AUC", 1.01)  # D no longer separates "enough"
+    with pytest.raises(GANAssertionError) as caught:
+        assert_losses_balanced(run)
+    assert caught.value.pitfall == "discriminator-too-weak"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_healthy_hinge_d_never_rests(seed: int) -> None:
+    run = train(
+        tiny_spec(train_step=hinge_step, optimizers=_hinge_adam(2e-4, 2e-4)), steps=300, seed=seed
+    )
+    assert balance.resting_share(run) == 0.0
+    assert_losses_balanced(run)
+
+
+def test_a_zero_loss_on_a_step_d_skipped_is_no_rest() -> None:
+    # D trained on every other step, the step returning 0.0 for d_loss on the others: those
+    # steps are no evidence of a D at rest (its optimizer did not step).
+    def every_other(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        if ctx.step % 2:
+            out = hinge_step(ctx, batch)
+            return out
+        fake = ctx.generator(ctx.latent(batch.shape[0]))
+        ctx.opt_g.zero_grad()
+        g_loss = -ctx.discriminator(fake).mean()
+        g_loss.backward()
+        ctx.opt_g.step()
+        return {"d_loss": torch.tensor(0.0), "g_loss": g_loss.detach()}
+
+    run = train(tiny_spec(train_step=every_other, optimizers=_hinge_adam(2e-4, 2e-4)), steps=90)
+    zeros = [v for v in run.history["d_loss"] if v == 0.0]
+    assert len(zeros) >= 40  # the skipped steps' placeholders are recorded...
+    assert balance.resting_share(run) == 0.0  # ...and not read as a D at rest
+    assert_losses_balanced(run)
 
 
 def test_a_wgan_critic_is_not_judged_on_balance() -> None:
