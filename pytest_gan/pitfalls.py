@@ -64,12 +64,14 @@ _ENTRIES = (
         "discriminator-overpowers",
         "the discriminator overpowers the generator",
         "D separates real from fake perfectly and is certain about the fakes, late in the "
-        "run: G's loss has climbed and its signal has died.",
+        "run: G's loss has climbed and its signal has died; or a hinge D has won outright, "
+        "its loss exactly 0 and its gradient with it, so it stopped learning.",
         "assert_losses_balanced",
         "A near-optimal D gives the generator vanishing gradients (Arjovsky & Bottou "
         "2017): the generator stops improving, often ending blank or noisy.",
         "Give D fewer or smaller steps (one D step per G step for BCE; lower D's learning "
-        "rate), or regularise D (spectral normalisation, R1, label smoothing on reals).",
+        "rate, or raise G's), or regularise D (spectral normalisation, R1, label "
+        "smoothing on reals).",
     ),
     Pitfall(
         "discriminator-too-weak",

@@ -126,10 +126,10 @@ def assert_losses_balanced(run: GANRun) -> None:
 
     Whatever its scores, D of any kind is too weak when its optimizer moves it far more
     slowly than G's moves G: D's pace over G's (``paces``) at most ``MAX_WEAK_PACE``;
-    unless it does not move because it has won outright (its loss exactly 0 on at least
-    ``MIN_RESTING_SHARE`` of its late steps, a hinge D with every sample beyond its margin
-    and so no gradient, and its AUC at least ``DOMINANT_AUC``): then
-    ``discriminator-overpowers``.
+    unless a D other than a Wasserstein critic does not move because it has won outright
+    (its loss exactly 0 on at least ``MIN_RESTING_SHARE`` of its late steps, in practice a
+    hinge D with every sample beyond its margin and so no gradient, and its AUC at least
+    ``DOMINANT_AUC``): then ``discriminator-overpowers``.
 
     A Wasserstein critic (loss ``"wgan-gp"``, or a user's step whose loss only averages and
     subtracts D's scores: ``score_kind``) is never judged as overpowering, and a low AUC
@@ -147,7 +147,7 @@ def assert_losses_balanced(run: GANRun) -> None:
     if kind == CRITIC:
         if late:
             _judge_critic(run, finite_median([p.d_auc for p in late]), late)
-        _judge_pace(run, critic=True)
+        _judge_pace(run, kind)
         return
     if not late:
         raise ValueError(
@@ -198,10 +198,10 @@ def assert_losses_balanced(run: GANRun) -> None:
             [("D's AUC, real vs fake (median)", auc, f"> {MAX_WEAK_AUC:g} (chance 0.5)"), *losses],
             evidence,
         )
-    _judge_pace(run)
+    _judge_pace(run, kind)
 
 
-def _judge_pace(run: GANRun, *, critic: bool = False) -> None:
+def _judge_pace(run: GANRun, kind: str) -> None:
     """A D whose optimizer moves it far more slowly than G's moves G (``MAX_WEAK_PACE``):
     too slow to teach G, whatever its scores say yet (a D that barely moves can still rank
     G's first samples below the data, and a critic's scores rank nothing)."""
@@ -214,9 +214,9 @@ def _judge_pace(run: GANRun, *, critic: bool = False) -> None:
     ratio = d_pace / g_pace
     if not ratio <= MAX_WEAK_PACE:
         return
-    if not critic:
-        # (A critic's signed loss is no margin's: never judged as overpowering.)
-        _judge_won(run, ratio)
+    if kind != CRITIC:
+        # (A critic's signed loss has no floor to rest on: never judged as overpowering.)
+        _judge_won(run, d_pace, g_pace, readings)
     if ratio == 0:
         how = "does not move at all, while G does"
     else:
@@ -242,7 +242,8 @@ def resting_share(run: GANRun) -> float:
     at exactly 0 (a margin loss with every sample of the batch beyond the margin: D's
     gradient is 0 and its step moves nothing); NaN with no such step recorded. Steps on
     which D did not step are left out, so a step that returns 0 for a D it skipped
-    counts for nothing."""
+    counts for nothing. A step taking several D steps records the ``d_loss`` it returns
+    (usually its last D step's): "at rest" then means that one was at 0."""
     h = run.history
     if "d_loss" not in h or "d_updates" not in h:
         return math.nan
@@ -255,32 +256,43 @@ def resting_share(run: GANRun) -> float:
     return sum(v == 0.0 for v in losses) / len(losses) if losses else math.nan
 
 
-def _judge_won(run: GANRun, ratio: float) -> None:
+def _judge_won(run: GANRun, d_pace: float, g_pace: float, readings: int) -> None:
     """A D that barely moves (``MAX_WEAK_PACE``) because it has won outright: on at least
     ``MIN_RESTING_SHARE`` of the judged window's D steps its loss is exactly 0, and it
-    separates held-out real samples from G's perfectly (AUC >= ``DOMINANT_AUC``). A margin
-    (hinge) D there has no gradient, so its optimizer does not move it: no weak D, one
-    whose margin G's samples do not reach, and G trains against a frozen D."""
+    separates held-out real samples from G's (AUC >= ``DOMINANT_AUC``). A D whose loss
+    reaches exactly 0 there (in practice a margin, hinge, D: every sample beyond its
+    margin) has no gradient, so its optimizer does not move it: no weak D, one whose
+    margin G's samples do not reach, and G trains against a frozen D."""
     __tracebackhide__ = True
     share = resting_share(run)
     late = late_probes(run)
     auc = finite_median([p.d_auc for p in late]) if late else math.nan
     if not (share >= MIN_RESTING_SHARE and auc >= DOMINANT_AUC):
         return
+    ratio = d_pace / g_pace
     window = f"steps {late[0]['step']}-{late[-1]['step']}"
     raise fail(
         "discriminator-overpowers",
-        f"D has won outright over {window}: it separates every real sample from G's (AUC "
-        f"{auc:.3f}), and on {share:.0%} of its steps its loss is exactly 0, every sample "
-        "beyond its margin. There its gradient is 0, so its optimizer no longer moves it "
-        f"(its pace is {ratio:.2g} of G's): this D is not too weak, it has stopped learning, "
-        "and G trains against a D that no longer tells it anything about the data.",
+        f"D has won outright over {window}: it separates almost every real sample from "
+        f"G's (AUC {auc:.3f}), and on {share:.0%} of its D steps in that stretch its loss "
+        "is exactly 0, every sample beyond its margin. There its gradient is 0, so its "
+        f"optimizer no longer moves it (its pace is {ratio:.2g} of G's): this D is not too "
+        "weak, it has stopped learning, and G trains against a D that no longer tells it "
+        "anything about the data.",
         [
-            ("D's AUC, real vs fake (median)", auc, "often ~1 early; not the verdict"),
-            ("D's steps at a loss of exactly 0", share, f"< {MIN_RESTING_SHARE:g}"),
+            ("D's AUC, real vs fake (median)", auc, f"< {DOMINANT_AUC:g}, or a loss above 0"),
+            ("share of D's late steps at a loss of exactly 0", share, f"< {MIN_RESTING_SHARE:g}"),
             ("D's pace / G's", ratio, f"> {MAX_WEAK_PACE:g}"),
         ],
-        {"auc": auc, "resting_share": share, "pace_ratio": ratio, "probes": len(late)},
+        {
+            "auc": auc,
+            "resting_share": share,
+            "d_pace": d_pace,
+            "g_pace": g_pace,
+            "pace_ratio": ratio,
+            "readings": readings,
+            "probes": len(late),
+        },
         detail="Lower D's learning rate or raise G's (a D many times faster than G is the "
         "usual cause), or take fewer D steps per G step.",
     )
