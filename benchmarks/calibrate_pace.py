@@ -16,8 +16,8 @@ steps the instrumentation reads its norms on (every ``NORM_EVERY``-th):
   weigh on (docs/benchmarks.md: it failed its validation);
 
 and the late window's median AUC (``assert_losses_balanced``'s figure), and
-``resting_share``, the share of the late window's D steps with D's loss at exactly 0
-(``checks.balance.MIN_RESTING_SHARE`` judges it). One JSON line per
+``resting_share``, the share of D's read steps at which its optimizer saw a gradient of
+exactly 0 (``checks.balance.MIN_RESTING_SHARE`` judges it). One JSON line per
 case (docs/benchmarks.md, "A discriminator that barely moves").
 """
 

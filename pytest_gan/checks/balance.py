@@ -8,7 +8,7 @@ is right on nearly every sample early on (FIELD.md), so dominance only counts to
 with the generator's signal dying. A critic trained with a gradient penalty is judged too
 weak on its slope as well, the figure its penalty holds near 1; and any D is too weak when
 its optimizer moves it far more slowly than G's moves G (the history's paces), unless it
-does not move because it has won outright (its loss at exactly 0, no gradient): that D
+does not move because it has won outright (its loss at its floor, no gradient): that D
 overpowers.
 """
 
@@ -67,13 +67,13 @@ MAX_WEAK_PACE = 0.18
 
 
 #: A D that barely moves (``MAX_WEAK_PACE``) is no weak D but one that has won outright when,
-#: on at least this share of its D steps in the last third, its loss is exactly 0 (every
-#: sample beyond a margin loss's margin: no gradient, nothing to move it), with the AUC at
-#: least ``DOMINANT_AUC``: the verdict is ``discriminator-overpowers``. It only renames a
-#: failure. Why here: a majority; healthy most 0.0 (zoo) and 0.242 (wild validation half),
-#: the tiny hinge D at 10^5x G's rate 0.79-1.0; calibration: docs/benchmarks.md
+#: on at least this share of its read steps, its optimizer saw a gradient of exactly 0 (its
+#: loss at its floor: every sample beyond a hinge margin), with the AUC at least
+#: ``DOMINANT_AUC``: the verdict is ``discriminator-overpowers``. It only renames a failure.
+#: Why here: half the least of a D at rest (0.533, the tests' tiny hinge D at 10^5x G's
+#: rate), against 0.000 for every weak-D mutation and twin; calibration: docs/benchmarks.md
 #: "Calibration notes".
-MIN_RESTING_SHARE = 0.5
+MIN_RESTING_SHARE = 0.25
 
 
 def late_probes(run: GANRun, share: float = LATE_SHARE) -> list[Probe]:
@@ -127,9 +127,9 @@ def assert_losses_balanced(run: GANRun) -> None:
     Whatever its scores, D of any kind is too weak when its optimizer moves it far more
     slowly than G's moves G: D's pace over G's (``paces``) at most ``MAX_WEAK_PACE``;
     unless a D other than a Wasserstein critic does not move because it has won outright
-    (its loss exactly 0 on at least ``MIN_RESTING_SHARE`` of its late steps, in practice a
-    hinge D with every sample beyond its margin and so no gradient, and its AUC at least
-    ``DOMINANT_AUC``): then ``discriminator-overpowers``.
+    (a gradient of exactly 0 on at least ``MIN_RESTING_SHARE`` of its read steps, its loss
+    at its floor: in practice a hinge D with every sample beyond its margin; and its AUC
+    at least ``DOMINANT_AUC``): then ``discriminator-overpowers``.
 
     A Wasserstein critic (loss ``"wgan-gp"``, or a user's step whose loss only averages and
     subtracts D's scores: ``score_kind``) is never judged as overpowering, and a low AUC
@@ -238,31 +238,28 @@ def _judge_pace(run: GANRun, kind: str) -> None:
 
 
 def resting_share(run: GANRun) -> float:
-    """The share of the judged window's steps on which D's optimizer stepped with D's loss
-    at exactly 0 (a margin loss with every sample of the batch beyond the margin: D's
-    gradient is 0 and its step moves nothing); NaN with no such step recorded. Steps on
-    which D did not step are left out, so a step that returns 0 for a D it skipped
-    counts for nothing. A step taking several D steps records the ``d_loss`` it returns
-    (usually its last D step's): "at rest" then means that one was at 0."""
+    """The share of D's optimizer steps, among those whose norms the run read (every
+    ``NORM_EVERY``-th, over the whole run, as ``paces``), at which the gradient D's
+    optimizer saw was exactly 0: D's loss at its floor (a margin loss with every sample of
+    the batch beyond the margin), so the step moved nothing. NaN with no such reading. A
+    D that barely moves because its learning rate is tiny still has a gradient; this
+    reads the steps whatever loss the step returns (the last of several D steps, or
+    their mean)."""
     h = run.history
-    if "d_loss" not in h or "d_updates" not in h:
+    if "d_grad_norm" not in h:
         return math.nan
-    start = run.steps * (1 - LATE_SHARE)
-    losses = [
-        v
-        for v, n, s in zip(h["d_loss"], h["d_updates"], h.steps, strict=True)
-        if s >= start and n > 0 and math.isfinite(v)
-    ]
-    return sum(v == 0.0 for v in losses) / len(losses) if losses else math.nan
+    reads = [v for v in h["d_grad_norm"] if math.isfinite(v)]
+    return sum(v == 0.0 for v in reads) / len(reads) if reads else math.nan
 
 
 def _judge_won(run: GANRun, d_pace: float, g_pace: float, readings: int) -> None:
     """A D that barely moves (``MAX_WEAK_PACE``) because it has won outright: on at least
-    ``MIN_RESTING_SHARE`` of the judged window's D steps its loss is exactly 0, and it
-    separates held-out real samples from G's (AUC >= ``DOMINANT_AUC``). A D whose loss
-    reaches exactly 0 there (in practice a margin, hinge, D: every sample beyond its
-    margin) has no gradient, so its optimizer does not move it: no weak D, one whose
-    margin G's samples do not reach, and G trains against a frozen D."""
+    ``MIN_RESTING_SHARE`` of its read steps its optimizer saw a gradient of exactly 0
+    (``resting_share``), and it separates held-out real samples from G's late in the run
+    (AUC >= ``DOMINANT_AUC``). A D whose loss reaches its floor (in practice a margin,
+    hinge, D: every sample beyond its margin) has no gradient, so its optimizer does not
+    move it: no weak D, one whose margin G's samples do not reach, and G trains against
+    a frozen D."""
     __tracebackhide__ = True
     share = resting_share(run)
     late = late_probes(run)
@@ -274,14 +271,15 @@ def _judge_won(run: GANRun, d_pace: float, g_pace: float, readings: int) -> None
     raise fail(
         "discriminator-overpowers",
         f"D has won outright over {window}: it separates almost every real sample from "
-        f"G's (AUC {auc:.3f}), and on {share:.0%} of its D steps in that stretch its loss "
-        "is exactly 0, every sample beyond its margin. There its gradient is 0, so its "
-        f"optimizer no longer moves it (its pace is {ratio:.2g} of G's): this D is not too "
+        f"G's (AUC {auc:.3f}), and on {share:.0%} of its steps read over the run its "
+        "optimizer saw a gradient of exactly 0: its loss at its floor, every sample beyond "
+        f"its margin. So its optimizer no longer moves it (its pace is {ratio:.2g} of "
+        "G's): this D is not too "
         "weak, it has stopped learning, and G trains against a D that no longer tells it "
         "anything about the data.",
         [
             ("D's AUC, real vs fake (median)", auc, f"< {DOMINANT_AUC:g}, or a loss above 0"),
-            ("share of D's late steps at a loss of exactly 0", share, f"< {MIN_RESTING_SHARE:g}"),
+            ("share of D's steps with a gradient of exactly 0", share, f"< {MIN_RESTING_SHARE:g}"),
             ("D's pace / G's", ratio, f"> {MAX_WEAK_PACE:g}"),
         ],
         {
