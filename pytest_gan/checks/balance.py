@@ -274,11 +274,10 @@ def _judge_won(run: GANRun, d_pace: float, g_pace: float, readings: int) -> None
         f"G's (AUC {auc:.3f}), and on {share:.0%} of its steps read over the run its "
         "optimizer saw a gradient of exactly 0: its loss at its floor, every sample beyond "
         f"its margin. So its optimizer no longer moves it (its pace is {ratio:.2g} of "
-        "G's): this D is not too "
-        "weak, it has stopped learning, and G trains against a D that no longer tells it "
-        "anything about the data.",
+        "G's): this D is not too weak, it has stopped learning, and G trains against a D "
+        "that no longer tells it anything about the data.",
         [
-            ("D's AUC, real vs fake (median)", auc, f"< {DOMINANT_AUC:g}, or a loss above 0"),
+            ("D's AUC, real vs fake (median)", auc, f"< {DOMINANT_AUC:g}, or D still learning"),
             ("share of D's steps with a gradient of exactly 0", share, f"< {MIN_RESTING_SHARE:g}"),
             ("D's pace / G's", ratio, f"> {MAX_WEAK_PACE:g}"),
         ],
