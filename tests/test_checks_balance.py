@@ -139,6 +139,63 @@ def test_a_critic_at_rest_is_never_named_overpowering(
     assert caught.value.pitfall == "discriminator-too-weak"
 
 
+# A hinge GAN the limit was not calibrated on, written as a team would: MLPs on a ring of 8
+# Gaussians, five D steps per batch on the same real batch, SN-GAN's betas. D at 20x G's
+# rate rests on most of its first 200 steps (gradient 0 on 0.68-0.76 of the steps read,
+# pace 0, AUC 1.000; seeds 0-2, native and default kernels alike), and was called too
+# weak; at 2e-4 each its pace is 0.60-0.77 of G's, its AUC 0.88-0.91, and it never rests.
+def _ring_hinge(lr_g: float, lr_d: float) -> GANSpec:
+    g = torch.Generator().manual_seed(0)
+    angles = torch.randint(0, 8, (4096,), generator=g) * (2 * math.pi / 8)
+    points = 2 * torch.stack([angles.cos(), angles.sin()], 1)
+    points = points + 0.05 * torch.randn(4096, 2, generator=g)
+
+    def step(ctx: Any, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        gen, d = ctx.generator, ctx.discriminator
+        for _ in range(5):
+            ctx.opt_d.zero_grad()
+            fake = gen(torch.randn(real.shape[0], 16)).detach()
+            d_loss = nn.ReLU()(1.0 - d(real)).mean() + nn.ReLU()(1.0 + d(fake)).mean()
+            d_loss.backward()
+            ctx.opt_d.step()
+        ctx.opt_g.zero_grad()
+        g_loss = -d(gen(torch.randn(real.shape[0], 16))).mean()
+        g_loss.backward()
+        ctx.opt_g.step()
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+    def mlp(inputs: int, outputs: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Linear(inputs, 128),
+            nn.LeakyReLU(0.1),
+            nn.Linear(128, 128),
+            nn.LeakyReLU(0.1),
+            nn.Linear(128, outputs),
+        )
+
+    return GANSpec(
+        generator=lambda: mlp(16, 2),
+        discriminator=lambda: mlp(2, 1),
+        data=points,
+        latent_dim=16,
+        batch_size=64,
+        optimizers=_hinge_adam(lr_g, lr_d),
+        train_step=step,
+        name="ring-hinge",
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_outside_hinge_d_at_rest_overpowers_and_its_healthy_twin_passes(seed: int) -> None:
+    with pytest.raises(GANAssertionError, match="D has won outright") as caught:
+        assert_losses_balanced(train(_ring_hinge(5e-5, 1e-3), steps=200, seed=seed))
+    assert caught.value.pitfall == "discriminator-overpowers"
+    assert caught.value.evidence["resting_share"] >= MIN_RESTING_SHARE
+    healthy = train(_ring_hinge(2e-4, 2e-4), steps=200, seed=seed)
+    assert balance.resting_share(healthy) < MIN_RESTING_SHARE / 2
+    assert_losses_balanced(healthy)
+
+
 def test_a_weak_hinge_d_is_not_at_rest() -> None:
     # D at 1/100 of G's rate barely moves because its steps are small, not because its
     # gradient is 0: the pace rule's own verdict stands (the weak-D mutations: 0.000).
