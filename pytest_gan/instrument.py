@@ -11,7 +11,8 @@ What is recorded, per training step (:class:`History` rows):
   applied (``g_grad_norm``, ``g_update_norm``, ``g_update_ratio`` = update / weight norm;
   ``g_pace``, the median over its weight tensors of 2+ dimensions of each one's update /
   weight norm; the same with ``d_``), read on every ``_defaults.NORM_EVERY``-th step (the
-  first step of a stretch, then steps whose number is a multiple of it) and NaN between;
+  first step of a stretch, then steps whose number is a multiple of it; a network that
+  takes no step then is read on the next step it takes) and NaN between;
   and how many optimizer steps each took (``g_updates``, ``d_updates``), on every step;
 * ``d_step_g_grads``: generator parameter tensors that received gradient between the
   previous optimizer step and the discriminator's step, i.e. during the D step's backward
@@ -101,7 +102,7 @@ class _OptimizerWatch:
 
     def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         owner = self.owner
-        if owner.reading_norms:
+        if owner.reading_norms[self.role]:
             # A step given a closure computes its gradient inside the step: what .grad
             # holds now is not it, so its norm is read after the step (_post).
             self.grad_after = kwargs.get("closure", args[0] if args else None) is not None
@@ -189,9 +190,10 @@ class Instrument:
         self.same_optimizer = opt_g is opt_d
         self.seen: list[tuple[int, int] | None] = [None] * len(self.params)
         self.pending: dict[str, torch.Tensor] = {}
-        # Whether the optimizer hooks read their norms in the step under way: the first
-        # step of the stretch, then every NORM_EVERY-th (take_row sets it for the next).
-        self.reading_norms = True
+        # Whether each optimizer's hooks read its norms in the step under way: the first
+        # step of the stretch, then every NORM_EVERY-th; a network not stepped in a step
+        # that should have read it is read in the next step it is (take_row sets these).
+        self.reading_norms = {"g": True, "d": True}
         self.counts: dict[str, int] = {}
         self._clear_counts()
         self.handles: list[Any] = []
@@ -291,6 +293,11 @@ class Instrument:
         """What the hooks measured since the last row, added to ``row`` (the step's losses,
         as floats), with the step's exact events noted; the counts start again at zero.
         The caller appends the row (a watched loop may still log losses to it)."""
+        carried: dict[str, torch.Tensor] = {}
+        if self.pending and step % self.history.stride:
+            # A history past its capacity keeps only every stride-th row: readings taken on
+            # a row it drops (a network stepped only on odd steps) go to the next row.
+            carried, self.pending = self.pending, {}
         if self.pending:
             keys = list(self.pending)
             values = torch.stack([self.pending[k].float() for k in keys]).tolist()
@@ -305,9 +312,15 @@ class Instrument:
                 self.history.note(f"{role}_stale_grads", step)
             if not self.counts[f"{role}_updates"]:
                 self.history.note(f"no_{role}_update", step)
-        self.pending = {}
+        due = (step + 1) % _defaults.NORM_EVERY == 0
+        for role in ("g", "d"):
+            # A network stepped (and so read, if owed) in this step waits for the next
+            # NORM_EVERY-th; one that took no step stays owed its reading (a D stepped only
+            # on odd steps), so that its pace has readings whatever the loop's rhythm.
+            stepped = self.counts[f"{role}_updates"] > 0
+            self.reading_norms[role] = due or (self.reading_norms[role] and not stepped)
+        self.pending = carried
         self._clear_counts()
-        self.reading_norms = (step + 1) % _defaults.NORM_EVERY == 0
         return row
 
     def remove(self) -> None:

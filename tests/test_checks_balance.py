@@ -12,6 +12,7 @@ from torch import nn
 from fixtures.steps import UserStep
 from fixtures.zoo import case
 from pytest_gan import GANAssertionError, GANRun, GANSpec, assert_losses_balanced, train
+from pytest_gan._defaults import NORM_EVERY
 from pytest_gan.checks import balance
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
 from pytest_gan.checks.balance import (
@@ -456,3 +457,65 @@ def test_what_the_step_does_with_ds_outputs_wins_over_a_declared_loss() -> None:
     # Without the probe (instrument=False): the declared loss, then the losses' signs.
     bare = train(tiny_spec(train_step=UserStep(), loss="wgan-gp"), steps=5, instrument=False)
     assert score_kind(bare) == CRITIC
+
+
+def _d_on_odd_steps(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    # D trained on odd steps only and G on even ones, as a loop that alternates them by the
+    # step's parity does: no step that reads norms on the usual rhythm (0, 8, 16, ...)
+    # steps D.
+    if ctx.step % 2 == 1:
+        fake = ctx.generator(ctx.latent(batch.shape[0])).detach()
+        ctx.opt_d.zero_grad()
+        d = ctx.discriminator
+        d_loss = torch.relu(1.0 - d(batch)).mean() + torch.relu(1.0 + d(fake)).mean()
+        d_loss.backward()
+        ctx.opt_d.step()
+        return {"d_loss": d_loss.detach()}
+    ctx.opt_g.zero_grad()
+    g_loss = -ctx.discriminator(ctx.generator(ctx.latent(batch.shape[0]))).mean()
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"g_loss": g_loss.detach()}
+
+
+@pytest.mark.parametrize("lr_d, slow", [(2e-4, False), (2e-6, True)])
+def test_a_d_stepped_only_on_odd_steps_is_read_and_judged_on_its_pace(
+    lr_d: float, slow: bool
+) -> None:
+    # A network not stepped on a reading step is read on the next step it is: D here gets
+    # a reading in every stretch of NORM_EVERY steps, as G does, and its pace is judged.
+    steps = 80
+    run = train(tiny_spec(train_step=_d_on_odd_steps, optimizers=_adam(2e-4, lr_d)), steps=steps)
+    d_reads = [
+        s for s, v in zip(run.history.steps, run.history["d_pace"], strict=True) if math.isfinite(v)
+    ]
+    g_reads = [
+        s for s, v in zip(run.history.steps, run.history["g_pace"], strict=True) if math.isfinite(v)
+    ]
+    assert d_reads == list(range(1, steps, NORM_EVERY))
+    assert g_reads == list(range(0, steps, NORM_EVERY))
+    d_pace, g_pace, readings = paces(run)
+    assert readings == steps // NORM_EVERY
+    assert (d_pace / g_pace <= MAX_WEAK_PACE) is slow
+    if slow:
+        with pytest.raises(GANAssertionError, match="more slowly than G") as caught:
+            balance._judge_pace(run, score_kind(run))
+        assert caught.value.pitfall == "discriminator-too-weak"
+    else:
+        balance._judge_pace(run, score_kind(run))
+
+
+def test_a_d_stepped_only_on_odd_steps_keeps_its_readings_in_a_thinned_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Past its capacity a history keeps every stride-th row only (all even): a reading
+    # taken on a row it drops is written to the next row, so D's pace survives thinning.
+    from pytest_gan import History, training
+
+    monkeypatch.setattr(training, "History", lambda: History(capacity=16))
+    run = train(tiny_spec(train_step=_d_on_odd_steps, optimizers=_adam(2e-4, 2e-6)), steps=400)
+    assert run.history.stride >= 32
+    assert paces(run)[2] >= 4
+    with pytest.raises(GANAssertionError, match="more slowly than G") as caught:
+        balance._judge_pace(run, score_kind(run))
+    assert caught.value.pitfall == "discriminator-too-weak"
