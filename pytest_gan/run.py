@@ -20,7 +20,7 @@ from pytest_gan.limits import Deadline, check_time_limit
 from pytest_gan.losses import samples_of
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import RNGState, derive_seed, local_generator
-from pytest_gan.spec import GANSpec
+from pytest_gan.spec import GANSpec, latent_dtype
 
 if TYPE_CHECKING:
     from pytest_gan.data import DataSource
@@ -245,7 +245,7 @@ class GANRun:
         cpu_gen = local_generator(stream_seed, STREAM_SAMPLES)
         y = self._sample_labels(n, labels, cpu_gen)
         z = latent_scale * torch.randn(n, *self.spec.latent_shape, generator=cpu_gen).to(
-            self.device
+            self.device, latent_dtype(self.generator)
         )
         if rows is not None:
             z, y = z[rows], (None if y is None else y[rows])

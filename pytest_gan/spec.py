@@ -279,6 +279,13 @@ def floating_dtype(module: nn.Module) -> torch.dtype | None:
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
 
 
+def latent_dtype(generator: nn.Module) -> torch.dtype:
+    """The dtype z is made in: the generator's own (a network built in float64 gets float64
+    z), or torch's default for a generator with no floating parameter. Drawn in torch's
+    default dtype and converted, so a float32 generator's z is what it always was."""
+    return floating_dtype(generator) or torch.get_default_dtype()
+
+
 @contextlib.contextmanager
 def eval_modes(*modules: nn.Module) -> Iterator[None]:
     """``modules`` in eval mode for the block; every submodule's own train/eval mode is
@@ -316,7 +323,7 @@ def materialize_lazy(
     network fails on its inputs."""
     if not (has_lazy(generator) or has_lazy(discriminator)):
         return
-    z = torch.zeros(2, *spec.latent_shape, device=device)
+    z = torch.zeros(2, *spec.latent_shape, device=device, dtype=latent_dtype(generator))
     real, _, g_inputs, d_extra = dry_inputs(spec, discriminator, z, device, source)
     with eval_modes(generator, discriminator), torch.no_grad():
         if has_lazy(generator):
@@ -327,17 +334,19 @@ def materialize_lazy(
 
 def _dtype_hint(argument: str, module: nn.Module, x: torch.Tensor) -> str:
     """Why a network may have failed on its input: its parameters in another dtype than the
-    input. G's input is z, made in torch's default dtype; D's, the generator's output or the
-    data."""
-    dtype = floating_dtype(module)
-    if dtype is None or not x.is_floating_point() or dtype == x.dtype:
+    input. G's input is z, made in the dtype of G's first floating-point parameter (so
+    only a generator whose parameters mix dtypes meets this); D's, the generator's output
+    or the data."""
+    dtypes = {p.dtype for p in module.parameters() if p.is_floating_point()}
+    if not dtypes or not x.is_floating_point() or dtypes == {x.dtype}:
         return ""
     if argument.startswith("generator"):
+        shown = ", ".join(sorted(str(d) for d in dtypes))
         return (
-            f" (its parameters are {dtype}, its input {x.dtype}: z is made in torch's "
-            f"default dtype; build the networks in {x.dtype}, convert z in forward, or set "
-            f"torch.set_default_dtype({dtype}) before training)"
+            f" (its parameters are {shown}, its input {x.dtype}, the dtype of its first "
+            "parameter: build the network in one dtype, or convert z in its forward)"
         )
+    dtype = floating_dtype(module)
     made = "the generator returns" if "generated" in argument else "the data holds"
     return (
         f" (its parameters are {dtype}, and {made} {x.dtype}: build the networks in one "
@@ -358,7 +367,7 @@ def validate_networks(
     Runs without gradients; the caller preserves buffers and RNG state around it.
     """
     n = 2
-    z = torch.randn(n, *spec.latent_shape, device=device)
+    z = torch.randn(n, *spec.latent_shape, device=device).to(latent_dtype(generator))
     real, labels, g_inputs, d_extra = dry_inputs(spec, discriminator, z, device, source)
     with torch.no_grad():
         argument = f"generator (with latent_dim={spec.latent_dim!r})"

@@ -42,7 +42,7 @@ from pytest_gan.probing import (
 )
 from pytest_gan.rng import RNGState, local_generator, seed_everything
 from pytest_gan.run import STREAM_DATA, STREAM_PROBE, GANRun
-from pytest_gan.spec import GANSpec, materialize_lazy, validate_networks
+from pytest_gan.spec import GANSpec, latent_dtype, materialize_lazy, validate_networks
 
 
 @dataclass
@@ -73,7 +73,9 @@ class TrainContext:
         check_int(n, "n")
         if labels is not None and labels.shape[0] != n:
             raise ValueError(f"labels must hold n={n} labels; got {labels.shape[0]}")
-        return torch.randn(n, *self.latent_shape, device=self.device)
+        return torch.randn(n, *self.latent_shape, device=self.device).to(
+            latent_dtype(self.generator)
+        )
 
     def labels(self, n: int) -> torch.Tensor:
         """``n`` class labels drawn uniformly, on ``device`` (conditional specs only)."""
@@ -433,7 +435,9 @@ def make_prober(
     # Fakes for the probes: a full probe batch even where few real samples are held out.
     size = spec.source.size()
     n_probe = holdout[0].shape[0] if size is None else min(_defaults.PROBE_BATCH, size)
-    z_probe = torch.randn(n_probe, *spec.latent_shape, generator=probe_gen).to(device)
+    z_probe = torch.randn(n_probe, *spec.latent_shape, generator=probe_gen).to(
+        device, latent_dtype(generator)
+    )
     fake_labels = (
         (torch.arange(n_probe) % spec.num_classes).to(device)
         if spec.num_classes is not None

@@ -106,11 +106,17 @@ def test_spec_defaults_and_name() -> None:
             {"generator": lambda: _Float64G()},
             r"discriminator \(on generated samples\).*the generator returns torch.float64",
         ),
-        # A generator in another dtype than z: named, with the ways out.
+        # z is made in G's own dtype: a float64 G trains, and a D left in float32 meets
+        # its float64 samples, as it would in a loop.
         (
             {"generator": lambda: make_g().double()},
-            r"generator .*its parameters are torch.float64, its input torch.float32.*"
-            r"set_default_dtype\(torch.float64\)",
+            r"discriminator \(on generated samples\).*the generator returns torch.float64",
+        ),
+        # A generator whose parameters mix dtypes: named, with the ways out.
+        (
+            {"generator": lambda: nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2).double())},
+            r"generator .*its parameters are torch.float32, torch.float64, its input "
+            r"torch.float32.*build the network in one dtype",
         ),
         (
             {"optimizers": lambda g, d: torch.optim.Adam(g.parameters())},

@@ -19,7 +19,17 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 from fixtures.steps import UserStep
 from pytest_gan import GANRun, TrainContext, assert_checkpoint_roundtrip, train
 from pytest_gan.devices import resolve_device
-from tests.tiny import LATENT, CondD, CondG, gaussian, tiny_spec, two_clusters, verdicts
+from tests.tiny import (
+    LATENT,
+    CondD,
+    CondG,
+    gaussian,
+    make_d,
+    make_g,
+    tiny_spec,
+    two_clusters,
+    verdicts,
+)
 
 
 def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -239,6 +249,33 @@ def test_a_float64_gan_trains_under_torch_s_default_dtype() -> None:
         assert set(verdicts(run).values()) == {"pass"}
     finally:
         torch.set_default_dtype(before)
+
+
+def test_a_float64_gan_trains_under_a_float32_default_dtype() -> None:
+    """Networks converted with .double() (torch's default dtype left at float32) get z in
+    their own dtype, made from the same draws: a verdict, not an input error, and the
+    same samples as the float32 GAN's to float32 precision."""
+    assert torch.get_default_dtype() == torch.float32
+    data = gaussian(600).double()
+    run = train(
+        tiny_spec(
+            generator=lambda: make_g().double(),
+            discriminator=lambda: make_d().double(),
+            data=data,
+        ),
+        steps=200,
+    )
+    assert run.samples(8).dtype == torch.float64
+    assert set(verdicts(run).values()) == {"pass"}
+    single = train(tiny_spec(data=data.float()), steps=3)
+    double = train(
+        tiny_spec(
+            generator=lambda: make_g().double(), discriminator=lambda: make_d().double(), data=data
+        ),
+        steps=3,
+    )
+    assert torch.allclose(single.samples(8).double(), double.samples(8), atol=1e-4)
+    assert_checkpoint_roundtrip(run.generator, lambda: make_g().double())
 
 
 class _InDtype(nn.Module):

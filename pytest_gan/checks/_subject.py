@@ -20,7 +20,13 @@ from pytest_gan.losses import g_samples, samples_of
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import derive_seed, local_generator
 from pytest_gan.run import GANRun
-from pytest_gan.spec import ModuleFactory, _latent_shape, eval_modes, has_lazy
+from pytest_gan.spec import (
+    ModuleFactory,
+    _latent_shape,
+    eval_modes,
+    floating_dtype,
+    has_lazy,
+)
 
 # Random streams of this check (disjoint from training's), derived from ``seed``.
 _STREAM_LATENT = 11
@@ -170,8 +176,9 @@ def infer_latent_shape(module: nn.Module, num_classes: int | None = None) -> tup
     with eval_modes(module), preserved_state(module):
         device = device_of(module) or torch.device("cpu")
         for shape in candidates:
-            z = torch.zeros(2, *shape, device=device)
-            inputs = (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long))
+            z = torch.zeros(2, *shape, device=device, dtype=floating_dtype(module))
+            labels = torch.zeros(2, dtype=torch.long, device=device)
+            inputs = (z,) if num_classes is None else (z, labels)
             try:
                 out = g_samples(module(*inputs))
             except Exception as exc:  # a wrong guess; the next one may fit
@@ -289,7 +296,8 @@ def forward(module: nn.Module, z: torch.Tensor, y: torch.Tensor | None, seed: in
     draws noise of its own (noise injection) draws the same noise for both models.
     """
     device = device_of(module) or torch.device("cpu")
-    inputs = (z.to(device),) if y is None else (z.to(device), y.to(device))
+    z = z.to(device, floating_dtype(module) or z.dtype)
+    inputs = (z,) if y is None else (z, y.to(device))
     with eval_modes(module), preserved_state(module):
         _seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
         out = samples_of(module(*inputs))
