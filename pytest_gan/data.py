@@ -241,11 +241,22 @@ class DataSource:
             )
 
     def _init_pair(self, data: tuple[Any, ...] | list[Any]) -> None:
+        kind = type(data).__name__
         data = [_as_sample(t) for t in data]
         if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
+            names = [type(t).__name__ for t in data]
+            got = (
+                f"({', '.join(names)})"
+                if len(names) <= 4
+                else f"a {kind} of {len(names)} items ({', '.join(sorted(set(names)))})"
+            )
+            hint = (
+                "; stack single samples into one Tensor [N, ...] with torch.stack"
+                if len(names) > 2 and all(isinstance(t, torch.Tensor) for t in data)
+                else ""
+            )
             raise TypeError(
-                "data given as a tuple must be a pair (x, y) of Tensors; got "
-                f"({', '.join(type(t).__name__ for t in data)})"
+                f"data given as a {kind} must be a pair (x, y) of Tensors; got {got}{hint}"
             )
         x, y = data
         _check_samples(x, "data[0] (x)", self.integers)

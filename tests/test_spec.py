@@ -227,3 +227,12 @@ def test_integer_arguments_are_checked_by_one_helper_naming_the_argument() -> No
         check_int(0, "n")
     with pytest.raises(ValueError, match=r"^k must be at least 4 \(2 \* c\); got 3$"):
         check_int(3, "k", least=4, why=" (2 * c)")
+
+
+def test_data_as_a_list_of_single_samples_is_refused_with_the_way_out() -> None:
+    samples = list(gaussian(10))
+    with pytest.raises(TypeError, match=r"data given as a list .*a list of 10 items.*torch\.stack"):
+        tiny_spec(data=samples)
+    x = gaussian(10)
+    with pytest.raises(TypeError, match=r"data given as a tuple .*\(Tensor, Tensor, Tensor\)"):
+        tiny_spec(data=(x, x, x))
