@@ -69,6 +69,36 @@ def two_clusters(n: int = 1024, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
     return centres[y] + 0.3 * torch.randn(n, 2, generator=gen), y
 
 
+def blob_spec(*, batch_norm: bool, slow_g: bool = False) -> GANSpec:
+    """An MLP GAN on a 2-D Gaussian blob near the origin, where its generator's first
+    samples already lie: it has little to learn, and its weights move little (outside the
+    zoo; ``benchmarks/calibrate_learning.py outside:blob-mlp-bn``). ``batch_norm`` puts a
+    BatchNorm layer in D; ``slow_g`` gives G a learning rate 100x too small."""
+    gen = torch.Generator().manual_seed(0)
+    data = (torch.randn(1000, 2, generator=gen) * 0.3 + torch.tensor([0.3, -0.3])).clamp(-1, 1)
+
+    def generator() -> nn.Module:
+        return nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 2), nn.Tanh())
+
+    def discriminator() -> nn.Module:
+        norm = [nn.BatchNorm1d(64)] if batch_norm else []
+        return nn.Sequential(nn.Linear(2, 64), *norm, nn.LeakyReLU(0.2), nn.Linear(64, 1))
+
+    lr_g = 2e-6 if slow_g else 2e-4
+    return GANSpec(
+        generator=generator,
+        discriminator=discriminator,
+        data=data,
+        latent_dim=8,
+        batch_size=64,
+        optimizers=lambda g, d: (
+            torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
+            torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999)),
+        ),
+        name="blob-mlp",
+    )
+
+
 def hinge_step(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
     """A user's own hinge-loss step (SNGAN's), written with nn.ReLU as public code does."""
     g, d = ctx.generator, ctx.discriminator

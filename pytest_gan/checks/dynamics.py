@@ -19,11 +19,19 @@ from pytest_gan.run import GANRun, require_instrumented, require_run
 LOSS_KEYS = ("d_loss", "g_loss")
 
 #: Least relative movement ||theta_T - theta_0|| / ||theta_0|| of the generator's
-#: parameters in a run.
-#: Why here: 4.3x below the healthy least (0.129) and 6.4x above the generator whose
-#: learning rate is 100x too small (0.0047); calibration: docs/benchmarks.md "Calibration
-#: notes".
-MIN_PARAMETER_MOVEMENT = 0.03
+#: parameters in a run of at least ``MOVEMENT_STEPS`` generator steps (a shorter run is
+#: held to its share of it: ``least_movement``).
+#: Why here: 2.3x below the healthy least (0.0274: an MLP GAN outside the zoo, a BatchNorm
+#: D, data near G's first samples; the zoo's least is 0.129) and 2.2x above the generator
+#: whose learning rate is 100x too small (0.0054); calibration: docs/benchmarks.md
+#: "Calibration notes".
+MIN_PARAMETER_MOVEMENT = 0.012
+
+#: The generator steps ``MIN_PARAMETER_MOVEMENT`` was measured at. Over a run's first
+#: steps Adam moves the weights about linearly in the steps, healthy or slow (measured at
+#: 20, 60, 100 and 200 steps: docs/benchmarks.md "Calibration notes"), so a run of fewer
+#: G steps is held to that share of the least movement; a longer one to all of it.
+MOVEMENT_STEPS = 200
 
 #: A generator whose weights moved less, but moved, also passes when its samples came this
 #: much closer to the data: final energy distance to real samples at most this share of the
@@ -126,12 +134,20 @@ def assert_losses_finite(run: GANRun) -> None:
     )
 
 
+def least_movement(g_steps: int) -> float:
+    """The relative movement a generator stepped ``g_steps`` times must reach:
+    ``MIN_PARAMETER_MOVEMENT``, or its share ``g_steps / MOVEMENT_STEPS`` of it in a
+    shorter run (at least one step's share)."""
+    return MIN_PARAMETER_MOVEMENT * min(1.0, max(g_steps, 1) / MOVEMENT_STEPS)
+
+
 def assert_generator_learns(run: GANRun) -> None:
     """The generator's weights moved measurably away from their initial values.
 
     Judged against the generator's own initial state (kept by ``train``): the relative
     movement ``||theta_T - theta_0|| / ||theta_0||`` of its parameters must reach
-    ``MIN_PARAMETER_MOVEMENT``, or else its samples must have come much closer to the data
+    ``MIN_PARAMETER_MOVEMENT`` (in a run of fewer than ``MOVEMENT_STEPS`` generator steps,
+    its share of it: ``least_movement``), or else its samples must have come much closer to the data
     (energy distance at most ``MAX_DISTANCE_RATIO`` of the initial generator's, same z)
     while a gradient reached its weights and moved them: samples moved only by buffers
     such as BatchNorm's running statistics, or weights moved only by weight decay, are not
@@ -152,9 +168,10 @@ def assert_generator_learns(run: GANRun) -> None:
     # one: a short run's only reading is its first step's, which a G-first loop with a
     # zero-initialised D head can leave at exactly 0 while G learns afterwards.
     zero_gradient = len(readings) >= 2 and max(readings) == 0.0
-    if movement >= MIN_PARAMETER_MOVEMENT and not zero_gradient:
-        return
     g_steps = int(sum(v for v in h["g_updates"] if math.isfinite(v)))
+    least = least_movement(g_steps)
+    if movement >= least and not zero_gradient:
+        return
     grad = finite_median(readings) if readings else math.nan
     update = finite_median(h["g_update_norm"]) if "g_update_norm" in h else math.nan
     # The samples' distance speaks for G only where its weights moved: buffers alone
@@ -205,7 +222,7 @@ def assert_generator_learns(run: GANRun) -> None:
         f"{run.steps} steps{', with zero gradients' if zero_gradient else ''}: it did not "
         f"learn. {cause}",
         [
-            ("relative parameter movement", movement, f">= {MIN_PARAMETER_MOVEMENT:.0%}"),
+            ("relative parameter movement", movement, f">= {least:.2g}"),
             ("distance to data, final / initial", distance_ratio, f"<= {MAX_DISTANCE_RATIO:g}"),
             ("opt_g steps", g_steps, f"{run.steps}"),
             ("median G gradient norm", grad, "> 0"),
