@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from fixtures import models
@@ -654,3 +655,55 @@ def test_a_generator_of_lazy_layers_round_trips_and_a_fresh_one_is_caught() -> N
         with pytest.raises(GANAssertionError) as caught:
             call()
         assert caught.value.pitfall == "checkpoint-not-trained"
+
+
+class OneHotCondG(nn.Module):
+    """A conditional generator as most public cGANs write it: z joined with a one-hot
+    label (or, with ``embedding``, a label embedding of that width, registered first)
+    before its first Linear, so the layer's width is z's plus the label's; BatchNorm after
+    it; no latent_dim attribute."""
+
+    def __init__(self, embedding: int | None = None) -> None:
+        super().__init__()
+        self.embed = None if embedding is None else nn.Embedding(3, embedding)
+        label = 3 if embedding is None else embedding
+        self.net = nn.Sequential(
+            nn.Linear(LATENT + label, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2)
+        )
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        label = F.one_hot(y, 3).to(z.dtype) if self.embed is None else self.embed(y)
+        out: torch.Tensor = self.net(torch.cat([z, label], 1))
+        return out
+
+
+@pytest.mark.parametrize("embedding", [None, 5])
+def test_a_conditional_generators_latent_shape_is_its_first_layer_less_the_label(
+    embedding: int | None,
+) -> None:
+    g = OneHotCondG(embedding)
+    gen = torch.Generator().manual_seed(1)
+    opt = torch.optim.SGD(g.parameters(), lr=0.1)
+    for _ in range(5):  # moved as training would move it
+        opt.zero_grad()
+        z, y = torch.randn(32, LATENT, generator=gen), torch.randint(0, 3, (32,), generator=gen)
+        g(z, y).square().mean().backward()
+        opt.step()
+    assert infer_latent_shape(g, num_classes=3) == (LATENT,)
+    factory = functools.partial(OneHotCondG, embedding)
+    assert_checkpoint_roundtrip(g, factory, num_classes=3)
+
+    def save_fresh(module: nn.Module, path: Path) -> None:
+        torch.save(factory().state_dict(), path)
+
+    def load(path: Path) -> nn.Module:
+        module = factory()
+        module.load_state_dict(torch.load(path, weights_only=True))
+        return module
+
+    with pytest.raises(GANAssertionError) as caught:
+        assert_checkpoint_roundtrip(g, factory, save=save_fresh, load=load, num_classes=3)
+    assert caught.value.pitfall == "checkpoint-not-trained"
+    # Unconditional, the same layer's whole width is all there is to try.
+    with pytest.raises(ValueError, match=r"latent_dim is needed.*tried \(" + str(LATENT + 3)):
+        infer_latent_shape(OneHotCondG(), num_classes=None)

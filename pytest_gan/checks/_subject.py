@@ -131,19 +131,37 @@ _LATENT_ATTRIBUTES = ("latent_dim", "z_dim", "nz", "latent_size", "noise_dim")
 
 
 def _first_layer(module: nn.Module) -> nn.Module | None:
-    """The first submodule, in registration order, holding parameters of its own."""
+    """The first submodule, in registration order, holding parameters of its own: a
+    label embedding (registered first in most conditional generators) is no layer z
+    enters."""
     sub: nn.Module
     for name, sub in module.named_modules():
-        if "parametrizations" in name.split("."):
+        if "parametrizations" in name.split(".") or isinstance(sub, nn.Embedding):
             continue
         if any(True for _ in sub.parameters(recurse=False)):
             return sub
     return None
 
 
-def _latent_candidates(module: nn.Module) -> tuple[list[tuple[int, ...]], str]:
-    """Latent shapes to try, most likely first, and where they came from."""
+def _label_widths(module: nn.Module, num_classes: int | None) -> list[int]:
+    """What a conditional generator may join to z before its first layer: a one-hot label
+    (``num_classes`` wide) or a label embedding (each ``nn.Embedding``'s width), most
+    likely first; none for an unconditional one."""
+    if num_classes is None:
+        return []
+    widths = [num_classes]
+    widths += [m.embedding_dim for m in module.modules() if isinstance(m, nn.Embedding)]
+    return list(dict.fromkeys(w for w in widths if w > 0))
+
+
+def _latent_candidates(
+    module: nn.Module, num_classes: int | None = None
+) -> tuple[list[tuple[int, ...]], str]:
+    """Latent shapes to try, most likely first, and where they came from. A conditional
+    generator's first layer may take z joined with its label (one-hot, or embedded, as
+    most public cGANs do): its width less the label's is tried after the whole."""
     inner = _unwrapped(module)
+    labels = _label_widths(inner, num_classes)
     for attribute in _LATENT_ATTRIBUTES:
         value = getattr(inner, attribute, None)
         if value is not None and not isinstance(value, bool) and isinstance(value, (int, tuple)):
@@ -153,14 +171,20 @@ def _latent_candidates(module: nn.Module) -> tuple[list[tuple[int, ...]], str]:
                 continue
     first = _first_layer(inner)
     if isinstance(first, nn.Linear):
-        return [(first.in_features,)], f"its first layer, Linear(in_features={first.in_features})"
+        f = first.in_features
+        widths = [f] + [f - w for w in labels if f - w > 0]
+        return [(w,) for w in widths], f"its first layer, Linear(in_features={f})"
     if isinstance(first, (nn.ConvTranspose2d, nn.Conv2d)):
         c = first.in_channels
         kind = type(first).__name__
-        return [(c, 1, 1), (c,)], f"its first layer, {kind}(in_channels={c})"
+        widths = [c] + [c - w for w in labels if c - w > 0]
+        shapes = [(w, 1, 1) for w in widths] + [(w,) for w in widths]
+        return shapes, f"its first layer, {kind}(in_channels={c})"
     if isinstance(first, (nn.ConvTranspose1d, nn.Conv1d)):
         c = first.in_channels
-        return [(c, 1), (c,)], f"its first layer, {type(first).__name__}(in_channels={c})"
+        widths = [c] + [c - w for w in labels if c - w > 0]
+        shapes = [(w, 1) for w in widths] + [(w,) for w in widths]
+        return shapes, f"its first layer, {type(first).__name__}(in_channels={c})"
     what = "no layer with parameters" if first is None else f"a {type(first).__name__}"
     return [], f"its first layer is {what}, which does not tell the size of z"
 
@@ -168,10 +192,11 @@ def _latent_candidates(module: nn.Module) -> tuple[list[tuple[int, ...]], str]:
 def infer_latent_shape(module: nn.Module, num_classes: int | None = None) -> tuple[int, ...]:
     """The shape of one z for a bare generator: its ``latent_dim`` (or ``z_dim``, ``nz``)
     attribute, else its first layer (``Linear.in_features``; ``ConvTranspose2d.in_channels``
-    as ``(C, 1, 1)``, then ``(C,)``), each tried on a batch of two zero latents, in eval
+    as ``(C, 1, 1)``, then ``(C,)``; for a conditional generator also that width less a
+    one-hot label's or a label embedding's), each tried on a batch of two zero latents, in eval
     mode, without gradients, with buffers and RNG states left as they were. Raises
     ``ValueError`` asking for ``latent_dim=`` when no candidate runs, saying why."""
-    candidates, origin = _latent_candidates(module)
+    candidates, origin = _latent_candidates(module, num_classes)
     failures: list[str] = []
     with eval_modes(module), preserved_state(module):
         device = device_of(module) or torch.device("cpu")
