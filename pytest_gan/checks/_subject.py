@@ -178,13 +178,13 @@ def _latent_candidates(
         c = first.in_channels
         kind = type(first).__name__
         widths = [c] + [c - w for w in labels if c - w > 0]
-        shapes = [(w, 1, 1) for w in widths] + [(w,) for w in widths]
+        shapes: list[tuple[int, ...]] = [(w, 1, 1) for w in widths] + [(w,) for w in widths]
         return shapes, f"its first layer, {kind}(in_channels={c})"
     if isinstance(first, (nn.ConvTranspose1d, nn.Conv1d)):
         c = first.in_channels
         widths = [c] + [c - w for w in labels if c - w > 0]
-        shapes = [(w, 1) for w in widths] + [(w,) for w in widths]
-        return shapes, f"its first layer, {type(first).__name__}(in_channels={c})"
+        flat: list[tuple[int, ...]] = [(w, 1) for w in widths] + [(w,) for w in widths]
+        return flat, f"its first layer, {type(first).__name__}(in_channels={c})"
     what = "no layer with parameters" if first is None else f"a {type(first).__name__}"
     return [], f"its first layer is {what}, which does not tell the size of z"
 
