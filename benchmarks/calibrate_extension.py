@@ -4,8 +4,9 @@
     STOPS=200,400,800,1600,3200 python benchmarks/calibrate_extension.py ...
 
 SOURCE is ``wild`` (NAME a wild GAN, MUTATION one of its mutations or ``healthy``) or
-``zoo`` (NAME a zoo case, MUTATION ``-``); MUTATION ``small-N`` trains the healthy wild GAN
-on its first N samples. Each case is trained 200 steps and extended
+``zoo`` (NAME a zoo case, MUTATION ``-``, or ``lr=D/G`` for the case with Adam at those
+learning rates, its betas the zoo's); MUTATION ``small-N`` trains the healthy wild GAN on
+its first N samples. Each case is trained 200 steps and extended
 (``GANRun.extend``) to 400 and 800 (or the steps listed in ``STOPS``); at each, the
 contrast ratio (``assert_not_blank``'s figure, images only), the spread ratio
 (``assert_diverse``'s) and coverage (k = 5) of 1,000 samples against as many real ones,
@@ -22,6 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -70,6 +72,10 @@ def trajectories(
             spec = wild.gan(name).build(n_images=int(mutation.removeprefix("small-")))
         elif source == "wild":
             spec = wild.gan(name).spec(None if mutation == "healthy" else mutation)
+        elif mutation.startswith("lr="):
+            lr_d, lr_g = (float(v) for v in mutation.removeprefix("lr=").split("/"))
+            spec = zoo.case(name).spec()
+            spec = replace(spec, optimizers=zoo.adam(lr_g, lr_d), name=f"{name}~{mutation}")
         else:
             spec = zoo.case(name).spec()
         started = time.perf_counter()
