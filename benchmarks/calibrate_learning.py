@@ -13,7 +13,8 @@ Besides the zoo's cases, ``outside:`` names a GAN written here as a team would, 
 zoo: ``outside:blob-mlp-bn`` (MLPs on a 2-D Gaussian blob near the origin, D with
 BatchNorm, the spec's default optimizers: a generator that starts near the data and has
 little to learn), ``outside:blob-mlp`` (the same D without BatchNorm), and
-``outside:blob-mlp-bn~slow-g`` (its generator's learning rate 100x too small).
+``outside:blob-mlp-bn~slow-g`` (its generator's learning rate 100x too small), and
+``outside:blob-mlp-bn~g-lr=X`` (its generator at learning rate X).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def relative_movement(run: object) -> float:
 def spec_of(name: str) -> GANSpec:
     if name.startswith("outside:"):
         name = name.removeprefix("outside:")
-        spec = blob_spec(batch_norm=name.startswith("blob-mlp-bn"), slow_g=name.endswith("~slow-g"))
+        lr_g = float(name.split("~g-lr=")[1]) if "~g-lr=" in name else None
+        bn = name.startswith("blob-mlp-bn")
+        spec = blob_spec(batch_norm=bn, slow_g=name.endswith("~slow-g"), lr_g=lr_g)
         return replace(spec, name=name)
     return case(name).spec()
 

@@ -165,6 +165,9 @@ class History:
         #: Recorded after the last step.
         self.saturation: Saturation | None = None
         self.events: dict[str, Event] = {}
+        #: Norm readings (``READING_COLUMNS``) of rows dropped since the last row kept,
+        #: written into the next row kept where it has none of its own.
+        self.carried: dict[str, float] = {}
 
     # -- writing ---------------------------------------------------------------------
 
@@ -182,7 +185,9 @@ class History:
             if not math.isfinite(value) and key not in _NOT_LOSSES:
                 self.note(f"nonfinite:{key}", step)
         if step % self.stride:
+            self._carry(row)
             return
+        row = self._with_carried(row)
         n = len(self.columns["step"])
         self.columns["step"].append(float(step))
         for key, value in row.items():
@@ -213,9 +218,42 @@ class History:
             column = self.columns.setdefault(key, [math.nan] * len(steps))
             column[index] = float(value)
 
+    def _carry(self, row: Mapping[str, Number]) -> None:
+        """Keep a dropped row's norm readings for the next row kept (a network read on
+        steps that thinning drops, such as one stepped only on odd steps)."""
+        for key in READING_COLUMNS:
+            value = row.get(key)
+            if value is not None and math.isfinite(value):
+                self.carried[key] = float(value)
+
+    def _with_carried(self, row: Mapping[str, Number]) -> Mapping[str, Number]:
+        if not self.carried:
+            return row
+        merged = dict(row)
+        for key, value in self.carried.items():
+            own = merged.get(key)
+            if own is None or not math.isfinite(own):
+                merged[key] = value
+        self.carried = {}
+        return merged
+
     def _thin(self) -> None:
         self.stride *= 2
-        keep = [i for i, s in enumerate(self.columns["step"]) if int(s) % self.stride == 0]
+        steps = self.columns["step"]
+        keep = [i for i, s in enumerate(steps) if int(s) % self.stride == 0]
+        # The readings of rows dropped now go to the next row kept, as they do for rows
+        # dropped as they arrive: each network keeps readings over the whole run.
+        for key in self.carried:
+            self.columns.setdefault(key, [math.nan] * len(steps))
+        readings = [k for k in READING_COLUMNS if k in self.columns]
+        kept = set(keep)
+        for i in range(len(steps)):
+            row = {k: self.columns[k][i] for k in readings}
+            if i not in kept:
+                self._carry(row)
+            elif self.carried:
+                for key, value in self._with_carried(row).items():
+                    self.columns[key][i] = value
         for key, column in self.columns.items():
             self.columns[key] = [column[i] for i in keep]
 
@@ -269,22 +307,23 @@ COUNT_COLUMNS = (
     "d_stale_grads",
 )
 
+#: The instrumentation's norm readings, read on some steps only (``_defaults.NORM_EVERY``).
+#: A row a history drops as it thins hands its readings on to the next row kept.
+READING_COLUMNS = (
+    "g_grad_norm",
+    "d_grad_norm",
+    "g_update_norm",
+    "d_update_norm",
+    "g_update_ratio",
+    "d_update_ratio",
+    "g_pace",
+    "d_pace",
+)
+
 # Columns that are counts or norms measured by the instrumentation rather than returned by
 # the step: non-finite values there are not loss events (a NaN norm is reported through
 # the losses that caused it).
-_NOT_LOSSES = frozenset(
-    {
-        "g_grad_norm",
-        "d_grad_norm",
-        "g_update_norm",
-        "d_update_norm",
-        "g_update_ratio",
-        "d_update_ratio",
-        "g_pace",
-        "d_pace",
-        *COUNT_COLUMNS,
-    }
-)
+_NOT_LOSSES = frozenset({*READING_COLUMNS, *COUNT_COLUMNS})
 
 
 def _approach(then: Mapping[str, Any], now: Mapping[str, Any], of_gap: bool) -> float:

@@ -293,11 +293,6 @@ class Instrument:
         """What the hooks measured since the last row, added to ``row`` (the step's losses,
         as floats), with the step's exact events noted; the counts start again at zero.
         The caller appends the row (a watched loop may still log losses to it)."""
-        carried: dict[str, torch.Tensor] = {}
-        if self.pending and step % self.history.stride:
-            # A history past its capacity keeps only every stride-th row: readings taken on
-            # a row it drops (a network stepped only on odd steps) go to the next row.
-            carried, self.pending = self.pending, {}
         if self.pending:
             keys = list(self.pending)
             values = torch.stack([self.pending[k].float() for k in keys]).tolist()
@@ -319,7 +314,7 @@ class Instrument:
             # on odd steps), so that its pace has readings whatever the loop's rhythm.
             stepped = self.counts[f"{role}_updates"] > 0
             self.reading_norms[role] = due or (self.reading_norms[role] and not stepped)
-        self.pending = carried
+        self.pending = {}
         self._clear_counts()
         return row
 

@@ -340,16 +340,15 @@ def _dtype_hint(argument: str, module: nn.Module, x: torch.Tensor) -> str:
     dtypes = {p.dtype for p in module.parameters() if p.is_floating_point()}
     if not dtypes or not x.is_floating_point() or dtypes == {x.dtype}:
         return ""
+    shown = ", ".join(sorted(str(d) for d in dtypes))
     if argument.startswith("generator"):
-        shown = ", ".join(sorted(str(d) for d in dtypes))
         return (
             f" (its parameters are {shown}, its input {x.dtype}, the dtype of its first "
             "parameter: build the network in one dtype, or convert z in its forward)"
         )
-    dtype = floating_dtype(module)
     made = "the generator returns" if "generated" in argument else "the data holds"
     return (
-        f" (its parameters are {dtype}, and {made} {x.dtype}: build the networks in one "
+        f" (its parameters are {shown}, and {made} {x.dtype}: build the networks in one "
         "dtype, or convert D's input in its forward)"
     )
 

@@ -512,10 +512,15 @@ def test_a_d_stepped_only_on_odd_steps_keeps_its_readings_in_a_thinned_history(
     # taken on a row it drops is written to the next row, so D's pace survives thinning.
     from pytest_gan import History, training
 
-    monkeypatch.setattr(training, "History", lambda: History(capacity=16))
-    run = train(tiny_spec(train_step=_d_on_odd_steps, optimizers=_adam(2e-4, 2e-6)), steps=400)
-    assert run.history.stride >= 32
-    assert paces(run)[2] >= 4
+    for steps in (40, 400):  # thinned to a stride under NORM_EVERY, and past it
+        monkeypatch.setattr(training, "History", lambda: History(capacity=16))
+        spec = tiny_spec(train_step=_d_on_odd_steps, optimizers=_adam(2e-4, 2e-6))
+        run = train(spec, steps=steps)
+        h = run.history
+        assert h.stride == (4 if steps == 40 else 32)
+        d = [v for v in h["d_pace"] if math.isfinite(v)]
+        g = [v for v in h["g_pace"] if math.isfinite(v)]
+        assert len(d) >= len(g) - 1 and len(d) >= 4  # D read over the whole run, as G is
     with pytest.raises(GANAssertionError, match="more slowly than G") as caught:
         balance._judge_pace(run, score_kind(run))
     assert caught.value.pitfall == "discriminator-too-weak"

@@ -707,3 +707,22 @@ def test_a_conditional_generators_latent_shape_is_its_first_layer_less_the_label
     # Unconditional, the same layer's whole width is all there is to try.
     with pytest.raises(ValueError, match=r"latent_dim is needed.*tried \(" + str(LATENT + 3)):
         infer_latent_shape(OneHotCondG(), num_classes=None)
+
+
+def test_a_lazy_float64_generator_is_initialised_in_its_own_dtype() -> None:
+    def factory() -> nn.Module:
+        return nn.Sequential(
+            nn.LazyLinear(16, dtype=torch.float64), nn.ReLU(), nn.Linear(16, 2).double()
+        )
+
+    g = factory()
+    with torch.no_grad():
+        g(torch.zeros(2, LATENT, dtype=torch.float64))
+    assert_checkpoint_roundtrip(g, factory, latent_dim=LATENT)
+
+
+def test_an_unconditional_generators_embedding_is_its_first_layer() -> None:
+    # Only a conditional generator's embedding is taken for its label's: unconditional,
+    # the embedding is what the check finds first, and it says so.
+    with pytest.raises(ValueError, match="its first layer is an Embedding"):
+        infer_latent_shape(OneHotCondG(embedding=5), num_classes=None)

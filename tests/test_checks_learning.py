@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from pytest_gan.checks.dynamics import (
     MAX_DISTANCE_RATIO,
     MIN_PARAMETER_MOVEMENT,
     MOVEMENT_STEPS,
+    generator_steps,
     least_movement,
 )
 from pytest_gan.metrics import parameter_movement
@@ -66,6 +68,23 @@ def test_a_short_run_is_held_to_its_share_of_the_least_movement(steps: int) -> N
     with pytest.raises(GANAssertionError, match="learning rate too small") as caught:
         assert_generator_learns(slow)
     assert caught.value.evidence["movement"] < least_movement(steps) / 3
+
+
+@pytest.mark.parametrize("lr, slow", [(2e-4, False), (2e-6, True)])
+def test_one_optimizer_for_both_networks_counts_as_gs_steps(lr: float, slow: bool) -> None:
+    # One optimizer steps both networks (recorded as D's steps): G is held to the whole
+    # least movement, not to the share of a run it never stepped in.
+    def one(g: torch.nn.Module, d: torch.nn.Module) -> tuple[Any, Any]:
+        opt = torch.optim.Adam([*g.parameters(), *d.parameters()], lr, betas=(0.5, 0.999))
+        return opt, opt
+
+    run = train(replace(blob_spec(batch_norm=False), optimizers=one), steps=200, seed=0)
+    assert generator_steps(run) >= 200  # the shared optimizer's steps, D's among them
+    if slow:
+        with pytest.raises(GANAssertionError, match="learning rate too small"):
+            assert_generator_learns(run)
+    else:
+        assert_generator_learns(run)
 
 
 def test_the_least_movement_stops_growing_at_its_calibrated_length() -> None:

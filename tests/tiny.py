@@ -69,11 +69,12 @@ def two_clusters(n: int = 1024, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
     return centres[y] + 0.3 * torch.randn(n, 2, generator=gen), y
 
 
-def blob_spec(*, batch_norm: bool, slow_g: bool = False) -> GANSpec:
+def blob_spec(*, batch_norm: bool, slow_g: bool = False, lr_g: float | None = None) -> GANSpec:
     """An MLP GAN on a 2-D Gaussian blob near the origin, where its generator's first
     samples already lie: it has little to learn, and its weights move little (outside the
     zoo; ``benchmarks/calibrate_learning.py outside:blob-mlp-bn``). ``batch_norm`` puts a
-    BatchNorm layer in D; ``slow_g`` gives G a learning rate 100x too small."""
+    BatchNorm layer in D; ``slow_g`` gives G a learning rate 100x too small, ``lr_g``
+    any other."""
     gen = torch.Generator().manual_seed(0)
     data = (torch.randn(1000, 2, generator=gen) * 0.3 + torch.tensor([0.3, -0.3])).clamp(-1, 1)
 
@@ -84,7 +85,8 @@ def blob_spec(*, batch_norm: bool, slow_g: bool = False) -> GANSpec:
         norm = [nn.BatchNorm1d(64)] if batch_norm else []
         return nn.Sequential(nn.Linear(2, 64), *norm, nn.LeakyReLU(0.2), nn.Linear(64, 1))
 
-    lr_g = 2e-6 if slow_g else 2e-4
+    if lr_g is None:
+        lr_g = 2e-6 if slow_g else 2e-4
     return GANSpec(
         generator=generator,
         discriminator=discriminator,

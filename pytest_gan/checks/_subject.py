@@ -94,7 +94,7 @@ def materializing(
         if not has_lazy(module):
             return module
         device = device_of(module) or torch.device("cpu")
-        z = torch.zeros(2, *shape, device=device)
+        z = torch.zeros(2, *shape, device=device, dtype=floating_dtype(module))
         inputs = (
             (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long, device=device))
         )
@@ -130,13 +130,13 @@ def _num_classes(value: object) -> int | None:
 _LATENT_ATTRIBUTES = ("latent_dim", "z_dim", "nz", "latent_size", "noise_dim")
 
 
-def _first_layer(module: nn.Module) -> nn.Module | None:
-    """The first submodule, in registration order, holding parameters of its own: a
-    label embedding (registered first in most conditional generators) is no layer z
-    enters."""
+def _first_layer(module: nn.Module, conditional: bool) -> nn.Module | None:
+    """The first submodule, in registration order, holding parameters of its own; in a
+    conditional generator, not a label embedding (registered first in most of them: it is
+    no layer z enters)."""
     sub: nn.Module
     for name, sub in module.named_modules():
-        if "parametrizations" in name.split(".") or isinstance(sub, nn.Embedding):
+        if "parametrizations" in name.split(".") or (conditional and isinstance(sub, nn.Embedding)):
             continue
         if any(True for _ in sub.parameters(recurse=False)):
             return sub
@@ -169,7 +169,7 @@ def _latent_candidates(
                 return [_latent_shape(value)], f"its attribute {attribute}={value!r}"
             except ValueError:
                 continue
-    first = _first_layer(inner)
+    first = _first_layer(inner, num_classes is not None)
     if isinstance(first, nn.Linear):
         f = first.in_features
         widths = [f] + [f - w for w in labels if f - w > 0]
@@ -185,7 +185,9 @@ def _latent_candidates(
         widths = [c] + [c - w for w in labels if c - w > 0]
         flat: list[tuple[int, ...]] = [(w, 1) for w in widths] + [(w,) for w in widths]
         return flat, f"its first layer, {type(first).__name__}(in_channels={c})"
-    what = "no layer with parameters" if first is None else f"a {type(first).__name__}"
+    kind = "" if first is None else type(first).__name__
+    article = "an" if kind[:1] in tuple("AEIOU") else "a"
+    what = "no layer with parameters" if first is None else f"{article} {kind}"
     return [], f"its first layer is {what}, which does not tell the size of z"
 
 
