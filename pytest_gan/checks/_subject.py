@@ -24,8 +24,8 @@ from pytest_gan.spec import (
     ModuleFactory,
     _latent_shape,
     eval_modes,
-    floating_dtype,
     has_lazy,
+    latent_dtype,
 )
 
 # Random streams of this check (disjoint from training's), derived from ``seed``.
@@ -94,7 +94,7 @@ def materializing(
         if not has_lazy(module):
             return module
         device = device_of(module) or torch.device("cpu")
-        z = torch.zeros(2, *shape, device=device, dtype=floating_dtype(module))
+        z = torch.zeros(2, *shape, device=device, dtype=latent_dtype(module))
         inputs = (
             (z,) if num_classes is None else (z, torch.zeros(2, dtype=torch.long, device=device))
         )
@@ -203,7 +203,7 @@ def infer_latent_shape(module: nn.Module, num_classes: int | None = None) -> tup
     with eval_modes(module), preserved_state(module):
         device = device_of(module) or torch.device("cpu")
         for shape in candidates:
-            z = torch.zeros(2, *shape, device=device, dtype=floating_dtype(module))
+            z = torch.zeros(2, *shape, device=device, dtype=latent_dtype(module))
             labels = torch.zeros(2, dtype=torch.long, device=device)
             inputs = (z,) if num_classes is None else (z, labels)
             try:
@@ -323,7 +323,7 @@ def forward(module: nn.Module, z: torch.Tensor, y: torch.Tensor | None, seed: in
     draws noise of its own (noise injection) draws the same noise for both models.
     """
     device = device_of(module) or torch.device("cpu")
-    z = z.to(device, floating_dtype(module) or z.dtype)
+    z = z.to(device, latent_dtype(module))
     inputs = (z,) if y is None else (z, y.to(device))
     with eval_modes(module), preserved_state(module):
         _seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
