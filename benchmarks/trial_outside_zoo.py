@@ -1,10 +1,12 @@
 """The checks on GANs they were not tuned on: other architectures, data and losses, each
 healthy and with planted mistakes. Nothing here is used by the tests or the calibrations.
 
-    python benchmarks/trial_outside_zoo.py [--seeds 3] [--steps 200] [--out FILE]
+    python -m benchmarks.trial_outside_zoo [NAME ...] [--seeds 3] [--first-seed 0]
+                                           [--steps 200] [--budget 1] [--out FILE]
 
 Prints one JSON line per GAN and seed: the pitfall each applicable check reported (or
-"pass"). The GANs:
+"pass"), and the steps the run was judged at (``--budget``: ``max_steps`` as a multiple of
+the steps; 1, the default here, judges every run where it stopped). The GANs:
 
 - ``bars``: 12x12 images of bars made here; upsample-and-convolve generator without
   BatchNorm, strided-convolution discriminator without normalisation, LSGAN loss.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -326,22 +329,45 @@ def verdicts(run: pg.GANRun) -> dict[str, str]:
     return out
 
 
-def main() -> None:
+def main(
+    trials: Mapping[str, tuple[Callable[[], pg.GANSpec], str | None]] | None = None,
+    budget: int = 1,
+) -> None:
+    """Train and judge each trial on each seed; ``budget`` is the default of ``--budget``
+    (``max_steps`` as a multiple of the steps: 1 judges every run where it stopped)."""
+    trials = TRIALS if trials is None else trials
     parser = argparse.ArgumentParser()
     parser.add_argument("names", nargs="*")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--budget", type=int, default=budget)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    for name in args.names or list(TRIALS):
-        build, planted = TRIALS[name]
-        for seed in range(args.seeds):
-            run = pg.train(build(), steps=args.steps, seed=seed, device="cpu")
+    for name in args.names or list(trials):
+        build, planted = trials[name]
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            start = time.perf_counter()
+            run = pg.train(
+                build(),
+                steps=args.steps,
+                seed=seed,
+                device="cpu",
+                max_steps=args.budget * args.steps,
+            )
             v = verdicts(run)
             found = sorted({p for p in v.values() if p != "pass"})
             line = json.dumps(
-                {"gan": name, "planted": planted, "seed": seed, "reported": found, "verdicts": v}
+                {
+                    "gan": name,
+                    "planted": planted,
+                    "seed": seed,
+                    "judged_steps": run.steps,
+                    "seconds": round(time.perf_counter() - start, 1),
+                    "reported": found,
+                    "verdicts": v,
+                }
             )
             print(line, flush=True)
             if args.out is not None:
