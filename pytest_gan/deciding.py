@@ -28,9 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_gan import _defaults
+from pytest_gan.checks.balance import assert_losses_balanced
 from pytest_gan.checks.conditioning import NO_LABEL_EFFECT, assert_conditioning_effective
 from pytest_gan.checks.d_output import assert_d_output_fits_loss
-from pytest_gan.checks.dynamics import assert_losses_finite, nonfinite_losses
+from pytest_gan.checks.dynamics import (
+    assert_generator_learns,
+    assert_losses_finite,
+    nonfinite_losses,
+)
 from pytest_gan.checks.outputs import assert_diverse, assert_not_blank
 from pytest_gan.checks.overfitting import assert_d_generalizes, held_out, too_early
 from pytest_gan.checks.ranges import assert_output_range_matches_data
@@ -164,6 +169,31 @@ CERTAIN: tuple[Callable[[GANRun], None], ...] = (
 )
 
 
+#: Checks that judge how the run went and do not wait: their thresholds were calibrated at
+#: the steps a run is asked for (200 by default), and a longer run reads differently (a
+#: generator 100x too slow moves past the movement limit in 16x the steps; a D that won
+#: outright and rested for the first 200 steps has woken by 3,200, though G trained
+#: against it all that time: mimicry-cgan-pd's overpowering D, docs/benchmarks.md
+#: "Deciding early verdicts"). A run trained on only to decide a waiting verdict keeps
+#: their verdicts at its first steps (``GANRun.first_verdicts``).
+FIRST_STEPS: tuple[Callable[[GANRun], None], ...] = (
+    assert_losses_balanced,
+    assert_generator_learns,
+)
+
+
+def record_first_verdicts(run: GANRun) -> dict[str, GANAssertionError | None]:
+    """The verdicts of :data:`FIRST_STEPS` on ``run`` as it is: check name -> failure, or
+    None for a pass (a check that cannot judge the run is left out)."""
+    verdicts: dict[str, GANAssertionError | None] = {}
+    for check in FIRST_STEPS:
+        try:
+            verdicts[check.__name__] = _failure(check, run)
+        except (TypeError, ValueError):
+            continue
+    return verdicts
+
+
 def certain_failures(run: GANRun) -> list[str]:
     """The pitfalls of :data:`CERTAIN` that ``run`` fails, in order."""
     found: list[str] = []
@@ -235,6 +265,8 @@ def settle(
             left = time_limit - (time.perf_counter() - started)
             if run.elapsed * more / start > left:
                 break
+        if not run.extensions and not run.first_verdicts:
+            run.first_verdicts = record_first_verdicts(run)
         run.extend(more, progress=progress, time_limit=left)
         run.extensions.append({"from": start, "to": run.steps, "pending": pending})
     return run
@@ -278,6 +310,7 @@ def settle_loop(
     run = run_loop(loop, steps)
     first = steps
     extensions: list[dict[str, Any]] = []
+    first_verdicts: dict[str, GANAssertionError | None] = {}
     free_until = first * _defaults.EXTEND_FACTOR
     while steps < max_steps:
         pending = undecided(run)
@@ -296,10 +329,14 @@ def settle_loop(
                 break
         start, steps = steps, min(2 * steps, max_steps)
         shorter = run.steps
+        if not extensions:
+            first_verdicts = record_first_verdicts(run)
         run = run_loop(loop, steps)
         if run.steps <= shorter:
             break  # the loop ignores the steps it is given: running it again decides nothing
         extensions.append({"from": start, "to": steps, "pending": pending, "rerun": True})
         run.first_steps, run.extensions = first, list(extensions)
     run.first_steps, run.extensions = first, extensions
+    if extensions:
+        run.first_verdicts = first_verdicts
     return run

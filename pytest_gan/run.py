@@ -15,6 +15,7 @@ from torch import nn
 
 from pytest_gan._args import check_int
 from pytest_gan.devices import CUBLAS_CONTEXT_WARNING
+from pytest_gan.errors import GANAssertionError
 from pytest_gan.history import History, Wiring
 from pytest_gan.limits import Deadline, check_time_limit
 from pytest_gan.losses import samples_of
@@ -96,6 +97,12 @@ class GANRun:
     #: Why and how far the run was trained on beyond ``first_steps`` to decide a verdict
     #: (``train(..., max_steps=...)``): ``{"from", "to", "pending"}`` per extension.
     extensions: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: The verdicts of the checks that judge how a run went without waiting
+    #: (``deciding.FIRST_STEPS``: balance, learning), taken at ``first_steps`` before the
+    #: run was trained on to decide a waiting verdict: check name -> its failure, or None
+    #: for a pass. Those checks give these verdicts on the extended run
+    #: (``verdict_at_first_steps``). Empty for a run never trained on that way.
+    first_verdicts: dict[str, GANAssertionError | None] = field(default_factory=dict, repr=False)
     #: The run's view of the spec's data (its samples in the dtype the run hands D them
     #: in); None: the spec's own.
     source: DataSource | None = field(default=None, repr=False)
@@ -317,6 +324,27 @@ def require_run(run: Any, check: str) -> GANRun:
             f"{check}: run must be a GANRun (from pytest_gan.train); got {type(run).__name__}"
         )
     return run
+
+
+def verdict_at_first_steps(run: GANRun, check: str) -> bool:
+    """For a run trained on past its first steps only to decide another check's waiting
+    verdict (``deciding.settle``), ``check``'s verdict at those first steps, the steps it
+    was calibrated at: its failure raised again, saying so, or True for a pass. False
+    where none was recorded: the check judges the run as it is."""
+    __tracebackhide__ = True
+    if check not in run.first_verdicts:
+        return False
+    failure = run.first_verdicts[check]
+    if failure is None:
+        return True
+    pending = sorted({p for e in run.extensions for p in e.get("pending", ())})
+    raise GANAssertionError(
+        f"{failure}\n\nJudged at the run's first {run.first_steps} steps, the verdict this "
+        f"check gives at the steps it was asked for; the run was then trained on to "
+        f"{run.steps} steps only to decide {', '.join(pending) or 'a waiting verdict'}.",
+        pitfall=failure.pitfall,
+        evidence={**failure.evidence, "judged_at_steps": run.first_steps},
+    )
 
 
 def require_instrumented(run: GANRun, check: str) -> Wiring:

@@ -16,7 +16,7 @@ from torch import nn
 import pytest_gan as pg
 import wild
 from fixtures.steps import UserStep
-from pytest_gan import _defaults
+from pytest_gan import _defaults, deciding
 from pytest_gan.deciding import (
     MIN_PROGRESS,
     certain_failures,
@@ -308,6 +308,10 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
     assert notes == [
         "    judged at 800 steps, trained on from 200 while pending: blank-output, mode-collapse"
     ]
+    assert (
+        "    balance and learning judged at step 200, as asked (the steps their thresholds "
+        "were calibrated at)"
+    ) in lines
     judged["extensions"][-1]["stopped"] = ["gradient-accumulation"]  # type: ignore[index]
     notes = [line for line in verdict_table(verdicts) if "trained on" in line]
     assert notes[1:] == ["    not trained on further, as it already fails: gradient-accumulation"]
@@ -401,3 +405,72 @@ def test_an_extension_that_raises_leaves_a_run_that_cannot_go_on() -> None:
     with pytest.raises(pg.GANTrainingError, match="step 7"):
         run.extend(5)
     assert not run.extendable and run.steps == 5
+
+
+def _adam_g(lr_g: float) -> Any:
+    return lambda g, d: (
+        torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
+        torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999)),
+    )
+
+
+def _pending_until(monkeypatch: pytest.MonkeyPatch, steps: int) -> None:
+    """Make ``settle`` train every run on to ``steps``, as if a waiting verdict (say a slow
+    GAN's blank samples) were pending until then."""
+    monkeypatch.setattr(deciding, "undecided", lambda run: ["blank-output"] * (run.steps < steps))
+    monkeypatch.setattr(deciding, "still_moving", lambda run: True)
+
+
+# The tiny GAN's generator at 1e-5 (20x below its healthy 2e-4) moves 0.0011-0.0014 in 40
+# steps, under its share of the limit there (0.0024), and 0.013-0.014 in 320 (limit 0.012),
+# seeds 0-2: judged on the longer run, the slow generator would pass.
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_run_trained_on_for_a_waiting_verdict_keeps_its_first_steps_learning_verdict(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    slow = tiny_spec(batch_size=32, optimizers=_adam_g(1e-5))
+    pg.assert_generator_learns(pg.train(slow, steps=640, seed=seed, device="cpu"))
+    with pytest.raises(pg.GANAssertionError):
+        pg.assert_generator_learns(pg.train(slow, steps=40, seed=seed, device="cpu"))
+    _pending_until(monkeypatch, 640)
+
+    run = pg.train(slow, steps=40, seed=seed, device="cpu", max_steps=640)
+    assert (run.first_steps, run.steps) == (40, 640)
+    with pytest.raises(pg.GANAssertionError) as caught:
+        pg.assert_generator_learns(run)
+    assert caught.value.pitfall == "generator-not-learning"
+    assert caught.value.evidence["judged_at_steps"] == 40
+    assert "Judged at the run's first 40 steps" in str(caught.value)
+    assert "trained on to 640 steps only to decide blank-output" in str(caught.value)
+    # Raised afresh on each call, the same verdict.
+    with pytest.raises(pg.GANAssertionError, match="first 40 steps"):
+        pg.assert_generator_learns(run)
+
+    # Both ways: the healthy generator's pass at its first steps stands as well.
+    healthy = pg.train(tiny_spec(batch_size=32), steps=40, seed=seed, device="cpu", max_steps=640)
+    assert healthy.steps == 640 and healthy.first_verdicts["assert_generator_learns"] is None
+    pg.assert_generator_learns(healthy)
+
+
+def test_the_balance_check_gives_its_first_steps_verdict_on_an_extended_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _pending_until(monkeypatch, 80)
+    run = pg.train(tiny_spec(batch_size=32), steps=40, seed=0, device="cpu", max_steps=80)
+    assert run.steps == 80 and set(run.first_verdicts) == {
+        "assert_losses_balanced",
+        "assert_generator_learns",
+    }
+    pg.assert_losses_balanced(run)
+    # What the check found at the first steps is what it reports for the longer run.
+    won = pg.GANAssertionError(
+        "D has won outright.", pitfall="discriminator-overpowers", evidence={"auc": 1.0}
+    )
+    run.first_verdicts["assert_losses_balanced"] = won
+    with pytest.raises(pg.GANAssertionError, match="D has won outright") as caught:
+        pg.assert_losses_balanced(run)
+    assert caught.value.pitfall == "discriminator-overpowers"
+    assert caught.value.evidence == {"auc": 1.0, "judged_at_steps": 40}
+    # A run never trained on for a waiting verdict records nothing and is judged as it is.
+    plain = pg.train(tiny_spec(batch_size=32), steps=40, seed=0, device="cpu")
+    assert plain.first_verdicts == {}

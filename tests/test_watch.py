@@ -696,3 +696,33 @@ def test_held_out_samples_are_shown_to_d_only_when_given() -> None:
     generalizes = D_GENERALIZES
     assert generalizes.applies(run) is None
     assert "pg.watch(..., holdout=...)" in str(generalizes.applies(plain))
+
+
+def test_an_own_loop_run_again_keeps_its_first_runs_balance_and_learning_verdicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_gan import deciding
+
+    # As if a waiting verdict were pending until the loop has run 40 steps.
+    monkeypatch.setattr(deciding, "undecided", lambda run: ["mode-collapse"] * (run.steps < 40))
+    monkeypatch.setattr(deciding, "still_moving", lambda run: True)
+    run = deciding.settle_loop(lambda steps: watched_script(steps=steps), 10, 160)
+    assert (run.first_steps, run.steps) == (10, 40) and len(run.extensions) == 2
+    first = deciding.record_first_verdicts(watched_script(steps=10))
+    assert (
+        set(run.first_verdicts)
+        == set(first)
+        == {
+            "assert_losses_balanced",
+            "assert_generator_learns",
+        }
+    )
+    assert {k: v and v.pitfall for k, v in run.first_verdicts.items()} == {
+        k: v and v.pitfall for k, v in first.items()
+    }
+    # A run the loop gave once, with nothing pending, records nothing.
+    monkeypatch.setattr(deciding, "undecided", lambda run: [])
+    assert (
+        deciding.settle_loop(lambda steps: watched_script(steps=steps), 10, 160).first_verdicts
+        == {}
+    )

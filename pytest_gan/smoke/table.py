@@ -162,6 +162,10 @@ def verdict_table(verdicts: list[Verdict]) -> list[str]:
                 f"{judged.first_steps} while pending:",
                 list(pending),
             )
+            lines.append(
+                f"    balance and learning judged at step {judged.first_steps}, as asked "
+                "(the steps their thresholds were calibrated at)"
+            )
             stopped = extensions[-1].get("stopped")
             if stopped:
                 lines += _wrapped("    not trained on further, as it already fails:", stopped)
