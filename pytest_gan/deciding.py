@@ -183,14 +183,23 @@ FIRST_STEPS: tuple[Callable[[GANRun], None], ...] = (
 
 
 def record_first_verdicts(run: GANRun) -> dict[str, GANAssertionError | None]:
-    """The verdicts of :data:`FIRST_STEPS` on ``run`` as it is: check name -> failure, or
-    None for a pass (a check that cannot judge the run is left out)."""
+    """The verdicts of :data:`FIRST_STEPS` on ``run`` as it is: check name -> failure (its
+    evidence noting ``judged_at_steps``, its traceback dropped so that it keeps no frame
+    of the check alive), or None for a pass. A check that cannot judge the run, or raises
+    anything but its verdict, is left out: it judges the longer run, and raises there."""
     verdicts: dict[str, GANAssertionError | None] = {}
     for check in FIRST_STEPS:
         try:
-            verdicts[check.__name__] = _failure(check, run)
-        except (TypeError, ValueError):
+            failure = _failure(check, run)
+        except Exception:
             continue
+        if failure is not None:
+            failure = GANAssertionError(
+                str(failure),
+                pitfall=failure.pitfall,
+                evidence={**failure.evidence, "judged_at_steps": run.steps},
+            )
+        verdicts[check.__name__] = failure
     return verdicts
 
 
@@ -260,14 +269,14 @@ def settle(
                 break
         start = run.steps
         more = min(start, max_steps - start)
-        left = None
         if time_limit is not None:
             left = time_limit - (time.perf_counter() - started)
             if run.elapsed * more / start > left:
                 break
-        if not run.extensions and not run.first_verdicts:
+        if not run.extensions:
             run.first_verdicts = record_first_verdicts(run)
-        run.extend(more, progress=progress, time_limit=left)
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
+        run.extend(more, progress=progress, time_limit=remaining)
         run.extensions.append({"from": start, "to": run.steps, "pending": pending})
     return run
 

@@ -19,6 +19,17 @@ class GANAssertionError(AssertionError):
         self.pitfall = pitfall
         self.evidence = dict(evidence)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Copied and pickled with its keyword arguments (a run keeps some verdicts:
+        # GANRun.first_verdicts, and a run may be deep-copied or sent between processes).
+        return (_rebuild, (type(self), str(self), self.pitfall, self.evidence))
+
+
+def _rebuild(
+    cls: type[GANAssertionError], message: str, pitfall: str, evidence: Mapping[str, Any]
+) -> GANAssertionError:
+    return cls(message, pitfall=pitfall, evidence=evidence)
+
 
 class GANTrainingError(RuntimeError):
     """A training step raised: the message names the spec and the step."""

@@ -330,20 +330,24 @@ def verdict_at_first_steps(run: GANRun, check: str) -> bool:
     """For a run trained on past its first steps only to decide another check's waiting
     verdict (``deciding.settle``), ``check``'s verdict at those first steps, the steps it
     was calibrated at: its failure raised again, saying so, or True for a pass. False
-    where none was recorded: the check judges the run as it is."""
+    where none was recorded, or where the run was trained on by hand since
+    (``extend`` past the last of those extensions): the check judges the run as it is."""
     __tracebackhide__ = True
-    if check not in run.first_verdicts:
+    if check not in run.first_verdicts or not run.extensions:
+        return False
+    if run.extendable and run.steps != run.extensions[-1]["to"]:
         return False
     failure = run.first_verdicts[check]
     if failure is None:
         return True
+    at = failure.evidence.get("judged_at_steps", run.first_steps)
     pending = sorted({p for e in run.extensions for p in e.get("pending", ())})
     raise GANAssertionError(
-        f"{failure}\n\nJudged at the run's first {run.first_steps} steps, the verdict this "
-        f"check gives at the steps it was asked for; the run was then trained on to "
-        f"{run.steps} steps only to decide {', '.join(pending) or 'a waiting verdict'}.",
+        f"{failure}\n\nJudged at the run's first {at} steps, the verdict this check gives "
+        f"at the steps it was asked for; the run was then trained on to {run.steps} steps "
+        f"only to decide {', '.join(pending) or 'a waiting verdict'}.",
         pitfall=failure.pitfall,
-        evidence={**failure.evidence, "judged_at_steps": run.first_steps},
+        evidence=failure.evidence,
     )
 
 

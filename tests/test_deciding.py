@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
 import random
 from dataclasses import replace
 from typing import Any
@@ -308,10 +309,13 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
     assert notes == [
         "    judged at 800 steps, trained on from 200 while pending: blank-output, mode-collapse"
     ]
-    assert (
+    first = (
         "    balance and learning judged at step 200, as asked (the steps their thresholds "
         "were calibrated at)"
-    ) in lines
+    )
+    assert first not in lines  # neither check judged this spec
+    balanced = Verdict("slow-wgan", "losses-balanced", "", "pass", **judged)  # type: ignore[arg-type]
+    assert first in verdict_table([*verdicts, balanced])
     judged["extensions"][-1]["stopped"] = ["gradient-accumulation"]  # type: ignore[index]
     notes = [line for line in verdict_table(verdicts) if "trained on" in line]
     assert notes[1:] == ["    not trained on further, as it already fails: gradient-accumulation"]
@@ -464,13 +468,36 @@ def test_the_balance_check_gives_its_first_steps_verdict_on_an_extended_run(
     pg.assert_losses_balanced(run)
     # What the check found at the first steps is what it reports for the longer run.
     won = pg.GANAssertionError(
-        "D has won outright.", pitfall="discriminator-overpowers", evidence={"auc": 1.0}
+        "D has won outright.",
+        pitfall="discriminator-overpowers",
+        evidence={"auc": 1.0, "judged_at_steps": 40},
     )
     run.first_verdicts["assert_losses_balanced"] = won
     with pytest.raises(pg.GANAssertionError, match="D has won outright") as caught:
         pg.assert_losses_balanced(run)
     assert caught.value.pitfall == "discriminator-overpowers"
     assert caught.value.evidence == {"auc": 1.0, "judged_at_steps": 40}
+    # A copy or a pickle of the run keeps the verdict (the error rebuilds from its fields).
+    for twin in (copy.deepcopy(run), pickle.loads(pickle.dumps(run.first_verdicts))):
+        stored = twin.first_verdicts if isinstance(twin, pg.GANRun) else twin
+        kept = stored["assert_losses_balanced"]
+        assert isinstance(kept, pg.GANAssertionError)
+        assert (str(kept), kept.pitfall, kept.evidence) == (str(won), won.pitfall, won.evidence)
+    # Trained on further by hand, the run is judged as it is again.
+    run.extend(40)
+    pg.assert_losses_balanced(run)
     # A run never trained on for a waiting verdict records nothing and is judged as it is.
     plain = pg.train(tiny_spec(batch_size=32), steps=40, seed=0, device="cpu")
     assert plain.first_verdicts == {}
+
+
+def test_a_check_that_raises_while_recording_is_left_to_judge_the_longer_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(run: pg.GANRun) -> None:
+        raise RuntimeError("a forward pass that fails")
+
+    monkeypatch.setattr(deciding, "FIRST_STEPS", (broken, pg.assert_generator_learns))
+    _pending_until(monkeypatch, 20)
+    run = pg.train(tiny_spec(batch_size=32), steps=10, seed=0, device="cpu", max_steps=20)
+    assert run.steps == 20 and set(run.first_verdicts) == {"assert_generator_learns"}

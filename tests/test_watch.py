@@ -706,8 +706,17 @@ def test_an_own_loop_run_again_keeps_its_first_runs_balance_and_learning_verdict
     # As if a waiting verdict were pending until the loop has run 40 steps.
     monkeypatch.setattr(deciding, "undecided", lambda run: ["mode-collapse"] * (run.steps < 40))
     monkeypatch.setattr(deciding, "still_moving", lambda run: True)
+    recorded_at: list[int] = []
+    record = deciding.record_first_verdicts
+
+    def spy(run: Any) -> Any:
+        recorded_at.append(run.steps)
+        return record(run)
+
+    monkeypatch.setattr(deciding, "record_first_verdicts", spy)
     run = deciding.settle_loop(lambda steps: watched_script(steps=steps), 10, 160)
     assert (run.first_steps, run.steps) == (10, 40) and len(run.extensions) == 2
+    assert recorded_at == [10]  # from the first run, once
     first = deciding.record_first_verdicts(watched_script(steps=10))
     assert (
         set(run.first_verdicts)

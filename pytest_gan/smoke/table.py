@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pytest_gan.checks import ALL
+from pytest_gan.deciding import FIRST_STEPS
 from pytest_gan.smoke.items import CHECK_IDS, EXPECT_MARKER
 from pytest_gan.smoke.verdicts import Verdict
+
+#: The smoke ids of the checks whose verdict on a run trained on is that of its first
+#: steps (``deciding.FIRST_STEPS``).
+FIRST_STEP_CHECKS = tuple(c.id for c in ALL if c.function in FIRST_STEPS)
 
 #: Marks a failure the spec's ``gan_expect`` marker expected (its cell and its pitfall).
 EXPECTED_SUFFIX = "*"
@@ -162,10 +168,14 @@ def verdict_table(verdicts: list[Verdict]) -> list[str]:
                 f"{judged.first_steps} while pending:",
                 list(pending),
             )
-            lines.append(
-                f"    balance and learning judged at step {judged.first_steps}, as asked "
-                "(the steps their thresholds were calibrated at)"
-            )
+            if any(
+                v.spec == spec and v.check in FIRST_STEP_CHECKS and v.outcome != "n/a"
+                for v in verdicts
+            ):
+                lines.append(
+                    f"    balance and learning judged at step {judged.first_steps}, as asked "
+                    "(the steps their thresholds were calibrated at)"
+                )
             stopped = extensions[-1].get("stopped")
             if stopped:
                 lines += _wrapped("    not trained on further, as it already fails:", stopped)
