@@ -18,6 +18,7 @@ import pytest_gan as pg
 import wild
 from fixtures.steps import UserStep
 from pytest_gan import _defaults, deciding
+from pytest_gan.checks import ALL
 from pytest_gan.deciding import (
     MIN_PROGRESS,
     certain_failures,
@@ -27,6 +28,7 @@ from pytest_gan.deciding import (
     undecided,
 )
 from pytest_gan.smoke import verdict_table
+from pytest_gan.smoke.table import FIRST_STEP_CHECKS
 from pytest_gan.smoke.verdicts import Verdict
 from tests.tiny import LATENT, CondD, CondG, make_g, tiny_spec, two_clusters
 
@@ -314,6 +316,7 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
         "were calibrated at)"
     )
     assert first not in lines  # neither check judged this spec
+    assert set(FIRST_STEP_CHECKS) == {c.id for c in ALL if c.function in deciding.FIRST_STEPS}
     balanced = Verdict("slow-wgan", "losses-balanced", "", "pass", **judged)  # type: ignore[arg-type]
     assert first in verdict_table([*verdicts, balanced])
     judged["extensions"][-1]["stopped"] = ["gradient-accumulation"]  # type: ignore[index]
