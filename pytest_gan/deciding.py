@@ -170,12 +170,13 @@ CERTAIN: tuple[Callable[[GANRun], None], ...] = (
 
 
 #: Checks that judge how the run went and do not wait: their thresholds were calibrated at
-#: the steps a run is asked for (200 by default), and a longer run reads differently (a
-#: generator 100x too slow moves past the movement limit in 16x the steps; a D that won
-#: outright and rested for the first 200 steps has woken by 3,200, though G trained
-#: against it all that time: mimicry-cgan-pd's overpowering D, docs/benchmarks.md
-#: "Deciding early verdicts"). A run trained on only to decide a waiting verdict keeps
-#: their verdicts at its first steps (``GANRun.first_verdicts``).
+#: the steps a run is asked for (200 by default), and a longer run reads differently (the
+#: tests' tiny GAN with G 20x too slow is under its share of the movement limit at 40
+#: steps and over the limit at 320; a hinge D that won outright and rested through the
+#: first 200 steps has woken by 1,600-3,200, though G trained against it all that time:
+#: mimicry-cgan-pd's overpowering D, docs/benchmarks.md "Deciding early verdicts"). A run
+#: trained on only to decide a waiting verdict keeps their verdicts at its first steps
+#: (``GANRun.first_verdicts``).
 FIRST_STEPS: tuple[Callable[[GANRun], None], ...] = (
     assert_losses_balanced,
     assert_generator_learns,
