@@ -225,6 +225,15 @@ def adam(lr_g: float, lr_d: float, betas: tuple[float, float] = (0.5, 0.999)) ->
     )
 
 
+def both_on_d(lr_g: float, lr_d: float, betas: tuple[float, float] = (0.9, 0.999)) -> Any:
+    """The mistake ``optimizer-misses-parameters``: G's optimizer built over D's
+    parameters as well as D's own."""
+    return lambda g, d: (
+        torch.optim.Adam(d.parameters(), lr=lr_g, betas=betas),
+        torch.optim.Adam(d.parameters(), lr=lr_d, betas=betas),
+    )
+
+
 def _bars(**kw: Any) -> pg.GANSpec:
     base: dict[str, Any] = dict(
         generator=UpconvG, discriminator=StridedD, data=bars(), latent_dim=16, loss="lsgan"
@@ -297,13 +306,7 @@ TRIALS: dict[str, tuple[Callable[[], pg.GANSpec], str | None]] = {
         "gradient-accumulation",
     ),
     "spiral~opt-g-on-d": (
-        lambda: _spiral(
-            optimizers=lambda g, d: (
-                torch.optim.Adam(d.parameters(), lr=1e-4),
-                torch.optim.Adam(d.parameters(), lr=4e-4),
-            ),
-            name="spiral~opt-g-on-d",
-        ),
+        lambda: _spiral(optimizers=both_on_d(1e-4, 4e-4), name="spiral~opt-g-on-d"),
         "optimizer-misses-parameters",
     ),
     "corners": (lambda: _corners(name="corners"), None),

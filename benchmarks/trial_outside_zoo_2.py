@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pytest_gan as pg
-from benchmarks.trial_outside_zoo import adam, main
+from benchmarks.trial_outside_zoo import adam, both_on_d, main
 
 # -- data, made here ------------------------------------------------------------------
 
@@ -453,13 +453,7 @@ TRIALS: dict[str, tuple[Callable[[], pg.GANSpec], str | None]] = {
         "discriminator-not-lipschitz",
     ),
     "swatches~g-lr-typo": (
-        lambda: _swatches(
-            optimizers=lambda g, d: (
-                torch.optim.Adam(g.parameters(), lr=1e-6, betas=(0.0, 0.9)),
-                torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.0, 0.9)),
-            ),
-            name="swatches~g-lr-typo",
-        ),
+        lambda: _swatches(optimizers=adam(1e-6, 1e-4, (0.0, 0.9)), name="swatches~g-lr-typo"),
         "generator-not-learning",
     ),
     "table": (lambda: _table(name="table"), None),
@@ -468,13 +462,7 @@ TRIALS: dict[str, tuple[Callable[[], pg.GANSpec], str | None]] = {
         "data-not-normalized",
     ),
     "table~opt-g-on-d": (
-        lambda: _table(
-            optimizers=lambda g, d: (
-                torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999)),
-                torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999)),
-            ),
-            name="table~opt-g-on-d",
-        ),
+        lambda: _table(optimizers=both_on_d(2e-4, 2e-4, (0.5, 0.999)), name="table~opt-g-on-d"),
         "optimizer-misses-parameters",
     ),
 }

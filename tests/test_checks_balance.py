@@ -26,7 +26,7 @@ from pytest_gan.checks.balance import (
 )
 from pytest_gan.checks.lipschitz import has_gradient_penalty, lipschitz_constraints
 from pytest_gan.probing import auc
-from tests.tiny import hinge_step, make_d, tiny_spec
+from tests.tiny import adam, hinge_step, make_d, tiny_spec
 
 
 def test_auc_ranks_real_above_fake() -> None:
@@ -200,7 +200,7 @@ def test_an_outside_hinge_d_at_rest_overpowers_and_its_healthy_twin_passes(seed:
 def test_a_weak_hinge_d_is_not_at_rest() -> None:
     # D at 1/100 of G's rate barely moves because its steps are small, not because its
     # gradient is 0: the pace rule's own verdict stands (the weak-D mutations: 0.000).
-    run = train(tiny_spec(train_step=hinge_step, optimizers=_adam(2e-4, 2e-6)), steps=40)
+    run = train(tiny_spec(train_step=hinge_step, optimizers=adam(2e-4, 2e-6)), steps=40)
     assert balance.resting_share(run) == 0.0
     with pytest.raises(GANAssertionError) as caught:
         balance._judge_pace(run, score_kind(run))
@@ -361,25 +361,18 @@ def test_a_critic_that_barely_moves_is_caught_by_its_pace(
     assert caught.value.evidence["readings"] >= 2
 
 
-def _adam(lr_g: float, lr_d: float) -> Any:
-    return lambda g, d: (
-        torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
-        torch.optim.Adam(d.parameters(), lr_d, betas=(0.5, 0.999)),
-    )
-
-
 @pytest.mark.parametrize("lr_d, slow", [(2e-4, False), (2e-6, True)])
 def test_a_discriminator_is_judged_on_its_pace_beside_gs(lr_d: float, slow: bool) -> None:
     # On the tiny MLP GAN with a hinge step (whose AUC rule is not what is tested here):
     # D at G's rate keeps pace, D at 1/100 of it does not.
-    run = train(tiny_spec(train_step=hinge_step, optimizers=_adam(2e-4, lr_d)), steps=40)
+    run = train(tiny_spec(train_step=hinge_step, optimizers=adam(2e-4, lr_d)), steps=40)
     d_pace, g_pace, readings = paces(run)
     assert readings >= 2
     assert (d_pace / g_pace <= MAX_WEAK_PACE) is slow
 
 
 def test_a_discriminator_that_does_not_move_at_all_is_too_weak() -> None:
-    run = train(tiny_spec(optimizers=_adam(2e-4, 0.0)), steps=40)
+    run = train(tiny_spec(optimizers=adam(2e-4, 0.0)), steps=40)
     with pytest.raises(GANAssertionError, match="D does not move at all") as caught:
         balance._judge_pace(run, score_kind(run))
     assert caught.value.pitfall == "discriminator-too-weak"
@@ -388,7 +381,7 @@ def test_a_discriminator_that_does_not_move_at_all_is_too_weak() -> None:
 
 def test_a_generator_that_does_not_move_leaves_no_pace_to_compare() -> None:
     # G at learning rate 0 (assert_generator_learns's verdict, not this one's).
-    run = train(tiny_spec(optimizers=_adam(0.0, 2e-4)), steps=40)
+    run = train(tiny_spec(optimizers=adam(0.0, 2e-4)), steps=40)
     d_pace, g_pace, _ = paces(run)
     assert g_pace == 0.0 and d_pace > 0
     balance._judge_pace(run, score_kind(run))
@@ -485,7 +478,7 @@ def test_a_d_stepped_only_on_odd_steps_is_read_and_judged_on_its_pace(
     # A network not stepped on a reading step is read on the next step it is: D here gets
     # a reading in every stretch of NORM_EVERY steps, as G does, and its pace is judged.
     steps = 80
-    run = train(tiny_spec(train_step=_d_on_odd_steps, optimizers=_adam(2e-4, lr_d)), steps=steps)
+    run = train(tiny_spec(train_step=_d_on_odd_steps, optimizers=adam(2e-4, lr_d)), steps=steps)
     d_reads = [
         s for s, v in zip(run.history.steps, run.history["d_pace"], strict=True) if math.isfinite(v)
     ]
@@ -514,7 +507,7 @@ def test_a_d_stepped_only_on_odd_steps_keeps_its_readings_in_a_thinned_history(
 
     for steps in (40, 400):  # thinned to a stride under NORM_EVERY, and past it
         monkeypatch.setattr(training, "History", lambda: History(capacity=16))
-        spec = tiny_spec(train_step=_d_on_odd_steps, optimizers=_adam(2e-4, 2e-6))
+        spec = tiny_spec(train_step=_d_on_odd_steps, optimizers=adam(2e-4, 2e-6))
         run = train(spec, steps=steps)
         h = run.history
         assert h.stride == (4 if steps == 40 else 32)

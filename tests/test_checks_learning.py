@@ -20,7 +20,7 @@ from pytest_gan.checks.dynamics import (
     least_movement,
 )
 from pytest_gan.metrics import parameter_movement
-from tests.tiny import blob_spec, tiny_spec
+from tests.tiny import adam, blob_spec, tiny_spec
 
 
 # The twin's generator gets no gradient at all, from the first step: a short run shows it.
@@ -93,12 +93,6 @@ def test_one_optimizer_for_both_networks_counts_as_gs_steps(lr: float, slow: boo
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("steps", [30, 200])
 def test_the_limit_holds_on_a_gan_it_was_not_calibrated_on(seed: int, steps: int) -> None:
-    def adam(lr_g: float) -> Any:
-        return lambda g, d: (
-            torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
-            torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999)),
-        )
-
     assert_generator_learns(train(tiny_spec(optimizers=adam(2e-4)), steps=steps, seed=seed))
     slow = train(tiny_spec(optimizers=adam(2e-6)), steps=steps, seed=seed)
     with pytest.raises(GANAssertionError, match="learning rate too small"):

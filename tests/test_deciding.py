@@ -30,7 +30,7 @@ from pytest_gan.deciding import (
 from pytest_gan.smoke import verdict_table
 from pytest_gan.smoke.table import FIRST_STEP_CHECKS
 from pytest_gan.smoke.verdicts import Verdict
-from tests.tiny import LATENT, CondD, CondG, make_g, tiny_spec, two_clusters
+from tests.tiny import LATENT, CondD, CondG, adam, make_g, tiny_spec, two_clusters
 
 
 def _slow_g() -> nn.Module:
@@ -414,13 +414,6 @@ def test_an_extension_that_raises_leaves_a_run_that_cannot_go_on() -> None:
     assert not run.extendable and run.steps == 5
 
 
-def _adam_g(lr_g: float) -> Any:
-    return lambda g, d: (
-        torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
-        torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999)),
-    )
-
-
 def _pending_until(monkeypatch: pytest.MonkeyPatch, steps: int) -> None:
     """Make ``settle`` train every run on to ``steps``, as if a waiting verdict (say a slow
     GAN's blank samples) were pending until then."""
@@ -435,7 +428,7 @@ def _pending_until(monkeypatch: pytest.MonkeyPatch, steps: int) -> None:
 def test_a_run_trained_on_for_a_waiting_verdict_keeps_its_first_steps_learning_verdict(
     monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    slow = tiny_spec(batch_size=32, optimizers=_adam_g(1e-5))
+    slow = tiny_spec(batch_size=32, optimizers=adam(1e-5))
     pg.assert_generator_learns(pg.train(slow, steps=640, seed=seed, device="cpu"))
     with pytest.raises(pg.GANAssertionError):
         pg.assert_generator_learns(pg.train(slow, steps=40, seed=seed, device="cpu"))

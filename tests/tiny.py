@@ -62,6 +62,15 @@ class CondD(nn.Module):
         return self.net(torch.cat([x, self.emb(y)], dim=1))
 
 
+def adam(lr_g: float, lr_d: float = 2e-4) -> Any:
+    """``optimizers=`` for a spec: Adam for G and D at these learning rates, DCGAN's betas
+    (0.5, 0.999)."""
+    return lambda g, d: (
+        torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
+        torch.optim.Adam(d.parameters(), lr_d, betas=(0.5, 0.999)),
+    )
+
+
 def two_clusters(n: int = 1024, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 2, (n,), generator=gen)
@@ -93,10 +102,7 @@ def blob_spec(*, batch_norm: bool, slow_g: bool = False, lr_g: float | None = No
         data=data,
         latent_dim=8,
         batch_size=64,
-        optimizers=lambda g, d: (
-            torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
-            torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999)),
-        ),
+        optimizers=adam(lr_g),
         name="blob-mlp",
     )
 
