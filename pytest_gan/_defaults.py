@@ -55,8 +55,9 @@ MAX_PROBES = 10
 PROBE_BATCH = 64
 
 #: The optimizer norms (``g_grad_norm``, ``g_update_norm``, ``g_update_ratio`` and D's) are
-#: read on every NORM_EVERY-th training step, NaN between (a network not stepped on that
-#: step is read on the next step it takes). Read on every step they cost 4%
+#: read on every NORM_EVERY-th training step, from each network's first update in it, NaN
+#: between (a network not stepped on that step is read on the next step it takes). Read on
+#: every step they cost 4%
 #: of a 200-step run of the reference DCGAN at batch 32 (a copy of the weights per optimizer
 #: step); one step in 8 leaves 0.5% and 25 readings per 200 steps. One verdict reads them,
 #: exactly: assert_generator_learns fails a generator whose every G gradient reading (at

@@ -139,6 +139,14 @@ class _OptimizerWatch:
                     torch.stack(torch._foreach_norm(grads))
                 )
         if self.before:
+            # One reading per network and step, of its first update: a later update in the
+            # same step is another kind of step (the lazy R1 update that StyleGAN's loops
+            # take every 16 steps after D's main one moves D a fiftieth as far or less, and
+            # read last it made a healthy D's pace that of its penalty), or, with several
+            # critic steps, one more of the same kind. An update that had no gradient at
+            # all (a step() called before any backward) leaves the reading to the next.
+            if any(p.grad is not None for p in self.params):
+                owner.reading_norms[self.role] = False
             torch._foreach_sub_(self.before, self.detached)
             updates = torch.stack(torch._foreach_norm(self.before))
             update = torch.linalg.vector_norm(updates)
@@ -193,6 +201,7 @@ class Instrument:
         # Whether each optimizer's hooks read its norms in the step under way: the first
         # step of the stretch, then every NORM_EVERY-th; a network not stepped in a step
         # that should have read it is read in the next step it is (take_row sets these).
+        # Only a network's first update in a step is read (_OptimizerWatch._post).
         self.reading_norms = {"g": True, "d": True}
         self.counts: dict[str, int] = {}
         self._clear_counts()

@@ -471,6 +471,19 @@ def _d_on_odd_steps(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"g_loss": g_loss.detach()}
 
 
+def _assert_pace_verdict(run: GANRun, readings: int, slow: bool) -> None:
+    """D's pace was read ``readings`` times, and fails the pace rule exactly when ``slow``."""
+    d_pace, g_pace, read = paces(run)
+    assert read == readings
+    assert (d_pace / g_pace <= MAX_WEAK_PACE) is slow
+    if slow:
+        with pytest.raises(GANAssertionError, match="more slowly than G") as caught:
+            balance._judge_pace(run, score_kind(run))
+        assert caught.value.pitfall == "discriminator-too-weak"
+    else:
+        balance._judge_pace(run, score_kind(run))
+
+
 @pytest.mark.parametrize("lr_d, slow", [(2e-4, False), (2e-6, True)])
 def test_a_d_stepped_only_on_odd_steps_is_read_and_judged_on_its_pace(
     lr_d: float, slow: bool
@@ -487,15 +500,7 @@ def test_a_d_stepped_only_on_odd_steps_is_read_and_judged_on_its_pace(
     ]
     assert d_reads == list(range(1, steps, NORM_EVERY))
     assert g_reads == list(range(0, steps, NORM_EVERY))
-    d_pace, g_pace, readings = paces(run)
-    assert readings == steps // NORM_EVERY
-    assert (d_pace / g_pace <= MAX_WEAK_PACE) is slow
-    if slow:
-        with pytest.raises(GANAssertionError, match="more slowly than G") as caught:
-            balance._judge_pace(run, score_kind(run))
-        assert caught.value.pitfall == "discriminator-too-weak"
-    else:
-        balance._judge_pace(run, score_kind(run))
+    _assert_pace_verdict(run, steps // NORM_EVERY, slow)
 
 
 def test_a_d_stepped_only_on_odd_steps_keeps_its_readings_in_a_thinned_history(
@@ -517,3 +522,79 @@ def test_a_d_stepped_only_on_odd_steps_keeps_its_readings_in_a_thinned_history(
     with pytest.raises(GANAssertionError, match="more slowly than G") as caught:
         balance._judge_pace(run, score_kind(run))
     assert caught.value.pitfall == "discriminator-too-weak"
+
+
+def _lazy_r1_step(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    # StyleGAN2's loop: D's main update, then on every 8th step (each step the norms are
+    # read on) a second update of D by an R1 penalty alone, whose Adam step (beta1 0) is
+    # a small fraction of the main one's; then G's update.
+    g, d = ctx.generator, ctx.discriminator
+    n = batch.shape[0]
+    ctx.opt_d.zero_grad(set_to_none=True)
+    fake = g(ctx.latent(n)).detach()
+    d_loss = nn.functional.softplus(-d(batch)).mean() + nn.functional.softplus(d(fake)).mean()
+    d_loss.backward()
+    ctx.opt_d.step()
+    out = {"d_loss": d_loss.detach()}
+    if ctx.step % NORM_EVERY == 0:
+        x = batch.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
+        r1 = grad.square().sum(1).mean()
+        ctx.opt_d.zero_grad(set_to_none=True)
+        (1e-3 * r1).backward()
+        ctx.opt_d.step()
+        out["r1"] = r1.detach()
+    ctx.opt_g.zero_grad(set_to_none=True)
+    g_loss = nn.functional.softplus(-d(g(ctx.latent(n)))).mean()
+    g_loss.backward()
+    ctx.opt_g.step()
+    out["g_loss"] = g_loss.detach()
+    return out
+
+
+def _adam_betas_0_99(lr_g: float, lr_d: float) -> Any:
+    return lambda g, d: (
+        torch.optim.Adam(g.parameters(), lr_g, betas=(0.0, 0.99)),
+        torch.optim.Adam(d.parameters(), lr_d, betas=(0.0, 0.99)),
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("lr_d, slow", [(2e-4, False), (2e-6, True)])
+def test_a_lazy_regulariser_s_extra_update_is_not_read_as_d_s_pace(
+    seed: int, lr_d: float, slow: bool
+) -> None:
+    # Read last, the penalty's own update made every reading of D's pace that of the
+    # penalty (a D a hundred times slower than G): a healthy StyleGAN-style loop was
+    # "too weak". A network's readings come from its first update in the step.
+    run = train(
+        tiny_spec(train_step=_lazy_r1_step, optimizers=_adam_betas_0_99(2e-4, lr_d)),
+        steps=80,
+        seed=seed,
+    )
+    assert sum(run.history["d_updates"]) == 80 + 80 // NORM_EVERY  # two on read steps
+    _assert_pace_verdict(run, 80 // NORM_EVERY, slow)
+
+
+def _gradless_step_first(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    # D's optimizer stepped once before any backward of the step (its gradients set to
+    # None), then D's real update: the reading must be the real one's, not the empty one's.
+    g, d = ctx.generator, ctx.discriminator
+    ctx.opt_d.zero_grad(set_to_none=True)
+    ctx.opt_d.step()
+    fake = g(ctx.latent(batch.shape[0])).detach()
+    d_loss = nn.functional.softplus(-d(batch)).mean() + nn.functional.softplus(d(fake)).mean()
+    d_loss.backward()
+    ctx.opt_d.step()
+    ctx.opt_g.zero_grad(set_to_none=True)
+    g_loss = nn.functional.softplus(-d(g(ctx.latent(batch.shape[0])))).mean()
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+
+def test_an_update_with_no_gradient_leaves_the_reading_to_the_next() -> None:
+    run = train(tiny_spec(train_step=_gradless_step_first, optimizers=adam(2e-4)), steps=40)
+    d = [v for v in run.history["d_pace"] if math.isfinite(v)]
+    assert len(d) == 40 // NORM_EVERY and min(d) > 0
+    _assert_pace_verdict(run, 40 // NORM_EVERY, slow=False)

@@ -61,8 +61,8 @@ MAX_WEAK_SLOPE = 0.7
 #: D is too weak, whatever its scores, when its optimizer moves it far more slowly than G's
 #: moves G: D's pace over G's (``paces``) is at most this (a learning rate typed 100x small).
 #: Why here: the geometric mean of the healthy least (0.455) and the weak-D mutations' most
-#: at 200 steps (0.073), 2.5x from each; calibration: docs/benchmarks.md "Calibration
-#: notes".
+#: at 200 steps (0.073), 2.5x from each; GANs updating D several times a step, read from
+#: its first update: 0.385 and 0.023. Calibration: docs/benchmarks.md "Calibration notes".
 MAX_WEAK_PACE = 0.18
 
 
@@ -245,8 +245,8 @@ def resting_share(run: GANRun) -> float:
     optimizer saw was exactly 0: D's loss at its floor (a margin loss with every sample of
     the batch beyond the margin), so the step moved nothing. NaN with no such reading. A
     D that barely moves because its learning rate is tiny still has a gradient; this
-    reads the steps whatever loss the step returns (the last of several D steps, or
-    their mean)."""
+    reads the steps whatever loss the step returns (the first of several D updates in a
+    step, as every norm reading is)."""
     h = run.history
     if "d_grad_norm" not in h:
         return math.nan
