@@ -57,6 +57,30 @@ def figures(run: pg.GANRun) -> dict[str, Any]:
     return out
 
 
+def case_spec(case: str) -> tuple[pg.GANSpec, int]:
+    """The spec and seed of a ``SOURCE:NAME:MUTATION:SEED`` case: ``wild:GAN:MUTATION``
+    (``healthy``, or ``small-N`` for the healthy GAN on its first N samples),
+    ``zoo:NAME:-`` (``lr=D/G`` for its learning rates), or ``outside3:NAME:-`` (a GAN of
+    ``benchmarks/trial_outside_zoo_3.py``)."""
+    source, name, mutation, seed = case.split(":")
+    if source == "outside3":
+        from benchmarks.trial_outside_zoo_3 import TRIALS
+
+        spec = TRIALS[name][0]()
+    elif source == "wild" and mutation.startswith("small-"):
+        # The healthy GAN on its first N samples.
+        spec = wild.gan(name).build(n_images=int(mutation.removeprefix("small-")))
+    elif source == "wild":
+        spec = wild.gan(name).spec(None if mutation == "healthy" else mutation)
+    elif mutation.startswith("lr="):
+        lr_d, lr_g = (float(v) for v in mutation.removeprefix("lr=").split("/"))
+        spec = zoo.case(name).spec()
+        spec = replace(spec, optimizers=zoo.adam(lr_g, lr_d), name=f"{name}~{mutation}")
+    else:
+        spec = zoo.case(name).spec()
+    return spec, int(seed)
+
+
 def trajectories(
     out_path: str,
     cases: list[str],
@@ -66,20 +90,9 @@ def trajectories(
     """Each ``SOURCE:NAME:MUTATION:SEED`` case trained to ``stops[0]`` and extended to each
     later stop; ``figures(run)`` at every stop; one JSON line per case to ``out_path``."""
     for case in cases:
-        source, name, mutation, seed = case.split(":")
-        if source == "wild" and mutation.startswith("small-"):
-            # The healthy GAN on its first N samples.
-            spec = wild.gan(name).build(n_images=int(mutation.removeprefix("small-")))
-        elif source == "wild":
-            spec = wild.gan(name).spec(None if mutation == "healthy" else mutation)
-        elif mutation.startswith("lr="):
-            lr_d, lr_g = (float(v) for v in mutation.removeprefix("lr=").split("/"))
-            spec = zoo.case(name).spec()
-            spec = replace(spec, optimizers=zoo.adam(lr_g, lr_d), name=f"{name}~{mutation}")
-        else:
-            spec = zoo.case(name).spec()
+        spec, seed = case_spec(case)
         started = time.perf_counter()
-        run = pg.train(spec, steps=stops[0], seed=int(seed), device="cpu")
+        run = pg.train(spec, steps=stops[0], seed=seed, device="cpu")
         rows = []
         for stop in stops:
             if run.steps < stop:

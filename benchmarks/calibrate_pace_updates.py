@@ -7,13 +7,14 @@ A step may update one network more than once: several critic steps per generator
 mutations), or a lazy regulariser's own update after the main one (StyleGAN2's R1 every 16
 steps, its path-length penalty every 4). The instrumentation reads the norms of one update
 per network on every ``NORM_EVERY``-th step. Until 2026-12-05 the pending reading was
-overwritten by each update, so the last one counted; a lazy R1 update, a hundredth of the
-main one, then made a healthy D "too weak" (``benchmarks/trial_outside_zoo_3.py``).
+overwritten by each update, so the last one counted; a lazy R1 update, a fiftieth of the
+main one or less, then made a healthy D "too weak" (``benchmarks/trial_outside_zoo_3.py``).
 
-Cases as in ``calibrate_pace.py`` (``wild:GAN:MUTATION|healthy:SEED``, ``zoo:NAME:-:SEED``,
-and ``outside3:NAME:-:SEED`` for ``trial_outside_zoo_3``), trained to 200 steps with the
-instrumentation reading every update of a read step (the code before the change), each
-update's pace (``d_pace`` / ``g_pace``) and gradient norm recorded in the order taken.
+Cases as in ``calibrate_pace.py`` (``calibrate_extension.case_spec``:
+``wild:GAN:MUTATION:SEED``, ``zoo:NAME:-:SEED``, ``outside3:NAME:-:SEED`` for
+``trial_outside_zoo_3``), trained to 200 steps with the instrumentation reading every
+update of a read step (the code before the change), each update's pace (``d_pace`` /
+``g_pace``) and gradient norm recorded in the order taken.
 Written per case: ``checks.balance``'s figures (the pace ratio and the resting share)
 under three rules, the first update of each read step, the last, and the largest, and the
 late window's AUC. Run it from a copy of the code before the change.
@@ -30,6 +31,7 @@ from typing import Any
 import torch
 
 import pytest_gan as pg
+from benchmarks.calibrate_extension import case_spec
 from pytest_gan import instrument
 from pytest_gan.checks.balance import late_probes
 from pytest_gan.metrics import finite_median
@@ -67,21 +69,6 @@ def _counting_take_row(original: Any) -> Any:
     return take_row
 
 
-def _spec(case: str) -> pg.GANSpec:
-    source, name, mutation, _ = case.split(":")
-    if source == "outside3":
-        from benchmarks.trial_outside_zoo_3 import TRIALS
-
-        return TRIALS[name][0]()
-    if source == "wild":
-        import wild
-
-        return wild.gan(name).spec(None if mutation == "healthy" else mutation)
-    from fixtures import zoo
-
-    return zoo.case(name).spec()
-
-
 def _rule_figures(
     by_step: dict[tuple[int, str], list[tuple[float, float]]], pick: Any
 ) -> dict[str, float]:
@@ -104,10 +91,10 @@ def main() -> None:
     instrument.Instrument.take_row = _counting_take_row(instrument.Instrument.take_row)  # type: ignore[method-assign]
     out_path = sys.argv[1]
     for case in sys.argv[2:]:
-        seed = int(case.split(":")[-1])
+        spec, seed = case_spec(case)
         _updates.clear()
         _step[0] = 0
-        run = pg.train(_spec(case), steps=200, seed=seed, device="cpu")
+        run = pg.train(spec, steps=200, seed=seed, device="cpu")
         by_step: dict[tuple[int, str], list[tuple[float, float]]] = {}
         for step, role, pace, grad in _updates:
             by_step.setdefault((step, role), []).append((pace, grad))
