@@ -14,29 +14,73 @@ zoo: ``outside:blob-mlp-bn`` (MLPs on a 2-D Gaussian blob near the origin, D wit
 BatchNorm, the spec's default optimizers: a generator that starts near the data and has
 little to learn), ``outside:blob-mlp`` (the same D without BatchNorm), and
 ``outside:blob-mlp-bn~slow-g`` (its generator's learning rate 100x too small), and
-``outside:blob-mlp-bn~g-lr=X`` (its generator at learning rate X).
+``outside:blob-mlp-bn~g-lr=X`` (its generator at learning rate X). ``outside1:NAME``,
+``outside2:NAME`` and ``outside3:NAME`` are the GANs of ``benchmarks/trial_outside_zoo.py``,
+``_2`` and ``_3``; ``wild:GAN[:MUTATION]`` a wild GAN (healthy without a mutation); and
+``NAME~g-lr/K`` (any of these) the same GAN with its generator's learning rate divided
+by K (every parameter group of opt_g), ``NAME~lr/K`` with both networks' divided by K.
+
+Each row also gives the median over G's weight tensors of 2+ dimensions of each one's
+relative movement (``metrics.median_tensor_movement``), the figure that speaks for a
+generator whose few largest tensors barely move by design (StyleGAN's mapping network
+with an equalised learning rate and ``lr_mul`` 0.01), and G's pace over D's (the medians
+over the run of each one's relative update per step, ``checks.balance.paces``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from dataclasses import replace
 
 import torch
 
+import wild
 from fixtures.zoo import case
 from pytest_gan import GANSpec, train
-from pytest_gan.metrics import energy_distance, parameter_movement
+from pytest_gan.checks.balance import paces
+from pytest_gan.metrics import energy_distance, median_tensor_movement, parameter_movement
+from pytest_gan.training import default_optimizers
 from tests.tiny import blob_spec
 
 
-def relative_movement(run: object) -> float:
+def movements(run: object) -> tuple[float, float]:
+    """The generator's relative movement, whole and by its median weight tensor."""
     names = [n for n, _ in run.generator.named_parameters()]  # type: ignore[attr-defined]
-    return parameter_movement(run.initial_generator_state, run.generator.state_dict(), names)  # type: ignore[attr-defined]
+    before, after = run.initial_generator_state, run.generator.state_dict()  # type: ignore[attr-defined]
+    return parameter_movement(before, after, names), median_tensor_movement(before, after, names)
+
+
+def slower(spec: GANSpec, factor: float, both: bool = False) -> GANSpec:
+    """``spec`` with every learning rate of its generator's optimizer (and, with ``both``,
+    its discriminator's) divided by ``factor``."""
+    make = spec.optimizers or default_optimizers
+
+    def optimizers(g: torch.nn.Module, d: torch.nn.Module) -> object:
+        made = make(g, d)  # type: ignore[misc]
+        for opt in {id(o): o for o in (made if both else made[:1])}.values():  # type: ignore[index]
+            for group in opt.param_groups:
+                group["lr"] /= factor
+        return made
+
+    tag = "lr" if both else "g-lr"
+    return replace(spec, optimizers=optimizers, name=f"{spec.name}~{tag}/{factor:g}")
 
 
 def spec_of(name: str) -> GANSpec:
+    for tag in ("~g-lr/", "~lr/"):
+        if tag in name:
+            base, factor = name.rsplit(tag, 1)
+            return slower(spec_of(base), float(factor), both=tag == "~lr/")
+    source = name.split(":", 1)[0]
+    if source in ("outside1", "outside2", "outside3"):
+        module = {"outside1": "", "outside2": "_2", "outside3": "_3"}[source]
+        trials = importlib.import_module(f"benchmarks.trial_outside_zoo{module}").TRIALS
+        return trials[name.split(":", 1)[1]][0]()
+    if source == "wild":
+        _, gan, *mutation = name.split(":")
+        return wild.gan(gan).spec(mutation[0] if mutation else None)
     if name.startswith("outside:"):
         name = name.removeprefix("outside:")
         lr_g = float(name.split("~g-lr=")[1]) if "~g-lr=" in name else None
@@ -59,6 +103,8 @@ def main() -> None:
         spec = spec_of(name)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             run = train(spec, steps=args.steps, seed=seed)
+            movement, median_movement = movements(run)
+            d_pace, g_pace, _ = paces(run)
             real = run.real(args.samples)
             final = energy_distance(run.samples(args.samples, mode="train"), real)
             initial = energy_distance(run.samples(args.samples, mode="train", initial=True), real)
@@ -67,8 +113,10 @@ def main() -> None:
                 "seed": seed,
                 "steps": args.steps,
                 "kernels": torch.backends.cpu.get_cpu_capability(),
-                "movement": relative_movement(run),
+                "movement": movement,
+                "median_tensor_movement": median_movement,
                 "distance_ratio": final / initial,
+                "g_over_d_pace": g_pace / d_pace if d_pace > 0 else float("nan"),
             }
             print(json.dumps(row), flush=True)
 

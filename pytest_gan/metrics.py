@@ -68,6 +68,28 @@ def parameter_movement(
     return (moved / size) ** 0.5 if size > 0 else (0.0 if moved == 0 else float("inf"))
 
 
+def median_tensor_movement(
+    initial: dict[str, torch.Tensor], final: dict[str, torch.Tensor], names: list[str]
+) -> float:
+    """The median over the named weight tensors of 2+ dimensions of each one's relative
+    movement ``||w_final - w_initial|| / ||w_initial||`` (all the named tensors where none
+    has 2+ dimensions; tensors that start at zero, such as biases, are left out; 0.0 where
+    none is left, NaN where a weight went non-finite). Unlike :func:`parameter_movement`
+    it does not let the few largest tensors speak for the network: a mapping network whose
+    weights are stored 100x larger for an equalised learning rate (StyleGAN's ``lr_mul``)
+    moves little relative to itself while the rest of the generator learns."""
+    chosen = [k for k in names if initial[k].dim() >= 2] or list(names)
+    moves = []
+    for k in chosen:
+        before = initial[k].double().cpu()
+        size = float(before.norm())
+        if size > 0:
+            moves.append(float((final[k].double().cpu() - before).norm()) / size)
+    if not all(math.isfinite(m) for m in moves):
+        return math.nan  # weights gone non-finite have no movement to speak of
+    return statistics.median(moves) if moves else 0.0
+
+
 def contrast(samples: torch.Tensor) -> torch.Tensor:
     """Each sample's own spread: the standard deviation over its features (an image's
     pixels), ``[N]``. A blank image scores 0 whatever its grey level. Measured at the
