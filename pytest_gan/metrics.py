@@ -63,8 +63,11 @@ def parameter_movement(
     initial: dict[str, torch.Tensor], final: dict[str, torch.Tensor], names: list[str]
 ) -> float:
     """``||theta_final - theta_initial|| / ||theta_initial||`` over the named tensors."""
-    moved = sum(float((final[k].double().cpu() - initial[k].double()).pow(2).sum()) for k in names)
-    size = sum(float(initial[k].double().pow(2).sum()) for k in names)
+    moved = size = 0.0
+    for k in names:  # one tensor at a time in float64 on the CPU (MPS has no float64)
+        before, after = initial[k].to("cpu", torch.float64), final[k].to("cpu", torch.float64)
+        moved += float((after - before).pow(2).sum())
+        size += float(before.pow(2).sum())
     return (moved / size) ** 0.5 if size > 0 else (0.0 if moved == 0 else float("inf"))
 
 
@@ -72,19 +75,30 @@ def median_tensor_movement(
     initial: dict[str, torch.Tensor], final: dict[str, torch.Tensor], names: list[str]
 ) -> float:
     """The median over the named weight tensors of 2+ dimensions of each one's relative
-    movement ``||w_final - w_initial|| / ||w_initial||`` (all the named tensors where none
-    has 2+ dimensions; tensors that start at zero, such as biases, are left out; 0.0 where
-    none is left, NaN where a weight went non-finite). Unlike :func:`parameter_movement`
-    it does not let the few largest tensors speak for the network: a mapping network whose
-    weights are stored 100x larger for an equalised learning rate (StyleGAN's ``lr_mul``)
-    moves little relative to itself while the rest of the generator learns."""
+    movement ``||w_final - w_initial|| / size`` (all the named tensors where none has 2+
+    dimensions). Unlike :func:`parameter_movement` it does not let the few largest tensors
+    speak for the network: a mapping network whose weights are stored 100x larger for an
+    equalised learning rate (StyleGAN's ``lr_mul``) moves little relative to itself while
+    the rest of the generator learns.
+
+    ``size`` is the tensor's initial norm, or the norm PyTorch's default initialisation
+    gives a tensor of its shape (uniform within ``1/sqrt(fan_in)``: ``sqrt(shape[0] / 3)``),
+    whichever is larger: a tensor started small (or at zero) cannot claim a large relative
+    movement from a small step. A vector (in the fallback) counts against its own norm,
+    and not at all when it starts at zero. 0.0 where no tensor is left; NaN where a weight
+    is non-finite."""
     chosen = [k for k in names if initial[k].dim() >= 2] or list(names)
     moves = []
     for k in chosen:
-        before = initial[k].double().cpu()
+        before = initial[k].to("cpu", torch.float64)
+        after = final[k].to("cpu", torch.float64)
         size = float(before.norm())
+        if before.dim() >= 2:
+            size = max(size, math.sqrt(before.shape[0] / 3))
+        if not math.isfinite(size):
+            return math.nan  # weights non-finite from the start
         if size > 0:
-            moves.append(float((final[k].double().cpu() - before).norm()) / size)
+            moves.append(float((after - before).norm()) / size)
     if not all(math.isfinite(m) for m in moves):
         return math.nan  # weights gone non-finite have no movement to speak of
     return statistics.median(moves) if moves else 0.0

@@ -22,7 +22,7 @@ from pytest_gan.checks.dynamics import (
     least_movement,
 )
 from pytest_gan.metrics import median_tensor_movement, parameter_movement
-from tests.tiny import LATENT, adam, blob_spec, tiny_spec
+from tests.tiny import LATENT, SmallInitResidualG, adam, blob_spec, tiny_spec
 
 
 # The twin's generator gets no gradient at all, from the first step: a short run shows it.
@@ -135,8 +135,8 @@ class _MappedG(torch.nn.Module):
 # moves little as a whole: on seeds 0-2 this one moved 0.0002 in 60 steps and 0.0006-0.0008
 # in 200 (the limit's share 0.0036, and 0.012), its samples still as far from the data at
 # 60 steps (distance ratio 0.89-1.03; seed 1 0.90 at 200), while the median of its weight
-# tensors moved 0.09-0.11 and 0.35-0.41 (the median limit's share 0.012, and 0.04). With G's
-# learning rate 100x too small the median moved 0.0009-0.0010 and 0.0030-0.0038.
+# tensors moved 0.09-0.11 and 0.35-0.40 (the median limit's share 0.008, and 0.027). With G's
+# learning rate 100x too small the median moved 0.0009-0.0010 and 0.0029-0.0037.
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("steps", [60, 200])
 def test_a_generator_whose_largest_tensors_move_little_by_design_is_judged_by_its_median(
@@ -168,6 +168,44 @@ def test_without_the_median_route_such_a_generator_would_fail(
     monkeypatch.setattr(dynamics, "MIN_MEDIAN_TENSOR_MOVEMENT", math.inf)
     with pytest.raises(GANAssertionError, match="learning rate too small"):
         assert_generator_learns(run)
+
+
+# The mirror of the mapping network: tensors started small move far relative to their own
+# norm from a tiny step. With G's learning rate 100x too small, this one's median tensor
+# moved 0.073-0.075 of its own initial norm (seeds 0-1, 200 steps: it would pass), and
+# 0.0007 against the default initialisation's norm, the check's figure; healthy, 0.080-0.089.
+@pytest.mark.parametrize("seed", range(2))
+def test_a_slow_generator_started_small_is_not_passed_by_its_median(seed: int) -> None:
+    slow = train(
+        replace(blob_spec(batch_norm=True, lr_g=2e-6), generator=SmallInitResidualG),
+        steps=200,
+        seed=seed,
+    )
+    with pytest.raises(GANAssertionError, match="learning rate too small") as caught:
+        assert_generator_learns(slow)
+    assert caught.value.evidence["median_tensor_movement"] < MIN_MEDIAN_TENSOR_MOVEMENT / 10
+    healthy = train(
+        replace(blob_spec(batch_norm=True), generator=SmallInitResidualG), steps=200, seed=seed
+    )
+    assert_generator_learns(healthy)
+
+
+def test_a_tensor_started_small_is_measured_against_the_default_initialisation() -> None:
+    # A 64 x 64 weight: PyTorch's default initialisation gives it a norm of about
+    # sqrt(64 / 3) = 4.62; started at 1/100 of that, a step of 0.0462 is 1% of the default,
+    # not 100% of its own norm.
+    default = torch.nn.Linear(64, 64).weight.detach()
+    assert float(default.norm()) == pytest.approx((64 / 3) ** 0.5, rel=0.05)
+    small = default * 0.01
+    step = torch.full_like(small, 0.0462 / 64)
+    moved = median_tensor_movement({"w": small}, {"w": small + step}, ["w"])
+    assert moved == pytest.approx(0.0462 / (64 / 3) ** 0.5, rel=1e-6)
+    # A tensor larger than the default is measured against its own norm.
+    large = default * 100
+    assert median_tensor_movement({"w": large}, {"w": large * 1.1}, ["w"]) == pytest.approx(0.1)
+    # A weight started at zero counts, against the default's norm.
+    zero = torch.zeros(64, 64)
+    assert median_tensor_movement({"w": zero}, {"w": zero + step}, ["w"]) == pytest.approx(moved)
 
 
 def test_the_median_tensor_movement_reads_weights_not_biases() -> None:
