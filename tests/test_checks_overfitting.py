@@ -107,7 +107,12 @@ def test_a_nan_run_gets_a_verdict_not_an_error() -> None:
         return G()
 
     run = train(tiny_spec(generator=nan_g, data=gaussian(128)), steps=10, seed=0)
-    assert_d_generalizes(run)  # NaN scores carry no evidence of memorising
+    assert held_out(run)
+    # NaN scores carry no evidence of memorising: the run's verdict is its divergence.
+    with pytest.raises(GANAssertionError) as caught:
+        assert_d_generalizes(run)
+    assert caught.value.pitfall == "non-finite-loss"
+    assert caught.value.evidence["check"] == "assert_d_generalizes"
 
 
 def test_bad_argument() -> None:

@@ -18,6 +18,7 @@ import math
 
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, score_kind
+from pytest_gan.checks._nonfinite import diverged_verdict
 from pytest_gan.checks.lipschitz import has_gradient_penalty, run_gradient_norms
 from pytest_gan.errors import fail
 from pytest_gan.history import Probe, gap_closed
@@ -144,6 +145,7 @@ def assert_losses_balanced(run: GANRun) -> None:
     require_instrumented(run, "assert_losses_balanced")
     if verdict_at_first_steps(run, "assert_losses_balanced"):
         return
+    diverged_verdict(run, "assert_losses_balanced")
     kind = score_kind(run)
     late = late_probes(run)
     if kind == CRITIC:

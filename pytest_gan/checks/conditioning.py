@@ -18,7 +18,8 @@ import torch
 
 from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
-from pytest_gan.checks.outputs import early_note, nonfinite_verdict
+from pytest_gan.checks._nonfinite import nonfinite_verdict
+from pytest_gan.checks.outputs import early_note
 from pytest_gan.errors import fail
 from pytest_gan.metrics import common_scale
 from pytest_gan.run import GANRun, require_run

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from pytest_gan.checks._check import Check
+from pytest_gan.checks._nonfinite import diverged_verdict
 from pytest_gan.errors import GANWarning, fail
 from pytest_gan.history import Event
 from pytest_gan.metrics import (
@@ -194,6 +195,7 @@ def assert_generator_learns(run: GANRun) -> None:
     require_instrumented(run, "assert_generator_learns")
     if verdict_at_first_steps(run, "assert_generator_learns"):
         return
+    diverged_verdict(run, "assert_generator_learns")
     names = [n for n, p in run.generator.named_parameters() if p.requires_grad]
     before, after = run.initial_generator_state, run.generator.state_dict()
     movement = parameter_movement(before, after, names)

@@ -23,6 +23,7 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CRITIC, score_kind
+from pytest_gan.checks._nonfinite import diverged_verdict
 from pytest_gan.errors import fail
 from pytest_gan.losses import LOSSES, per_sample_scores
 from pytest_gan.probing import preserved_state
@@ -249,6 +250,7 @@ def assert_lipschitz(
             f"{run.spec.loss!r}, no spectral normalisation, no 'gp' loss recorded); pass "
             "max_constant=... to check its discriminator against a bound anyway"
         )
+    diverged_verdict(run, "assert_lipschitz")
     norms = run_gradient_norms(run, samples)
     n = norms.shape[0]
     nonfinite = int((~torch.isfinite(norms)).sum())

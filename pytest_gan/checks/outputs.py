@@ -15,6 +15,7 @@ import torch
 
 from pytest_gan import _defaults
 from pytest_gan.checks._check import Check
+from pytest_gan.checks._nonfinite import nonfinite_verdict
 from pytest_gan.checks.balance import late_probes
 from pytest_gan.errors import fail
 from pytest_gan.metrics import (
@@ -172,44 +173,6 @@ def early_note(run_or_samples: Any) -> str:
     )
 
 
-def _finite_share(x: torch.Tensor) -> float:
-    return float(torch.isfinite(x).double().mean())
-
-
-def nonfinite_verdict(run: GANRun | None, fake: torch.Tensor, check: str) -> None:
-    """Fail when generated samples hold NaN or infinite values: a verdict, never an input
-    error, since a legitimate run can end there. The pitfall is ``non-finite-loss`` when
-    the run's own losses went non-finite (the cause), else ``blank-output`` (NaN images
-    render blank)."""
-    __tracebackhide__ = True
-    finite = _finite_share(fake)
-    if finite >= 1.0:
-        return
-    events = {} if run is None else run.history.events
-    broken = sorted(k.split(":", 1)[1] for k in events if k.startswith("nonfinite:"))
-    rows = [("finite share of generated values", finite, "1")]
-    evidence: dict[str, Any] = {"finite_share": finite, "check": check}
-    if broken:
-        first = min(events[f"nonfinite:{k}"].first_step for k in broken)
-        rows.append(("first step with a non-finite loss", first, "-"))
-        raise fail(
-            "non-finite-loss",
-            f"{1 - finite:.1%} of the generated values are NaN or infinite, and the run's "
-            f"{' and '.join(broken)} turned non-finite from step {first} on: {check} "
-            "has nothing left to judge.",
-            rows,
-            evidence | {"nonfinite_losses": broken, "first_step": first},
-        )
-    raise fail(
-        "blank-output",
-        f"{1 - finite:.1%} of the generated values are NaN or infinite: the images render "
-        f"blank, and {check} has nothing to judge.",
-        rows,
-        evidence,
-        detail="assert_losses_finite on the run tells whether training itself diverged.",
-    )
-
-
 def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
     """Generated images carry visible content: they are not flat (blank, grey, one colour)
     and not NaN.
@@ -219,20 +182,14 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
     real one. Without ``real`` (a bare Tensor of samples), only images flat to the eye fail
     (``ABSOLUTE_FLATNESS``). Samples with fewer than ``MIN_IMAGE_FEATURES`` features (2-D
     points) are blank when every sample is the same point. Raises ``GANAssertionError``
-    with pitfall ``blank-output``.
+    with pitfall ``blank-output``; samples holding NaN or infinite values fail with the
+    pitfall that explains them (``nonfinite_verdict``: ``non-finite-loss`` for a run whose
+    losses went non-finite, else ``blank-output``).
     """
     __tracebackhide__ = True
     fake, ref = samples_and_real(run_or_samples, real, "assert_not_blank")
-    finite = _finite_share(fake)
-    if finite < 1.0:
-        raise fail(
-            "blank-output",
-            f"{1 - finite:.1%} of the generated values are NaN or infinite: the images "
-            "render blank.",
-            [("finite share of generated values", finite, "1")],
-            {"finite_share": finite},
-            detail="assert_losses_finite on the run tells whether training itself diverged.",
-        )
+    run = run_or_samples if isinstance(run_or_samples, GANRun) else None
+    nonfinite_verdict(run, fake, "assert_not_blank")
     # Verdicts on figures of both sides divided by one power of two, which their ratio
     # does not change: 1 for any ordinary data; finite values near float64's largest
     # would overflow squares and sums, and either side's figure could overflow or

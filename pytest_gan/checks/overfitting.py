@@ -22,6 +22,7 @@ import math
 
 from pytest_gan import _defaults
 from pytest_gan.checks._check import Check
+from pytest_gan.checks._nonfinite import diverged_verdict
 from pytest_gan.checks.balance import late_probes
 from pytest_gan.data import holdout_size
 from pytest_gan.errors import fail
@@ -94,6 +95,7 @@ def assert_d_generalizes(run: GANRun) -> None:
     require_instrumented(run, "assert_d_generalizes")
     if not held_out(run):
         return
+    diverged_verdict(run, "assert_d_generalizes")
     late = late_probes(run)
     train_auc = finite_median([p.d_train_auc for p in late])
     r_v = finite_median([p.r_v for p in late])

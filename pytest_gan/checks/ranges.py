@@ -7,7 +7,7 @@ from typing import Any
 
 from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
-from pytest_gan.checks.outputs import nonfinite_verdict
+from pytest_gan.checks._nonfinite import nonfinite_verdict
 from pytest_gan.data import RANGE_SLACK, DataSource, snap_range
 from pytest_gan.errors import GANAssertionError, fail
 from pytest_gan.run import GANRun, require_run
