@@ -326,6 +326,20 @@ def require_run(run: Any, check: str) -> GANRun:
     return run
 
 
+def judged_at_first_steps(run: GANRun, check: str) -> int | None:
+    """The steps at which ``check`` judges ``run`` where that is not the run's own: a run
+    trained on past its first steps only to decide another check's waiting verdict keeps
+    ``check``'s verdict at its first steps (:func:`verdict_at_first_steps`). None where
+    the check judges the run as it is."""
+    if check not in run.first_verdicts or not run.extensions:
+        return None
+    if run.extendable and run.steps != run.extensions[-1]["to"]:
+        return None
+    failure = run.first_verdicts[check]
+    at = run.first_steps if failure is None else failure.evidence.get("judged_at_steps")
+    return int(at if at is not None else run.first_steps)
+
+
 def verdict_at_first_steps(run: GANRun, check: str) -> bool:
     """For a run trained on past its first steps only to decide another check's waiting
     verdict (``deciding.settle``), ``check``'s verdict at those first steps, the steps it
@@ -333,14 +347,12 @@ def verdict_at_first_steps(run: GANRun, check: str) -> bool:
     where none was recorded, or where the run was trained on by hand since
     (``extend`` past the last of those extensions): the check judges the run as it is."""
     __tracebackhide__ = True
-    if check not in run.first_verdicts or not run.extensions:
-        return False
-    if run.extendable and run.steps != run.extensions[-1]["to"]:
+    at = judged_at_first_steps(run, check)
+    if at is None:
         return False
     failure = run.first_verdicts[check]
     if failure is None:
         return True
-    at = failure.evidence.get("judged_at_steps", run.first_steps)
     pending = sorted({p for e in run.extensions for p in e.get("pending", ())})
     raise GANAssertionError(
         f"{failure}\n\nJudged at the run's first {at} steps, the verdict this check gives "

@@ -512,30 +512,34 @@ def test_the_smoke_suite_trains_a_premature_verdict_on_up_to_its_budget(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeconftest(SLOW_CONFTEST)
-    args = ("--gan-smoke", "--gan-steps", "40", "-k", "diverse", "--gan-report", "r.json")
+    args = ("--gan-smoke", "--gan-steps", "40", "-k", "diverse or learns", "--gan-report", "r.json")
     # The slow G's spread rises steadily (0.04, 0.11, 0.28, 0.60 of the data's at 40, 80,
     # 160, 320 steps); a run of points must stay spread out over the last half of its
     # probes, which it has by 320 steps (lasting spread 0.49; 0.21 at 160).
     result = pytester.runpytest(*args, "--gan-max-steps", "320")
     result.stdout.fnmatch_lines(["*steps=40, max-steps=320 (smoke)*"])
-    verdicts = {
-        v["spec"]: v for v in json.loads((pytester.path / "r.json").read_text())["verdicts"]
-    }
+    records = json.loads((pytester.path / "r.json").read_text())["verdicts"]
+    verdicts = {v["spec"]: v for v in records if v["check"] == "diverse"}
     # The slow GAN is judged once it has spread out; the collapsed one fails at the budget.
     assert verdicts["slow"]["outcome"] == "pass"
     assert verdicts["slow"]["first_steps"] == 40 and 40 < verdicts["slow"]["steps"] <= 320
+    assert "judged_at" not in verdicts["slow"]
     assert verdicts["collapsed"]["outcome"] == "fail"
     assert verdicts["collapsed"]["pitfall"] == "mode-collapse"
     assert verdicts["collapsed"]["steps"] == 320
+    # The learning check keeps its verdict at the steps it was asked for, and says so.
+    learns = {v["spec"]: v for v in records if v["check"] == "generator-learns"}
+    assert learns["slow"]["judged_at"] == 40 and learns["slow"]["steps"] > 40
+    assert learns["collapsed"]["judged_at"] == 40 and learns["collapsed"]["steps"] == 320
     result.stdout.fnmatch_lines(
         ["*judged at 320 steps, trained on from 40 while pending: mode-collapse*"]
     )
     # A budget at the step count judges every run where it stopped.
     result = pytester.runpytest(*args, "--gan-max-steps", "40")
-    verdicts = {
-        v["spec"]: v for v in json.loads((pytester.path / "r.json").read_text())["verdicts"]
-    }
+    records = json.loads((pytester.path / "r.json").read_text())["verdicts"]
+    verdicts = {v["spec"]: v for v in records if v["check"] == "diverse"}
     assert verdicts["slow"]["outcome"] == "fail" and verdicts["slow"]["steps"] == 40
+    assert not any("judged_at" in v for v in records)
 
 
 # A team's own loops, offered in place of specs: a healthy one, one whose missing

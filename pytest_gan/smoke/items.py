@@ -169,7 +169,13 @@ def _make_test(smoke: Check) -> Callable[..., None]:
     def test(request: pytest.FixtureRequest, gan_spec: Any, gan_smoke_run: Any) -> None:
         __tracebackhide__ = True
         run = gan_smoke_run
-        request.node.stash[JUDGED] = judged(run)
+        record = judged(run)
+        from pytest_gan.run import judged_at_first_steps
+
+        at = judged_at_first_steps(run, smoke.name) if hasattr(run, "first_verdicts") else None
+        if at is not None:
+            record["judged_at"] = at
+        request.node.stash[JUDGED] = record
         reason = smoke.applies(run)
         if reason is not None:
             pytest.skip(f"{smoke.id} does not apply: {reason}")

@@ -42,6 +42,10 @@ class Verdict:
     extensions: list[dict[str, Any]] | None = None
     elapsed: float | None = None
     stopped_early: dict[str, Any] | None = None
+    #: The steps this check judged the run at where not ``steps``: balance and learning
+    #: keep their verdict at a run's first steps when it was trained on only to decide
+    #: another check (``run.judged_at_first_steps``).
+    judged_at: int | None = None
     #: Of a failure: the pitfall, its evidence (as JSON holds it) and the message; of a
     #: skip, why the check does not apply.
     pitfall: str | None = None
@@ -142,6 +146,8 @@ def junit_properties(verdict: Verdict) -> list[tuple[str, str]]:
         props.append(("gan_pitfall", verdict.pitfall))
     if verdict.steps is not None:
         props.append(("gan_steps", str(verdict.steps)))
+    if verdict.judged_at is not None:
+        props.append(("gan_judged_at", str(verdict.judged_at)))
     if verdict.elapsed is not None:
         props.append(("gan_elapsed_s", f"{verdict.elapsed:.3f}"))
     if verdict.stopped_early:
