@@ -28,14 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_gan import _defaults
+from pytest_gan.checks._nonfinite import nonfinite_losses
 from pytest_gan.checks.balance import assert_losses_balanced
 from pytest_gan.checks.conditioning import NO_LABEL_EFFECT, assert_conditioning_effective
 from pytest_gan.checks.d_output import assert_d_output_fits_loss
-from pytest_gan.checks.dynamics import (
-    assert_generator_learns,
-    assert_losses_finite,
-    nonfinite_losses,
-)
+from pytest_gan.checks.dynamics import assert_generator_learns, assert_losses_finite
 from pytest_gan.checks.outputs import assert_diverse, assert_not_blank
 from pytest_gan.checks.overfitting import assert_d_generalizes, held_out, too_early
 from pytest_gan.checks.ranges import assert_output_range_matches_data

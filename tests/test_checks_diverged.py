@@ -15,6 +15,7 @@ from torch import nn
 
 from pytest_gan import (
     GANAssertionError,
+    assert_conditioning_effective,
     assert_d_generalizes,
     assert_d_step_isolated,
     assert_diverse,
@@ -30,7 +31,7 @@ from pytest_gan import (
 )
 from pytest_gan.checks._nonfinite import diverged_verdict, nonfinite_state
 from pytest_gan.training import builtin_step
-from tests.tiny import LATENT, adam, tiny_spec
+from tests.tiny import LATENT, CondD, CondG, adam, gaussian, tiny_spec, two_clusters
 
 #: The checks that judge how a run went, from its samples, probes and weights.
 JUDGING = (
@@ -126,6 +127,42 @@ def _reports_nan_once(ctx, batch):  # type: ignore[no-untyped-def]
     return losses
 
 
+class MaskedG(nn.Module):
+    """A generator with a buffer that holds -inf by design (an additive mask, as causal
+    attention uses): finite samples, healthy training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(LATENT, 32), nn.ReLU(), nn.Linear(32, 2))
+        self.register_buffer("mask", torch.full((2, 2), -math.inf).triu(1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        mix = torch.softmax(torch.zeros(2, 2) + self.mask, dim=-1)
+        return self.net(z) @ mix.T
+
+
+def _reports_a_nan_metric(ctx, batch):  # type: ignore[no-untyped-def]
+    """The built-in step, also returning a metric of its own that is NaN on odd steps
+    (an accuracy over an empty subset, say): not a loss."""
+    losses = builtin_step(ctx, batch)
+    return {**losses, "d_acc_hard": torch.tensor(math.nan if ctx.step % 2 else 0.5)}
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_infinite_buffers_and_nan_metrics_are_no_divergence(seed: int) -> None:
+    masked = train(tiny_spec(generator=MaskedG, train_step=_reports_nan_once), steps=30, seed=seed)
+    assert nonfinite_state(masked) == []
+    assert_generator_learns(masked)
+    metric = train(tiny_spec(train_step=_reports_a_nan_metric), steps=30, seed=seed)
+    assert "nonfinite:d_acc_hard" in metric.history.events
+    assert_losses_finite(metric)
+    diverged_verdict(metric, "assert_generator_learns")
+    with torch.no_grad():
+        next(metric.generator.parameters()).fill_(math.nan)
+    # A broken end with only a metric non-finite: not this verdict.
+    diverged_verdict(metric, "assert_generator_learns")
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_a_run_that_recovered_from_a_non_finite_loss_is_judged_on_its_figures(
     seed: int,
@@ -161,3 +198,47 @@ def test_the_verdict_needs_a_non_finite_loss_and_a_broken_end() -> None:
         diverged_verdict(run, "assert_generator_learns")
     assert caught.value.evidence["first_step"] == 5
     assert caught.value.evidence["nonfinite_losses"] == ["g_loss"]
+
+
+FIRST = 20
+
+
+def _diverges_after(ctx, batch):  # type: ignore[no-untyped-def]
+    """The built-in step until step FIRST + 2, then a G whose weights are NaN."""
+    losses = builtin_step(ctx, batch)
+    if ctx.step >= FIRST + 2:
+        with torch.no_grad():
+            for p in ctx.generator.parameters():
+                p.fill_(math.nan)
+        losses = {**losses, "g_loss": torch.tensor(math.nan)}
+    return losses
+
+
+def test_a_run_that_diverged_while_trained_on_is_named_by_balance_and_learning() -> None:
+    # Small data: the overfitting check waits, so the run is trained on past its first
+    # steps (where balance and learning otherwise keep their verdicts), and diverges there.
+    run = train(
+        tiny_spec(data=gaussian(128), optimizers=adam(2e-4), train_step=_diverges_after),
+        steps=FIRST,
+        max_steps=8 * FIRST,
+        seed=0,
+    )
+    assert run.extensions and run.steps > FIRST
+    assert "assert_generator_learns" in run.first_verdicts
+    _fails_with_its_cause(run, (assert_losses_balanced, assert_generator_learns))
+
+
+def test_a_diverged_conditional_run_fails_the_conditioning_check_with_its_cause() -> None:
+    x, y = two_clusters()
+    spec = tiny_spec(
+        generator=CondG,
+        discriminator=CondD,
+        data=(x, y),
+        num_classes=2,
+        optimizers=lambda g, d: (
+            torch.optim.SGD(g.parameters(), lr=1e30),
+            torch.optim.SGD(d.parameters(), lr=1e-3),
+        ),
+    )
+    run = train(spec, steps=6, seed=0)
+    _fails_with_its_cause(run, (assert_conditioning_effective, assert_generator_learns))

@@ -6,13 +6,14 @@ went non-finite, never with an input error (a legitimate run can end here)."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from pytest_gan.errors import fail
+from pytest_gan.history import Event
 from pytest_gan.run import GANRun
 
 
@@ -21,35 +22,45 @@ def finite_share(x: torch.Tensor) -> float:
     return float(torch.isfinite(x).double().mean()) if x.numel() else 1.0
 
 
+#: The losses the checks read (the contract's keys of a training step's result).
+LOSS_KEYS = ("d_loss", "g_loss")
+
+
+def nonfinite_losses(events: Mapping[str, Event]) -> dict[str, Event]:
+    """The records of steps whose ``d_loss`` or ``g_loss`` was NaN or infinite, by loss."""
+    return {k: events[f"nonfinite:{k}"] for k in LOSS_KEYS if f"nonfinite:{k}" in events}
+
+
 def _broken_losses(run: GANRun) -> tuple[list[str], int] | None:
-    """The losses the run recorded as NaN or infinite on some step, and the first such
-    step; None when every recorded loss was finite."""
-    events = run.history.events
-    broken = sorted(k.split(":", 1)[1] for k in events if k.startswith("nonfinite:"))
+    """The losses (``LOSS_KEYS``; not other values a step returned or logged) the run
+    recorded as NaN or infinite on some step, and the first such step; None when none."""
+    broken = nonfinite_losses(run.history.events)
     if not broken:
         return None
-    return broken, min(events[f"nonfinite:{k}"].first_step for k in broken)
+    return sorted(broken), min(e.first_step for e in broken.values())
 
 
-def _state_finite(module: nn.Module) -> bool:
+def _parameters_finite(module: nn.Module) -> bool:
+    # Parameters only: a buffer may hold infinities by design (an additive attention
+    # mask of -inf, a quantisation observer's initial bounds).
     return all(
-        bool(torch.isfinite(t).all())
-        for t in (*module.parameters(), *module.buffers())
-        if t.is_floating_point() or t.is_complex()
+        bool(torch.isfinite(p).all())
+        for p in module.parameters()
+        if p.is_floating_point() or p.is_complex()
     )
 
 
 def nonfinite_state(run: GANRun) -> list[str]:
-    """Where the run ended with NaN or infinite values: G's or D's parameters and buffers
-    as they are now, and the samples of the run's last probe (a generator whose weights
-    are finite can still output NaN)."""
+    """Where the run ended with NaN or infinite values: G's or D's parameters as they are
+    now, and the fixed-z samples of the run's last probe (a generator whose weights are
+    finite can still output NaN, through a buffer or its forward)."""
     found = []
-    if not _state_finite(run.generator):
+    if not _parameters_finite(run.generator):
         found.append("G's weights")
-    if not _state_finite(run.discriminator):
+    if not _parameters_finite(run.discriminator):
         found.append("D's weights")
     probes = run.history.probes
-    if probes and not math.isfinite(probes[-1].fake_mean):
+    if probes and not bool(torch.isfinite(probes[-1].samples).all()):
         found.append("G's samples at the last probe")
     return found
 

@@ -139,13 +139,18 @@ def assert_losses_balanced(run: GANRun) -> None:
     its slope between the data and the fakes (the median ``||grad_x D||`` the penalty
     holds near 1) is at most ``MAX_WEAK_SLOPE``. A critic without a penalty (weight
     clipping) has no target slope to read: ``assert_lipschitz`` judges its constraint.
+
+    A run whose losses went NaN or infinite and that ended with non-finite weights or
+    samples fails with ``non-finite-loss`` instead (``_nonfinite.diverged_verdict``).
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_losses_balanced")
     require_instrumented(run, "assert_losses_balanced")
+    # A run that ended diverged is named so, even where the verdict at its first steps
+    # (before it diverged, while trained on for another check) would stand.
+    diverged_verdict(run, "assert_losses_balanced")
     if verdict_at_first_steps(run, "assert_losses_balanced"):
         return
-    diverged_verdict(run, "assert_losses_balanced")
     kind = score_kind(run)
     late = late_probes(run)
     if kind == CRITIC:

@@ -10,9 +10,8 @@ from typing import Any
 import torch
 
 from pytest_gan.checks._check import Check
-from pytest_gan.checks._nonfinite import diverged_verdict
+from pytest_gan.checks._nonfinite import LOSS_KEYS, diverged_verdict, nonfinite_losses
 from pytest_gan.errors import GANWarning, fail
-from pytest_gan.history import Event
 from pytest_gan.metrics import (
     energy_distance,
     finite_median,
@@ -20,9 +19,6 @@ from pytest_gan.metrics import (
     parameter_movement,
 )
 from pytest_gan.run import GANRun, require_instrumented, require_run, verdict_at_first_steps
-
-#: The losses the checks read (the contract's keys of a training step's result).
-LOSS_KEYS = ("d_loss", "g_loss")
 
 #: Least relative movement ||theta_T - theta_0|| / ||theta_0|| of the generator's
 #: parameters in a run of at least ``MOVEMENT_STEPS`` generator steps (a shorter run is
@@ -65,11 +61,6 @@ DISTANCE_SAMPLES = 1000
 
 def _nonfinite(losses: Mapping[str, Any]) -> list[str]:
     return [k for k in LOSS_KEYS if k in losses and not math.isfinite(losses[k])]
-
-
-def nonfinite_losses(events: Mapping[str, Event]) -> dict[str, Event]:
-    """The records of steps whose ``d_loss`` or ``g_loss`` was NaN or infinite, by loss."""
-    return {k: events[f"nonfinite:{k}"] for k in LOSS_KEYS if f"nonfinite:{k}" in events}
 
 
 def assert_losses_finite(run: GANRun) -> None:
@@ -189,13 +180,18 @@ def assert_generator_learns(run: GANRun) -> None:
     ``generator-not-learning``, saying whether the optimizer never stepped, no gradient
     reached G, every gradient read on G was exactly zero (then weights moved by weight
     decay alone do not pass either), or G moved too little.
+
+    A run whose losses went NaN or infinite and that ended with non-finite weights or
+    samples fails with ``non-finite-loss`` instead (``_nonfinite.diverged_verdict``).
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_generator_learns")
     require_instrumented(run, "assert_generator_learns")
+    # A run that ended diverged is named so, even where the verdict at its first steps
+    # (before it diverged, while trained on for another check) would stand.
+    diverged_verdict(run, "assert_generator_learns")
     if verdict_at_first_steps(run, "assert_generator_learns"):
         return
-    diverged_verdict(run, "assert_generator_learns")
     names = [n for n, p in run.generator.named_parameters() if p.requires_grad]
     before, after = run.initial_generator_state, run.generator.state_dict()
     movement = parameter_movement(before, after, names)

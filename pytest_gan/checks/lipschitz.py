@@ -238,6 +238,9 @@ def assert_lipschitz(
     exceeds the bound (the normalisation divides each kernel reshaped to a matrix, not the
     convolution's operator norm). It fails when layers are left unnormalised and the
     gradient norms exceed the bound.
+
+    A run whose losses went NaN or infinite and that ended with non-finite weights or
+    samples fails with ``non-finite-loss`` instead (``_nonfinite.diverged_verdict``).
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_lipschitz")

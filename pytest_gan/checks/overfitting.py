@@ -89,6 +89,9 @@ def assert_d_generalizes(run: GANRun) -> None:
     r_v): D has memorised its training set. A run with no held-out samples passes: its data
     came from a ``DataLoader`` (whose samples are not indexed) or held fewer than 64, or
     it is a watched loop given no ``holdout=`` (``pg.watch``).
+
+    A run whose losses went NaN or infinite and that ended with non-finite weights or
+    samples fails with ``non-finite-loss`` instead (``_nonfinite.diverged_verdict``).
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_d_generalizes")
