@@ -287,6 +287,19 @@ def test_every_hook_goes_on_a_normal_exit() -> None:
     assert torch._C._len_torch_function_stack() == 0
 
 
+def test_a_loop_that_ended_before_gs_first_step_gets_verdicts_not_errors() -> None:
+    # An empty loader, a loop that breaks at once: the run is legitimate and has 0 steps.
+    g, d = _nets()
+    opt_g, opt_d = _adam(g, d)
+    with pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT) as run:
+        pass
+    assert run.steps == 0
+    with pytest.raises(pg.GANAssertionError, match="never stepped") as caught:
+        pg.assert_generator_learns(run)
+    assert caught.value.pitfall == "generator-not-learning"
+    pg.assert_losses_balanced(run)  # no game was played: nothing for it to name
+
+
 # -- mistakes in the loop, both ways ------------------------------------------------------
 
 
