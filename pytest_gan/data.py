@@ -259,6 +259,13 @@ class DataSource:
                 f"data given as a {kind} must be a pair (x, y) of Tensors; got {got}{hint}"
             )
         x, y = data
+        if y.is_floating_point() and y.shape == x.shape:
+            # Two samples in a list read as a pair (x, y) whose y holds no labels.
+            raise ValueError(
+                f"data given as a {kind} of two Tensors of the same shape reads as a pair "
+                "(x, y), but data[1] (y) holds floating-point values, not integer labels; "
+                "if they are samples, stack them into one Tensor [N, ...] with torch.stack"
+            )
         _check_samples(x, "data[0] (x)", self.integers)
         labels = _as_labels(y, "data[1] (y)")
         if labels.ndim != 1 or labels.shape[0] != x.shape[0]:

@@ -236,3 +236,9 @@ def test_data_as_a_list_of_single_samples_is_refused_with_the_way_out() -> None:
     x = gaussian(10)
     with pytest.raises(TypeError, match=r"data given as a tuple .*\(Tensor, Tensor, Tensor\)"):
         tiny_spec(data=(x, x, x))
+    # Two samples read as a pair (x, y): the message says so, and the way out.
+    with pytest.raises(ValueError, match=r"data given as a list of two Tensors .*torch\.stack"):
+        tiny_spec(data=list(gaussian(2)))
+    # A real pair with float labels is still told about its labels.
+    with pytest.raises(ValueError, match=r"data\[1\] \(y\) must hold integer class labels"):
+        tiny_spec(data=(x, torch.zeros(10)))
