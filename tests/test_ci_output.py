@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -49,6 +50,7 @@ def test_junit_xml_carries_each_verdict_and_the_session(
     by_name = {name.rsplit("::", 1)[-1]: case for name, case in cases.items()}
     ok = _props(by_name["not-blank[healthy]"])
     assert ok["gan_spec"] == "healthy" and ok["gan_check"] == "not-blank"
+    assert ok["gan_name"] == "toy"  # the spec's own name, beside its parameter id
     assert ok["gan_outcome"] == "pass" and ok["gan_steps"].isdigit()
     assert float(ok["gan_elapsed_s"]) > 0
     # The training is counted in one item's setup per spec, and that item says so.
@@ -123,6 +125,21 @@ def test_a_github_job_summary_gets_one_row_per_spec(
     assert "✅ pass" in healthy and "| 40 |" in healthy
     assert "❌ fail" in sigmoid and "`output-range-mismatch`" in sigmoid
     assert "`output-range`" in sigmoid
+
+
+def test_an_unparametrised_spec_is_reported_by_its_own_name(pytester: pytest.Pytester) -> None:
+    conftest = SMOKE_CONFTEST.replace(
+        '@pytest.fixture(params=["healthy", "sigmoid", "raises"])\ndef gan_spec(request):',
+        "@pytest.fixture\ndef gan_spec():\n    return _spec('healthy')\n\ndef _spec(param):",
+    ).replace("request.param", "param")
+    assert "def _spec(param)" in conftest
+    pytester.makeconftest(conftest)
+    result = pytester.runpytest_subprocess(
+        "--gan-smoke", "--gan-steps", "40", "--gan-report", "r.json", "-k", "not-blank or diverse"
+    )
+    verdicts = json.loads((pytester.path / "r.json").read_text())["verdicts"]
+    assert {(v["spec"], v["name"], v["outcome"]) for v in verdicts} == {("toy", "toy", "pass")}
+    result.stdout.fnmatch_lines(["toy *ok*ok*"])
 
 
 def test_the_summary_marks_expected_missed_and_errors() -> None:

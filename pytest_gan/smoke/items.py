@@ -150,10 +150,11 @@ JUDGED = pytest.StashKey[dict[str, Any]]()
 
 
 def judged(run: Any) -> dict[str, Any]:
-    """What a smoke verdict says of the run it judged: the steps it was judged at, how far
-    it was trained on or where it was stopped, and its training time in seconds
-    (``GANRun.elapsed``)."""
+    """What a smoke verdict says of the run it judged: the spec's own name
+    (``GANSpec.name``), the steps it was judged at, how far it was trained on or where it
+    was stopped, and its training time in seconds (``GANRun.elapsed``)."""
     found: dict[str, Any] = {
+        "name": getattr(run, "name", None),
         "steps": run.steps,
         "first_steps": run.first_steps,
         "extensions": list(run.extensions),

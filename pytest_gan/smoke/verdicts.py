@@ -10,6 +10,7 @@ from typing import Any
 from pytest_gan.smoke.items import (
     EXPECTED_FAILURE,
     JUDGED,
+    SPEC_FIXTURE,
     Expectation,
     expectation_of,
     spec_id,
@@ -35,8 +36,10 @@ class Verdict:
     outcome: str
     #: The pitfalls the spec's ``gan_expect`` marker expects.
     expected: tuple[str, ...] = ()
-    #: Of the run judged (``items.judged``): the steps it was judged at, its first steps,
-    #: how it was trained on, its training seconds, where it was stopped early.
+    #: Of the run judged (``items.judged``): the spec's own name (``GANSpec.name``), the
+    #: steps it was judged at, its first steps, how it was trained on, its training
+    #: seconds, where it was stopped early.
+    name: str | None = None
     steps: int | None = None
     first_steps: int | None = None
     extensions: list[dict[str, Any]] | None = None
@@ -96,8 +99,11 @@ def _failure(exc: BaseException | None) -> dict[str, Any]:
 def verdict_of(item: Any, call: Any, report: Any) -> Verdict | None:
     """The verdict of one phase of a smoke item, or None for a phase that says nothing."""
     check = item.originalname if hasattr(item, "originalname") else item.name
+    judged = item.stash.get(JUDGED, {})
     base: dict[str, Any] = {
-        "spec": spec_id(item) or "gan_spec",
+        # A parametrised gan_spec's rows go by their parameter ids; an unparametrised one's
+        # by the spec's own name (the fixture's name where the run never started).
+        "spec": spec_id(item) or judged.get("name") or SPEC_FIXTURE,
         "check": check,
         "nodeid": item.nodeid,
     }
@@ -107,8 +113,7 @@ def verdict_of(item: Any, call: Any, report: Any) -> Verdict | None:
         expected = Expectation()
     if expected:
         base["expected"] = tuple(expected.pitfalls)
-    if JUDGED in item.stash:
-        base.update(item.stash[JUDGED])
+    base.update(judged)
     if report.when == "call" or (report.when == "setup" and not report.passed):
         exc = call.excinfo.value if call.excinfo is not None else None
         if hasattr(report, "wasxfail") and EXPECTED_FAILURE in item.stash:
@@ -139,6 +144,7 @@ def junit_properties(verdict: Verdict) -> list[tuple[str, str]]:
     at, the evidence's scalar figures and the artifacts' folder)."""
     props = [
         ("gan_spec", verdict.spec),
+        *([("gan_name", verdict.name)] if verdict.name else []),
         ("gan_check", verdict.check),
         ("gan_outcome", verdict.outcome),
     ]
