@@ -154,6 +154,28 @@ def _check_samples(x: torch.Tensor, argument: str, integers: bool = False) -> No
         )
 
 
+def _indices(idx: torch.Tensor, x: torch.Tensor) -> list[int]:
+    """The indices (of ``idx``) of the samples of ``x`` holding NaN or infinite values, the
+    first five."""
+    bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+    return [int(i) for i in idx[bad.to(idx.device)][:5]]
+
+
+def _finite(x: torch.Tensor) -> bool:
+    return not x.is_floating_point() or bool(torch.isfinite(x).all())
+
+
+def _nonfinite_data(x: torch.Tensor, argument: str, where: str) -> ValueError:
+    """The error for samples drawn from a Dataset or DataLoader during a run that hold NaN
+    or infinite values: its items are inspected only in part when the spec is made (the
+    first items, the first batch), so the rest are checked as they are drawn."""
+    count = int((~torch.isfinite(x)).sum())
+    return ValueError(
+        f"{argument} holds {count} NaN or infinite value(s) in {where}; a GAN trained on "
+        "it can only produce NaN losses: clean or drop those samples first"
+    )
+
+
 def check_varies(source: DataSource) -> None:
     """Refuse data held whole (a Tensor, or the x of a pair) that is one sample repeated: a
     GAN has no distribution to learn from it, and the checks no range or spread to compare
@@ -319,6 +341,8 @@ class DataSource:
         assert self.dataset is not None
         items = [_split_item(self.dataset[int(i)], "data (Dataset)") for i in idx]
         x = self._cast(torch.stack([t for t, _ in items]))
+        if not _finite(x):
+            raise _nonfinite_data(x, "data (Dataset)", f"its items {_indices(idx, x)}")
         labels = [y for _, y in items]
         if any(y is None for y in labels):
             return x, None
@@ -331,6 +355,8 @@ class DataSource:
             for item in self.loader:
                 x, y = _split_item(item, "data (DataLoader)")
                 x = self._cast(x)
+                if not _finite(x):
+                    raise _nonfinite_data(x, "data (DataLoader)", "a batch it yielded")
                 if x.shape[0] < 2:
                     continue
                 produced = True

@@ -242,3 +242,22 @@ def test_data_as_a_list_of_single_samples_is_refused_with_the_way_out() -> None:
     # A real pair with float labels is still told about its labels.
     with pytest.raises(ValueError, match=r"data\[1\] \(y\) must hold integer class labels"):
         tiny_spec(data=(x, torch.zeros(10)))
+
+
+def test_nan_beyond_the_inspected_items_is_refused_when_drawn() -> None:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    # GANSpec inspects a Dataset's first 256 items and a DataLoader's first batch; a NaN
+    # further in is refused, naming data, when training draws it (not a NaN loss later).
+    x = gaussian(512)
+    x[500, 0] = math.nan
+    spec = tiny_spec(data=TensorDataset(x), batch_size=32)
+    with pytest.raises(ValueError, match=r"^data \(Dataset\) holds 1 NaN .*items \[500\]"):
+        train(spec, steps=40, seed=0)
+    loader = DataLoader(TensorDataset(x), batch_size=32)  # the NaN in its 16th batch
+    with pytest.raises(ValueError, match=r"^data \(DataLoader\) holds 1 NaN .*a batch it yielded"):
+        train(tiny_spec(data=loader), steps=40, seed=0)
+    # Finite data of the same forms trains.
+    x[500, 0] = 0.0
+    train(tiny_spec(data=TensorDataset(x), batch_size=32), steps=40, seed=0)
+    train(tiny_spec(data=DataLoader(TensorDataset(x), batch_size=32)), steps=40, seed=0)
