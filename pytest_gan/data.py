@@ -286,7 +286,8 @@ class DataSource:
             raise ValueError(
                 f"data given as a {kind} of two Tensors of the same shape reads as a pair "
                 "(x, y), but data[1] (y) holds floating-point values, not integer labels; "
-                "if they are samples, stack them into one Tensor [N, ...] with torch.stack"
+                "if they are samples, give one Tensor [N, ...]: torch.stack single samples, "
+                "torch.cat batches"
             )
         _check_samples(x, "data[0] (x)", self.integers)
         labels = _as_labels(y, "data[1] (y)")
@@ -340,9 +341,10 @@ class DataSource:
             return self._cast(self.x[idx]), (self.y[idx] if self.y is not None else None)
         assert self.dataset is not None
         items = [_split_item(self.dataset[int(i)], "data (Dataset)") for i in idx]
-        x = self._cast(torch.stack([t for t, _ in items]))
+        x = torch.stack([t for t, _ in items])
         if not _finite(x):
             raise _nonfinite_data(x, "data (Dataset)", f"its items {_indices(idx, x)}")
+        x = self._cast(x)
         labels = [y for _, y in items]
         if any(y is None for y in labels):
             return x, None
@@ -354,11 +356,11 @@ class DataSource:
             produced = False
             for item in self.loader:
                 x, y = _split_item(item, "data (DataLoader)")
-                x = self._cast(x)
-                if not _finite(x):
-                    raise _nonfinite_data(x, "data (DataLoader)", "a batch it yielded")
                 if x.shape[0] < 2:
                     continue
+                if not _finite(x):
+                    raise _nonfinite_data(x, "data (DataLoader)", "a batch it yielded")
+                x = self._cast(x)
                 produced = True
                 yield x, (None if y is None else _as_labels(y, "data labels"))
             if not produced:

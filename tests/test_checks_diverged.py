@@ -29,7 +29,8 @@ from pytest_gan import (
     assert_output_range_matches_data,
     train,
 )
-from pytest_gan.checks._nonfinite import diverged_verdict, nonfinite_state
+from pytest_gan.checks._nonfinite import diverged_verdict, ended_diverged, nonfinite_state
+from pytest_gan.run import judged_at_first_steps
 from pytest_gan.training import builtin_step
 from tests.tiny import LATENT, CondD, CondG, adam, gaussian, tiny_spec, two_clusters
 
@@ -225,6 +226,10 @@ def test_a_run_that_diverged_while_trained_on_is_named_by_balance_and_learning()
     )
     assert run.extensions and run.steps > FIRST
     assert "assert_generator_learns" in run.first_verdicts
+    # Its first steps' verdict would stand (the smoke reports' judged_at), but the run
+    # ended diverged: it is judged as it is, and the reports carry no judged_at.
+    assert judged_at_first_steps(run, "assert_generator_learns") == FIRST
+    assert ended_diverged(run)
     _fails_with_its_cause(run, (assert_losses_balanced, assert_generator_learns))
 
 

@@ -127,7 +127,7 @@ def test_a_github_job_summary_gets_one_row_per_spec(
     assert "`output-range`" in sigmoid
 
 
-def test_an_unparametrised_spec_is_reported_by_its_own_name(pytester: pytest.Pytester) -> None:
+def test_an_unparametrised_spec_is_reported_with_its_own_name(pytester: pytest.Pytester) -> None:
     conftest = SMOKE_CONFTEST.replace(
         '@pytest.fixture(params=["healthy", "sigmoid", "raises"])\ndef gan_spec(request):',
         "@pytest.fixture\ndef gan_spec():\n    return _spec('healthy')\n\ndef _spec(param):",
@@ -138,8 +138,8 @@ def test_an_unparametrised_spec_is_reported_by_its_own_name(pytester: pytest.Pyt
         "--gan-smoke", "--gan-steps", "40", "--gan-report", "r.json", "-k", "not-blank or diverse"
     )
     verdicts = json.loads((pytester.path / "r.json").read_text())["verdicts"]
-    assert {(v["spec"], v["name"], v["outcome"]) for v in verdicts} == {("toy", "toy", "pass")}
-    result.stdout.fnmatch_lines(["toy *ok*ok*"])
+    assert {(v["spec"], v["name"], v["outcome"]) for v in verdicts} == {("gan_spec", "toy", "pass")}
+    result.stdout.fnmatch_lines(["gan_spec (toy) *ok*ok*"])
 
 
 def test_the_summary_marks_expected_missed_and_errors() -> None:

@@ -65,6 +65,12 @@ def nonfinite_state(run: GANRun) -> list[str]:
     return found
 
 
+def ended_diverged(run: GANRun) -> bool:
+    """Whether ``run``'s losses went non-finite and it ended with non-finite values in it
+    (what :func:`diverged_verdict` fails)."""
+    return _broken_losses(run) is not None and bool(nonfinite_state(run))
+
+
 def diverged_verdict(run: GANRun, check: str) -> None:
     """Fail with ``non-finite-loss`` when ``run``'s losses went NaN or infinite and the run
     ended with non-finite values in it (``nonfinite_state``): ``check``'s figures are then

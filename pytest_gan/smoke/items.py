@@ -170,16 +170,17 @@ def _make_test(smoke: Check) -> Callable[..., None]:
     def test(request: pytest.FixtureRequest, gan_spec: Any, gan_smoke_run: Any) -> None:
         __tracebackhide__ = True
         run = gan_smoke_run
-        record = judged(run)
-        from pytest_gan.run import judged_at_first_steps
-
-        at = judged_at_first_steps(run, smoke.name) if hasattr(run, "first_verdicts") else None
-        if at is not None:
-            record["judged_at"] = at
-        request.node.stash[JUDGED] = record
+        record = request.node.stash[JUDGED] = judged(run)
         reason = smoke.applies(run)
         if reason is not None:
             pytest.skip(f"{smoke.id} does not apply: {reason}")
+        from pytest_gan.checks._nonfinite import ended_diverged
+        from pytest_gan.run import judged_at_first_steps
+
+        at = judged_at_first_steps(run, smoke.name) if hasattr(run, "first_verdicts") else None
+        # A run that diverged while trained on is judged as it is (diverged_verdict).
+        if at is not None and not ended_diverged(run):
+            record["judged_at"] = at
         stopped = getattr(run, "stopped_early", None)
         if stopped and not smoke.exact:
             pytest.skip(

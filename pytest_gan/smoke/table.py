@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_gan.smoke.items import CHECK_IDS, EXPECT_MARKER
+from pytest_gan.smoke.items import CHECK_IDS, EXPECT_MARKER, SPEC_FIXTURE
 from pytest_gan.smoke.verdicts import Verdict
 
 #: The smoke ids of the checks whose verdict on a run trained on is that of its first
@@ -87,6 +87,15 @@ def _steps_cell(verdict: Verdict) -> str:
     return str(verdict.steps)
 
 
+def _label(spec: str, verdicts: list[Verdict]) -> str:
+    """A row's label: the spec's parameter id, or for an unparametrised ``gan_spec`` the
+    fixture's name with the spec's own name (``GANSpec.name``) where its run was made."""
+    if spec != SPEC_FIXTURE:
+        return spec
+    name = next((v.name for v in verdicts if v.spec == spec and v.name), None)
+    return spec if name is None else f"{spec} ({name})"
+
+
 def markdown_summary(verdicts: list[Verdict]) -> list[str]:
     """The verdicts as a Markdown table with one row per spec (for a GitHub job summary):
     the spec's result, the steps it was judged at, its training time, the pitfalls found
@@ -115,7 +124,7 @@ def markdown_summary(verdicts: list[Verdict]) -> list[str]:
         steps = next((_steps_cell(v) for v in mine if v.steps is not None), "-")
         seconds = next((f"{v.elapsed:.1f}" for v in mine if v.elapsed is not None), "-")
         cells = [
-            f"`{spec}`",
+            f"`{_label(spec, verdicts)}`",
             _SPEC_MARKS[result],
             steps,
             seconds,
@@ -145,7 +154,8 @@ def verdict_table(verdicts: list[Verdict]) -> list[str]:
     header = ["spec", *(str(i) for i in range(1, len(checks) + 1))]
 
     def row(spec: str) -> list[str]:
-        return [spec, *(_cell(by_cell[spec, c]) if (spec, c) in by_cell else "" for c in checks)]
+        cells = (_cell(by_cell[spec, c]) if (spec, c) in by_cell else "" for c in checks)
+        return [_label(spec, verdicts), *cells]
 
     rows = {s: row(s) for s in specs}
     widths = [max(len(r[i]) for r in [header, *rows.values()]) for i in range(len(header))]

@@ -101,9 +101,9 @@ def verdict_of(item: Any, call: Any, report: Any) -> Verdict | None:
     check = item.originalname if hasattr(item, "originalname") else item.name
     judged = item.stash.get(JUDGED, {})
     base: dict[str, Any] = {
-        # A parametrised gan_spec's rows go by their parameter ids; an unparametrised one's
-        # by the spec's own name (the fixture's name where the run never started).
-        "spec": spec_id(item) or judged.get("name") or SPEC_FIXTURE,
+        # Rows go by the gan_spec parameter id (the fixture's name when not parametrised),
+        # known for every phase of every item; the spec's own name comes with the run.
+        "spec": spec_id(item) or SPEC_FIXTURE,
         "check": check,
         "nodeid": item.nodeid,
     }
