@@ -145,13 +145,8 @@ def _check_samples(x: torch.Tensor, argument: str, integers: bool = False) -> No
             f"{argument} must hold floating-point samples; got dtype {x.dtype} (convert with "
             ".float() and normalise, e.g. x / 127.5 - 1 for 8-bit images)"
         )
-    bad = ~torch.isfinite(x)
-    if bool(bad.any()):
-        count = int(bad.sum())
-        raise ValueError(
-            f"{argument} contains {count} NaN or infinite value(s); a GAN trained on it can "
-            "only produce NaN losses: clean or drop those samples first"
-        )
+    if not _finite(x):
+        raise _nonfinite_data(x, argument)
 
 
 def _indices(idx: torch.Tensor, x: torch.Tensor) -> list[int]:
@@ -165,14 +160,15 @@ def _finite(x: torch.Tensor) -> bool:
     return not x.is_floating_point() or bool(torch.isfinite(x).all())
 
 
-def _nonfinite_data(x: torch.Tensor, argument: str, where: str) -> ValueError:
-    """The error for samples drawn from a Dataset or DataLoader during a run that hold NaN
-    or infinite values: its items are inspected only in part when the spec is made (the
-    first items, the first batch), so the rest are checked as they are drawn."""
+def _nonfinite_data(x: torch.Tensor, argument: str, where: str = "") -> ValueError:
+    """The error for samples holding NaN or infinite values: data held whole when the spec
+    is made, and a Dataset's or DataLoader's samples as a run draws them (they are
+    inspected only in part when the spec is made: the first items, the first batch);
+    ``where`` says which of them."""
     count = int((~torch.isfinite(x)).sum())
     return ValueError(
-        f"{argument} holds {count} NaN or infinite value(s) in {where}; a GAN trained on "
-        "it can only produce NaN losses: clean or drop those samples first"
+        f"{argument} contains {count} NaN or infinite value(s){where}; a GAN trained on it "
+        "can only produce NaN losses: clean or drop those samples first"
     )
 
 
@@ -343,7 +339,7 @@ class DataSource:
         items = [_split_item(self.dataset[int(i)], "data (Dataset)") for i in idx]
         x = torch.stack([t for t, _ in items])
         if not _finite(x):
-            raise _nonfinite_data(x, "data (Dataset)", f"its items {_indices(idx, x)}")
+            raise _nonfinite_data(x, "data (Dataset)", f" in its items {_indices(idx, x)}")
         x = self._cast(x)
         labels = [y for _, y in items]
         if any(y is None for y in labels):
@@ -359,7 +355,7 @@ class DataSource:
                 if x.shape[0] < 2:
                     continue
                 if not _finite(x):
-                    raise _nonfinite_data(x, "data (DataLoader)", "a batch it yielded")
+                    raise _nonfinite_data(x, "data (DataLoader)", " in a batch it yielded")
                 x = self._cast(x)
                 produced = True
                 yield x, (None if y is None else _as_labels(y, "data labels"))

@@ -336,8 +336,9 @@ def judged_at_first_steps(run: GANRun, check: str) -> int | None:
     if run.extendable and run.steps != run.extensions[-1]["to"]:
         return None
     failure = run.first_verdicts[check]
-    at = run.first_steps if failure is None else failure.evidence.get("judged_at_steps")
-    return int(at if at is not None else run.first_steps)
+    if failure is None:
+        return run.first_steps
+    return int(failure.evidence.get("judged_at_steps", run.first_steps))
 
 
 def verdict_at_first_steps(run: GANRun, check: str) -> bool:

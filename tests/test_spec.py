@@ -252,10 +252,10 @@ def test_nan_beyond_the_inspected_items_is_refused_when_drawn() -> None:
     x = gaussian(512)
     x[500, 0] = math.nan
     spec = tiny_spec(data=TensorDataset(x), batch_size=32)
-    with pytest.raises(ValueError, match=r"^data \(Dataset\) holds 1 NaN .*items \[500\]"):
+    with pytest.raises(ValueError, match=r"^data \(Dataset\) contains 1 NaN .* items \[500\]"):
         train(spec, steps=40, seed=0)
     loader = DataLoader(TensorDataset(x), batch_size=32)  # the NaN in its 16th batch
-    with pytest.raises(ValueError, match=r"^data \(DataLoader\) holds 1 NaN .*a batch it yielded"):
+    with pytest.raises(ValueError, match=r"^data \(DataLoader\) contains 1 NaN .* a batch it"):
         train(tiny_spec(data=loader), steps=40, seed=0)
     # Finite data of the same forms trains.
     x[500, 0] = 0.0
