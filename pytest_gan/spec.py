@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +31,7 @@ from pytest_gan.losses import (
     rows_inside,
     takes_labels,
 )
+from pytest_gan.rng import RNGState
 
 ModuleFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[
@@ -54,6 +56,14 @@ def refuse_scripted(module: nn.Module, argument: str) -> None:
                 "hooks to one, and the checks need them: give the eager nn.Module (script or "
                 "export it after training, for deployment)"
             )
+
+
+def _class_name(cls: type, fallback: str | None) -> str:
+    """``cls``'s name; ``fallback`` instead, where given, when ``cls`` is one of torch's own
+    modules (``nn.Sequential``), a name that tells one GAN from no other."""
+    if fallback and cls.__module__.startswith("torch."):
+        return fallback
+    return cls.__name__
 
 
 def _check_factory(value: object, argument: str) -> None:
@@ -178,13 +188,33 @@ class GANSpec:
             self.name = self._default_name()
 
     def _default_name(self) -> str:
-        target = self.generator
+        """The generator's class name, as the contract has it.
+
+        A module instance or a class gives it directly; a ``functools.partial`` is
+        unwrapped to what it calls; any other factory (a function, a lambda) is called
+        once, with every global RNG put back after, for the class of what it builds.
+        Where that class is one of torch's own (``nn.Sequential``), which says nothing of
+        the GAN, a named factory's own name is kept instead. A factory that fails to build
+        gives its own name ("GAN" for a lambda); the failure itself is train()'s to report."""
+        target: Any = self.generator
+        while isinstance(target, functools.partial):
+            target = target.func
         if isinstance(target, nn.Module):
             return type(target).__name__
-        name = getattr(target, "__name__", None) or type(target).__name__
-        if name == "<lambda>":
-            return "GAN"
-        return str(name)
+        if isinstance(target, type):
+            return target.__name__
+        own = getattr(target, "__name__", None)
+        own = None if own in (None, "<lambda>") else str(own)
+        state = RNGState.capture()
+        try:
+            built = self.generator()
+        except Exception:
+            built = None
+        finally:
+            state.restore()
+        if not isinstance(built, nn.Module):
+            return own or "GAN"
+        return _class_name(type(built), own)
 
     @property
     def conditional(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -72,12 +73,50 @@ def test_spec_defaults_and_name() -> None:
     assert spec.loss == "bce"
     assert spec.batch_size == 64
     assert spec.latent_shape == (LATENT,)
-    assert spec.name == "make_g"
+    assert spec.name == "make_g"  # builds torch's own nn.Sequential: the factory's name
     assert (
         GANSpec(generator=make_g(), discriminator=make_d(), data=gaussian(), latent_dim=4).name
         == "Sequential"
     )
     assert tiny_spec(latent_dim=(4, 1, 1)).latent_shape == (4, 1, 1)
+
+
+class Generator(nn.Module):
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        self.net = make_g() if width == 32 else nn.Linear(LATENT, 2)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def build_generator(width: int = 32) -> nn.Module:
+    return Generator(width)
+
+
+def broken_factory() -> nn.Module:
+    raise RuntimeError("the factory fails")
+
+
+@pytest.mark.parametrize(
+    ("generator", "name"),
+    [
+        (Generator, "Generator"),
+        (Generator(), "Generator"),
+        (lambda: Generator(), "Generator"),
+        (functools.partial(Generator, width=8), "Generator"),
+        (functools.partial(build_generator, width=8), "Generator"),
+        (build_generator, "Generator"),
+        (lambda: make_g(), "Sequential"),
+        (broken_factory, "broken_factory"),
+        (lambda: 3, "GAN"),
+    ],
+)
+def test_the_default_name_is_the_generators_class(generator: Any, name: str) -> None:
+    before = torch.get_rng_state()
+    spec = GANSpec(generator=generator, discriminator=make_d, data=gaussian(), latent_dim=LATENT)
+    assert spec.name == name
+    assert torch.equal(torch.get_rng_state(), before)  # building it drew nothing of the caller's
 
 
 @pytest.mark.parametrize(
