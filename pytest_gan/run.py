@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from pytest_gan._args import check_int
+from pytest_gan._args import check_int, check_seed
 from pytest_gan.devices import CUBLAS_CONTEXT_WARNING
 from pytest_gan.errors import GANAssertionError
 from pytest_gan.history import History, Wiring
@@ -219,6 +219,8 @@ class GANRun:
         kept, and a copy of it returned again while no tensor of the generator changed.
         """
         check_int(n, "n")
+        if seed is not None:
+            check_seed(seed)
         if mode not in ("eval", "train"):
             raise ValueError(f"mode must be 'eval' or 'train'; got {mode!r}")
         plain = labels is None and seed is None and mode == "eval" and not initial
@@ -297,6 +299,8 @@ class GANRun:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``n`` distinct real samples and their labels (None when the data has none)."""
         check_int(n, "n")
+        if seed is not None:
+            check_seed(seed)
         gen = local_generator(self.seed if seed is None else seed, STREAM_REAL)
         # A DataLoader draws its order (shuffle) and its workers' seed from torch's global
         # RNG each time it is iterated: seeded from the run's stream, then put back.

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from pytest_gan import _defaults
-from pytest_gan._args import check_int
+from pytest_gan._args import MAX_SEED, check_int, check_seed
 from pytest_gan._files import NAME_MAX, SAFE_NO_BRACKETS, safe_name
 
 if TYPE_CHECKING:
@@ -60,8 +60,11 @@ def parse_steps(value: str) -> int:
 
 
 def parse_seed(value: str) -> int:
-    """A seed from option or ini text: an integer >= 0."""
-    return _parse_whole_number(value, 0, "a whole number >= 0 as the seed")
+    """A seed from option or ini text: an integer from 0 to 2**64 - 1."""
+    seed = _parse_whole_number(value, 0, "a whole number >= 0 as the seed")
+    if seed > MAX_SEED:
+        raise ValueError(f"expected a seed of at most 2**64 - 1 ({MAX_SEED}), got {value!r}")
+    return seed
 
 
 def parse_threads(value: str) -> int:
@@ -397,7 +400,7 @@ class RunFactory:
         return self._cache.get_or_train(
             spec,
             steps=steps,
-            seed=self._seed if seed is None else _whole_number("seed", seed, minimum=0),
+            seed=self._seed if seed is None else check_seed(seed, "gan_train: seed"),
             device=(
                 self._device
                 if device is None

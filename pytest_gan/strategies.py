@@ -31,7 +31,7 @@ from hypothesis.errors import InvalidArgument
 from torch import nn
 
 from pytest_gan import _defaults, _profile
-from pytest_gan._args import check_int
+from pytest_gan._args import MAX_SEED, check_int
 
 __all__ = [
     "IMAGE_KINDS",
@@ -158,6 +158,8 @@ class GANConfig:
         # As GANSpec: a config that cannot build a spec is no configuration to fuzz.
         _positive_int(self.batch_size, "batch_size", minimum=2)
         _positive_int(self.seed, "seed", minimum=0)
+        if self.seed > MAX_SEED:
+            raise _value_error(f"seed must be at most 2**64 - 1; got {self.seed}")
         if not isinstance(self.loss, str):
             raise _type_error(f"loss must be a str; got {type(self.loss).__name__}")
         if self.loss not in _defaults.LOSSES:

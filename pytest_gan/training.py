@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from pytest_gan import _defaults
-from pytest_gan._args import check_int
+from pytest_gan._args import check_int, check_seed
 from pytest_gan.deciding import recorded_failures, settle
 from pytest_gan.devices import CUBLAS_CONTEXT_WARNING, resolve_device
 from pytest_gan.errors import GANTrainingError
@@ -357,7 +357,7 @@ def train(
     if not isinstance(spec, GANSpec):
         raise TypeError(f"spec must be a GANSpec; got {type(spec).__name__}")
     check_int(steps, "steps")
-    check_int(seed, "seed", least=0)
+    check_seed(seed)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be None or a callable; got {type(progress).__name__}")
     limit = check_time_limit(time_limit)

@@ -50,7 +50,7 @@ import torch
 from torch import nn
 
 from pytest_gan import _defaults
-from pytest_gan._args import check_int
+from pytest_gan._args import check_seed
 from pytest_gan.data import DataSource, check_varies
 from pytest_gan.history import History, Saturation
 from pytest_gan.instrument import Instrument
@@ -218,7 +218,7 @@ class Watch:
             )
         if loss is not None and loss not in _defaults.LOSSES:
             raise ValueError(f"loss must be None or one of {_defaults.LOSSES}; got {loss!r}")
-        check_int(seed, "seed", least=0)
+        check_seed(seed)
         if name is None:
             name = type(self.generator).__name__
         self.seed = seed

@@ -250,6 +250,11 @@ def test_a_newer_schema_asks_for_a_newer_pytest_gan(tmp_path: Path) -> None:
 def test_a_missing_file_says_how_to_create_it(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"no baseline file at .*gan_baseline"):
         Baseline.load(tmp_path / "nothing.json")
+    # A bad argument to a public function, as the contract has every one: a ValueError too,
+    # naming the argument.
+    run = train(tiny_spec(), steps=3)
+    with pytest.raises(ValueError, match=r"^baseline: no baseline file at .*nothing\.json"):
+        assert_matches_baseline(run, tmp_path / "nothing.json")
 
 
 # ---------------------------------------------------------------------------- file names

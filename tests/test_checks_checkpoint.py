@@ -514,6 +514,7 @@ def test_bad_input_names_the_argument() -> None:
         (TypeError, "device must be None", {"device": 0}),
         (ValueError, "samples must be at least 1", {"samples": 0}),
         (ValueError, "seed must be at least 0", {"seed": -1}),
+        (ValueError, "seed must be at most", {"seed": 2**64}),
     ]
     for error, message, overrides in cases:
         kwargs: dict[str, Any] = {"generator": g, "factory": BNGenerator, "latent_dim": LATENT}

@@ -175,6 +175,7 @@ def test_ini_artifacts_are_relative_to_the_ini_file(
         (["--gan-steps", "x"], "argument --gan-steps: expected a whole number *>= 1, got 'x'"),
         (["--gan-max-steps", "0"], "argument --gan-max-steps: expected a whole number *"),
         (["--gan-seed", "-1"], "argument --gan-seed: expected a whole number >= 0 *, got '-1'"),
+        (["--gan-seed", str(2**64)], "argument --gan-seed: expected a seed of at most 2*"),
         (
             ["--gan-device", "tpu"],
             "argument --gan-device: expected one of auto, cpu, cuda, cuda:N or mps, got 'tpu'",
@@ -681,6 +682,7 @@ def test_run_stats_merge_and_describe() -> None:
         ({"steps": 2.0}, TypeError, "gan_train: steps must be an int; got float"),
         ({"steps": True}, TypeError, "gan_train: steps must be an int; got bool"),
         ({"seed": -1}, ValueError, "gan_train: seed must be at least 0; got -1"),
+        ({"seed": 2**64}, ValueError, "gan_train: seed must be at most 2**64 - 1"),
         ({"device": "tpu"}, ValueError, "gan_train(device=...): expected one of auto, cpu"),
     ],
 )

@@ -198,6 +198,7 @@ class _NotATensor(nn.Module):
         ({"steps": 0}, ValueError, "steps"),
         ({"steps": 2.5}, TypeError, "steps"),
         ({"seed": -1}, ValueError, "seed"),
+        ({"seed": 2**64}, ValueError, "seed must be at most"),
         ({"seed": "0"}, TypeError, "seed"),
         ({"device": "tpu"}, ValueError, "device"),
         ({"device": 0.5}, TypeError, "device"),

@@ -62,6 +62,7 @@ def test_a_config_is_frozen() -> None:
         ({"n_critic": True}, TypeError, "n_critic"),
         ({"width": -1}, ValueError, "width"),
         ({"seed": -1}, ValueError, "seed"),
+        ({"seed": 2**64}, ValueError, "seed must be at most"),
         ({"loss": "wgan"}, ValueError, "loss"),
         ({"optimizer": "sgd"}, ValueError, "optimizer"),
     ],

@@ -55,6 +55,12 @@ class BaselineFileError(ValueError):
     fields of the wrong type. The message names the file and the remedy."""
 
 
+class BaselineNotFoundError(FileNotFoundError, ValueError):
+    """No baseline file at the path given: a ``FileNotFoundError``, and a ``ValueError`` as
+    every bad argument to a public function is. The message names the path and how to
+    create the file."""
+
+
 class BaselineMismatchError(ValueError):
     """A run and a baseline that cannot be compared: trained for different step counts or
     on different kinds of device. The message says what differs and how to reconcile."""
@@ -288,8 +294,8 @@ class Baseline:
         try:
             text = target.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise FileNotFoundError(
-                f"no baseline file at {target}: create it with the gan_baseline fixture "
+            raise BaselineNotFoundError(
+                f"baseline: no baseline file at {target}: create it with the gan_baseline fixture "
                 f"(gan_baseline.check(run)), pytest {UPDATE_HINT}, or "
                 "Baseline.measure(spec, steps=...).save(path)"
             ) from None

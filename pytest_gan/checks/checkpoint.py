@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from pytest_gan import _defaults
-from pytest_gan._args import check_int
+from pytest_gan._args import check_int, check_seed
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._checkpoint_diagnosis import (
     Context,
@@ -133,7 +133,7 @@ def assert_checkpoint_roundtrip(
         as_factory(reference, "reference"), subject.latent_shape, subject.num_classes
     )
     check_int(samples, "samples")
-    check_int(seed, "seed", least=0)
+    check_seed(seed)
     if load is None:
         assert subject.factory is not None
         load = default_load(subject.factory, subject.device)
