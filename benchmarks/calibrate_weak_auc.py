@@ -19,6 +19,7 @@ the last. One JSON line per case (docs/benchmarks.md, "A D that G fools").
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -36,7 +37,7 @@ from pytest_gan.metrics import finite_median
 
 def _mlp(*widths: int, out: nn.Module | None = None, slope: float = 0.0) -> nn.Module:
     layers: list[nn.Module] = []
-    for a, b in zip(widths, widths[1:], strict=False):
+    for a, b in itertools.pairwise(widths):
         layers += [nn.Linear(a, b), nn.LeakyReLU(slope) if slope else nn.ReLU()]
     layers.pop()
     if out is not None:
