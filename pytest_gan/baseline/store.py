@@ -173,7 +173,11 @@ class Baseline:
                 )
         seeds = [r.seed for r in runs]
         if len(set(seeds)) != len(seeds):
-            raise ValueError(f"runs must have different seeds; got seeds {seeds}")
+            raise ValueError(
+                f"runs must have different seeds; got seeds {seeds} (a run recorded by "
+                "pg.watch carries the seed it is given, 0 by default: pass "
+                "pg.watch(..., seed=s) with the seed each loop ran on)"
+            )
         return cls.from_summaries([summarize(r) for r in runs], _settings(first, seeds))
 
     @classmethod
