@@ -86,11 +86,13 @@ def trajectories(
     cases: list[str],
     figures: Callable[[pg.GANRun], dict[str, Any]],
     stops: tuple[int, ...],
+    spec_of: Callable[[str], tuple[pg.GANSpec, int]] | None = None,
 ) -> None:
-    """Each ``SOURCE:NAME:MUTATION:SEED`` case trained to ``stops[0]`` and extended to each
-    later stop; ``figures(run)`` at every stop; one JSON line per case to ``out_path``."""
+    """Each ``SOURCE:NAME:MUTATION:SEED`` case (read by ``spec_of``, by default
+    :func:`case_spec`) trained to ``stops[0]`` and extended to each later stop;
+    ``figures(run)`` at every stop; one JSON line per case to ``out_path``."""
     for case in cases:
-        spec, seed = case_spec(case)
+        spec, seed = (spec_of or case_spec)(case)
         started = time.perf_counter()
         run = pg.train(spec, steps=stops[0], seed=seed, device="cpu")
         rows = []

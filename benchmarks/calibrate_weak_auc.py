@@ -60,15 +60,12 @@ def blob_spec(std: float, dim: int, loss: str) -> pg.GANSpec:
     )
 
 
-_OTHER_CASES = calibrate_extension.case_spec
-
-
 def case_spec(case: str) -> tuple[pg.GANSpec, int]:
     source, name, _, seed = case.split(":")
     if source == "blob":
         std, dim, loss = name.split("/")
         return blob_spec(float(std), int(dim), loss), int(seed)
-    return _OTHER_CASES(case)
+    return calibrate_extension.case_spec(case)
 
 
 def figures(run: pg.GANRun) -> dict[str, Any]:
@@ -87,9 +84,8 @@ def figures(run: pg.GANRun) -> dict[str, Any]:
 
 def main() -> None:
     torch.set_num_threads(1)
-    calibrate_extension.case_spec = case_spec  # the blob cases beside the others
     stops = tuple(int(s) for s in os.environ.get("STOPS", "200").split(","))
-    calibrate_extension.trajectories(sys.argv[1], sys.argv[2:], figures, stops)
+    calibrate_extension.trajectories(sys.argv[1], sys.argv[2:], figures, stops, case_spec)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from hypothesis.errors import InvalidArgument
 from torch import nn
 
 from pytest_gan import _defaults, _profile
-from pytest_gan._args import MAX_SEED, check_int
+from pytest_gan._args import check_int, check_seed
 
 __all__ = [
     "IMAGE_KINDS",
@@ -106,8 +106,14 @@ def _real(value: object, argument: str) -> float:
 
 
 def _positive_int(value: object, argument: str, minimum: int = 1) -> int:
+    return _as_invalid(check_int, value, argument, least=minimum)
+
+
+def _as_invalid(check: Callable[..., int], *args: Any, **kwargs: Any) -> int:
+    """``check(*args, **kwargs)``, its TypeError or ValueError raised as hypothesis's
+    InvalidArgument kinds (``_type_error``, ``_value_error``)."""
     try:
-        return check_int(value, argument, least=minimum)
+        return check(*args, **kwargs)
     except TypeError as exc:
         raise _type_error(str(exc)) from None
     except ValueError as exc:
@@ -157,9 +163,7 @@ class GANConfig:
             _positive_int(getattr(self, name), name)
         # As GANSpec: a config that cannot build a spec is no configuration to fuzz.
         _positive_int(self.batch_size, "batch_size", minimum=2)
-        _positive_int(self.seed, "seed", minimum=0)
-        if self.seed > MAX_SEED:
-            raise _value_error(f"seed must be at most 2**64 - 1; got {self.seed}")
+        _as_invalid(check_seed, self.seed)
         if not isinstance(self.loss, str):
             raise _type_error(f"loss must be a str; got {type(self.loss).__name__}")
         if self.loss not in _defaults.LOSSES:
