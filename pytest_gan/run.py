@@ -6,13 +6,15 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from pytest_gan import _defaults
 from pytest_gan._args import check_int, check_seed
 from pytest_gan.devices import CUBLAS_CONTEXT_WARNING
 from pytest_gan.errors import GANAssertionError
@@ -103,6 +105,10 @@ class GANRun:
     #: for a pass. Those checks give these verdicts on the extended run
     #: (``verdict_at_first_steps``). Empty for a run never trained on that way.
     first_verdicts: dict[str, GANAssertionError | None] = field(default_factory=dict, repr=False)
+    #: The steps each of ``first_verdicts`` was taken at where not ``first_steps``: the
+    #: balance verdict of a run asked for fewer than ``_defaults.CALIBRATED_STEPS`` is
+    #: taken at the first steps it was trained on to at or past them (``deciding.FLOORED``).
+    first_verdicts_at: dict[str, int] = field(default_factory=dict, repr=False)
     #: The run's view of the spec's data (its samples in the dtype the run hands D them
     #: in); None: the spec's own.
     source: DataSource | None = field(default=None, repr=False)
@@ -341,7 +347,7 @@ def judged_at_first_steps(run: GANRun, check: str) -> int | None:
         return None
     failure = run.first_verdicts[check]
     if failure is None:
-        return run.first_steps
+        return run.first_verdicts_at.get(check, run.first_steps)
     return int(failure.evidence.get("judged_at_steps", run.first_steps))
 
 
@@ -358,14 +364,65 @@ def verdict_at_first_steps(run: GANRun, check: str) -> bool:
     failure = run.first_verdicts[check]
     if failure is None:
         return True
-    pending = sorted({p for e in run.extensions for p in e.get("pending", ())})
+    pending = sorted({p for e in run.extensions if e["from"] >= at for p in e.get("pending", ())})
+    if at == run.first_steps:
+        when = (
+            f"Judged at the run's first {at} steps, the verdict this check gives at the "
+            "steps it was asked for"
+        )
+    else:
+        when = (
+            f"Judged at {at} steps, the first the run was trained on to at or past the "
+            f"{_defaults.CALIBRATED_STEPS} this check's thresholds were measured at (it was "
+            f"asked for {run.first_steps})"
+        )
     raise GANAssertionError(
-        f"{failure}\n\nJudged at the run's first {at} steps, the verdict this check gives "
-        f"at the steps it was asked for; the run was then trained on to {run.steps} steps "
+        f"{failure}\n\n{when}; the run was then trained on to {run.steps} steps "
         f"only to decide {', '.join(pending) or 'a waiting verdict'}.",
         pitfall=failure.pitfall,
         evidence=failure.evidence,
     )
+
+
+def short_run_note(run: GANRun) -> str:
+    """For a balance verdict taken on ``run`` as it is: where the run has fewer steps
+    than the thresholds were measured at (``_defaults.CALIBRATED_STEPS``), that a healthy
+    GAN can look like this so early, and how to decide it; else ""."""
+    calibrated = _defaults.CALIBRATED_STEPS
+    if run.steps >= calibrated:
+        return ""
+    note = (
+        f"Judged at {run.steps} steps, fewer than the {calibrated} at which this check's "
+        "thresholds were measured: a healthy GAN can look like this so early. "
+    )
+    if getattr(run, "watched", False):
+        return note + (
+            f"Run the loop for {calibrated} steps under watch to decide it (the smoke suite "
+            "runs an offered loop again for twice the steps while such a verdict is "
+            "undecided)."
+        )
+    if not run.extendable:
+        return note + f"Train the run for {calibrated} steps to decide it."
+    return note + (
+        f"train(spec, steps={run.first_steps}, max_steps={calibrated}) trains on to decide "
+        "it, as the smoke suite does."
+    )
+
+
+@contextmanager
+def noting_short_run(run: GANRun) -> Iterator[None]:
+    """A verdict raised inside, taken on ``run`` as it is, with :func:`short_run_note`
+    added to its message."""
+    __tracebackhide__ = True
+    try:
+        yield
+    except GANAssertionError as exc:
+        note = short_run_note(run)
+        if not note:
+            raise
+        raise GANAssertionError(
+            f"{exc}\n\n{note}", pitfall=exc.pitfall, evidence=exc.evidence
+        ) from None
 
 
 def require_instrumented(run: GANRun, check: str) -> Wiring:

@@ -19,6 +19,7 @@ import pytest_gan as pg
 from fixtures import models, zoo
 from fixtures.loops import watched
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
+from pytest_gan.run import judged_at_first_steps
 from pytest_gan.watched_run import WATCH_FIRST_EVERY, WATCH_MAX_PROBES, WatchedRun
 from tests.tiny import scripted
 
@@ -714,17 +715,19 @@ def test_held_out_samples_are_shown_to_d_only_when_given() -> None:
 def test_an_own_loop_run_again_keeps_its_first_runs_balance_and_learning_verdicts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pytest_gan import deciding
+    from pytest_gan import _defaults, deciding
 
+    # A loop asked for its calibrated steps (here 10, for a short test).
+    monkeypatch.setattr(_defaults, "CALIBRATED_STEPS", 10)
     # As if a waiting verdict were pending until the loop has run 40 steps.
     monkeypatch.setattr(deciding, "undecided", lambda run: ["mode-collapse"] * (run.steps < 40))
     monkeypatch.setattr(deciding, "still_moving", lambda run: True)
     recorded_at: list[int] = []
     record = deciding.record_first_verdicts
 
-    def spy(run: Any) -> Any:
+    def spy(run: Any, checks: Any = None) -> Any:
         recorded_at.append(run.steps)
-        return record(run)
+        return record(run, checks)
 
     monkeypatch.setattr(deciding, "record_first_verdicts", spy)
     run = deciding.settle_loop(lambda steps: watched_script(steps=steps), 10, 160)
@@ -742,6 +745,17 @@ def test_an_own_loop_run_again_keeps_its_first_runs_balance_and_learning_verdict
     assert {k: v and v.pitfall for k, v in run.first_verdicts.items()} == {
         k: v and v.pitfall for k, v in first.items()
     }
+    assert run.first_verdicts_at == {}
+    # A loop asked for fewer steps than the calibrated ones: its balance verdict is taken
+    # from the first run at or past them (here 20), its learning verdict from the first.
+    monkeypatch.setattr(_defaults, "CALIBRATED_STEPS", 20)
+    recorded_at.clear()
+    run = deciding.settle_loop(lambda steps: watched_script(steps=steps), 10, 160)
+    assert recorded_at == [10, 20]
+    assert set(run.first_verdicts) == {"assert_losses_balanced", "assert_generator_learns"}
+    assert run.first_verdicts_at == {"assert_losses_balanced": 20}
+    assert judged_at_first_steps(run, "assert_losses_balanced") == 20
+    assert judged_at_first_steps(run, "assert_generator_learns") == 10
     # A run the loop gave once, with nothing pending, records nothing.
     monkeypatch.setattr(deciding, "undecided", lambda run: [])
     assert (

@@ -23,7 +23,13 @@ from pytest_gan.checks.lipschitz import has_gradient_penalty, run_gradient_norms
 from pytest_gan.errors import fail
 from pytest_gan.history import Probe, gap_closed
 from pytest_gan.metrics import finite_median
-from pytest_gan.run import GANRun, require_instrumented, require_run, verdict_at_first_steps
+from pytest_gan.run import (
+    GANRun,
+    noting_short_run,
+    require_instrumented,
+    require_run,
+    verdict_at_first_steps,
+)
 
 #: The judged window: probes taken in the last third of the run.
 LATE_SHARE = 1 / 3
@@ -164,6 +170,13 @@ def assert_losses_balanced(run: GANRun) -> None:
     diverged_verdict(run, "assert_losses_balanced")
     if verdict_at_first_steps(run, "assert_losses_balanced"):
         return
+    with noting_short_run(run):
+        _judge_balance(run)
+
+
+def _judge_balance(run: GANRun) -> None:
+    """``assert_losses_balanced`` on ``run`` as it is."""
+    __tracebackhide__ = True
     kind = score_kind(run)
     late = late_probes(run)
     if kind == CRITIC:

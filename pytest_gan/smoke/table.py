@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pytest_gan._defaults import CALIBRATED_STEPS
 from pytest_gan.smoke.items import CHECK_IDS, EXPECT_MARKER, SPEC_FIXTURE
 from pytest_gan.smoke.verdicts import Verdict
 
@@ -85,6 +86,37 @@ def _steps_cell(verdict: Verdict) -> str:
     if verdict.extensions:
         return f"{verdict.steps} (trained on from {verdict.first_steps})"
     return str(verdict.steps)
+
+
+def _first_steps_lines(spec: str, first_steps: int | None, verdicts: list[Verdict]) -> list[str]:
+    """For a spec trained on: the steps its balance and learning verdicts were taken at
+    (``FIRST_STEP_CHECKS``), which are not the steps the run ended at."""
+    names = {"losses-balanced": "balance", "generator-learns": "learning"}
+    at = {
+        names[v.check]: v.steps if v.judged_at is None else v.judged_at
+        for v in verdicts
+        if v.spec == spec and v.check in FIRST_STEP_CHECKS and v.outcome != "n/a"
+    }
+    if not at:
+        return []
+    if set(at.values()) == {first_steps}:
+        return [
+            f"    balance and learning judged at step {first_steps}, as asked "
+            "(the steps their thresholds were calibrated at)"
+        ]
+    parts = []
+    for name in sorted(at):
+        step = at[name]
+        if step == first_steps:
+            why = "as asked"
+        elif (
+            first_steps is not None and step is not None and first_steps < CALIBRATED_STEPS <= step
+        ):
+            why = f"the first steps reached at or past the {CALIBRATED_STEPS} it was calibrated at"
+        else:
+            why = "as the run ended"
+        parts.append(f"{name} at step {step} ({why})")
+    return _wrapped("    judged:", parts)
 
 
 def _label(spec: str, verdicts: list[Verdict]) -> str:
@@ -177,14 +209,7 @@ def verdict_table(verdicts: list[Verdict]) -> list[str]:
                 f"{judged.first_steps} while pending:",
                 list(pending),
             )
-            if any(
-                v.spec == spec and v.check in FIRST_STEP_CHECKS and v.outcome != "n/a"
-                for v in verdicts
-            ):
-                lines.append(
-                    f"    balance and learning judged at step {judged.first_steps}, as asked "
-                    "(the steps their thresholds were calibrated at)"
-                )
+            lines += _first_steps_lines(spec, judged.first_steps, verdicts)
             stopped = extensions[-1].get("stopped")
             if stopped:
                 lines += _wrapped("    not trained on further, as it already fails:", stopped)
