@@ -214,7 +214,8 @@ def _floored_pitfalls() -> set[str]:
 def below_floor(steps: int, pending: list[str]) -> bool:
     """Whether a run of ``steps`` is trained on to reach ``_defaults.CALIBRATED_STEPS``
     for a :data:`FLOORED` check among the ``pending`` pitfalls: past ``EXTEND_FACTOR``
-    times its first steps too, whether or not its samples still approach the data."""
+    times its first steps too, whether or not its samples still approach the data (not
+    when it fails a :data:`CERTAIN` check: it is broken whatever the balance becomes)."""
     return steps < _defaults.CALIBRATED_STEPS and not _floored_pitfalls().isdisjoint(pending)
 
 
@@ -313,8 +314,9 @@ def settle(
     of :data:`CERTAIN` (a run that does is broken whatever its waiting verdicts would
     become: the last extension's ``"stopped"`` names what it fails); return it. A run
     of fewer than ``_defaults.CALIBRATED_STEPS`` that fails a :data:`FLOORED` check is
-    trained on to at least that many whatever else it shows, and that check's verdict is
-    taken there (:func:`due`). Each
+    trained on to at least that many, whether or not its samples still approach the data
+    (unless it fails a :data:`CERTAIN` check), and that check's verdict is taken there
+    (:func:`due`). Each
     extension is recorded in ``run.extensions``: the steps it started from, the steps it
     ended at, and the pitfalls that were pending. ``time_limit`` (seconds) bounds all the
     training this call adds: an extension that would not fit in what is left (it costs
@@ -328,12 +330,12 @@ def settle(
         pending = _held(run.steps, undecided(run), seen)
         if not pending:
             break
-        if run.steps >= free_until and run.extensions and not below_floor(run.steps, pending):
+        if run.steps >= free_until and run.extensions:
             broken = certain_failures(run)
             if broken:
                 run.extensions[-1]["stopped"] = broken
                 break
-            if not still_moving(run):
+            if not still_moving(run) and not below_floor(run.steps, pending):
                 break
         start = run.steps
         more = min(start, max_steps - start)
@@ -414,12 +416,12 @@ def settle_loop(
         pending = _held(steps, undecided(run), seen)
         if not pending:
             break
-        if steps >= free_until and extensions and not below_floor(steps, pending):
+        if steps >= free_until and extensions:
             broken = certain_failures(run)
             if broken:
                 extensions[-1]["stopped"] = broken
                 break
-            if not still_moving(run):
+            if not still_moving(run) and not below_floor(steps, pending):
                 break
         if time_limit is not None:
             spent = time.perf_counter() - started
