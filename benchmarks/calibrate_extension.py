@@ -60,7 +60,8 @@ def figures(run: pg.GANRun) -> dict[str, Any]:
 def case_spec(case: str) -> tuple[pg.GANSpec, int]:
     """The spec and seed of a ``SOURCE:NAME:MUTATION:SEED`` case: ``wild:GAN:MUTATION``
     (``healthy``, or ``small-N`` for the healthy GAN on its first N samples),
-    ``zoo:NAME:-`` (``lr=D/G`` for its learning rates), or ``outside3:NAME:-`` (a GAN of
+    ``zoo:NAME:-`` (``lr=D/G`` for its learning rates, ``loss=NAME`` for another built-in
+    loss, or both joined by ``+``), or ``outside3:NAME:-`` (a GAN of
     ``benchmarks/trial_outside_zoo_3.py``)."""
     source, name, mutation, seed = case.split(":")
     if source == "outside3":
@@ -72,10 +73,19 @@ def case_spec(case: str) -> tuple[pg.GANSpec, int]:
         spec = wild.gan(name).build(n_images=int(mutation.removeprefix("small-")))
     elif source == "wild":
         spec = wild.gan(name).spec(None if mutation == "healthy" else mutation)
-    elif mutation.startswith("lr="):
-        lr_d, lr_g = (float(v) for v in mutation.removeprefix("lr=").split("/"))
+    elif mutation != "-":
+        # "lr=D/G" (the case at those learning rates), "loss=NAME" (under that built-in
+        # loss), or both joined by "+".
         spec = zoo.case(name).spec()
-        spec = replace(spec, optimizers=zoo.adam(lr_g, lr_d), name=f"{name}~{mutation}")
+        for token in mutation.split("+"):
+            if token.startswith("lr="):
+                lr_d, lr_g = (float(v) for v in token.removeprefix("lr=").split("/"))
+                spec = replace(spec, optimizers=zoo.adam(lr_g, lr_d))
+            elif token.startswith("loss="):
+                spec = replace(spec, loss=token.removeprefix("loss="))
+            else:
+                raise ValueError(f"unknown zoo mutation {token!r} in {case!r}")
+        spec = replace(spec, name=f"{name}~{mutation}")
     else:
         spec = zoo.case(name).spec()
     return spec, int(seed)

@@ -8,7 +8,7 @@ from pytest_gan.losses import CLASSIFIER, CRITIC, LOSSES, MARGIN
 from pytest_gan.run import GANRun
 
 # What D's outputs are (CLASSIFIER, MARGIN, CRITIC): see pytest_gan.losses.
-__all__ = ["CLASSIFIER", "CRITIC", "MARGIN", "NEGATIVE_LOSS", "score_kind"]
+__all__ = ["CLASSIFIER", "CRITIC", "MARGIN", "NEGATIVE_LOSS", "least_squares", "score_kind"]
 
 #: A loss below this is negative beyond float rounding. Every classifier loss (BCE, its
 #: non-saturating G loss, LSGAN) and the hinge D loss are sums of non-negative terms; a
@@ -57,3 +57,16 @@ def score_kind(run: GANRun) -> str:
     if negative("g_loss"):
         return MARGIN
     return CLASSIFIER
+
+
+def least_squares(run: GANRun) -> bool:
+    """Whether D is trained on the squared distance of its outputs to targets (LSGAN, Mao
+    et al. 2017: the built-in ``"lsgan"``, or a user's step with ``mse_loss``): read from
+    what the step's loss does with D's outputs (``d_loss_reads``), else, without that
+    reading (instrument=False), from a declared ``"lsgan"``. G's least-squares loss keeps
+    its gradient where D is certain, so D's certainty says nothing of G's signal there."""
+    saturation = run.history.saturation
+    reads = None if saturation is None else saturation.d_loss_reads
+    if reads is not None:
+        return reads == "square"
+    return run.spec.train_step is None and run.spec.loss == "lsgan"
