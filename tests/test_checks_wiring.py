@@ -9,9 +9,11 @@ runs of the zoo are exercised by the statistical checks' tests.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -330,3 +332,84 @@ def test_tensors_written_are_counted_per_d_step_not_per_step() -> None:
     with pytest.raises(GANAssertionError) as caught:
         assert_d_step_isolated(train(tiny_spec(train_step=harmful), steps=4))
     assert caught.value.evidence["max_g_tensors_written"] == 4
+
+
+def _accumulating_step(detach: bool) -> Callable[[Any, torch.Tensor], dict[str, torch.Tensor]]:
+    """A user's step that accumulates two micro-batches per optimizer step across calls:
+    both optimizers reset on even calls and step on odd ones, D frozen for G's backward
+    (StyleGAN2-ADA's phases). G's backward of the first call runs before D's step."""
+
+    def step(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        g, d = ctx.generator, ctx.discriminator
+        first = ctx.step % 2 == 0
+        if first:
+            ctx.opt_d.zero_grad()
+            ctx.opt_g.zero_grad()
+        fake = g(ctx.latent(batch.shape[0]))
+        shown = fake.detach() if detach else fake
+        d_loss = (
+            torch.nn.functional.softplus(-d(batch)).mean()
+            + torch.nn.functional.softplus(d(shown)).mean()
+        ) / 2
+        d_loss.backward(retain_graph=not detach)
+        if not first:
+            ctx.opt_d.step()
+        d.requires_grad_(False)
+        g_loss = torch.nn.functional.softplus(-d(fake)).mean() / 2
+        g_loss.backward()
+        d.requires_grad_(True)
+        if not first:
+            ctx.opt_g.step()
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+    return step
+
+
+# A new user's tabular and time-series GANs accumulating this way failed on every seed as
+# d-step-leaks-into-generator (200 of 200 steps): G's own backward of the first call had
+# written G's gradients before D's step, which the leak test read as D's. It now counts
+# only G gradients written by a backward pass that also wrote into D (its graph task).
+@pytest.mark.parametrize("seed", range(3))
+def test_gradients_accumulated_over_calls_are_no_leak_and_a_missing_detach_still_is(
+    seed: int,
+) -> None:
+    run = train(tiny_spec(train_step=_accumulating_step(detach=True)), steps=8, seed=seed)
+    assert "d_step_g_grads" not in run.history.events
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_d_step_isolated(run)
+        assert_gradients_zeroed(run)
+    leaking = train(tiny_spec(train_step=_accumulating_step(detach=False)), steps=8, seed=seed)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_d_step_isolated(leaking)
+    assert caught.value.pitfall == "d-step-leaks-into-generator"
+    assert caught.value.evidence["harmful_steps"] == 4  # every optimizer step of the 8 calls
+
+
+def test_the_same_loop_under_watch_is_judged_alike() -> None:
+    import pytest_gan as pg
+    from tests.tiny import LATENT, gaussian, make_d, make_g
+
+    data = gaussian()
+    for detach in (True, False):
+        torch.manual_seed(0)
+        g, d = make_g(), make_d()
+        opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
+        step = _accumulating_step(detach)
+        with pg.watch(g, d, opt_g, opt_d, data=data, latent_dim=LATENT) as run:
+            for i in range(12):
+                ctx = SimpleNamespace(
+                    generator=g,
+                    discriminator=d,
+                    opt_g=opt_g,
+                    opt_d=opt_d,
+                    step=i,
+                    latent=lambda n: torch.randn(n, LATENT),
+                )
+                step(ctx, data[64 * i : 64 * (i + 1)])
+        if detach:
+            assert_d_step_isolated(run)
+        else:
+            with pytest.raises(GANAssertionError, match="not detached"):
+                assert_d_step_isolated(run)
