@@ -107,8 +107,7 @@ def _failure(check: Callable[[GANRun], None], run: GANRun) -> GANAssertionError 
 def undecided(run: GANRun) -> list[str]:
     """The pitfalls of :data:`SETTLED` checks that fail on ``run`` in a way training on
     could still change, or pass on it too early to be sure, in order; then those of
-    :data:`FLOORED` checks that fail a run of fewer than ``_defaults.CALIBRATED_STEPS``
-    and have not been taken yet."""
+    :data:`FLOORED` checks that fail a run of fewer than ``_defaults.CALIBRATED_STEPS``."""
     failing: list[str] = []
     for settled in SETTLED:
         if not settled.applies(run):
@@ -227,7 +226,7 @@ def _held(steps: int, pending: list[str], seen: list[str]) -> list[str]:
     if steps >= _defaults.CALIBRATED_STEPS:
         return pending
     floored = _floored_pitfalls()
-    seen += [p for p in pending if p in floored and p not in seen]
+    seen.extend(p for p in pending if p in floored and p not in seen)
     return pending + [p for p in seen if p not in pending]
 
 
@@ -316,12 +315,11 @@ def settle(
     of fewer than ``_defaults.CALIBRATED_STEPS`` that fails a :data:`FLOORED` check is
     trained on to at least that many, whether or not its samples still approach the data
     (unless it fails a :data:`CERTAIN` check), and that check's verdict is taken there
-    (:func:`due`). Each
-    extension is recorded in ``run.extensions``: the steps it started from, the steps it
-    ended at, and the pitfalls that were pending. ``time_limit`` (seconds) bounds all the
-    training this call adds: an extension that would not fit in what is left (it costs
-    about what the run has cost so far, as many steps again) is not started, and the
-    verdicts stand as they are."""
+    (:func:`due`). Each extension is recorded in ``run.extensions``: the steps it started
+    from, the steps it ended at, and the pitfalls that were pending. ``time_limit``
+    (seconds) bounds all the training this call adds: an extension that would not fit in
+    what is left (it costs about what the run has cost so far, as many steps again) is
+    not started, and the verdicts stand as they are."""
     started = time.perf_counter()
     free_until = run.first_steps * _defaults.EXTEND_FACTOR
     taken: set[str] = set()
