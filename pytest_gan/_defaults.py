@@ -11,9 +11,9 @@ from __future__ import annotations
 #: away from its initialisation on 2 CPU cores within seconds.
 STEPS = 200
 
-#: The steps at which the balance and learning verdicts' thresholds were measured (the
-#: default ``STEPS``). A run asked for fewer that fails one of them is trained on, where it
-#: may be, to at least this many before that verdict is taken (``pytest_gan.deciding``).
+#: The steps at which the balance verdict's thresholds were measured (the default
+#: ``STEPS``). A run asked for fewer that fails it is trained on, where it may be, to at
+#: least this many before that verdict is taken (``pytest_gan.deciding.FLOORED``).
 #: Why here: healthy zoo GANs fail balance at 30-50 steps (scenes-dcgan, 2 of 3 seeds) and
 #: pass from 100; calibration: docs/benchmarks.md "Calibration notes".
 CALIBRATED_STEPS = 200

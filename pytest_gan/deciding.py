@@ -125,13 +125,18 @@ def undecided(run: GANRun) -> list[str]:
         elif settled.waits(failure.evidence):
             failing.append(failure.pitfall)
     if run.steps < _defaults.CALIBRATED_STEPS:
+        floored = _floored_pitfalls()
         for check in FLOORED:
             try:
                 failure = _failure(check, run)
-            except (TypeError, ValueError):
+            except Exception:
+                # A check that cannot judge this run raises again when it is called; the
+                # training goes on as it would without it.
                 continue
-            if failure is not None and failure.pitfall not in failing:
-                failing.append(failure.pitfall)
+            # Its own pitfalls only: a diverged run's non-finite-loss never waits.
+            if failure is not None and failure.pitfall in floored:
+                if failure.pitfall not in failing:
+                    failing.append(failure.pitfall)
     return failing
 
 
@@ -341,7 +346,7 @@ def settle(
             left = time_limit - (time.perf_counter() - started)
             if run.elapsed * more / start > left:
                 break
-        _take_due(run, run.first_steps, run.first_verdicts, run.first_verdicts_at, taken)
+        _take_due(run, bool(run.extensions), run.first_verdicts, run.first_verdicts_at, taken)
         remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
         run.extend(more, progress=progress, time_limit=remaining)
         run.extensions.append({"from": start, "to": run.steps, "pending": pending})
@@ -350,20 +355,20 @@ def settle(
 
 def _take_due(
     run: GANRun,
-    first_steps: int,
+    later: bool,
     verdicts: dict[str, GANAssertionError | None],
     at: dict[str, int],
     taken: set[str],
 ) -> None:
     """Take the :func:`due` first-steps verdicts of ``run`` into ``verdicts``, and into
-    ``at`` the steps of those taken later than ``first_steps``; ``taken`` names every
-    check taken so far, a check that could not judge the run included (it judges the
-    longer run instead)."""
+    ``at`` the steps of those taken ``later`` than the first run (after an extension or a
+    rerun); ``taken`` names every check taken so far, a check that could not judge the
+    run included (it judges the longer run instead)."""
     checks = due(run, taken)
     taken.update(check.__name__ for check in checks)
     found = record_first_verdicts(run, checks) if checks else {}
     verdicts.update(found)
-    if run.steps != first_steps:
+    if later:
         at.update(dict.fromkeys(found, run.steps))
 
 
@@ -411,7 +416,9 @@ def settle_loop(
     seen: list[str] = []
     free_until = first * _defaults.EXTEND_FACTOR
     while steps < max_steps:
-        pending = _held(steps, undecided(run), seen)
+        # The floor counts the G steps the loop took (``run.steps``), which need not be
+        # the steps it was asked for.
+        pending = _held(run.steps, undecided(run), seen)
         if not pending:
             break
         if steps >= free_until and extensions:
@@ -419,7 +426,7 @@ def settle_loop(
             if broken:
                 extensions[-1]["stopped"] = broken
                 break
-            if not still_moving(run) and not below_floor(steps, pending):
+            if not still_moving(run) and not below_floor(run.steps, pending):
                 break
         if time_limit is not None:
             spent = time.perf_counter() - started
@@ -427,7 +434,7 @@ def settle_loop(
                 break
         start, steps = steps, min(2 * steps, max_steps)
         shorter = run.steps
-        _take_due(run, first, first_verdicts, first_verdicts_at, taken)
+        _take_due(run, bool(extensions), first_verdicts, first_verdicts_at, taken)
         run = run_loop(loop, steps)
         if run.steps <= shorter:
             break  # the loop ignores the steps it is given: running it again decides nothing

@@ -15,10 +15,10 @@ What is recorded, per training step (:class:`History` rows):
   takes no step then is read on the next step it takes) and NaN between;
   and how many optimizer steps each took (``g_updates``, ``d_updates``), on every step;
 * ``d_step_g_grads``: generator parameter tensors that received gradient between the
-  previous optimizer step and the discriminator's step from a backward pass that also
-  wrote into D (one autograd graph task), i.e. D's loss's backward: the signature of a
-  missing ``.detach()`` (a pass that wrote into G alone is G's own loss, run before D's
-  step by a loop that accumulates gradients over several passes);
+  previous optimizer step and the discriminator's step while D was trainable, i.e. during
+  D's loss's backward: the signature of a missing ``.detach()`` (a pass run with D frozen
+  is G's own loss, run before D's step by a loop that accumulates gradients over several
+  passes);
 * ``d_leak_in_g_step``: of those, the tensors whose leaked gradient was still there, never
   reset, when G's optimizer stepped: the missing ``.detach()`` changed G's update (harmful)
   rather than only costing a backward pass through G (wasteful);
@@ -176,19 +176,6 @@ class _OptimizerWatch:
             h.remove()
 
 
-#: The graph task of a gradient written where torch cannot tell which backward pass it is:
-#: it counts as every pass (a missing ``.detach()`` is then read from every G parameter
-#: written since the last optimizer step, as before graph tasks were read).
-UNKNOWN_TASK = -1
-
-_current_task = getattr(torch._C, "_current_graph_task_id", None)
-
-
-def _graph_task() -> int:
-    """The id of the backward pass (autograd graph task) running this hook."""
-    return UNKNOWN_TASK if _current_task is None else int(_current_task())
-
-
 class Instrument:
     """Attaches the hooks of one run and turns what they see into :class:`History` rows."""
 
@@ -208,11 +195,13 @@ class Instrument:
         self.g_indices = [i for i, (net, _, _) in enumerate(named) if net == "generator"]
         self.reset = [True] * len(self.params)
         self.written = [False] * len(self.params)
-        # The backward passes (autograd graph tasks) that wrote since the last optimizer
-        # step: into any D parameter, and into each G parameter by index.
-        self.d_tasks: set[int] = set()
-        self.g_tasks: dict[int, set[int]] = {}
+        # G parameters written since the last optimizer step while D was trainable (some
+        # of its parameters requiring grad): only such a backward pass can be D's loss's.
+        self.open_write = [False] * len(self.params)
         self.is_g = [net == "generator" for net, _, _ in named]
+        self.d_trainable = [
+            p for (net, _, p) in named if net == "discriminator" and p.requires_grad
+        ]
         # G parameters holding gradient that D's step wrote, not reset since.
         self.leaked = [False] * len(self.params)
         self.same_optimizer = opt_g is opt_d
@@ -241,26 +230,16 @@ class Instrument:
         """An optimizer step was taken: what backward passes write from here is the next
         step's."""
         self.written = [False] * len(self.written)
-        self.d_tasks = set()
-        self.g_tasks = {}
+        self.open_write = [False] * len(self.open_write)
 
     def account_d_step(self) -> None:
-        """D's step: G parameters written since the last step by a backward pass that also
-        wrote into D got D's backward's gradient (a missing ``.detach()``). A pass that wrote
-        into G alone is G's own loss (a loop that steps its optimizers every few passes, to
-        accumulate gradients, runs G's backward before D's next step)."""
-        d_tasks = self.d_tasks
-        unknown = UNKNOWN_TASK in d_tasks
-        leaked = [
-            i
-            for i in self.g_indices
-            if self.written[i]
-            and (
-                unknown
-                or UNKNOWN_TASK in (tasks := self.g_tasks.get(i, set()))
-                or not d_tasks.isdisjoint(tasks)
-            )
-        ]
+        """D's step: G parameters written since the last step while D was trainable got D's
+        backward's gradient (a missing ``.detach()``). A backward pass run with every D
+        parameter frozen (``requires_grad_(False)``) is G's own loss: a loop that
+        accumulates gradients over several passes, stepping its optimizers every few of
+        them, runs G's backward before D's next step, with D frozen for it as
+        StyleGAN2-ADA's phases do."""
+        leaked = [i for i in self.g_indices if self.written[i] and self.open_write[i]]
         self.counts["d_step_g_grads"] += len(leaked)
         if self.same_optimizer:
             # One optimizer for both networks: this very step applies the leak to G.
@@ -319,11 +298,9 @@ class Instrument:
             # (A post-accumulate hook would see the result directly, but measured 5% of a
             # DCGAN step on CPU against 1% for this one.)
             self.written[i] = True
-            # The backward pass writing (UNKNOWN_TASK where torch cannot tell).
-            if is_g:
-                self.g_tasks.setdefault(i, set()).add(_graph_task())
-            else:
-                self.d_tasks.add(_graph_task())
+            if is_g and not self.open_write[i]:
+                # Written while D is trainable: possibly by D's loss's backward.
+                self.open_write[i] = any(p.requires_grad for p in self.d_trainable)
             g = param.grad
             # None, another tensor, or the same tensor modified in place since we last saw
             # it (zero_ bumps the version counter): the gradient was reset. After an

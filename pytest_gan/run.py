@@ -351,7 +351,7 @@ def judged_at_first_steps(run: GANRun, check: str) -> int | None:
     return int(failure.evidence.get("judged_at_steps", run.first_steps))
 
 
-def verdict_at_first_steps(run: GANRun, check: str) -> bool:
+def verdict_at_first_steps(run: GANRun, check: str, own: tuple[str, ...] = ()) -> bool:
     """For a run trained on past its first steps only to decide another check's waiting
     verdict (``deciding.settle``), ``check``'s verdict at those first steps, the steps it
     was calibrated at: its failure raised again, saying so, or True for a pass. False
@@ -364,8 +364,10 @@ def verdict_at_first_steps(run: GANRun, check: str) -> bool:
     failure = run.first_verdicts[check]
     if failure is None:
         return True
-    pending = sorted({p for e in run.extensions if e["from"] >= at for p in e.get("pending", ())})
-    if at == run.first_steps:
+    # What the run was trained on for, but the check's ``own`` pitfalls (a balance failure
+    # below the calibrated steps waits for them itself).
+    pending = sorted({p for e in run.extensions for p in e.get("pending", ()) if p not in own})
+    if check not in run.first_verdicts_at:
         when = (
             f"Judged at the run's first {at} steps, the verdict this check gives at the "
             "steps it was asked for"
@@ -403,6 +405,12 @@ def short_run_note(run: GANRun) -> str:
         )
     if not run.extendable:
         return note + f"Train the run for {calibrated} steps to decide it."
+    if run.extensions:
+        return note + (
+            f"It was trained on from {run.first_steps} steps, but its budget ended before "
+            f"{calibrated}: allow at least {calibrated} (max_steps={calibrated}, or "
+            f"--gan-max-steps {calibrated} in the smoke suite) to decide it."
+        )
     return note + (
         f"train(spec, steps={run.first_steps}, max_steps={calibrated}) trains on to decide "
         "it, as the smoke suite does."

@@ -368,7 +368,7 @@ def _accumulating_step(detach: bool) -> Callable[[Any, torch.Tensor], dict[str, 
 # A new user's tabular and time-series GANs accumulating this way failed on every seed as
 # d-step-leaks-into-generator (200 of 200 steps): G's own backward of the first call had
 # written G's gradients before D's step, which the leak test read as D's. It now counts
-# only G gradients written by a backward pass that also wrote into D (its graph task).
+# only G gradients written while D is trainable (a pass with D frozen is G's own).
 @pytest.mark.parametrize("seed", range(3))
 def test_gradients_accumulated_over_calls_are_no_leak_and_a_missing_detach_still_is(
     seed: int,
@@ -413,3 +413,32 @@ def test_the_same_loop_under_watch_is_judged_alike() -> None:
         else:
             with pytest.raises(GANAssertionError, match="not detached"):
                 assert_d_step_isolated(run)
+
+
+class _CheckpointedD(torch.nn.Module):
+    """The tiny D under reentrant activation checkpointing: its parameters get their
+    gradients in a nested backward pass of their own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from tests.tiny import make_d
+
+        self.net = make_d()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.utils.checkpoint import checkpoint
+
+        out = checkpoint(self.net, x, use_reentrant=True)
+        assert isinstance(out, torch.Tensor)
+        return out
+
+
+def test_a_missing_detach_is_caught_under_reentrant_checkpointing() -> None:
+    step = UserStep(detach=False, zero_grad_g_first=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # checkpoint's warning on the real batch's input
+        run = train(tiny_spec(discriminator=_CheckpointedD, train_step=step), steps=4)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_d_step_isolated(run)
+    assert caught.value.pitfall == "d-step-leaks-into-generator"
+    assert caught.value.evidence["harmful_steps"] == 4

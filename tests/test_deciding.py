@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import pytest_gan as pg
@@ -310,14 +311,13 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
     assert notes == [
         "    judged at 800 steps, trained on from 200 while pending: blank-output, mode-collapse"
     ]
-    first = (
-        "    balance and learning judged at step 200, as asked (the steps their thresholds "
-        "were calibrated at)"
-    )
-    assert first not in lines  # neither check judged this spec
+    first = "judged at step 200, as asked (the steps their thresholds were calibrated at)"
+    assert not any(first in line for line in lines)  # neither check judged this spec
     assert set(FIRST_STEP_CHECKS) == {c.id for c in ALL if c.function in deciding.FIRST_STEPS}
     balanced = Verdict("slow-wgan", "losses-balanced", "", "pass", judged_at=200, **judged)  # type: ignore[arg-type]
-    assert first in verdict_table([*verdicts, balanced])
+    assert f"    balance {first}" in verdict_table([*verdicts, balanced])
+    learned = Verdict("slow-wgan", "generator-learns", "", "pass", judged_at=200, **judged)  # type: ignore[arg-type]
+    assert f"    balance and learning {first}" in verdict_table([*verdicts, balanced, learned])
     judged["extensions"][-1]["stopped"] = ["gradient-accumulation"]  # type: ignore[index]
     notes = [line for line in verdict_table(verdicts) if "trained on" in line]
     assert notes[1:] == ["    not trained on further, as it already fails: gradient-accumulation"]
@@ -520,3 +520,29 @@ def test_a_check_that_raises_while_recording_is_left_to_judge_the_longer_run(
     _pending_until(monkeypatch, 20)
     run = pg.train(tiny_spec(batch_size=32), steps=10, seed=0, device="cpu", max_steps=20)
     assert run.steps == 20 and set(run.first_verdicts) == {"assert_generator_learns"}
+
+
+def test_a_diverged_short_run_is_not_trained_on_for_its_balance() -> None:
+    # The balance check names a run that ended diverged non-finite-loss; that verdict is
+    # exact and never waits, whatever the run's steps.
+    def step(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        g, d = ctx.generator, ctx.discriminator
+        fake = g(ctx.latent(batch.shape[0]))
+        ctx.opt_d.zero_grad()
+        d_loss = F.softplus(-d(batch)).mean() + F.softplus(d(fake.detach())).mean()
+        d_loss.backward()
+        ctx.opt_d.step()
+        ctx.opt_g.zero_grad()
+        g_loss = F.softplus(-d(fake)).mean()
+        if ctx.step >= 10:
+            g_loss = g_loss * float("nan")
+        g_loss.backward()
+        ctx.opt_g.step()
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+    run = pg.train(tiny_spec(train_step=step), steps=20, seed=0, device="cpu", max_steps=320)
+    assert "non-finite-loss" not in undecided(run)
+    assert (run.steps, run.extensions) == (20, [])
+    with pytest.raises(pg.GANAssertionError) as caught:
+        pg.assert_losses_balanced(run)
+    assert caught.value.pitfall == "non-finite-loss"

@@ -756,6 +756,16 @@ def test_an_own_loop_run_again_keeps_its_first_runs_balance_and_learning_verdict
     assert run.first_verdicts_at == {"assert_losses_balanced": 20}
     assert judged_at_first_steps(run, "assert_losses_balanced") == 20
     assert judged_at_first_steps(run, "assert_generator_learns") == 10
+    # A loop that takes more G steps than it is asked for (whole batches): its verdicts
+    # from the first run are its first steps' all the same, and say so.
+    monkeypatch.setattr(_defaults, "CALIBRATED_STEPS", 10)
+    run = deciding.settle_loop(lambda steps: watched_script(steps=steps + 2), 10, 160)
+    assert run.first_verdicts_at == {} and run.steps == 42
+    run.first_verdicts["assert_generator_learns"] = pg.GANAssertionError(
+        "G did not learn.", pitfall="generator-not-learning", evidence={"judged_at_steps": 12}
+    )
+    with pytest.raises(pg.GANAssertionError, match="Judged at the run's first 12 steps"):
+        pg.assert_generator_learns(run)
     # A run the loop gave once, with nothing pending, records nothing.
     monkeypatch.setattr(deciding, "undecided", lambda run: [])
     assert (

@@ -31,6 +31,9 @@ from pytest_gan.run import (
     verdict_at_first_steps,
 )
 
+#: The pitfalls this check names.
+_PITFALLS = ("discriminator-overpowers", "discriminator-too-weak")
+
 #: The judged window: probes taken in the last third of the run.
 LATE_SHARE = 1 / 3
 
@@ -171,7 +174,7 @@ def assert_losses_balanced(run: GANRun) -> None:
     # A run that ended diverged is named so, even where the verdict at its first steps
     # (before it diverged, while trained on for another check) would stand.
     diverged_verdict(run, "assert_losses_balanced")
-    if verdict_at_first_steps(run, "assert_losses_balanced"):
+    if verdict_at_first_steps(run, "assert_losses_balanced", own=_PITFALLS):
         return
     with noting_short_run(run):
         _judge_balance(run)
@@ -370,8 +373,4 @@ def _judge_critic(run: GANRun, auc: float, late: list[Probe]) -> None:
 
 
 #: The check of this module (``pytest_gan.checks.ALL``).
-LOSSES_BALANCED = Check(
-    "losses-balanced",
-    assert_losses_balanced,
-    ("discriminator-overpowers", "discriminator-too-weak"),
-)
+LOSSES_BALANCED = Check("losses-balanced", assert_losses_balanced, _PITFALLS)

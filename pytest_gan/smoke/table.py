@@ -92,18 +92,25 @@ def _first_steps_lines(spec: str, first_steps: int | None, verdicts: list[Verdic
     """For a spec trained on: the steps its balance and learning verdicts were taken at
     (``FIRST_STEP_CHECKS``), which are not the steps the run ended at."""
     names = {"losses-balanced": "balance", "generator-learns": "learning"}
-    at = {
-        names[v.check]: v.steps if v.judged_at is None else v.judged_at
+    mine = [
+        v
         for v in verdicts
         if v.spec == spec and v.check in FIRST_STEP_CHECKS and v.outcome != "n/a"
-    }
+    ]
+    at = {names[v.check]: v.steps if v.judged_at is None else v.judged_at for v in mine}
+    ended = next((v.steps for v in mine), None)
     if not at:
         return []
     if set(at.values()) == {first_steps}:
-        return [
-            f"    balance and learning judged at step {first_steps}, as asked "
-            "(the steps their thresholds were calibrated at)"
-        ]
+        # (At fewer steps than the calibrated ones only learning can be judged where it
+        # was asked for: a failing balance verdict there waits.)
+        judged = " and ".join(sorted(at))
+        why = (
+            " (the steps their thresholds were calibrated at)"
+            if first_steps is not None and first_steps >= CALIBRATED_STEPS
+            else ""
+        )
+        return [f"    {judged} judged at step {first_steps}, as asked{why}"]
     parts = []
     for name in sorted(at):
         step = at[name]
@@ -113,8 +120,11 @@ def _first_steps_lines(spec: str, first_steps: int | None, verdicts: list[Verdic
             first_steps is not None and step is not None and first_steps < CALIBRATED_STEPS <= step
         ):
             why = f"the first steps reached at or past the {CALIBRATED_STEPS} it was calibrated at"
-        else:
+        elif step == ended:
             why = "as the run ended"
+        else:
+            # A watched loop's first run, which took more steps than it was asked for.
+            why = "its first run"
         parts.append(f"{name} at step {step} ({why})")
     return _wrapped("    judged:", parts)
 
