@@ -50,6 +50,14 @@ DOMINANT_AUC = 0.99
 #: docs/benchmarks.md "Calibration notes".
 MAX_FAKE_BELIEF = 0.05
 
+#: ... *while* G's samples have come little nearer the data: at most this share of the gap
+#: between the initial generator's samples and the data closed by the judged window
+#: (``progress_over_run``; where no gap can be read, certainty alone decides). Why here:
+#: 1.11x above the planted certain Ds' most (0.505) and 1.14x below the least of healthy
+#: runs with a certain D (0.636, outside DCGANs lagging at 200 steps); kernel settings
+#: moved it by 0.03 at most. Calibration: docs/benchmarks.md "Calibration notes".
+MAX_PROGRESS_UNDER_CERTAIN_D = 0.56
+
 #: D is too weak when G fools it: its scores rank fakes above real samples, an AUC in the
 #: median late probe of at most this (a nearly static D is exploited by G, towards 0).
 #: Why here: five standard errors of a 64 + 64 sample AUC below chance, between the healthy
@@ -106,9 +114,25 @@ def late_probes(run: GANRun, share: float = LATE_SHARE) -> list[Probe]:
 def closing_share(run: GANRun) -> float:
     """``history.gap_closed`` over the judged window, from its first probe to its last
     (NaN with fewer than two). Measured by benchmarks/calibrate_overpowering.py; no
-    verdict reads it yet (docs/benchmarks.md, "What the wild corpus showed")."""
+    verdict reads it: healthy runs often close nothing over their last third
+    (docs/benchmarks.md, "A certain D and a generator still learning")."""
     late = late_probes(run)
     return gap_closed(late[0], late[-1]) if len(late) >= 2 else math.nan
+
+
+def progress_over_run(run: GANRun) -> float:
+    """How much of the gap between G's first samples and the data G has closed by the
+    judged window: ``history.gap_closed`` from the probe at step 0 to the judged window's
+    median ``fake_to_real`` (the median of its probes, so that one probe's batch of fakes
+    does not decide). 1: at the data; 0: no nearer than the initial generator; ``inf``
+    when the initial samples were already as near the data as real samples are; NaN
+    without the figures."""
+    late = late_probes(run)
+    first = run.history.probe_at(0)
+    if first is None or not late:
+        return math.nan
+    now = {"fake_to_real": finite_median([p.get("fake_to_real", math.nan) for p in late])}
+    return gap_closed(first, now)
 
 
 def paces(run: GANRun) -> tuple[float, float, int]:
@@ -139,7 +163,10 @@ def assert_losses_balanced(run: GANRun) -> None:
     Raises ``GANAssertionError`` with pitfall ``discriminator-overpowers`` when, over the
     last third of the run, D separates real from fake almost perfectly (AUC >=
     ``DOMINANT_AUC``) *and* is certain about the fakes (mean probability that a fake is
-    real <= ``MAX_FAKE_BELIEF``: G's loss climbing, its saturating gradient dying); with
+    real <= ``MAX_FAKE_BELIEF``: G's loss climbing, its saturating gradient dying) *while*
+    G's samples have closed at most ``MAX_PROGRESS_UNDER_CERTAIN_D`` of the gap between
+    the initial generator's samples and the data (``progress_over_run``: a certain D
+    beside a G that learns all the same is a healthy GAN's D-dominated start); with
     pitfall ``discriminator-too-weak`` when G fools D (AUC <= ``MAX_WEAK_AUC``: D ranks the
     fakes as more real than the real samples, *and* its mean probability that a fake is
     real is at least ``MIN_FOOLED_BELIEF``: G is winning, not sitting at an equilibrium
@@ -222,15 +249,32 @@ def _judge_balance(run: GANRun) -> None:
     # Under a least-squares loss G's gradient (D(G(z)) - 1) does not die where D is
     # certain, and healthy LSGANs' beliefs reach below the overpowering twin's (0.016
     # against 0.033): certainty decides nothing there (docs/benchmarks.md "A certain
-    # least-squares D").
-    if auc >= DOMINANT_AUC and belief <= MAX_FAKE_BELIEF and not least_squares(run):
+    # least-squares D"). Nor does it where G's samples have come well towards the data
+    # all the same: a healthy DCGAN lagging at 200 steps (docs/benchmarks.md "A certain D
+    # and a generator still learning").
+    progress = progress_over_run(run)
+    evidence["progress"] = progress
+    learning = math.isfinite(progress) and progress > MAX_PROGRESS_UNDER_CERTAIN_D
+    certain = auc >= DOMINANT_AUC and belief <= MAX_FAKE_BELIEF
+    if certain and not least_squares(run) and not learning:
+        moved = (
+            f" G's samples have closed {progress:.0%} of the gap between its first samples "
+            "and the data."
+            if math.isfinite(progress)
+            else ""
+        )
         raise fail(
             "discriminator-overpowers",
             f"D rejects G's samples with certainty over {window}: it gives a fake a "
-            f"{belief:.1%} chance of being real, so G's learning signal has died.",
+            f"{belief:.1%} chance of being real, and G has learned little against it.{moved}",
             [
                 ("D's AUC, real vs fake (median)", auc, "often ~1 early; not the verdict"),
                 ("D's belief a fake is real (median)", belief, f"> {MAX_FAKE_BELIEF:g}"),
+                (
+                    "share of the gap to the data G closed since step 0",
+                    progress,
+                    f"> {MAX_PROGRESS_UNDER_CERTAIN_D:g} (G learning all the same)",
+                ),
                 *losses,
             ],
             evidence,
