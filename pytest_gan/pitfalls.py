@@ -64,7 +64,8 @@ _ENTRIES = (
         "discriminator-overpowers",
         "the discriminator overpowers the generator",
         "D separates real from fake perfectly and is certain about the fakes, late in the "
-        "run: G's loss has climbed and its signal has died; or a hinge D has won outright, "
+        "run, while G's samples have come little nearer the data: G's loss has climbed and "
+        "its signal has died; or a hinge D has won outright, "
         "its loss exactly 0 and its gradient with it, so it stopped learning.",
         "assert_losses_balanced",
         "A near-optimal D gives the generator vanishing gradients (Arjovsky & Bottou "

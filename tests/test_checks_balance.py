@@ -64,6 +64,20 @@ def test_the_overpowering_twin_is_caught(seed: int) -> None:
     assert caught.value.pitfall == "discriminator-overpowers"
     assert caught.value.evidence["fake_belief"] <= MAX_FAKE_BELIEF
     assert caught.value.evidence["progress"] <= MAX_PROGRESS_UNDER_CERTAIN_D
+    assert "G has learned little against it" in str(caught.value)
+
+
+# Where G's progress cannot be read (its first samples already as near the data as real
+# samples are to each other: inf; no figures: NaN), certainty alone decides, as before.
+@pytest.mark.parametrize("unreadable", [math.inf, math.nan])
+def test_a_certain_d_fails_where_progress_cannot_be_read(
+    unreadable: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = train(case("discriminator-overpowers").spec(), steps=60, seed=0)
+    monkeypatch.setattr(balance, "progress_over_run", lambda run: unreadable)
+    with pytest.raises(GANAssertionError, match="certainty alone decides") as caught:
+        assert_losses_balanced(run)
+    assert caught.value.pitfall == "discriminator-overpowers"
 
 
 # A certain D beside a G that learns all the same: the zoo's DCGAN with D at 20x G's rate
@@ -97,6 +111,9 @@ def test_progress_over_run_reads_the_gap_from_the_first_probe() -> None:
     gap = first["fake_to_real"] - first["real_to_real"]
     expected = math.inf if gap <= 0 else (first["fake_to_real"] - median) / gap
     assert balance.progress_over_run(run) == pytest.approx(expected)
+    # Without the probe at step 0 there is nothing to measure from.
+    run.history.probes[:] = [p for p in run.history.probes if p.step != 0]
+    assert math.isnan(balance.progress_over_run(run))
 
 
 # D at 1/100 of G's learning rate: G learns to fool the nearly static D within 20 steps.

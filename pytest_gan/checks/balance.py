@@ -45,9 +45,9 @@ DOMINANT_AUC = 0.99
 
 #: ... and is certain: D's mean probability that a fake is real, in the median late probe,
 #: at most this (G's loss -log D(G(z)) above 3.0; the saturating loss's gradient dying).
-#: Not read for a least-squares D (``least_squares``). Why here: 3.2x below the healthy
-#: least (0.163) and 3.6x above the overpowering twin's most (0.0143); calibration:
-#: docs/benchmarks.md "Calibration notes".
+#: Not read for a least-squares D (``least_squares``). Why here: 3.2x below the zoo's
+#: healthy least (0.163) and 3.5x above D at 20x G's rate (0.0143; the 100x twin 0.0019);
+#: calibration: docs/benchmarks.md "Calibration notes".
 MAX_FAKE_BELIEF = 0.05
 
 #: ... *while* G's samples have come little nearer the data: at most this share of the gap
@@ -55,7 +55,7 @@ MAX_FAKE_BELIEF = 0.05
 #: (``progress_over_run``; where no gap can be read, certainty alone decides). Why here:
 #: 1.11x above the planted certain Ds' most (0.505) and 1.14x below the least of healthy
 #: runs with a certain D (0.636, outside DCGANs lagging at 200 steps); kernel settings
-#: moved it by 0.03 at most. Calibration: docs/benchmarks.md "Calibration notes".
+#: moved a certain run's by 0.022 at most. Calibration: docs/benchmarks.md "Calibration notes".
 MAX_PROGRESS_UNDER_CERTAIN_D = 0.56
 
 #: D is too weak when G fools it: its scores rank fakes above real samples, an AUC in the
@@ -126,7 +126,8 @@ def progress_over_run(run: GANRun) -> float:
     median ``fake_to_real`` (the median of its probes, so that one probe's batch of fakes
     does not decide). 1: at the data; 0: no nearer than the initial generator; ``inf``
     when the initial samples were already as near the data as real samples are; NaN
-    without the figures."""
+    without the figures (no probe at step 0, none in the judged window, or probes without
+    ``fake_to_real``)."""
     late = late_probes(run)
     first = run.history.probe_at(0)
     if first is None or not late:
@@ -166,7 +167,8 @@ def assert_losses_balanced(run: GANRun) -> None:
     real <= ``MAX_FAKE_BELIEF``: G's loss climbing, its saturating gradient dying) *while*
     G's samples have closed at most ``MAX_PROGRESS_UNDER_CERTAIN_D`` of the gap between
     the initial generator's samples and the data (``progress_over_run``: a certain D
-    beside a G that learns all the same is a healthy GAN's D-dominated start); with
+    beside a G that learns all the same is a healthy GAN's D-dominated start; where that
+    share cannot be read, certainty alone decides); with
     pitfall ``discriminator-too-weak`` when G fools D (AUC <= ``MAX_WEAK_AUC``: D ranks the
     fakes as more real than the real samples, *and* its mean probability that a fake is
     real is at least ``MIN_FOOLED_BELIEF``: G is winning, not sitting at an equilibrium
@@ -253,31 +255,25 @@ def _judge_balance(run: GANRun) -> None:
     # all the same: a healthy DCGAN lagging at 200 steps (docs/benchmarks.md "A certain D
     # and a generator still learning").
     progress = progress_over_run(run)
-    evidence["progress"] = progress
-    learning = math.isfinite(progress) and progress > MAX_PROGRESS_UNDER_CERTAIN_D
+    readable = math.isfinite(progress)
+    learning = readable and progress > MAX_PROGRESS_UNDER_CERTAIN_D
     certain = auc >= DOMINANT_AUC and belief <= MAX_FAKE_BELIEF
     if certain and not least_squares(run) and not learning:
-        moved = (
-            f" G's samples have closed {progress:.0%} of the gap between its first samples "
-            "and the data."
-            if math.isfinite(progress)
-            else ""
-        )
         raise fail(
             "discriminator-overpowers",
             f"D rejects G's samples with certainty over {window}: it gives a fake a "
-            f"{belief:.1%} chance of being real, and G has learned little against it.{moved}",
+            f"{belief:.1%} chance of being real. {_progress_words(progress)}",
             [
                 ("D's AUC, real vs fake (median)", auc, "often ~1 early; not the verdict"),
                 ("D's belief a fake is real (median)", belief, f"> {MAX_FAKE_BELIEF:g}"),
                 (
                     "share of the gap to the data G closed since step 0",
-                    progress,
+                    progress if readable else "- (no gap to read)",
                     f"> {MAX_PROGRESS_UNDER_CERTAIN_D:g} (G learning all the same)",
                 ),
                 *losses,
             ],
-            evidence,
+            {**evidence, "progress": progress},
         )
     if auc <= MAX_WEAK_AUC and belief >= MIN_FOOLED_BELIEF:
         raise fail(
@@ -293,6 +289,27 @@ def _judge_balance(run: GANRun) -> None:
             evidence,
         )
     _judge_pace(run, kind)
+
+
+def _progress_words(progress: float) -> str:
+    """What G's progress since step 0 (``progress_over_run``) says beside a certain D."""
+    if not math.isfinite(progress):
+        # inf: the first fakes were as near the data as real samples are to each other;
+        # NaN: no figures. Certainty alone decides there.
+        return (
+            "G's progress towards the data cannot be read on this data (its first samples "
+            "were already as near the data as real samples are to each other), so D's "
+            "certainty alone decides."
+        )
+    if progress < 0:
+        return (
+            "G has learned nothing against it: its samples have moved away from the data "
+            f"since its first ones ({-progress:.0%} of their gap further)."
+        )
+    return (
+        f"G has learned little against it: its samples have closed {progress:.0%} of the "
+        "gap between its first samples and the data."
+    )
 
 
 def _judge_pace(run: GANRun, kind: str) -> None:
