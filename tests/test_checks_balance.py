@@ -78,6 +78,7 @@ def test_a_certain_d_fails_where_progress_cannot_be_read(
     with pytest.raises(GANAssertionError, match="certainty alone decides") as caught:
         assert_losses_balanced(run)
     assert caught.value.pitfall == "discriminator-overpowers"
+    assert ("not measured" in str(caught.value)) == math.isnan(unreadable)
 
 
 # A certain D beside a G that learns all the same: the zoo's DCGAN with D at 20x G's rate

@@ -268,7 +268,7 @@ def _judge_balance(run: GANRun) -> None:
                 ("D's belief a fake is real (median)", belief, f"> {MAX_FAKE_BELIEF:g}"),
                 (
                     "share of the gap to the data G closed since step 0",
-                    progress if readable else "- (no gap to read)",
+                    progress if readable else _UNREAD[math.isnan(progress)],
                     f"> {MAX_PROGRESS_UNDER_CERTAIN_D:g} (G learning all the same)",
                 ),
                 *losses,
@@ -291,11 +291,18 @@ def _judge_balance(run: GANRun) -> None:
     _judge_pace(run, kind)
 
 
+#: The evidence row of a progress that cannot be read: inf (no gap), NaN (no figures).
+_UNREAD = ("- (no gap to read)", "- (not measured)")
+
+
 def _progress_words(progress: float) -> str:
     """What G's progress since step 0 (``progress_over_run``) says beside a certain D."""
-    if not math.isfinite(progress):
-        # inf: the first fakes were as near the data as real samples are to each other;
-        # NaN: no figures. Certainty alone decides there.
+    if math.isnan(progress):
+        return (
+            "G's progress towards the data was not measured (no probe at step 0 or in the "
+            "judged window), so D's certainty alone decides."
+        )
+    if math.isinf(progress):
         return (
             "G's progress towards the data cannot be read on this data (its first samples "
             "were already as near the data as real samples are to each other), so D's "
