@@ -125,7 +125,6 @@ def undecided(run: GANRun) -> list[str]:
         elif settled.waits(failure.evidence):
             failing.append(failure.pitfall)
     if run.steps < _defaults.CALIBRATED_STEPS:
-        floored = _floored_pitfalls()
         for check in FLOORED:
             try:
                 failure = _failure(check, run)
@@ -134,7 +133,7 @@ def undecided(run: GANRun) -> list[str]:
                 # training goes on as it would without it.
                 continue
             # Its own pitfalls only: a diverged run's non-finite-loss never waits.
-            if failure is not None and failure.pitfall in floored:
+            if failure is not None and failure.pitfall in _FLOORED_PITFALLS:
                 if failure.pitfall not in failing:
                     failing.append(failure.pitfall)
     return failing
@@ -211,8 +210,8 @@ FIRST_STEPS: tuple[Callable[[GANRun], None], ...] = (
 FLOORED: tuple[Callable[[GANRun], None], ...] = (assert_losses_balanced,)
 
 
-def _floored_pitfalls() -> set[str]:
-    return {p for c in ALL if c.function in FLOORED for p in c.pitfalls}
+#: The pitfalls of the :data:`FLOORED` checks.
+_FLOORED_PITFALLS = frozenset(p for c in ALL if c.function in FLOORED for p in c.pitfalls)
 
 
 def below_floor(steps: int, pending: list[str]) -> bool:
@@ -220,7 +219,7 @@ def below_floor(steps: int, pending: list[str]) -> bool:
     for a :data:`FLOORED` check among the ``pending`` pitfalls: past ``EXTEND_FACTOR``
     times its first steps too, whether or not its samples still approach the data (not
     when it fails a :data:`CERTAIN` check: it is broken whatever the balance becomes)."""
-    return steps < _defaults.CALIBRATED_STEPS and not _floored_pitfalls().isdisjoint(pending)
+    return steps < _defaults.CALIBRATED_STEPS and not _FLOORED_PITFALLS.isdisjoint(pending)
 
 
 def _held(steps: int, pending: list[str], seen: list[str]) -> list[str]:
@@ -230,8 +229,7 @@ def _held(steps: int, pending: list[str], seen: list[str]) -> list[str]:
     shorter extension it first passes."""
     if steps >= _defaults.CALIBRATED_STEPS:
         return pending
-    floored = _floored_pitfalls()
-    seen.extend(p for p in pending if p in floored and p not in seen)
+    seen.extend(p for p in pending if p in _FLOORED_PITFALLS and p not in seen)
     return pending + [p for p in seen if p not in pending]
 
 

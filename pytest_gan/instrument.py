@@ -199,9 +199,8 @@ class Instrument:
         # of its parameters requiring grad): only such a backward pass can be D's loss's.
         self.open_write = [False] * len(self.params)
         self.is_g = [net == "generator" for net, _, _ in named]
-        self.d_trainable = [
-            p for (net, _, p) in named if net == "discriminator" and p.requires_grad
-        ]
+        # Read when G is written: a D frozen now may be trained later, and the reverse.
+        self.d_params = [p for (net, _, p) in named if net == "discriminator"]
         # G parameters holding gradient that D's step wrote, not reset since.
         self.leaked = [False] * len(self.params)
         self.same_optimizer = opt_g is opt_d
@@ -300,7 +299,7 @@ class Instrument:
             self.written[i] = True
             if is_g and not self.open_write[i]:
                 # Written while D is trainable: possibly by D's loss's backward.
-                self.open_write[i] = any(p.requires_grad for p in self.d_trainable)
+                self.open_write[i] = any(p.requires_grad for p in self.d_params)
             g = param.grad
             # None, another tensor, or the same tensor modified in place since we last saw
             # it (zero_ bumps the version counter): the gradient was reset. After an

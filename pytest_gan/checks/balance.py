@@ -268,7 +268,7 @@ def _judge_balance(run: GANRun) -> None:
                 ("D's belief a fake is real (median)", belief, f"> {MAX_FAKE_BELIEF:g}"),
                 (
                     "share of the gap to the data G closed since step 0",
-                    progress if readable else _UNREAD[math.isnan(progress)],
+                    progress if readable else _unread(progress),
                     f"> {MAX_PROGRESS_UNDER_CERTAIN_D:g} (G learning all the same)",
                 ),
                 *losses,
@@ -291,8 +291,10 @@ def _judge_balance(run: GANRun) -> None:
     _judge_pace(run, kind)
 
 
-#: The evidence row of a progress that cannot be read: inf (no gap), NaN (no figures).
-_UNREAD = ("- (no gap to read)", "- (not measured)")
+def _unread(progress: float) -> str:
+    """The evidence row of a progress that cannot be read: NaN (no figures) or inf (no
+    gap)."""
+    return "- (not measured)" if math.isnan(progress) else "- (no gap to read)"
 
 
 def _progress_words(progress: float) -> str:
