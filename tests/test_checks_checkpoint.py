@@ -324,6 +324,96 @@ def test_a_copy_taken_before_training_is_not_trained() -> None:
     assert_checkpoint_roundtrip(g, BNGenerator, reference=initial, latent_dim=LATENT)
 
 
+class NormGenerator(nn.Module):
+    """A small generator with one kind of normalisation (or none): the fixed initial
+    values a bare generator's check can read (a normalisation's weight 1 and bias 0, its
+    running statistics) come with it."""
+
+    def __init__(self, norm: str) -> None:
+        super().__init__()
+        layer: nn.Module = {
+            "batch": lambda: nn.BatchNorm1d(16),
+            "layer": lambda: nn.LayerNorm(16),
+            "group": lambda: nn.GroupNorm(4, 16),
+            "none": nn.Identity,
+        }[norm]()
+        self.net = nn.Sequential(nn.Linear(LATENT, 16), layer, nn.ReLU(), nn.Linear(16, 2))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(z)
+        return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("norm", ["batch", "layer", "group"])
+def test_a_copy_never_updated_is_caught_by_its_fixed_initial_values(norm: str, seed: int) -> None:
+    # An EMA or "best" copy taken before training whose update is never called: the round
+    # trip is exact, and with a factory (as reference too) its random weights are just
+    # another draw, so only the tensors every fresh instance sets alike can tell.
+    torch.manual_seed(seed)
+    factory = functools.partial(NormGenerator, norm)
+    initial = factory()
+    copied = copy.deepcopy(initial)
+    for call in (
+        lambda: assert_checkpoint_roundtrip(copied, factory, latent_dim=LATENT),
+        lambda: assert_checkpoint_roundtrip(copied, factory, reference=factory, latent_dim=LATENT),
+    ):
+        with pytest.raises(GANAssertionError, match="never trained") as caught:
+            call()
+        assert caught.value.pitfall == "checkpoint-not-trained"
+        fixed = caught.value.evidence["at_fixed_init"]
+        assert "net.1.weight" in fixed and "net.1.bias" in fixed
+        assert ("net.1.num_batches_tracked" in fixed) == (norm == "batch")
+    # One optimizer step moves them: the generator that took it passes.
+    stepped = trained(copy.deepcopy(initial), steps=1)
+    assert_checkpoint_roundtrip(stepped, factory, reference=factory, latent_dim=LATENT)
+    # So does a generator trained in eval mode, whose running statistics never moved.
+    frozen_stats = copy.deepcopy(initial).eval()
+    opt = torch.optim.SGD(frozen_stats.parameters(), lr=0.01)
+    frozen_stats(torch.randn(32, LATENT)).square().mean().backward()
+    opt.step()
+    assert_checkpoint_roundtrip(frozen_stats, factory, latent_dim=LATENT)
+
+
+class FrozenNorm(nn.Module):
+    """A LayerNorm kept at its initial weight and bias (frozen) between trained layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(LATENT, 16),
+            nn.LayerNorm(16).requires_grad_(False),
+            nn.ReLU(),
+            nn.Linear(16, 2),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(z)
+        return out
+
+
+def test_what_a_step_never_moves_says_nothing_of_training() -> None:
+    g = trained(FrozenNorm())
+    assert torch.equal(g.net[1].weight, torch.ones(16))
+    assert_checkpoint_roundtrip(g, FrozenNorm, reference=FrozenNorm, latent_dim=LATENT)
+    with pytest.raises(GANAssertionError, match="equals the reference"):
+        # ... while the exact comparison with a given initial state still tells.
+        initial = FrozenNorm()
+        assert_checkpoint_roundtrip(
+            copy.deepcopy(initial), FrozenNorm, reference=initial, latent_dim=LATENT
+        )
+
+
+def test_a_copy_never_updated_gets_no_verdict_where_no_initial_value_is_known() -> None:
+    # What the check cannot tell it does not claim: a generator of random-initialised
+    # layers alone, or a factory that deep-copies one module (its instances all alike),
+    # leave a faithful round trip of an untrained copy a pass.
+    g = NormGenerator("none")
+    assert_checkpoint_roundtrip(g, functools.partial(NormGenerator, "none"), latent_dim=LATENT)
+    module = NormGenerator("batch")
+    assert_checkpoint_roundtrip(copy.deepcopy(module), module, latent_dim=LATENT)
+
+
 def test_a_run_whose_generator_never_trained_carries_its_initialisation() -> None:
     def step(ctx: TrainContext, real: torch.Tensor) -> dict[str, float]:
         return {"d_loss": 1.0, "g_loss": 1.0}

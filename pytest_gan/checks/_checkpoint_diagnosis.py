@@ -15,16 +15,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from pytest_gan.checks._checkpoint_file import (
     WRAPPER_PREFIX,
     CheckpointFile,
+    canonical_key,
     cpu_state,
     same_tensor,
 )
-from pytest_gan.checks._subject import Subject, forward, output_gap
+from pytest_gan.checks._subject import (
+    STREAM_MOVED,
+    Subject,
+    device_of,
+    forward,
+    output_gap,
+    seed_forward,
+)
 from pytest_gan.errors import fail
-from pytest_gan.spec import ModuleFactory
+from pytest_gan.losses import samples_of
+from pytest_gan.probing import eager
+from pytest_gan.rng import derive_seed, local_generator
+from pytest_gan.spec import ModuleFactory, latent_dtype
 
 #: Names shown in a message before "... (N in all)".
 _SHOWN = 6
@@ -270,3 +282,85 @@ def judge_exact_init(reloaded: dict[str, torch.Tensor], inits: list[Init]) -> No
                 "(see assert_generator_learns), or the generator checked is not the "
                 "trained one.",
             )
+
+
+def moved_by_a_step(
+    module: nn.Module, z: torch.Tensor, y: torch.Tensor | None, seed: int
+) -> set[str] | None:
+    """State keys of ``module`` (a fresh instance, changed by this) that one training step
+    would move: parameters that get a gradient other than zero from a train-mode forward
+    (a random projection of the output), and buffers that forward changes (BatchNorm's
+    running statistics and batch count). None when the module cannot be run so."""
+    device = device_of(module) or torch.device("cpu")
+    before = cpu_state(module)
+    params = dict(module.named_parameters())
+    try:
+        module.train()
+        module.zero_grad(set_to_none=True)
+        with torch.enable_grad(), eager():
+            seed_forward(device, derive_seed(seed, STREAM_MOVED))
+            inputs: tuple[torch.Tensor, ...] = (z.to(device, latent_dtype(module)),)
+            inputs += () if y is None else (y.to(device),)
+            out = samples_of(module(*inputs))
+            weights = torch.randn(out.shape, generator=local_generator(seed, STREAM_MOVED))
+            (out.float() * weights.to(out.device)).sum().backward()
+    except Exception:
+        return None
+    after = cpu_state(module)
+    moved = {
+        canonical_key(k)
+        for k, p in params.items()
+        if p.requires_grad and p.grad is not None and bool((p.grad != 0).any())
+    }
+    params_keys = {canonical_key(k) for k in params}
+    moved |= {
+        k
+        for k in after
+        if k not in params_keys and k in before and not same_tensor(before[k], after[k])
+    }
+    return moved
+
+
+def judge_never_trained(
+    ctx: Context, probe: nn.Module | None, z: torch.Tensor, y: torch.Tensor | None, seed: int
+) -> None:
+    """A bare generator whose round trip is exact but which never left its initialisation:
+    every tensor that the factory initialises to one fixed value and that a training step
+    moves (:func:`moved_by_a_step`, on ``probe``, a fresh instance) holds that value
+    exactly. A run's generator is judged on its exact initial state instead
+    (:func:`judge_exact_init`).
+
+    It needs a factory that initialises at random (two fresh instances differing in some
+    tensor; a factory that copies one module, or seeds itself, tells no initial value from
+    a trained one) and at least one such tensor (a normalisation layer's weight or bias, its
+    running statistics, a bias initialised to zero): a generator of random-initialised
+    layers alone gets no verdict here."""
+    __tracebackhide__ = True
+    if ctx.subject.initial_state is not None or len(ctx.fresh) < 2 or probe is None:
+        return
+    a, b = ctx.fresh
+    shared = [k for k in ctx.trained if k in a and k in b]
+    fixed_init = [k for k in shared if same_tensor(a[k], b[k])]
+    # Every tensor alike in both, or none of the fixed ones still at its value: no verdict.
+    if len(fixed_init) == len(shared) or not all(
+        same_tensor(ctx.trained[k], a[k]) for k in fixed_init
+    ):
+        return
+    moved = moved_by_a_step(probe, z, y, seed)
+    fixed = [k for k in fixed_init if moved is not None and k in moved]
+    if not fixed:
+        return
+    n = len(fixed)
+    raise fail(
+        "checkpoint-not-trained",
+        "The round trip is exact, but the generator it carries was never trained: every "
+        f"tensor that the factory sets to a fixed value and a training step moves ({n}: "
+        f"{names(fixed)}) still holds that value exactly.",
+        [("tensors a step moves, at their fixed initial values", f"{n} of {n}", "fewer")],
+        {"at_fixed_init": fixed},
+        detail="Saving and loading work; the generator checked never took a training step "
+        "(a BatchNorm's batch count still 0, a normalisation weight still exactly 1). A "
+        "copy taken before training and never updated (an EMA or 'best' copy whose update "
+        "is never called) is saved in place of the trained generator, or the generator "
+        "checked is not the one training updated.",
+    )

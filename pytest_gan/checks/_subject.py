@@ -33,6 +33,8 @@ _STREAM_LATENT = 11
 
 
 _STREAM_FORWARD = 12
+#: ... and of the step a fresh instance takes to tell which tensors training moves.
+STREAM_MOVED = 13
 
 
 _SAME_MODULE = (
@@ -307,7 +309,7 @@ def latents(subject: Subject, n: int, seed: int) -> tuple[torch.Tensor, torch.Te
     return z, y
 
 
-def _seed_forward(device: torch.device, seed: int) -> None:
+def seed_forward(device: torch.device, seed: int) -> None:
     # torch.manual_seed would also queue a seed for CUDA devices not yet initialised,
     # which would replace the caller's own queued seed once CUDA starts.
     torch.default_generator.manual_seed(seed)
@@ -326,7 +328,7 @@ def forward(module: nn.Module, z: torch.Tensor, y: torch.Tensor | None, seed: in
     z = z.to(device, latent_dtype(module))
     inputs = (z,) if y is None else (z, y.to(device))
     with eval_modes(module), preserved_state(module):
-        _seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
+        seed_forward(device, derive_seed(seed, _STREAM_FORWARD))
         out = samples_of(module(*inputs))
     return out.detach().to("cpu", torch.float64)
 

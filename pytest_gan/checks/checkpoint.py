@@ -33,6 +33,7 @@ from pytest_gan.checks._checkpoint_diagnosis import (
     Init,
     find_inits,
     judge_exact_init,
+    judge_never_trained,
     names,
     prefixed,
     untrained_verdict,
@@ -106,10 +107,14 @@ def assert_checkpoint_roundtrip(
     ``load_state_dict(torch.load(path, weights_only=True, map_location=device),
     strict=True)``. ``reference`` is a freshly initialised generator (or its factory): a
     checkpoint equal to it, or nearer to its outputs than to the trained generator's, holds
-    an initialisation. ``latent_dim`` (the shape of one z) and ``num_classes`` (for
-    ``G(z, y)``) default to the run's spec, else to the generator's attributes of those
-    names; a bare generator's latent shape is otherwise inferred from its first layer
-    (``infer_latent_shape``), and ``latent_dim=`` is asked for only when that fails.
+    an initialisation. A bare generator whose round trip is exact fails too when every
+    tensor that the factory's instances set to one fixed value and that a training step
+    moves (a normalisation's weight and bias, BatchNorm's statistics) still holds it: it
+    never took a step (``_checkpoint_diagnosis.judge_never_trained``). ``latent_dim``
+    (the shape of one z) and ``num_classes`` (for ``G(z, y)``) default to the run's spec,
+    else to the generator's attributes of those names; a bare generator's latent shape is
+    otherwise inferred from its first layer (``infer_latent_shape``), and ``latent_dim=``
+    is asked for only when that fails.
     ``device`` is where the reloaded generator is expected (default: the trained
     generator's device). ``samples`` z are drawn from ``seed``.
 
@@ -201,6 +206,9 @@ def _roundtrip(
         ) from exc
     inits = find_inits(subject, reference, z, y, seed)
     _judge(ctx, module, reloaded, trained_out, reloaded_out, inits)
+    # A faithful round trip of a bare generator: was it ever trained? A fresh instance,
+    # not used again, takes the step that tells which tensors training moves.
+    judge_never_trained(ctx, fresh[-1] if fresh else None, z, y, seed)
 
 
 def _raised(what: str, exc: Exception) -> GANAssertionError:
