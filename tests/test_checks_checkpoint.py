@@ -358,7 +358,7 @@ def test_a_copy_never_updated_is_caught_by_its_fixed_initial_values(norm: str, s
         lambda: assert_checkpoint_roundtrip(copied, factory, latent_dim=LATENT),
         lambda: assert_checkpoint_roundtrip(copied, factory, reference=factory, latent_dim=LATENT),
     ):
-        with pytest.raises(GANAssertionError, match="never trained") as caught:
+        with pytest.raises(GANAssertionError, match="never took a training step") as caught:
             call()
         assert caught.value.pitfall == "checkpoint-not-trained"
         fixed = caught.value.evidence["at_fixed_init"]
@@ -412,6 +412,146 @@ def test_a_copy_never_updated_gets_no_verdict_where_no_initial_value_is_known() 
     assert_checkpoint_roundtrip(g, functools.partial(NormGenerator, "none"), latent_dim=LATENT)
     module = NormGenerator("batch")
     assert_checkpoint_roundtrip(copy.deepcopy(module), module, latent_dim=LATENT)
+
+
+class _Sequential(nn.Module):
+    """``nn.Sequential`` of ``layers`` as a generator (a class, so ``factory`` can build it)."""
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__()
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(z)
+        return out
+
+
+def _adam_steps(g: nn.Module, steps: int, params: Any = None, dtype: Any = torch.float32) -> None:
+    gen = torch.Generator().manual_seed(2)
+    trainable = [p for p in g.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params if params is not None else trainable, lr=2e-4)
+    for _ in range(steps):
+        opt.zero_grad()
+        g(torch.randn(32, LATENT, generator=gen).to(dtype)).float().square().mean().backward()
+        opt.step()
+
+
+def _bf16_rms() -> nn.Module:
+    return _Sequential(nn.Linear(LATENT, 16), nn.RMSNorm(16), nn.ReLU(), nn.Linear(16, 2)).to(
+        torch.bfloat16
+    )
+
+
+def _bn_without_affine() -> nn.Module:
+    return _Sequential(
+        nn.Linear(LATENT, 16), nn.BatchNorm1d(16, affine=False), nn.ReLU(), nn.Linear(16, 2)
+    )
+
+
+_PRETRAINED = _Sequential(nn.Linear(LATENT, 16), nn.BatchNorm1d(16))
+_PRETRAINED.net[1].running_var.fill_(0.5)  # as if loaded from another training
+_PRETRAINED.net[1].num_batches_tracked.fill_(1000)
+
+
+def _with_pretrained_encoder() -> nn.Module:
+    encoder = copy.deepcopy(_PRETRAINED).requires_grad_(False).eval()
+    return _Sequential(encoder, nn.ReLU(), nn.Linear(16, 2))
+
+
+@pytest.mark.parametrize(
+    "case", ["bf16 RMSNorm", "eval-mode BatchNorm without affine", "frozen later", "pretrained"]
+)
+def test_a_trained_generator_whose_fixed_values_stayed_is_not_called_untrained(case: str) -> None:
+    # Each trains for real, yet keeps every tensor set to zeros or ones where it was: a
+    # half-precision update of a weight of 1 rounds away; a BatchNorm without affine
+    # parameters, trained in eval mode, has only buffers, which never move; a norm frozen by
+    # the script after construction; a pretrained part the factory loads and freezes.
+    torch.manual_seed(0)
+    factory: Any
+    if case == "bf16 RMSNorm":
+        factory = _bf16_rms
+        g = factory()
+        _adam_steps(g, 200, dtype=torch.bfloat16)
+        assert bool((g.net[1].weight == 1).all())  # rounded away, the premise of the case
+    elif case == "eval-mode BatchNorm without affine":
+        factory = _bn_without_affine
+        g = factory().eval()
+        _adam_steps(g, 20)
+    elif case == "frozen later":
+        factory = functools.partial(NormGenerator, "layer")
+        g = factory()
+        g.net[1].requires_grad_(False)
+        _adam_steps(g, 20)
+    else:
+        factory = _with_pretrained_encoder
+        g = factory()
+        _adam_steps(g, 20)
+    assert_checkpoint_roundtrip(g, factory, reference=factory, latent_dim=LATENT)
+
+
+def test_a_generator_whose_optimizer_left_its_norm_out_is_told_where_to_look() -> None:
+    g = NormGenerator("layer")
+    _adam_steps(g, 20, params=[g.net[0].weight, g.net[0].bias, g.net[3].weight, g.net[3].bias])
+    with pytest.raises(GANAssertionError, match="assert_optimizers_cover") as caught:
+        assert_checkpoint_roundtrip(g, functools.partial(NormGenerator, "layer"), latent_dim=LATENT)
+    assert caught.value.evidence["at_fixed_init"] == ["net.1.weight", "net.1.bias"]
+
+
+class SparseCondG(nn.Module):
+    """G(z, y) with a sparse label embedding: its gradient is a sparse tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(3, LATENT, sparse=True)
+        self.net = nn.Sequential(nn.Linear(LATENT, 16), nn.LayerNorm(16), nn.Linear(16, 2))
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(z + self.embed(y))
+        return out
+
+
+def test_a_generator_with_sparse_gradients_is_judged() -> None:
+    initial = SparseCondG()
+    assert_checkpoint_roundtrip(
+        trained_conditional(copy.deepcopy(initial)), SparseCondG, num_classes=3
+    )
+    with pytest.raises(GANAssertionError) as caught:
+        assert_checkpoint_roundtrip(copy.deepcopy(initial), SparseCondG, num_classes=3)
+    assert caught.value.evidence["at_fixed_init"] == ["net.1.weight", "net.1.bias"]
+
+
+def trained_conditional(g: nn.Module) -> nn.Module:
+    gen = torch.Generator().manual_seed(3)
+    opt = torch.optim.SGD(g.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        z, y = torch.randn(32, LATENT, generator=gen), torch.randint(0, 3, (32,), generator=gen)
+        g(z, y).square().mean().backward()
+        opt.step()
+    return g
+
+
+def test_the_step_that_tells_what_moves_leaves_the_callers_modules_alone() -> None:
+    # A factory that builds each generator around one shared encoder: the step is taken on
+    # a copy, so the caller's pending gradients and running statistics stay as they were.
+    encoder = nn.Sequential(nn.Linear(LATENT, 16), nn.BatchNorm1d(16))
+    g = _Sequential(encoder, nn.ReLU(), nn.Linear(16, 2))
+    g(torch.randn(4, LATENT)).sum().backward()
+    grad, count = encoder[0].weight.grad.clone(), encoder[1].num_batches_tracked.clone()
+    stats = encoder[1].running_mean.clone()
+    with pytest.raises(GANAssertionError):  # no optimizer step yet: it never trained
+        assert_checkpoint_roundtrip(
+            g, lambda: _Sequential(encoder, nn.ReLU(), nn.Linear(16, 2)), latent_dim=LATENT
+        )
+    assert encoder[0].weight.grad is not None and torch.equal(encoder[0].weight.grad, grad)
+    assert torch.equal(encoder[1].num_batches_tracked, count)
+    assert torch.equal(encoder[1].running_mean, stats)
+
+
+def test_one_sample_still_tells_a_copy_with_batchnorm() -> None:
+    factory = functools.partial(NormGenerator, "batch")
+    with pytest.raises(GANAssertionError, match="never took a training step"):
+        assert_checkpoint_roundtrip(factory(), factory, samples=1, latent_dim=LATENT)
 
 
 def test_a_run_whose_generator_never_trained_carries_its_initialisation() -> None:

@@ -11,6 +11,7 @@ raises the verdict.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from pytest_gan.checks._checkpoint_file import (
     CheckpointFile,
     canonical_key,
     cpu_state,
+    parameter_keys,
     same_tensor,
 )
 from pytest_gan.checks._subject import (
@@ -29,6 +31,7 @@ from pytest_gan.checks._subject import (
     Subject,
     device_of,
     forward,
+    latents,
     output_gap,
     seed_forward,
 )
@@ -293,7 +296,6 @@ def moved_by_a_step(
     running statistics and batch count). None when the module cannot be run so."""
     device = device_of(module) or torch.device("cpu")
     before = cpu_state(module)
-    params = dict(module.named_parameters())
     try:
         module.train()
         module.zero_grad(set_to_none=True)
@@ -304,63 +306,88 @@ def moved_by_a_step(
             out = samples_of(module(*inputs))
             weights = torch.randn(out.shape, generator=local_generator(seed, STREAM_MOVED))
             (out.float() * weights.to(out.device)).sum().backward()
+        moved = {canonical_key(k) for k, p in module.named_parameters() if _has_gradient(p)}
     except Exception:
         return None
     after = cpu_state(module)
-    moved = {
-        canonical_key(k)
-        for k, p in params.items()
-        if p.requires_grad and p.grad is not None and bool((p.grad != 0).any())
+    params = parameter_keys(module)
+    return moved | {
+        k for k in after if k not in params and k in before and not same_tensor(before[k], after[k])
     }
-    params_keys = {canonical_key(k) for k in params}
-    moved |= {
-        k
-        for k in after
-        if k not in params_keys and k in before and not same_tensor(before[k], after[k])
-    }
-    return moved
 
 
-def judge_never_trained(
-    ctx: Context, probe: nn.Module | None, z: torch.Tensor, y: torch.Tensor | None, seed: int
-) -> None:
+def _has_gradient(p: torch.Tensor) -> bool:
+    grad = p.grad
+    if grad is None:
+        return False
+    if grad.is_sparse:
+        grad = grad.coalesce().values()
+    return bool((grad != 0).any())
+
+
+def _zeros_or_ones(t: torch.Tensor) -> bool:
+    """A tensor of zeros, or of ones: the values layers set by construction (a
+    normalisation's weight and bias, BatchNorm's running statistics and batch count, a
+    bias initialised to zero), never the values of a loaded, pretrained part."""
+    return t.numel() > 0 and (bool((t == 0).all()) or bool((t == 1).all()))
+
+
+def judge_never_trained(ctx: Context, probe: nn.Module | None, samples: int, seed: int) -> None:
     """A bare generator whose round trip is exact but which never left its initialisation:
-    every tensor that the factory initialises to one fixed value and that a training step
-    moves (:func:`moved_by_a_step`, on ``probe``, a fresh instance) holds that value
-    exactly. A run's generator is judged on its exact initial state instead
-    (:func:`judge_exact_init`).
+    every tensor that the factory's instances set to zeros or ones and that a training step
+    moves (:func:`moved_by_a_step`, on a copy of ``probe``, a fresh instance, on the
+    generator's device) holds that value exactly, among them at least one parameter the
+    generator trains (``requires_grad``, read from the generator checked) in single
+    precision or wider (a half-precision update of a weight of 1 can round away). A run's
+    generator is judged on its exact initial state instead (:func:`judge_exact_init`).
 
-    It needs a factory that initialises at random (two fresh instances differing in some
-    tensor; a factory that copies one module, or seeds itself, tells no initial value from
-    a trained one) and at least one such tensor (a normalisation layer's weight or bias, its
-    running statistics, a bias initialised to zero): a generator of random-initialised
-    layers alone gets no verdict here."""
+    No verdict where the factory's instances are all alike (a factory that copies one
+    module, or seeds itself, tells no initial value from a trained one), or where no such
+    tensor exists (random-initialised layers alone, BatchNorm without affine parameters,
+    a frozen or pretrained part)."""
     __tracebackhide__ = True
     if ctx.subject.initial_state is not None or len(ctx.fresh) < 2 or probe is None:
         return
     a, b = ctx.fresh
     shared = [k for k in ctx.trained if k in a and k in b]
-    fixed_init = [k for k in shared if same_tensor(a[k], b[k])]
-    # Every tensor alike in both, or none of the fixed ones still at its value: no verdict.
-    if len(fixed_init) == len(shared) or not all(
-        same_tensor(ctx.trained[k], a[k]) for k in fixed_init
-    ):
+    alike = [k for k in shared if same_tensor(a[k], b[k])]
+    fixed_init = [k for k in alike if _zeros_or_ones(a[k])]
+    # Instances all alike, nothing set to zeros or ones, or some of it moved: no verdict.
+    if len(alike) == len(shared) or not fixed_init:
         return
-    moved = moved_by_a_step(probe, z, y, seed)
-    fixed = [k for k in fixed_init if moved is not None and k in moved]
-    if not fixed:
+    if not all(same_tensor(ctx.trained[k], a[k]) for k in fixed_init):
+        return
+    trained_params = {
+        canonical_key(k)
+        for k, p in ctx.subject.generator.named_parameters()
+        if p.requires_grad and p.is_floating_point() and p.element_size() >= 4
+    }
+    if not trained_params & set(fixed_init):
+        return
+    try:
+        probe = copy.deepcopy(probe)  # a part shared with the caller's modules stays theirs
+        if ctx.subject.device is not None:
+            probe = probe.to(ctx.subject.device)
+    except Exception:
+        return
+    z, y = latents(ctx.subject, max(samples, 2), seed)  # BatchNorm needs two in a batch
+    moved = moved_by_a_step(probe, z, y, seed) or set()
+    fixed = [k for k in fixed_init if k in moved and (k in trained_params or k not in ctx.params)]
+    if not trained_params & set(fixed):
         return
     n = len(fixed)
     raise fail(
         "checkpoint-not-trained",
-        "The round trip is exact, but the generator it carries was never trained: every "
-        f"tensor that the factory sets to a fixed value and a training step moves ({n}: "
+        "The round trip is exact, but the generator it carries never took a training step: "
+        f"every tensor that the factory sets to zeros or ones and that a step moves ({n}: "
         f"{names(fixed)}) still holds that value exactly.",
         [("tensors a step moves, at their fixed initial values", f"{n} of {n}", "fewer")],
         {"at_fixed_init": fixed},
-        detail="Saving and loading work; the generator checked never took a training step "
-        "(a BatchNorm's batch count still 0, a normalisation weight still exactly 1). A "
-        "copy taken before training and never updated (an EMA or 'best' copy whose update "
-        "is never called) is saved in place of the trained generator, or the generator "
-        "checked is not the one training updated.",
+        detail="Saving and loading work; the generator checked kept its initial values "
+        "where training changes them first (a BatchNorm's batch count still 0, a "
+        "normalisation weight still exactly 1). A copy taken before training and never "
+        "updated (an EMA or 'best' copy whose update is never called) is saved in place of "
+        "the trained generator, or the generator checked is not the one training updated. "
+        "If it did train, its optimizer leaves these tensors out: see "
+        "assert_optimizers_cover.",
     )

@@ -108,9 +108,10 @@ def assert_checkpoint_roundtrip(
     strict=True)``. ``reference`` is a freshly initialised generator (or its factory): a
     checkpoint equal to it, or nearer to its outputs than to the trained generator's, holds
     an initialisation. A bare generator whose round trip is exact fails too when every
-    tensor that the factory's instances set to one fixed value and that a training step
-    moves (a normalisation's weight and bias, BatchNorm's statistics) still holds it: it
-    never took a step (``_checkpoint_diagnosis.judge_never_trained``). ``latent_dim``
+    tensor that the factory's instances set to zeros or ones and that a training step
+    moves (a normalisation's weight and bias, BatchNorm's statistics), among them a
+    parameter it trains, still holds that value: it never took a step
+    (``_checkpoint_diagnosis.judge_never_trained``). ``latent_dim``
     (the shape of one z) and ``num_classes`` (for ``G(z, y)``) default to the run's spec,
     else to the generator's attributes of those names; a bare generator's latent shape is
     otherwise inferred from its first layer (``infer_latent_shape``), and ``latent_dim=``
@@ -208,7 +209,7 @@ def _roundtrip(
     _judge(ctx, module, reloaded, trained_out, reloaded_out, inits)
     # A faithful round trip of a bare generator: was it ever trained? A fresh instance,
     # not used again, takes the step that tells which tensors training moves.
-    judge_never_trained(ctx, fresh[-1] if fresh else None, z, y, seed)
+    judge_never_trained(ctx, fresh[-1] if fresh else None, samples, seed)
 
 
 def _raised(what: str, exc: Exception) -> GANAssertionError:
