@@ -74,14 +74,6 @@ MAX_WEAK_AUC = 0.25
 #: kernel settings; calibration: docs/benchmarks.md "Calibration notes".
 MIN_FOOLED_BELIEF = 0.55
 
-#: ... *and* D moves more slowly than G: D's pace over G's (``paces``) at most this, where
-#: it can be read (two readings or more). A D moving as fast as G, or faster, that G fools
-#: for a while is in a passing dip of the game, not too weak to teach G. Why here: the
-#: geometric mean of the healthy least where the AUC rule reads (0.518, blob MLP GANs; an
-#: outside DRAGAN at 2.06) and the weak-D most it must catch (0.210, a weak D at 800 steps),
-#: 1.57x from each; calibration: docs/benchmarks.md "Calibration notes".
-MAX_FOOLED_PACE = 0.33
-
 # A Wasserstein critic's scores are no classifier's: it ranks G's samples above the data for
 # long stretches of healthy runs (AUC down to 0.01 on ring-wgan-gp), so a low AUC alone says
 # nothing of it, and it is never judged as overpowering (``score_kind``: the ``wgan-gp``
@@ -180,9 +172,7 @@ def assert_losses_balanced(run: GANRun) -> None:
     pitfall ``discriminator-too-weak`` when G fools D (AUC <= ``MAX_WEAK_AUC``: D ranks the
     fakes as more real than the real samples, *and* its mean probability that a fake is
     real is at least ``MIN_FOOLED_BELIEF``: G is winning, not sitting at an equilibrium
-    where D gives its samples even odds; *and*, where it can be read, D's pace over G's
-    is at most ``MAX_FOOLED_PACE``: a D moving as fast as G that G fools for a while is
-    in a dip of the game). Both verdicts need D's outputs to read as
+    where D gives its samples even odds). Both verdicts need D's outputs to read as
     probabilities or logits (not a hinge D's scores, whose weakness the pace shows). A D
     trained on a least-squares loss (``least_squares``: LSGAN) is never overpowering by its
     certainty: G's least-squares loss keeps its gradient where D is certain.
@@ -285,36 +275,20 @@ def _judge_balance(run: GANRun) -> None:
             ],
             {**evidence, "progress": progress},
         )
-    lag = _fooled_pace(run)
-    if auc <= MAX_WEAK_AUC and belief >= MIN_FOOLED_BELIEF and not lag > MAX_FOOLED_PACE:
-        pace_words = (
-            "" if math.isnan(lag) else f", while its optimizer moves it at {lag:.2g} of G's pace"
-        )
+    if auc <= MAX_WEAK_AUC and belief >= MIN_FOOLED_BELIEF:
         raise fail(
             "discriminator-too-weak",
             f"G fools D over {window}: D ranks G's samples as more real than the real "
             f"ones (AUC {auc:.2f}, chance 0.5) and gives a fake a {belief:.0%} chance of "
-            f"being real{pace_words}, so it no longer teaches G anything.",
+            "being real, so it no longer teaches G anything.",
             [
                 ("D's AUC, real vs fake (median)", auc, f"> {MAX_WEAK_AUC:g} (chance 0.5)"),
                 ("D's belief a fake is real (median)", belief, f"< {MIN_FOOLED_BELIEF:g}"),
-                (
-                    "D's pace / G's",
-                    lag if math.isfinite(lag) else "- (not read)",
-                    f"> {MAX_FOOLED_PACE:g}",
-                ),
                 *losses,
             ],
-            {**evidence, "pace_ratio": lag},
+            evidence,
         )
     _judge_pace(run, kind)
-
-
-def _fooled_pace(run: GANRun) -> float:
-    """D's pace over G's (``paces``), or NaN where it cannot be read (fewer than two
-    readings, or G not moving): the AUC rule then decides without it, as before."""
-    d_pace, g_pace, readings = paces(run)
-    return d_pace / g_pace if readings >= 2 and g_pace > 0 else math.nan
 
 
 def _unread(progress: float) -> str:
