@@ -364,8 +364,16 @@ def test_a_copy_never_updated_is_caught_by_its_fixed_initial_values(norm: str, s
         fixed = caught.value.evidence["at_fixed_init"]
         assert "net.1.weight" in fixed and "net.1.bias" in fixed
         assert ("net.1.num_batches_tracked" in fixed) == (norm == "batch")
-    # One optimizer step moves them: the generator that took it passes.
+    # An EMA copy is often frozen whole (requires_grad_(False)): still told.
+    frozen = copy.deepcopy(initial).requires_grad_(False)
+    with pytest.raises(GANAssertionError, match="never took a training step"):
+        assert_checkpoint_roundtrip(frozen, factory, latent_dim=LATENT)
+    # One optimizer step moves them: the generator that took it passes, frozen whole
+    # afterwards (made ready for inference) or not.
     stepped = trained(copy.deepcopy(initial), steps=1)
+    assert_checkpoint_roundtrip(
+        copy.deepcopy(stepped).requires_grad_(False), factory, latent_dim=LATENT
+    )
     assert_checkpoint_roundtrip(stepped, factory, reference=factory, latent_dim=LATENT)
     # So does a generator trained in eval mode, whose running statistics never moved.
     frozen_stats = copy.deepcopy(initial).eval()

@@ -337,9 +337,10 @@ def judge_never_trained(ctx: Context, probe: nn.Module | None, samples: int, see
     every tensor that the factory's instances set to zeros or ones and that a training step
     moves (:func:`moved_by_a_step`, on a copy of ``probe``, a fresh instance, on the
     generator's device) holds that value exactly, among them at least one parameter the
-    generator trains (``requires_grad``, read from the generator checked) in single
-    precision or wider (a half-precision update of a weight of 1 can round away). A run's
-    generator is judged on its exact initial state instead (:func:`judge_exact_init`).
+    generator trains (``requires_grad``, read from the generator checked unless it is
+    frozen whole) in single precision or wider (a half-precision update of a weight of 1
+    can round away). A run's generator is judged on its exact initial state instead
+    (:func:`judge_exact_init`).
 
     No verdict where the factory's instances are all alike (a factory that copies one
     module, or seeds itself, tells no initial value from a trained one), or where no such
@@ -357,10 +358,14 @@ def judge_never_trained(ctx: Context, probe: nn.Module | None, samples: int, see
         return
     if not all(same_tensor(ctx.trained[k], a[k]) for k in fixed_init):
         return
+    # A generator frozen whole (an EMA copy, a module made ready for inference) says
+    # nothing by its flags of which parameters trained; one frozen in part does.
+    named = list(ctx.subject.generator.named_parameters())
+    whole = not any(p.requires_grad for _, p in named)
     trained_params = {
         canonical_key(k)
-        for k, p in ctx.subject.generator.named_parameters()
-        if p.requires_grad and p.is_floating_point() and p.element_size() >= 4
+        for k, p in named
+        if (p.requires_grad or whole) and p.is_floating_point() and p.element_size() >= 4
     }
     if not trained_params & set(fixed_init):
         return
