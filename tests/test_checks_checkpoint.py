@@ -135,14 +135,27 @@ class BNGenerator(nn.Module):
         return out
 
 
-def trained(module: nn.Module, steps: int = 5) -> nn.Module:
-    """``module`` with its parameters and buffers moved as training would move them."""
+def trained(
+    module: nn.Module,
+    steps: int = 5,
+    *,
+    adam: bool = False,
+    params: list[nn.Parameter] | None = None,
+    dtype: torch.dtype = torch.float32,
+    classes: int | None = None,
+) -> nn.Module:
+    """``module`` with its parameters and buffers moved as training would move them, in
+    the mode it is in: SGD at 0.1 (or Adam at 2e-4) over ``params`` (default: every
+    parameter that requires grad), z in ``dtype``, labels for ``G(z, y)`` with
+    ``classes``."""
     gen = torch.Generator().manual_seed(1)
-    opt = torch.optim.SGD(module.parameters(), lr=0.1)
-    module.train()
+    chosen = params if params is not None else [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(chosen, lr=2e-4) if adam else torch.optim.SGD(chosen, lr=0.1)
     for _ in range(steps):
         opt.zero_grad()
-        module(torch.randn(32, LATENT, generator=gen)).square().mean().backward()
+        z = torch.randn(32, LATENT, generator=gen).to(dtype)
+        y = None if classes is None else torch.randint(0, classes, (32,), generator=gen)
+        module(*((z,) if y is None else (z, y))).float().square().mean().backward()
         opt.step()
     return module
 
@@ -375,12 +388,9 @@ def test_a_copy_never_updated_is_caught_by_its_fixed_initial_values(norm: str, s
         copy.deepcopy(stepped).requires_grad_(False), factory, latent_dim=LATENT
     )
     assert_checkpoint_roundtrip(stepped, factory, reference=factory, latent_dim=LATENT)
-    # So does a generator trained in eval mode, whose running statistics never moved.
-    frozen_stats = copy.deepcopy(initial).eval()
-    opt = torch.optim.SGD(frozen_stats.parameters(), lr=0.01)
-    frozen_stats(torch.randn(32, LATENT)).square().mean().backward()
-    opt.step()
-    assert_checkpoint_roundtrip(frozen_stats, factory, latent_dim=LATENT)
+    # So does one step in eval mode (BatchNorm's statistics stay; its weight moves).
+    eval_step = trained(copy.deepcopy(initial).eval(), steps=1)
+    assert_checkpoint_roundtrip(eval_step, factory, latent_dim=LATENT)
 
 
 class FrozenNorm(nn.Module):
@@ -434,16 +444,6 @@ class _Sequential(nn.Module):
         return out
 
 
-def _adam_steps(g: nn.Module, steps: int, params: Any = None, dtype: Any = torch.float32) -> None:
-    gen = torch.Generator().manual_seed(2)
-    trainable = [p for p in g.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params if params is not None else trainable, lr=2e-4)
-    for _ in range(steps):
-        opt.zero_grad()
-        g(torch.randn(32, LATENT, generator=gen).to(dtype)).float().square().mean().backward()
-        opt.step()
-
-
 def _bf16_rms() -> nn.Module:
     return _Sequential(nn.Linear(LATENT, 16), nn.RMSNorm(16), nn.ReLU(), nn.Linear(16, 2)).to(
         torch.bfloat16
@@ -479,27 +479,29 @@ def test_a_trained_generator_whose_fixed_values_stayed_is_not_called_untrained(c
     if case == "bf16 RMSNorm":
         factory = _bf16_rms
         g = factory()
-        _adam_steps(g, 200, dtype=torch.bfloat16)
+        trained(g, 200, adam=True, dtype=torch.bfloat16)
         assert bool((g.net[1].weight == 1).all())  # rounded away, the premise of the case
     elif case == "eval-mode BatchNorm without affine":
         factory = _bn_without_affine
         g = factory().eval()
-        _adam_steps(g, 20)
+        trained(g, 20, adam=True)
     elif case == "frozen later":
         factory = functools.partial(NormGenerator, "layer")
         g = factory()
         g.net[1].requires_grad_(False)
-        _adam_steps(g, 20)
+        trained(g, 20, adam=True)
     else:
         factory = _with_pretrained_encoder
         g = factory()
-        _adam_steps(g, 20)
+        trained(g, 20, adam=True)
     assert_checkpoint_roundtrip(g, factory, reference=factory, latent_dim=LATENT)
 
 
 def test_a_generator_whose_optimizer_left_its_norm_out_is_told_where_to_look() -> None:
     g = NormGenerator("layer")
-    _adam_steps(g, 20, params=[g.net[0].weight, g.net[0].bias, g.net[3].weight, g.net[3].bias])
+    trained(
+        g, 20, adam=True, params=[g.net[0].weight, g.net[0].bias, g.net[3].weight, g.net[3].bias]
+    )
     with pytest.raises(GANAssertionError, match="assert_optimizers_cover") as caught:
         assert_checkpoint_roundtrip(g, functools.partial(NormGenerator, "layer"), latent_dim=LATENT)
     assert caught.value.evidence["at_fixed_init"] == ["net.1.weight", "net.1.bias"]
@@ -521,22 +523,11 @@ class SparseCondG(nn.Module):
 def test_a_generator_with_sparse_gradients_is_judged() -> None:
     initial = SparseCondG()
     assert_checkpoint_roundtrip(
-        trained_conditional(copy.deepcopy(initial)), SparseCondG, num_classes=3
+        trained(copy.deepcopy(initial), 3, classes=3), SparseCondG, num_classes=3
     )
     with pytest.raises(GANAssertionError) as caught:
         assert_checkpoint_roundtrip(copy.deepcopy(initial), SparseCondG, num_classes=3)
     assert caught.value.evidence["at_fixed_init"] == ["net.1.weight", "net.1.bias"]
-
-
-def trained_conditional(g: nn.Module) -> nn.Module:
-    gen = torch.Generator().manual_seed(3)
-    opt = torch.optim.SGD(g.parameters(), lr=0.1)
-    for _ in range(3):
-        opt.zero_grad()
-        z, y = torch.randn(32, LATENT, generator=gen), torch.randint(0, 3, (32,), generator=gen)
-        g(z, y).square().mean().backward()
-        opt.step()
-    return g
 
 
 def test_the_step_that_tells_what_moves_leaves_the_callers_modules_alone() -> None:
@@ -920,14 +911,7 @@ class OneHotCondG(nn.Module):
 def test_a_conditional_generators_latent_shape_is_its_first_layer_less_the_label(
     embedding: int | None,
 ) -> None:
-    g = OneHotCondG(embedding)
-    gen = torch.Generator().manual_seed(1)
-    opt = torch.optim.SGD(g.parameters(), lr=0.1)
-    for _ in range(5):  # moved as training would move it
-        opt.zero_grad()
-        z, y = torch.randn(32, LATENT, generator=gen), torch.randint(0, 3, (32,), generator=gen)
-        g(z, y).square().mean().backward()
-        opt.step()
+    g = trained(OneHotCondG(embedding), classes=3)
     assert infer_latent_shape(g, num_classes=3) == (LATENT,)
     factory = functools.partial(OneHotCondG, embedding)
     assert_checkpoint_roundtrip(g, factory, num_classes=3)
