@@ -14,8 +14,9 @@ STEPS = 200
 #: The steps at which the balance verdict's thresholds were measured (the default
 #: ``STEPS``). A run asked for fewer that fails it is trained on, where it may be, to at
 #: least this many before that verdict is taken (``pytest_gan.deciding.FLOORED``).
-#: Why here: healthy zoo GANs fail balance at 30-50 steps (scenes-dcgan, 2 of 3 seeds) and
-#: pass from 100; calibration: docs/benchmarks.md "Calibration notes".
+#: Why here: below it healthy GANs failed balance (scenes-dcgan at 30-60 steps under the first
+#: belief limit; a watched loop at 40) and passed from 100; calibration: docs/benchmarks.md
+#: "Calibration notes".
 CALIBRATED_STEPS = 200
 
 #: A run whose statistical verdict may only be premature is trained on, its steps doubled,

@@ -203,10 +203,10 @@ FIRST_STEPS: tuple[Callable[[GANRun], None], ...] = (
 #: Of :data:`FIRST_STEPS`, the checks whose thresholds hold only from
 #: ``_defaults.CALIBRATED_STEPS`` on: a run asked for fewer steps that fails one is trained
 #: on (it waits, as :data:`SETTLED` do) to at least that many, and its verdict is taken at
-#: the first steps at or past them. A healthy GAN's D can be fooled in its first 30-50
-#: steps (scenes-dcgan, as a weak D is: docs/benchmarks.md "Runs shorter than the
-#: calibration"). ``assert_generator_learns`` reads its own share of the movement in a
-#: short run and is taken at the first steps asked for.
+#: the first steps at or past them. A healthy GAN's D can be fooled in its first 30-60
+#: steps, or look overpowering at 40 (scenes-dcgan, a watched loop: docs/benchmarks.md
+#: "Runs shorter than the calibration"). ``assert_generator_learns`` reads its own share of
+#: the movement in a short run and is taken at the first steps asked for.
 FLOORED: tuple[Callable[[GANRun], None], ...] = (assert_losses_balanced,)
 
 

@@ -117,15 +117,42 @@ def test_progress_over_run_reads_the_gap_from_the_first_probe() -> None:
     assert math.isnan(balance.progress_over_run(run))
 
 
-# D at 1/100 of G's learning rate: G learns to fool the nearly static D within 20 steps.
+# D at 1/100 of G's learning rate: G learns to fool the nearly static D within 20 steps
+# (AUC 0.000 by step 60); the verdict is D's pace, about 0.03 of G's, which holds whatever
+# D's belief (0.67-0.72 at 60 steps, 0.79-0.84 at 200).
 @pytest.mark.parametrize("seed", range(10))
 def test_the_weak_discriminator_twin_is_caught(seed: int) -> None:
     run = train(case("discriminator-too-weak").spec(), steps=60, seed=seed)
-    with pytest.raises(GANAssertionError, match="G fools D") as caught:
+    with pytest.raises(GANAssertionError) as caught:
         assert_losses_balanced(run)
     assert caught.value.pitfall == "discriminator-too-weak"
-    assert caught.value.evidence["auc"] <= MAX_WEAK_AUC
-    assert caught.value.evidence["fake_belief"] >= MIN_FOOLED_BELIEF  # 0.67-0.72
+    late = balance.late_probes(run)
+    assert finite_median([p.d_auc for p in late]) <= MAX_WEAK_AUC
+    d_pace, g_pace, _ = paces(run)
+    assert d_pace / g_pace <= MAX_WEAK_PACE
+
+
+# DRAGAN on a ring of 8 Gaussians (benchmarks/trial_outside_zoo_4.py), seeds 0-9 at 200
+# steps, native and default kernels alike. With D at 4x G's rate it is healthy, yet seed 0's
+# D ranks G's samples first at steps 140-200 (AUC 0.001) at a belief of 0.576; it ranks the
+# data first again by 400 steps. At the paper's rates (1e-4 for both) G learns nothing, and
+# D, keeping pace with G (0.85-0.94 of it), is fooled at a belief of 0.759-0.844 on 8 seeds.
+def test_a_fooled_d_that_keeps_pace_is_weak_only_when_it_believes_the_fakes() -> None:
+    from benchmarks.trial_outside_zoo_4 import GANS, spec
+
+    healthy = train(spec(GANS["dragan-ring"], "dragan-ring"), steps=200, seed=0)
+    late = balance.late_probes(healthy)
+    assert finite_median([p.d_auc for p in late]) <= MAX_WEAK_AUC  # the case in question
+    assert finite_median([p.d_fake_p for p in late]) < MIN_FOOLED_BELIEF
+    assert_losses_balanced(healthy)
+    for seed in (1, 2):
+        broken = train(spec(GANS["dragan-ring-paper"], "dragan-ring-paper"), steps=200, seed=seed)
+        with pytest.raises(GANAssertionError, match="G fools D") as caught:
+            assert_losses_balanced(broken)
+        assert caught.value.pitfall == "discriminator-too-weak"
+        assert caught.value.evidence["fake_belief"] >= MIN_FOOLED_BELIEF
+        d_pace, g_pace, _ = paces(broken)
+        assert d_pace / g_pace > MAX_WEAK_PACE  # the AUC rule's own catch, not the pace's
 
 
 def fooled_blob_spec(loss: str) -> GANSpec:
@@ -172,14 +199,20 @@ def test_a_d_at_even_odds_that_ranks_g_first_is_not_weak(loss: str) -> None:
     assert fooled >= 2  # the case this test is about happened
 
 
-# The healthy scenes DCGAN's D is fooled over its first 30 steps as a weak D is (AUC
-# 0.05-0.17, belief 0.57-0.61, seeds 0-5, native and default kernels alike), and passes
-# from 100 steps: the thresholds hold at the 200 steps they were measured at
-# (docs/benchmarks.md "Runs shorter than the calibration").
+# The healthy scenes DCGAN's D is fooled over its first 30 steps (AUC 0.05-0.17, belief
+# 0.57-0.61, seeds 0-5, native and default kernels alike), and passes from 100 steps: the
+# thresholds hold at the 200 steps they were measured at (docs/benchmarks.md "Runs shorter
+# than the calibration"). Under the belief limit before 2026-12-06 (0.55) it failed at 30
+# steps as a weak D does; under today's it passes there, so the floor is shown under that
+# limit.
 @pytest.mark.parametrize("seed", [0, 1])
-def test_a_short_runs_balance_failure_is_decided_at_the_calibrated_steps(seed: int) -> None:
+def test_a_short_runs_balance_failure_is_decided_at_the_calibrated_steps(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = case("scenes-dcgan").spec()
     short = train(spec, steps=30, seed=seed, device="cpu")
+    assert_losses_balanced(short)
+    monkeypatch.setattr(balance, "MIN_FOOLED_BELIEF", 0.55)
     with pytest.raises(GANAssertionError) as caught:
         assert_losses_balanced(short)
     assert caught.value.pitfall == "discriminator-too-weak"
