@@ -151,6 +151,9 @@ def test_a_planted_collapse_still_fails_at_the_budget(seed: int) -> None:
     assert caught.value.pitfall == "mode-collapse"
     assert "trained on from 20" in str(caught.value)
     assert "Meanwhile G's samples went from" in str(caught.value)
+    # Stopped by its budget, not by the progress rule: nothing said of the latter.
+    assert not any(e.get("no_progress") for e in run.extensions)
+    assert "not trained further" not in str(caught.value)
 
 
 class _StuckG(nn.Module):
@@ -189,9 +192,13 @@ def test_past_4x_a_run_goes_on_only_while_its_samples_approach_the_data(seed: in
     )
     assert stuck.steps == 40
     assert progress_since(stuck, 20) < MIN_PROGRESS
+    assert stuck.extensions[-1]["no_progress"] is True
     with pytest.raises(pg.GANAssertionError) as caught:
         pg.assert_diverse(stuck)
     assert caught.value.pitfall == "mode-collapse"
+    # The message says why it stopped short of its budget, and what would go further.
+    assert "It was not trained further" in str(caught.value)
+    assert "--gan-steps, or steps=" in str(caught.value)
 
 
 def _with_distances(run: pg.GANRun, distances: dict[int, float], scale: float) -> pg.GANRun:
@@ -318,6 +325,11 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
     assert f"    balance {first}" in verdict_table([*verdicts, balanced])
     learned = Verdict("slow-wgan", "generator-learns", "", "pass", judged_at=200, **judged)  # type: ignore[arg-type]
     assert f"    balance and learning {first}" in verdict_table([*verdicts, balanced, learned])
+    judged["extensions"][-1]["no_progress"] = True  # type: ignore[index]
+    notes = [line for line in verdict_table(verdicts) if "trained on" in line]
+    assert notes[1:] == [
+        "    not trained on further: its samples had stopped coming nearer the data"
+    ]
     judged["extensions"][-1]["stopped"] = ["gradient-accumulation"]  # type: ignore[index]
     notes = [line for line in verdict_table(verdicts) if "trained on" in line]
     assert notes[1:] == ["    not trained on further, as it already fails: gradient-accumulation"]

@@ -696,6 +696,44 @@ def test_an_own_loop_that_ignores_its_steps_is_not_run_again() -> None:
     assert calls == [10, 20] and run.extensions == [] and run.steps == 10
 
 
+class _Boxed(nn.Module):
+    """A generator whose samples stay in a small blob at the origin, inside the ring,
+    whatever its weights: z's first two coordinates / 100 (unbounded, so no activation
+    confines it; its network's output weighs 0). Collapsed, and coming no nearer to the
+    data however long it trains."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return 0.01 * z[:, :2] + 0.0 * self.net(z)
+
+
+def test_an_own_loop_stopped_for_want_of_progress_says_so() -> None:
+    from pytest_gan.deciding import settle_loop
+
+    def loop(steps: int) -> WatchedRun:
+        g, d = _nets()
+        g = _Boxed(g)
+        opt_g, opt_d = _adam(g, d)
+        with pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT) as run:
+            script(g, d, opt_g, opt_d, steps, run)
+        return run
+
+    run = settle_loop(loop, 50, 800)
+    # Its free 4x, then no further: its samples came no nearer the data.
+    assert run.steps == 200 and run.extensions[-1]["no_progress"] is True
+    with pytest.raises(pg.GANAssertionError) as caught:
+        pg.assert_diverse(run)
+    message = str(caught.value)
+    assert "the loop was run again for more steps from 50" in message
+    # The loop run again from the start has no probe at step 50: the one before it.
+    assert run.history.probe_at(50) is None
+    assert "Meanwhile G's samples went from" in message and "(at step 40)" in message
+    assert "It was not trained further" in message
+
+
 def test_held_out_samples_are_shown_to_d_only_when_given() -> None:
     from pytest_gan.checks.overfitting import D_GENERALIZES, held_out
 

@@ -145,15 +145,27 @@ def early_note(run_or_samples: Any) -> str:
             f"Judged at {run.steps} steps: {how} from {run.first_steps} "
             "to decide this verdict, and it still holds."
         )
-        first = run.history.probe_at(run.first_steps)
+        # A loop run again from the start has its probes where its own schedule put them:
+        # the last one at or before the first steps.
+        before = [p for p in run.history.probes if p.step <= run.first_steps]
+        first = run.history.probe_at(run.first_steps) or (before[-1] if before else None)
         last = run.history.probe_at(run.steps)
         if first is not None and last is not None:
             # What the samples did meanwhile, for the reader to weigh: a GAN still
             # approaching the data may only need more steps than the budget gave it.
+            at = "" if first.step == run.first_steps else f" (at step {first.step})"
             note += (
-                f" Meanwhile G's samples went from {first.fake_to_real:.3g} to "
+                f" Meanwhile G's samples went from {first.fake_to_real:.3g}{at} to "
                 f"{last.fake_to_real:.3g} from the nearest real sample (real samples lie "
                 f"{last.real_to_real:.3g} from one another)."
+            )
+        if run.extensions[-1].get("no_progress"):
+            note += (
+                f" It was not trained further: past {_defaults.EXTEND_FACTOR}x its first "
+                "steps a run goes on only while its samples still come nearer the data, "
+                "and these had stopped. A run asked for more steps to begin with "
+                "(--gan-steps, or steps=) goes on freely to "
+                f"{_defaults.EXTEND_FACTOR}x as many."
             )
         return note
     if getattr(run, "watched", False):

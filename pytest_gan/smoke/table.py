@@ -223,6 +223,10 @@ def verdict_table(verdicts: list[Verdict]) -> list[str]:
             stopped = extensions[-1].get("stopped")
             if stopped:
                 lines += _wrapped("    not trained on further, as it already fails:", stopped)
+            elif extensions[-1].get("no_progress"):
+                lines.append(
+                    "    not trained on further: its samples had stopped coming nearer the data"
+                )
         early = next(
             (v.stopped_early for v in verdicts if v.spec == spec and v.stopped_early),
             None,
