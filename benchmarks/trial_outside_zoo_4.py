@@ -4,7 +4,8 @@ ring of 8 Gaussians, written here as a team would write it. It found a false ala
 the GAN is healthy, yet one seed's D is fooled at steps 140-200, at a belief of 0.576, and
 the check called it too weak; at the paper's rates (1e-4 for both) G learns nothing while
 D, keeping pace, is fooled at a belief of 0.76-0.84, and the same verdict is right. Its
-figures place ``MIN_FOOLED_BELIEF``; ``tests/test_checks_balance.py`` trains both.
+figures place ``MIN_FOOLED_BELIEF_FAST_D`` and ``FOOLED_PACE``;
+``tests/test_checks_balance.py`` trains both.
 
     python -m benchmarks.trial_outside_zoo_4 [--seeds 5] [--stops 200 400 800] [--out FILE]
 

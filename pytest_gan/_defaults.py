@@ -14,7 +14,7 @@ STEPS = 200
 #: The steps at which the balance verdict's thresholds were measured (the default
 #: ``STEPS``). A run asked for fewer that fails it is trained on, where it may be, to at
 #: least this many before that verdict is taken (``pytest_gan.deciding.FLOORED``).
-#: Why here: below it healthy GANs failed balance (scenes-dcgan at 30-60 steps under the first
+#: Why here: below it healthy GANs failed balance (scenes-dcgan at 30-60 steps under the single
 #: belief limit; a watched loop at 40) and passed from 100; calibration: docs/benchmarks.md
 #: "Calibration notes".
 CALIBRATED_STEPS = 200

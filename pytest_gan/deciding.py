@@ -315,7 +315,8 @@ def settle(
     samples still approach the data (:func:`still_moving`) and it fails none
     of :data:`CERTAIN` (a run that does is broken whatever its waiting verdicts would
     become: the last extension's ``"stopped"`` names what it fails; one stopped because
-    its samples no longer approach the data has ``"no_progress"``); return it. A run
+    its samples no longer approach the data has ``"no_progress"``, the steps it stopped
+    at); return it. A run
     of fewer than ``_defaults.CALIBRATED_STEPS`` that fails a :data:`FLOORED` check is
     trained on to at least that many, whether or not its samples still approach the data
     (unless it fails a :data:`CERTAIN` check), and that check's verdict is taken there
@@ -338,7 +339,7 @@ def settle(
                 run.extensions[-1]["stopped"] = broken
                 break
             if not still_moving(run) and not below_floor(run.steps, pending):
-                run.extensions[-1]["no_progress"] = True
+                run.extensions[-1]["no_progress"] = run.steps
                 break
         start = run.steps
         more = min(start, max_steps - start)
@@ -427,7 +428,7 @@ def settle_loop(
                 extensions[-1]["stopped"] = broken
                 break
             if not still_moving(run) and not below_floor(run.steps, pending):
-                extensions[-1]["no_progress"] = True
+                extensions[-1]["no_progress"] = run.steps
                 break
         if time_limit is not None:
             spent = time.perf_counter() - started

@@ -192,13 +192,18 @@ def test_past_4x_a_run_goes_on_only_while_its_samples_approach_the_data(seed: in
     )
     assert stuck.steps == 40
     assert progress_since(stuck, 20) < MIN_PROGRESS
-    assert stuck.extensions[-1]["no_progress"] is True
+    assert stuck.extensions[-1]["no_progress"] == 40
     with pytest.raises(pg.GANAssertionError) as caught:
         pg.assert_diverse(stuck)
     assert caught.value.pitfall == "mode-collapse"
     # The message says why it stopped short of its budget, and what would go further.
     assert "It was not trained further" in str(caught.value)
     assert "--gan-steps, or steps=" in str(caught.value)
+    # Trained on by hand since, it did go further: the message no longer says otherwise.
+    stuck.extend(10)
+    with pytest.raises(pg.GANAssertionError) as caught:
+        pg.assert_diverse(stuck)
+    assert "not trained further" not in str(caught.value)
 
 
 def _with_distances(run: pg.GANRun, distances: dict[int, float], scale: float) -> pg.GANRun:
@@ -325,7 +330,7 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
     assert f"    balance {first}" in verdict_table([*verdicts, balanced])
     learned = Verdict("slow-wgan", "generator-learns", "", "pass", judged_at=200, **judged)  # type: ignore[arg-type]
     assert f"    balance and learning {first}" in verdict_table([*verdicts, balanced, learned])
-    judged["extensions"][-1]["no_progress"] = True  # type: ignore[index]
+    judged["extensions"][-1]["no_progress"] = 800  # type: ignore[index]
     notes = [line for line in verdict_table(verdicts) if "trained on" in line]
     assert notes[1:] == [
         "    not trained on further: its samples had stopped coming nearer the data"

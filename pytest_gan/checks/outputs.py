@@ -159,7 +159,8 @@ def early_note(run_or_samples: Any) -> str:
                 f"{last.fake_to_real:.3g} from the nearest real sample (real samples lie "
                 f"{last.real_to_real:.3g} from one another)."
             )
-        if run.extensions[-1].get("no_progress"):
+        # Not for a run trained on by hand since (run.extend): it did go further.
+        if run.extensions[-1].get("no_progress") == run.steps:
             note += (
                 f" It was not trained further: past {_defaults.EXTEND_FACTOR}x its first "
                 "steps a run goes on only while its samples still come nearer the data, "

@@ -44,13 +44,6 @@ def _fits(lo: float, hi: float, expected: tuple[float, float]) -> bool:
     return inside and (hi - lo) / (e_hi - e_lo) >= MIN_SPAN_SHARE
 
 
-def _declared_range(data: Any) -> tuple[float, float] | None:
-    """The ``data_range`` the spec of a spec or run declares (None for plain data, or where
-    the spec leaves it to be inferred)."""
-    spec = data.spec if isinstance(data, GANRun) else data
-    return spec.data_range if isinstance(spec, GANSpec) else None
-
-
 def assert_data_normalized(data: Any, expected_range: tuple[float, float] | None = None) -> None:
     """The data lives in ``expected_range`` and spans most of it.
 
@@ -59,28 +52,20 @@ def assert_data_normalized(data: Any, expected_range: tuple[float, float] | None
     Raises ``GANAssertionError`` with pitfall ``data-not-normalized`` when the data leaves
     the range (beyond 2% of its width) or spans less than ``MIN_SPAN_SHARE`` of it.
 
-    ``expected_range`` defaults to [-1, 1], a Tanh generator's range. For a spec or run
-    whose spec declares ``data_range``, the default is that range: the spec says where
-    its data is meant to live. For a run whose generator ends in a Sigmoid, [0, 1] (the
-    Sigmoid's range, the pairing the seed pitfall names beside Tanh's [-1, 1]) passes as
-    well. An ``expected_range`` given is the only range judged.
+    ``expected_range`` defaults to [-1, 1], a Tanh generator's range; for a run whose
+    generator ends in a Sigmoid, [0, 1] (the Sigmoid's range, the pairing the seed pitfall
+    names beside Tanh's) passes as well. An ``expected_range`` given is the only range
+    judged. A spec's ``data_range`` does not change it: [0, 1] data declared as such under
+    a Tanh generator is the mistake this check is for.
     """
     __tracebackhide__ = True
-    declared = _declared_range(data)
-    if expected_range is not None:
-        expected = checked_range(expected_range, "expected_range")
-    else:
-        expected = declared if declared is not None else (-1.0, 1.0)
+    given = expected_range is not None
+    expected = checked_range(expected_range, "expected_range") if given else (-1.0, 1.0)
     source = _source(data)
     lo, hi = source.extremes()
     if _fits(lo, hi, expected):
         return
-    sigmoid = (
-        expected_range is None
-        and declared is None
-        and isinstance(data, GANRun)
-        and saturating_activation(data) == "Sigmoid"
-    )
+    sigmoid = not given and isinstance(data, GANRun) and saturating_activation(data) == "Sigmoid"
     if sigmoid and _fits(lo, hi, (0.0, 1.0)):
         return
     e_lo, e_hi = expected
@@ -94,8 +79,6 @@ def assert_data_normalized(data: Any, expected_range: tuple[float, float] | None
         target += " (or [0, 1], its Sigmoid generator's range)"
     summary = f"The data spans [{lo:.3g}, {hi:.3g}] but should fill {target}"
     summary += f": {hint}." if hint else "."
-    if declared is not None and expected_range is None:
-        summary += " The range is the spec's data_range."
     dtype = source.peek(2)[0].dtype
     if not dtype.is_floating_point:
         summary += f" It is stored as {dtype}: convert it with .float() and normalise it."
@@ -273,18 +256,14 @@ def range_failure(run: GANRun, samples: int, first: int) -> GANAssertionError | 
 
 
 def judges_images(run: GANRun) -> str | None:
-    """The data's range is known for images ([-1, 1], or [0, 1] for a Sigmoid generator),
-    for any data whose generator ends in a Tanh or a Sigmoid (flattened images fed to an
-    MLP GAN), and for a spec that declares its ``data_range``: None for those, else why
-    not."""
-    if run.real(2).ndim == 4 or run.spec.data_range is not None:
+    """[-1, 1] is the range to check the data against for images (or [0, 1] under a
+    Sigmoid generator), and for any data whose generator ends in a Tanh (flattened images
+    fed to an MLP GAN): None for those, else why not."""
+    if run.real(2).ndim == 4:
         return None
-    if saturating_activation(run) in ("Tanh", "Sigmoid"):
+    if saturating_activation(run) == "Tanh":
         return None
-    return (
-        "the data are not images, the generator ends in neither a Tanh nor a Sigmoid, and "
-        "the spec declares no data_range"
-    )
+    return "the data are not images, and the generator does not end in a Tanh"
 
 
 #: The checks of this module (``pytest_gan.checks.ALL``). The data check reads the data,
