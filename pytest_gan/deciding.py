@@ -151,12 +151,9 @@ def progress_since(run: GANRun, step: int) -> float:
     """``history.distance_fell`` from the probe after ``step`` steps to the run's last
     (NaN without them; ``inf`` when the samples were already as near the data as real
     samples are, which shows no progress a longer run could make)."""
-    then, now = run.history.probe_at(step), run.history.probe_at(run.steps)
-    if then is None:
-        # A run trained again from scratch (a watched loop, ``settle_loop``) has its probes
-        # where its own schedule put them: the last one at or before ``step``.
-        before = [p for p in run.history.probes if p.step <= step]
-        then = before[-1] if before else None
+    # A run trained again from scratch (a watched loop, ``settle_loop``): the last probe
+    # at or before ``step``.
+    then, now = run.history.probe_by(step), run.history.probe_at(run.steps)
     return math.nan if then is None or now is None else distance_fell(then, now)
 
 

@@ -270,6 +270,16 @@ class History:
         """The probe taken after ``step`` steps (None when none was)."""
         return next((p for p in self.probes if p.step == step), None)
 
+    def probe_by(self, step: int) -> Probe | None:
+        """The probe taken after ``step`` steps, or else the last one before it (None when
+        there is neither): a loop run again from the start has its probes where its own
+        schedule put them."""
+        exact = self.probe_at(step)
+        if exact is not None:
+            return exact
+        before = [p for p in self.probes if p.step <= step]
+        return before[-1] if before else None
+
     def __len__(self) -> int:
         return len(self.columns["step"])
 

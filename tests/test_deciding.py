@@ -335,6 +335,12 @@ def test_the_verdict_table_says_how_far_a_run_was_trained_on() -> None:
     assert notes[1:] == [
         "    not trained on further: its samples had stopped coming nearer the data"
     ]
+    # Stopped at 400 and trained on by hand to 800 since: it did go further.
+    stale = [
+        replace(v, extensions=[{**judged["extensions"][-1], "no_progress": 400}])
+        for v in verdicts[:2]
+    ]  # type: ignore[dict-item]
+    assert not any("not trained on further" in line for line in verdict_table(stale))
     judged["extensions"][-1]["stopped"] = ["gradient-accumulation"]  # type: ignore[index]
     notes = [line for line in verdict_table(verdicts) if "trained on" in line]
     assert notes[1:] == ["    not trained on further, as it already fails: gradient-accumulation"]

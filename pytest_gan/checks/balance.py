@@ -290,7 +290,7 @@ def _judge_balance(run: GANRun) -> None:
             {**evidence, "progress": progress},
         )
     pace = _pace_ratio(run)
-    fast = pace > FOOLED_PACE  # NaN (no readings) is not fast: the stricter limit
+    fast = pace > FOOLED_PACE  # NaN (no readings) is not fast: the lower limit, 0.55
     least = MIN_FOOLED_BELIEF_FAST_D if fast else MIN_FOOLED_BELIEF
     if auc <= MAX_WEAK_AUC and belief >= least:
         raise fail(

@@ -145,10 +145,8 @@ def early_note(run_or_samples: Any) -> str:
             f"Judged at {run.steps} steps: {how} from {run.first_steps} "
             "to decide this verdict, and it still holds."
         )
-        # A loop run again from the start has its probes where its own schedule put them:
-        # the last one at or before the first steps.
-        before = [p for p in run.history.probes if p.step <= run.first_steps]
-        first = run.history.probe_at(run.first_steps) or (before[-1] if before else None)
+        # A loop run again from the start: the last probe at or before the first steps.
+        first = run.history.probe_by(run.first_steps)
         last = run.history.probe_at(run.steps)
         if first is not None and last is not None:
             # What the samples did meanwhile, for the reader to weigh: a GAN still

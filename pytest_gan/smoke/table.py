@@ -223,7 +223,7 @@ def verdict_table(verdicts: list[Verdict]) -> list[str]:
             stopped = extensions[-1].get("stopped")
             if stopped:
                 lines += _wrapped("    not trained on further, as it already fails:", stopped)
-            elif extensions[-1].get("no_progress"):
+            elif extensions[-1].get("no_progress") == judged.steps:
                 lines.append(
                     "    not trained on further: its samples had stopped coming nearer the data"
                 )
