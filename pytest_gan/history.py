@@ -79,7 +79,8 @@ class Saturation(_Fields):
     final layer forced to 0, where it cannot run on the probe's copies at all);
     ``d_ops`` the functions the loss applied to D's outputs, read as
     ``d_loss_reads`` (``"logit"``, ``"probability"``, ``"square"``, ``"margin"``,
-    ``"score"``); ``d_heads`` the operations that made D's output;
+    ``"critic"``, ``"reconstruction"``: ``probing.read_loss``); ``d_heads`` the operations
+    that made D's output;
     ``d_output_span_forced`` the lowest and highest of D's outputs on held-out samples, as
     they are and with its final layer forced to +/-``logit`` (equal: D's head discards its
     score; ``probing.forced_span``); ``watched`` whether the losses came from a watched

@@ -213,6 +213,11 @@ class Instrument:
         self.reading_norms = {"g": True, "d": True}
         self.counts: dict[str, int] = {}
         self._clear_counts()
+        # Steps that ended before a network's first update: (how many, the first), noted as
+        # ``no_<role>_update`` only if it never updates. A loop that steps G first ends its
+        # first step before D's first update; that is its order, not a missed update.
+        self.before_first: dict[str, tuple[int, int] | None] = {"g": None, "d": None}
+        self.updated: dict[str, bool] = {"g": False, "d": False}
         self.handles: list[Any] = []
         for i, p in enumerate(self.params):
             if p.requires_grad:
@@ -336,8 +341,13 @@ class Instrument:
         for role in ("g", "d"):
             if self.counts[f"{role}_stale_grads"]:
                 self.history.note(f"{role}_stale_grads", step)
-            if not self.counts[f"{role}_updates"]:
+            if self.counts[f"{role}_updates"]:
+                self.updated[role] = True
+            elif self.updated[role]:
                 self.history.note(f"no_{role}_update", step)
+            else:
+                count, first = self.before_first[role] or (0, step)
+                self.before_first[role] = (count + 1, first)
         due = (step + 1) % _defaults.NORM_EVERY == 0
         for role in ("g", "d"):
             # A network stepped (and so read, if owed) in this step waits for the next
@@ -356,6 +366,13 @@ class Instrument:
             w.remove()
         self.handles = []
         self.watches = []
+        # A network that never updated in the stretch: every step of it lacked its update.
+        for role, before in self.before_first.items():
+            if before is not None and not self.updated[role]:
+                count, first = before
+                for step in range(first, first + count):
+                    self.history.note(f"no_{role}_update", step)
+        self.before_first = {"g": None, "d": None}
 
 
 def wiring(

@@ -8,6 +8,7 @@ does with D's outputs (:class:`LossOps`, :func:`read_loss`).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import math
@@ -308,7 +309,9 @@ def _layer_named(module: nn.Module, name: str) -> nn.Module:
 
 #: What a loss does with D's outputs, by the torch functions it applies to them (or to what
 #: is computed from them). A classifier's loss reads them as logits or probabilities; a
-#: hinge loss clips margins; a Wasserstein critic's loss only averages and subtracts them.
+#: hinge loss clips margins; a Wasserstein critic's loss only averages and subtracts them;
+#: an autoencoder D's loss (BEGAN, EBGAN) compares them with D's own input
+#: (``LossOps.reconstructs``), whatever it then does with the difference.
 LOGIT_OPS = frozenset({"binary_cross_entropy_with_logits", "softplus", "logsigmoid", "sigmoid"})
 PROBABILITY_OPS = frozenset({"binary_cross_entropy", "log", "log1p", "log2", "log10"})
 SQUARE_OPS = frozenset({"mse_loss", "pow", "__pow__", "square", "square_"})
@@ -318,6 +321,9 @@ MARGIN_OPS = frozenset(
 # Functions whose result is no longer "computed from D's outputs" in the sense above: the
 # gradient of a penalty (its norm is the penalty's business), copies for logging.
 _UNTRACED = frozenset({"grad", "detach", "item", "tolist", "__get__", "backward", "cpu", "numpy"})
+# How many of D's latest inputs LossOps keeps to tell a reconstruction loss: a step compares
+# an input with D's output right after the call (BEGAN calls D three times a step).
+_KEPT_INPUTS = 8
 
 
 class LossOps(TorchFunctionMode):
@@ -334,6 +340,11 @@ class LossOps(TorchFunctionMode):
         # Tensors derived from D's outputs, by id; the list keeps them alive so that an id
         # is never reused by another tensor while the step runs.
         self._derived: dict[int, torch.Tensor] = {}
+        # The samples D was last given (kept alive, so that their storage is never another
+        # tensor's while they are here), and whether the loss compared one with D's output
+        # of its shape: an autoencoder D's reconstruction of its input (BEGAN, EBGAN).
+        self._inputs: collections.deque[torch.Tensor] = collections.deque(maxlen=_KEPT_INPUTS)
+        self.reconstructs = False
         self._handle = module.register_forward_hook(self._tag_output)
 
     def _tag_output(self, module: nn.Module, inputs: Any, out: Any) -> None:
@@ -342,6 +353,26 @@ class LossOps(TorchFunctionMode):
             self._derived[id(score)] = score
             self.outputs.append(score.detach())
             self.heads.add(output_head(score))
+        if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].is_floating_point():
+            self._inputs.append(inputs[0])
+
+    def _is_input(self, t: torch.Tensor) -> bool:
+        """Whether ``t`` holds one of the samples D was last given: the very tensor, or a
+        view of the same memory as it (``x.detach()`` taken again for the loss)."""
+        for x in self._inputs:
+            if t is x:
+                return True
+            try:
+                if (
+                    t.shape == x.shape
+                    and t.stride() == x.stride()
+                    and t.storage_offset() == x.storage_offset()
+                    and t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+                ):
+                    return True
+            except (RuntimeError, NotImplementedError):  # a tensor with no storage to read
+                continue
+        return False
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -350,8 +381,16 @@ class LossOps(TorchFunctionMode):
         if name in _UNTRACED:
             return result
         leaves = [*_tensors(args), *_tensors(kwargs.values())]
-        if any(self._derived.get(id(t)) is t for t in leaves):
+        derived = [t for t in leaves if self._derived.get(id(t)) is t]
+        if derived:
             self.ops.add(name)
+            if not self.reconstructs and self._inputs:
+                shapes = {tuple(t.shape) for t in derived}
+                self.reconstructs = any(
+                    tuple(t.shape) in shapes and self._is_input(t)
+                    for t in leaves
+                    if self._derived.get(id(t)) is not t
+                )
             for t in _tensors((result,)):
                 self._derived[id(t)] = t
         return result
@@ -406,9 +445,15 @@ def _tensors(values: Any) -> Iterator[torch.Tensor]:
             yield from _tensors(v)
 
 
-def read_loss(ops: set[str]) -> str:
-    """``"logit"``, ``"probability"``, ``"square"``, ``"margin"`` or ``"critic"``: the loss a
-    step applies to D's outputs, told by the functions it applies (:class:`LossOps`)."""
+def read_loss(ops: set[str], reconstructs: bool = False) -> str:
+    """``"reconstruction"``, ``"logit"``, ``"probability"``, ``"square"``, ``"margin"`` or
+    ``"critic"``: the loss a step applies to D's outputs, told by the functions it applies
+    (:class:`LossOps`). ``reconstructs`` (``LossOps.reconstructs``: the loss compared D's
+    output with D's input of the same shape) comes first: D is an autoencoder, and what
+    the loss does with its reconstruction error (a margin, an equilibrium term) says
+    nothing of scores, which it has none of."""
+    if reconstructs:
+        return "reconstruction"
     if ops & LOGIT_OPS:
         return "logit"
     if ops & PROBABILITY_OPS:
@@ -597,7 +642,9 @@ def saturation_probe(
             # layer makes of a last layer forced to +SATURATED_LOGIT: the logit itself for
             # a linear head, 1 for a Sigmoid.
             results["d_ops"] = sorted(recorder.ops)
-            results["d_loss_reads"] = read_loss(recorder.ops) if recorder.outputs else None
+            results["d_loss_reads"] = (
+                read_loss(recorder.ops, recorder.reconstructs) if recorder.outputs else None
+            )
             outs = [o.float() for o in recorder.outputs if o.is_floating_point()]
             results["d_output_at_saturation"] = (
                 max(float(o.max()) for o in outs) if outs else math.nan

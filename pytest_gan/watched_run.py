@@ -211,7 +211,7 @@ class Recorder:
         saturation: dict[str, Any] = {
             "watched": True,
             "d_ops": sorted(ops.ops),
-            "d_loss_reads": read_loss(ops.ops) if ops.outputs else None,
+            "d_loss_reads": read_loss(ops.ops, ops.reconstructs) if ops.outputs else None,
             "d_heads": sorted(h for h in ops.heads if h is not None),
         }
         if self.batch_sizes:

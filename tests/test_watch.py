@@ -468,6 +468,23 @@ def test_a_generator_first_loop_reads_both_losses() -> None:
     saturation = run.history.saturation
     assert set(saturation["real"]) == {"d_loss", "g_loss"}
     assert run.steps == 30 and _found(run) <= {"mode-collapse", "blank-output"}
+    # Its first step ends at G's first update, before D's first: that is its order, not a
+    # step without D's update.
+    assert not run.history.events
+
+
+def test_a_loop_that_never_steps_d_has_no_d_update_on_every_step() -> None:
+    g, d = _nets()
+    opt_g, opt_d = _adam(g, d)
+    ones = torch.ones(BATCH, 1)
+    with pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT) as run:
+        for _ in range(6):
+            fake = g(torch.randn(BATCH, LATENT))
+            g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+    assert run.history.events["no_d_update"] == {"count": 6, "first_step": 0}
     assert _pitfall(pg.assert_d_step_isolated, run) == "pass"
 
 

@@ -24,6 +24,10 @@ _READS = {
     "square": CLASSIFIER,
     "margin": MARGIN,
     "critic": CRITIC,
+    # An autoencoder D's outputs are reconstructions of its input (BEGAN, EBGAN): like a
+    # hinge D's margins they carry no probability to read a belief from, and no critic's
+    # constraint; its balance is judged by its pace (checks.balance).
+    "reconstruction": MARGIN,
 }
 
 
@@ -33,7 +37,8 @@ def score_kind(run: GANRun) -> str:
     A run's final probe re-runs its training step once on copies of the networks and
     records what the loss does with D's outputs (``history.saturation["d_loss_reads"]``):
     BCE on logits or probabilities and LSGAN's squares read them as a classifier's; a
-    hinge clips margins; a Wasserstein critic's loss only averages and subtracts. That
+    hinge clips margins; a Wasserstein critic's loss only averages and subtracts; an
+    autoencoder D's loss compares them with D's input (read as ``MARGIN``). That
     reading decides, for the built-in losses and a user's own step alike. Without it
     (instrument=False), a declared ``loss`` other than the default ``"bce"`` is taken at
     its word, and otherwise the recorded losses tell: a negative ``d_loss`` is a

@@ -248,9 +248,13 @@ def assert_lipschitz(
     check_int(samples, "samples", least=2)
     constraints = lipschitz_constraints(run)
     if not constraints and max_constant is None:
+        saturation = run.history.saturation
+        reads = None if saturation is None else saturation.d_loss_reads
+        own = run.spec.train_step is not None and reads
+        loss = f"its step's loss read as {reads!r}" if own else f"loss {run.spec.loss!r}"
         raise ValueError(
-            f"assert_lipschitz: run {run.name!r} has no Lipschitz constraint to check (loss "
-            f"{run.spec.loss!r}, no spectral normalisation, no 'gp' loss recorded); pass "
+            f"assert_lipschitz: run {run.name!r} has no Lipschitz constraint to check ({loss}, "
+            "no spectral normalisation, no 'gp' loss recorded); pass "
             "max_constant=... to check its discriminator against a bound anyway"
         )
     diverged_verdict(run, "assert_lipschitz")
