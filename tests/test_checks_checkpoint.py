@@ -634,6 +634,31 @@ def test_a_checkpoint_inside_a_larger_dict_is_read() -> None:
     ]
 
 
+def test_a_snapshot_of_several_generators_is_read_for_the_one_checked() -> None:
+    # A training script's snapshot {"G": ..., "D": ..., "G_ema": ...} (StyleGAN2-ADA's, a
+    # new user's EMA DCGAN's): G and G_ema share every key; the one checked is G_ema.
+    g, g_ema = trained(BNGenerator()), trained(BNGenerator())
+    d = nn.Linear(2, 1)
+
+    def save(module: nn.Module, path: Path) -> None:
+        snapshot = {"G": g.state_dict(), "D": d.state_dict(), "G_ema": g_ema.state_dict()}
+        torch.save(snapshot, path)
+
+    def load(path: Path) -> nn.Module:
+        module = BNGenerator()
+        module.load_state_dict(torch.load(path, weights_only=True)["G_ema"])
+        return module
+
+    assert_checkpoint_roundtrip(g_ema, BNGenerator, save=save, load=load, latent_dim=LATENT)
+    # A load that builds G_ema and never fills it: the file holds it trained, so the load
+    # is at fault, not the save (read against G's tensors, it looked like a fresh save).
+    with pytest.raises(GANAssertionError, match="does not put them into the model") as caught:
+        assert_checkpoint_roundtrip(
+            g_ema, BNGenerator, save=save, load=lambda p: BNGenerator(), latent_dim=LATENT
+        )
+    assert caught.value.pitfall == "checkpoint-roundtrip-mismatch"
+
+
 def _nested_load(path: Path) -> nn.Module:
     module = BNGenerator()
     module.load_state_dict(torch.load(path, weights_only=True)["generator"])

@@ -827,3 +827,54 @@ def test_an_own_loop_run_again_keeps_its_first_runs_balance_and_learning_verdict
         deciding.settle_loop(lambda steps: watched_script(steps=steps), 10, 160).first_verdicts
         == {}
     )
+
+
+class _CodedG(nn.Module):
+    """InfoGAN's G: noise, a one-hot categorical code and a continuous code."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(LATENT + 3 + 1, 32), nn.ReLU(), nn.Linear(32, 2))
+
+    def forward(self, noise: torch.Tensor, code: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([noise, code, c], dim=1))
+
+
+class _InfoG(nn.Module):
+    """getting-started's adapter: one z, split into G's three inputs."""
+
+    def __init__(self, g: nn.Module) -> None:
+        super().__init__()
+        self.g = g
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        noise, code, c = z[:, :LATENT], z[:, LATENT : LATENT + 3], z[:, LATENT + 3 :]
+        return self.g(noise, F.one_hot(code.argmax(1), 3).float(), c.clamp(-1, 1))
+
+
+def test_a_generator_of_several_inputs_is_watched_through_an_adapter() -> None:
+    d = _nets()[1]  # seeds torch's RNG: G's initialisation and the loop's draws follow it
+    g = _CodedG()
+    opt_g, opt_d = _adam(g, d)
+    ones, zeros = torch.ones(BATCH, 1), torch.zeros(BATCH, 1)
+    with pg.watch(_InfoG(g), d, opt_g, opt_d, data=DATA, latent_dim=LATENT + 4) as run:
+        for i in range(30):
+            code = F.one_hot(torch.randint(0, 3, (BATCH,)), 3).float()
+            fake = g(torch.randn(BATCH, LATENT), code, torch.rand(BATCH, 1) * 2 - 1)
+            d_loss = F.binary_cross_entropy_with_logits(d(_real(i)), ones)
+            d_loss = d_loss + F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+            run.log(d_loss=d_loss, g_loss=g_loss)
+    # The loop called g itself; the watch saw its 30 updates and samples through the adapter.
+    assert run.steps == 30 and set(run.history["g_updates"]) == {1.0}
+    assert not run.history.events
+    assert run.samples(8).shape == (8, 2)
+    pg.assert_d_step_isolated(run)
+    pg.assert_optimizers_cover(run)
+    pg.assert_generator_learns(run)

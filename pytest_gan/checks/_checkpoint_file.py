@@ -90,9 +90,22 @@ def _tensor_mapping(value: object) -> dict[str, torch.Tensor] | None:
     return None
 
 
-def read_checkpoint(path: Path, trained_keys: set[str]) -> CheckpointFile:
+def _overlap(
+    state: Mapping[str, torch.Tensor], trained: Mapping[str, torch.Tensor]
+) -> tuple[int, int]:
+    """(how many of ``state``'s tensors equal the trained generator's, how many of its keys
+    the generator has)."""
+    keys = [(k, canonical_key(k)) for k in state]
+    shared = [(k, c) for k, c in keys if c in trained]
+    equal = sum(same_tensor(state[k], trained[c]) for k, c in shared)
+    return equal, len(shared)
+
+
+def read_checkpoint(path: Path, trained: Mapping[str, torch.Tensor]) -> CheckpointFile:
     """The file's state dict: the object itself, or the mapping inside it (one level
-    down, as in ``{"generator": sd, "epoch": 3}``) sharing most keys with the generator."""
+    down, as in ``{"generator": sd, "epoch": 3}``) holding most of the trained generator's
+    tensors (``trained``, by canonical key), else sharing most keys with it: of a snapshot
+    ``{"G": ..., "D": ..., "G_ema": ...}``, the one of the generator checked."""
     found = CheckpointFile()
     if not path.is_file():
         return found
@@ -112,10 +125,10 @@ def read_checkpoint(path: Path, trained_keys: set[str]) -> CheckpointFile:
     state = _tensor_mapping(obj)
     if state is None and isinstance(obj, Mapping):
         nested = [m for m in map(_tensor_mapping, obj.values()) if m is not None]
-        overlap = [(len({canonical_key(k) for k in m} & trained_keys), m) for m in nested]
-        overlap = [(n, m) for n, m in overlap if n]
-        if overlap:
-            state = max(overlap, key=lambda pair: pair[0])[1]
+        ranked = [(_overlap(m, trained), m) for m in nested]
+        ranked = [(n, m) for n, m in ranked if n[1]]
+        if ranked:
+            state = max(ranked, key=lambda pair: pair[0])[1]
     found.state = state
     return found
 

@@ -172,7 +172,7 @@ def _roundtrip(
             save(subject.generator, path)
         except Exception as exc:
             raise _raised("save", exc) from exc
-        checkpoint = read_checkpoint(path, set(trained))
+        checkpoint = read_checkpoint(path, trained)
         if checkpoint.unsafe is not None:
             raise _unsafe(checkpoint.unsafe)
         # Two fresh instances: what a load fills, and which initial values are random.
