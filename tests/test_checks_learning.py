@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -40,6 +41,8 @@ def test_a_learning_rate_100x_too_small_is_caught() -> None:
     with pytest.raises(GANAssertionError, match="learning rate too small") as caught:
         assert_generator_learns(run)
     assert 0 < caught.value.evidence["movement"] < 0.01
+    # ... or the gradient D passes back too weak (a WGAN-div critic's was 5e-7): both named.
+    assert re.search(r"too weak \(median norm [0-9.e+-]+\)\?", str(caught.value))
 
 
 # A GAN outside the zoo whose generator starts near the data and has little to learn (MLPs

@@ -242,7 +242,12 @@ def assert_generator_learns(run: GANRun) -> None:
     elif movement == 0.0:
         cause = "opt_g stepped, but G's parameters did not change."
     else:
-        cause = "G was updated, but by too little to matter: is its learning rate too small?"
+        cause = "G was updated, but by too little to matter: is its learning rate too small"
+        cause += (
+            f", or the gradient D passes back to it too weak (median norm {grad:.2g})?"
+            if math.isfinite(grad)
+            else "?"
+        )
     if zero_gradient and movement > 0.0:
         cause += (
             " Its weights moved with no gradient behind them: that is weight decay (or "
