@@ -34,6 +34,7 @@ the final saturation probe are in :mod:`pytest_gan.probing`; the records in
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -71,6 +72,12 @@ def as_float(value: Any, key: str) -> float:
         f"train_step must return a mapping of str to float or scalar Tensor; {key!r} is "
         f"{type(value).__name__}"
     )
+
+
+def _has_updated(history: History, role: str) -> bool:
+    """Whether a row of ``history`` records an update of the network ``role``."""
+    column = f"{role}_updates"
+    return column in history and any(v > 0 for v in history[column] if math.isfinite(v))
 
 
 def _named(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -216,8 +223,10 @@ class Instrument:
         # Steps that ended before a network's first update: (how many, the first), noted as
         # ``no_<role>_update`` only if it never updates. A loop that steps G first ends its
         # first step before D's first update; that is its order, not a missed update.
+        # Whether it has updated is read from the history too: a run extended by another
+        # stretch (a new Instrument) goes on where the first left off.
         self.before_first: dict[str, tuple[int, int] | None] = {"g": None, "d": None}
-        self.updated: dict[str, bool] = {"g": False, "d": False}
+        self.updated = {role: _has_updated(history, role) for role in ("g", "d")}
         self.handles: list[Any] = []
         for i, p in enumerate(self.params):
             if p.requires_grad:

@@ -354,25 +354,36 @@ class LossOps(TorchFunctionMode):
             self.outputs.append(score.detach())
             self.heads.add(output_head(score))
         if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].is_floating_point():
-            self._inputs.append(inputs[0])
+            # Detached: its memory is what is compared, and its graph is not kept alive.
+            self._inputs.append(inputs[0].detach())
 
     def _is_input(self, t: torch.Tensor) -> bool:
-        """Whether ``t`` holds one of the samples D was last given: the very tensor, or a
-        view of the same memory as it (``x.detach()`` taken again for the loss)."""
+        """Whether ``t`` holds one of the samples D was last given: a view of the same
+        memory (the very tensor, or ``x.detach()`` taken again for the loss). Tensors with
+        no memory of their own (meta, empty) are never matched."""
         for x in self._inputs:
-            if t is x:
-                return True
             try:
                 if (
-                    t.shape == x.shape
+                    t.device == x.device
+                    and t.shape == x.shape
+                    and t.numel() > 0
                     and t.stride() == x.stride()
                     and t.storage_offset() == x.storage_offset()
+                    and t.untyped_storage().data_ptr() != 0
                     and t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
                 ):
                     return True
             except (RuntimeError, NotImplementedError):  # a tensor with no storage to read
                 continue
         return False
+
+    def _compares_input(self, derived: list[torch.Tensor], others: list[torch.Tensor]) -> bool:
+        """Whether one of ``others`` is D's input, of the shape of one of ``derived``."""
+        try:
+            shapes = {tuple(t.shape) for t in derived}
+            return any(tuple(t.shape) in shapes and self._is_input(t) for t in others)
+        except (RuntimeError, NotImplementedError):  # a tensor whose shape cannot be read
+            return False
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -385,12 +396,8 @@ class LossOps(TorchFunctionMode):
         if derived:
             self.ops.add(name)
             if not self.reconstructs and self._inputs:
-                shapes = {tuple(t.shape) for t in derived}
-                self.reconstructs = any(
-                    tuple(t.shape) in shapes and self._is_input(t)
-                    for t in leaves
-                    if self._derived.get(id(t)) is not t
-                )
+                others = [t for t in leaves if self._derived.get(id(t)) is not t]
+                self.reconstructs = self._compares_input(derived, others)
             for t in _tensors((result,)):
                 self._derived[id(t)] = t
         return result
@@ -398,6 +405,7 @@ class LossOps(TorchFunctionMode):
     def remove(self) -> None:
         self._handle.remove()
         self._derived = {}
+        self._inputs.clear()
 
 
 # Autograd nodes that only reshape, select or average what the layer before made: a

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fixtures.steps import UserStep
 from pytest_gan import History, TrainContext, _defaults, train
@@ -135,6 +136,29 @@ def test_a_step_that_never_updates_is_counted() -> None:
     assert events["no_g_update"] == {"count": 5, "first_step": 0}
     assert events["nonfinite:g_loss"] == {"count": 5, "first_step": 0}
     assert "nonfinite:d_loss" not in events
+
+
+def test_steps_before_a_networks_first_update_count_only_if_it_never_updates() -> None:
+    # A step that updates G on every third call: its first two steps are its rhythm's
+    # start, not missed updates; the later ones are counted, the same whether the run is
+    # trained in one stretch or extended.
+    def every_third(ctx: TrainContext, batch: torch.Tensor) -> dict[str, Any]:
+        losses = UserStep()(ctx, batch) if ctx.step % 3 == 2 else {}
+        if not losses:
+            fake = ctx.generator(ctx.latent(batch.shape[0])).detach()
+            ctx.opt_d.zero_grad()
+            d_loss = F.softplus(-ctx.discriminator(batch)).mean()
+            d_loss = d_loss + F.softplus(ctx.discriminator(fake)).mean()
+            d_loss.backward()
+            ctx.opt_d.step()
+            losses = {"d_loss": d_loss, "g_loss": math.nan}
+        return losses
+
+    whole = train(tiny_spec(train_step=every_third), steps=9)
+    extended = train(tiny_spec(train_step=every_third), steps=3).extend(6)
+    for run in (whole, extended):
+        assert run.history.events["no_g_update"] == {"count": 4, "first_step": 3}
+        assert "no_d_update" not in run.history.events
 
 
 def test_probes_are_bounded_and_regular() -> None:

@@ -468,6 +468,7 @@ def test_a_generator_first_loop_reads_both_losses() -> None:
     saturation = run.history.saturation
     assert set(saturation["real"]) == {"d_loss", "g_loss"}
     assert run.steps == 30 and _found(run) <= {"mode-collapse", "blank-output"}
+    assert _pitfall(pg.assert_d_step_isolated, run) == "pass"
     # Its first step ends at G's first update, before D's first: that is its order, not a
     # step without D's update.
     assert not run.history.events
@@ -485,7 +486,6 @@ def test_a_loop_that_never_steps_d_has_no_d_update_on_every_step() -> None:
             g_loss.backward()
             opt_g.step()
     assert run.history.events["no_d_update"] == {"count": 6, "first_step": 0}
-    assert _pitfall(pg.assert_d_step_isolated, run) == "pass"
 
 
 def test_autocast_bfloat16_with_a_grad_scaler_and_clipping() -> None:

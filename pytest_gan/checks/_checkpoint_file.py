@@ -97,8 +97,16 @@ def _overlap(
     the generator has)."""
     keys = [(k, canonical_key(k)) for k in state]
     shared = [(k, c) for k, c in keys if c in trained]
-    equal = sum(same_tensor(state[k], trained[c]) for k, c in shared)
+    equal = sum(_equal(state[k], trained[c]) for k, c in shared)
     return equal, len(shared)
+
+
+def _equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """:func:`same_tensor`, False where the two cannot be compared (a sparse tensor)."""
+    try:
+        return same_tensor(a, b)
+    except (RuntimeError, NotImplementedError):
+        return False
 
 
 def read_checkpoint(path: Path, trained: Mapping[str, torch.Tensor]) -> CheckpointFile:
