@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pytest_gan as pg
+from fixtures.steps import UserStep
 from pytest_gan import train
 from pytest_gan.checks._common import MARGIN, score_kind
 from pytest_gan.checks.lipschitz import lipschitz_constraints
@@ -97,24 +98,8 @@ def test_an_autoencoder_d_is_read_as_a_reconstruction(step: Any, seed: int) -> N
 
 def test_a_per_pixel_d_whose_output_has_its_inputs_shape_is_still_a_classifier() -> None:
     # D's output has the shape of its input, as a U-Net D's per-pixel decisions do, but the
-    # loss compares it with targets, never with the input.
-    def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
-        g, d = ctx.generator, ctx.discriminator
-        fake = g(ctx.latent(real.shape[0]))
-        ctx.opt_d.zero_grad()
-        out_real, out_fake = d(real), d(fake.detach())
-        d_loss = F.binary_cross_entropy_with_logits(
-            out_real, torch.ones_like(out_real)
-        ) + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
-        d_loss.backward()
-        ctx.opt_d.step()
-        ctx.opt_g.zero_grad()
-        out = d(fake)
-        g_loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-        g_loss.backward()
-        ctx.opt_g.step()
-        return {"d_loss": d_loss, "g_loss": g_loss}
-
+    # loss (BCE with logits) compares it with targets, never with the input.
+    step = UserStep()
     run = train(tiny_spec(discriminator=autoencoder_d, train_step=step), steps=10)
     assert run.history.saturation.d_loss_reads == "logit"
     # ... and a Sigmoid ending there is still the wrong head for a logits loss.
