@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "WatchedRun": "pytest_gan.watched_run",
     "GANAssertionError": "pytest_gan.errors",
     "GANWarning": "pytest_gan.errors",
+    "GANNotApplicableWarning": "pytest_gan.errors",
     "GANWastedBackwardWarning": "pytest_gan.errors",
     "PITFALLS": "pytest_gan.pitfalls",
     "Pitfall": "pytest_gan.pitfalls",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
         assert_output_range_matches_data as assert_output_range_matches_data,
     )
     from pytest_gan.errors import GANAssertionError as GANAssertionError
+    from pytest_gan.errors import GANNotApplicableWarning as GANNotApplicableWarning
     from pytest_gan.errors import GANTrainingError as GANTrainingError
     from pytest_gan.errors import GANWarning as GANWarning
     from pytest_gan.errors import GANWastedBackwardWarning as GANWastedBackwardWarning

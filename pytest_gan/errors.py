@@ -40,6 +40,14 @@ class GANWarning(UserWarning):
     training (``-W error::pytest_gan.GANWarning`` turns them all into failures)."""
 
 
+class GANNotApplicableWarning(GANWarning):
+    """A check was asked of a run it does not apply to (``assert_lipschitz`` of a
+    discriminator nothing constrains, ``assert_conditioning_effective`` of an
+    unconditional spec): it passes, having checked nothing, and says so and why. A
+    legitimate run gets a verdict, never an input error; the warning keeps the vacuous
+    pass from reading as a checked one."""
+
+
 class GANWastedBackwardWarning(GANWarning):
     """The D step's loss back-propagates through the generator (a missing ``.detach()``)
     whose gradients are then reset before G's step: no harm to training, but a backward

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from fixtures.zoo import case
-from pytest_gan import GANAssertionError, GANSpec, train
+from pytest_gan import GANAssertionError, GANNotApplicableWarning, GANSpec, train
 from pytest_gan.checks.conditioning import (
     CONDITIONING_SIGNIFICANCE,
     NO_LABEL_EFFECT,
@@ -131,11 +131,20 @@ def test_a_generator_that_uses_its_labels_passes_and_a_blind_one_fails() -> None
     assert caught.value.evidence["real_accuracy"] > 0.9  # the real classes are separable
 
 
+def test_an_unconditional_run_passes_saying_that_nothing_was_checked() -> None:
+    # A legitimate run gets a verdict, never an input error.
+    with pytest.warns(
+        GANNotApplicableWarning, match=r"'.*' is unconditional.*nothing was checked"
+    ) as caught:
+        assert_conditioning_effective(train(tiny_spec(), steps=2))
+    assert len(caught) == 1 and caught[0].filename == __file__
+
+
 def test_the_conditioning_check_refuses_bad_input() -> None:
     with pytest.raises(TypeError, match="run must be a GANRun"):
         assert_conditioning_effective("run")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"run must be conditional \(spec.num_classes set\)"):
-        assert_conditioning_effective(train(tiny_spec(), steps=2))
+    with pytest.raises(ValueError, match=r"samples must be at least 2"):
+        assert_conditioning_effective(train(tiny_spec(), steps=2), samples=1)
     run = train(cond_spec(CondG), steps=2)
     with pytest.raises(ValueError, match=r"samples must be at least 4 \(2 \* num_classes\)"):
         assert_conditioning_effective(run, samples=3)

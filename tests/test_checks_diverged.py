@@ -90,6 +90,9 @@ def test_a_run_whose_weights_overflow_fails_every_judging_check_with_its_cause(
     assert caught.value.pitfall == "non-finite-loss"
     assert "G's weights" in caught.value.evidence["nonfinite_state"]
     assert caught.value.evidence["check"] == "assert_lipschitz"
+    # The checks this unconstrained, unconditional run is no case for name the divergence
+    # too, rather than pass having checked nothing (GANNotApplicableWarning).
+    _fails_with_its_cause(run, (assert_lipschitz, assert_conditioning_effective))
     # The wiring is read from exact records, not from NaN figures: it is right, and passes.
     for check in (assert_d_step_isolated, assert_gradients_zeroed, assert_optimizers_cover):
         check(run)

@@ -12,15 +12,16 @@ the separation the data's own classes have in the same space.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
 
 from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
-from pytest_gan.checks._nonfinite import nonfinite_verdict
+from pytest_gan.checks._nonfinite import diverged_verdict, nonfinite_verdict
 from pytest_gan.checks.outputs import early_note
-from pytest_gan.errors import fail
+from pytest_gan.errors import GANNotApplicableWarning, fail
 from pytest_gan.metrics import common_scale
 from pytest_gan.run import GANRun, require_run
 
@@ -197,16 +198,25 @@ def assert_conditioning_effective(run: GANRun, *, samples: int = CONDITIONING_SA
     samples look like its real class: that figure is reported in the evidence, beside the
     same classifier's accuracy on held-out real data.
 
-    ``run`` must be conditional (``spec.num_classes`` set), else ``ValueError``.
+    An unconditional run (``spec.num_classes`` not set) passes with a
+    ``GANNotApplicableWarning`` saying that nothing was checked.
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_conditioning_effective")
     k = run.spec.num_classes
     if k is None:
-        raise ValueError(
-            f"assert_conditioning_effective: run must be conditional (spec.num_classes set); "
-            f"{run.name!r} is unconditional"
+        check_int(samples, "samples", least=2)
+        diverged_verdict(run, "assert_conditioning_effective")
+        warnings.warn(
+            GANNotApplicableWarning(
+                f"assert_conditioning_effective: run {run.name!r} is unconditional "
+                "(spec.num_classes not set): there are no labels whose effect to check, and "
+                "nothing was checked. For a conditional generator, set num_classes in its "
+                "GANSpec (G is then called as G(z, labels))"
+            ),
+            stacklevel=2,
         )
+        return
     check_int(samples, "samples", least=2 * k, why=" (2 * num_classes)")
     m = samples // k
     trials = k * (m - m // 2)

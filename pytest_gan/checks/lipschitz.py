@@ -13,6 +13,7 @@ layer is constrained by construction.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -24,7 +25,7 @@ from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CRITIC, score_kind
 from pytest_gan.checks._nonfinite import diverged_verdict
-from pytest_gan.errors import fail
+from pytest_gan.errors import GANNotApplicableWarning, fail
 from pytest_gan.losses import LOSSES, per_sample_scores
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import local_generator
@@ -229,8 +230,9 @@ def assert_lipschitz(
 
     The check is for critics meant to be constrained: a gradient penalty (loss
     ``"wgan-gp"``, or a step returning a ``gp`` loss) or spectral normalisation. A run with
-    neither, such as a plain BCE DCGAN whose D nothing bounds, raises ``ValueError`` unless
-    ``max_constant`` is given: passing a bound asks for the check anyway.
+    neither, such as a plain BCE DCGAN whose D nothing bounds, passes with a
+    ``GANNotApplicableWarning`` saying that nothing was checked, unless ``max_constant`` is
+    given: passing a bound asks for the check anyway.
 
     A critic constrained by spectral normalisation alone, on every linear and
     convolutional layer, passes without a ``max_constant``: the constraint is in force by
@@ -246,18 +248,23 @@ def assert_lipschitz(
     run = require_run(run, "assert_lipschitz")
     bound = MAX_LIPSCHITZ if max_constant is None else _check_bound(max_constant)
     check_int(samples, "samples", least=2)
+    diverged_verdict(run, "assert_lipschitz")
     constraints = lipschitz_constraints(run)
     if not constraints and max_constant is None:
         saturation = run.history.saturation
         reads = None if saturation is None else saturation.d_loss_reads
         own = run.spec.train_step is not None and reads
         loss = f"its step's loss read as {reads!r}" if own else f"loss {run.spec.loss!r}"
-        raise ValueError(
-            f"assert_lipschitz: run {run.name!r} has no Lipschitz constraint to check ({loss}, "
-            "no spectral normalisation, no 'gp' loss recorded); pass "
-            "max_constant=... to check its discriminator against a bound anyway"
+        warnings.warn(
+            GANNotApplicableWarning(
+                f"assert_lipschitz: run {run.name!r} has no Lipschitz constraint to check "
+                f"({loss}, no spectral normalisation, no 'gp' loss recorded): nothing was "
+                "checked. Its discriminator needs no bound; pass max_constant=... to check it "
+                "against one anyway"
+            ),
+            stacklevel=2,
         )
-    diverged_verdict(run, "assert_lipschitz")
+        return
     norms = run_gradient_norms(run, samples)
     n = norms.shape[0]
     nonfinite = int((~torch.isfinite(norms)).sum())
