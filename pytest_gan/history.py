@@ -79,12 +79,15 @@ class Saturation(_Fields):
     final layer forced to 0, where it cannot run on the probe's copies at all);
     ``d_ops`` the functions the loss applied to D's outputs, read as
     ``d_loss_reads`` (``"logit"``, ``"probability"``, ``"square"``, ``"margin"``,
-    ``"critic"``, ``"reconstruction"``: ``probing.read_loss``); ``d_heads`` the operations
-    that made D's output;
+    ``"critic"``, ``"reconstruction"``, ``"softmax"``: ``probing.read_loss``); ``d_heads``
+    the operations that made D's output;
     ``d_output_span_forced`` the lowest and highest of D's outputs on held-out samples, as
     they are and with its final layer forced to +/-``logit`` (equal: D's head discards its
     score; ``probing.forced_span``); ``watched`` whether the losses came from a watched
-    loop, where ``replay_error`` says why they could not be computed again.
+    loop, where ``replay_error`` says why they could not be computed again;
+    ``shift_invariant``, read only where a direction gave a non-finite loss or raised,
+    whether the losses ignore a common shift of D's outputs (``probing.shift_invariant``:
+    then the forced outputs are no saturated D).
     """
 
     logit: float
@@ -97,6 +100,7 @@ class Saturation(_Fields):
     d_output_span_forced: list[float] | None = None
     watched: bool | None = None
     replay_error: str | None = None
+    shift_invariant: bool | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -102,6 +102,11 @@ class LossTrace(LossOps):
         # for the trace; its id can then be reused, and is no longer found here.
         self._derived = weakref.WeakValueDictionary()  # type: ignore[assignment]
         self._ref: dict[int, _Ref] = {}
+        # Tensors computed from D's outputs through a .detach() (Softmax GAN's and RaGAN's G
+        # losses detach D's scores of the real batch): traced for the replay, so that a
+        # replay forces them as it forces the rest, as train's probe does on its copies,
+        # but not read as what the loss does with D's outputs (LossOps.ops).
+        self._shadow: weakref.WeakValueDictionary[int, torch.Tensor] = weakref.WeakValueDictionary()
         self.unreplayable: str | None = None
         self._unlabelled: list[int] = []
         self.losses: dict[str, list[int]] = {}
@@ -132,10 +137,13 @@ class LossTrace(LossOps):
             )
             self.program = []
 
+    def _traced(self, t: torch.Tensor) -> bool:
+        return self._derived.get(id(t)) is t or self._shadow.get(id(t)) is t
+
     def _encode(self, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
             ref = self._ref.get(id(value))
-            if ref is not None and self._derived.get(id(value)) is value:
+            if ref is not None and self._traced(value):
                 return ref
             return self._copy(value)
         if isinstance(value, (list, tuple)):
@@ -157,9 +165,9 @@ class LossTrace(LossOps):
                 self._unlabelled.append(len(self.program))
                 self.program.append(("loss", ref))
         encoded = None
-        if name not in _UNTRACED and self.unreplayable is None:
+        if (name not in _UNTRACED or name == "detach") and self.unreplayable is None:
             leaves = [*_tensors(args), *_tensors(kwargs.values())]
-            if any(self._derived.get(id(t)) is t for t in leaves):
+            if any(self._traced(t) for t in leaves):
                 encoded = (self._encode(args), self._encode(kwargs))
         result = super().__torch_function__(func, types, args, kwargs)
         if encoded is not None and self.unreplayable is None:
@@ -167,6 +175,8 @@ class LossTrace(LossOps):
             self.program.append(("call", func, *encoded, _autocast_now()))
             for i, t in enumerate(_tensors((result,))):
                 self._ref[id(t)] = _Ref(node, i)
+                if self._derived.get(id(t)) is not t:
+                    self._shadow[id(t)] = t
             self._bound()
         return result
 

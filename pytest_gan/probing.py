@@ -13,7 +13,7 @@ import contextlib
 import copy
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -318,6 +318,14 @@ SQUARE_OPS = frozenset({"mse_loss", "pow", "__pow__", "square", "square_"})
 MARGIN_OPS = frozenset(
     {"relu", "relu_", "clamp", "clamp_min", "clamp_max", "minimum", "min", "hinge_embedding_loss"}
 )
+#: A loss that exponentiates D's scores as a softmax's energies or logits: over the whole
+#: batch (Softmax GAN, ``log(sum(exp(-D)))`` or ``logsumexp``), or over classes
+#: (``cross_entropy`` on a D of K+1 outputs, a semi-supervised GAN's). Such scores carry no
+#: per-sample probability of being real (a softmax over the batch ranks real samples
+#: *low*) and no critic's constraint.
+SOFTMAX_OPS = frozenset(
+    {"exp", "exp_", "logsumexp", "softmax", "log_softmax", "softmin", "cross_entropy", "nll_loss"}
+)
 # Functions whose result is no longer "computed from D's outputs" in the sense above: the
 # gradient of a penalty (its norm is the penalty's business), copies for logging.
 _UNTRACED = frozenset({"grad", "detach", "item", "tolist", "__get__", "backward", "cpu", "numpy"})
@@ -454,16 +462,20 @@ def _tensors(values: Any) -> Iterator[torch.Tensor]:
 
 
 def read_loss(ops: set[str], reconstructs: bool = False) -> str:
-    """``"reconstruction"``, ``"logit"``, ``"probability"``, ``"square"``, ``"margin"`` or
-    ``"critic"``: the loss a step applies to D's outputs, told by the functions it applies
-    (:class:`LossOps`). ``reconstructs`` (``LossOps.reconstructs``: the loss compared D's
-    output with D's input of the same shape) comes first: D is an autoencoder, and what
-    the loss does with its reconstruction error (a margin, an equilibrium term) says
-    nothing of scores, which it has none of."""
+    """``"reconstruction"``, ``"logit"``, ``"softmax"``, ``"probability"``, ``"square"``,
+    ``"margin"`` or ``"critic"``: the loss a step applies to D's outputs, told by the
+    functions it applies (:class:`LossOps`). ``reconstructs`` (``LossOps.reconstructs``:
+    the loss compared D's output with D's input of the same shape) comes first: D is an
+    autoencoder, and what the loss does with its reconstruction error (a margin, an
+    equilibrium term) says nothing of scores, which it has none of. A softmax's ``exp``
+    comes before the ``log`` of its normaliser (Softmax GAN's ``log(sum(exp(-D)))``), which
+    is no log of a probability of being real."""
     if reconstructs:
         return "reconstruction"
     if ops & LOGIT_OPS:
         return "logit"
+    if ops & SOFTMAX_OPS:
+        return "softmax"
     if ops & PROBABILITY_OPS:
         return "probability"
     if ops & SQUARE_OPS:
@@ -551,6 +563,28 @@ def _forcing(target: float) -> Any:
     return force
 
 
+def _forced_step(
+    step: Any,
+    make_context: Any,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    batch: Any,
+    layer: str,
+    level: float,
+) -> dict[str, float]:
+    """The losses of the step run once on fresh copies of the networks with D's final
+    layer (named ``layer``) forced to ``level``, with the run's random draws; what the
+    step raises propagates."""
+    g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
+    handle = _layer_named(d, layer).register_forward_hook(_forcing(level))
+    try:
+        with preserved_torch_rng(), eager():
+            out = step(make_context(g, d), batch)
+    finally:
+        handle.remove()
+    return {str(k): as_float(v, str(k)) for k, v in out.items()}
+
+
 def _neutral_error(
     step: Any,
     make_context: Any,
@@ -564,16 +598,76 @@ def _neutral_error(
     raises there too tells nothing of saturation: it cannot run on the probe's copies at
     all (a step bound to the modules it first saw). A D already saturated by training
     would make a fragile step raise as it is; forced to 0 it cannot."""
-    g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
-    handle = _layer_named(d, layer).register_forward_hook(_forcing(0.0))
     try:
-        with preserved_torch_rng(), eager():
-            step(make_context(g, d), batch)
+        _forced_step(step, make_context, generator, discriminator, batch, layer, 0.0)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
-    finally:
-        handle.remove()
     return None
+
+
+#: The two levels the shift test (:func:`shift_invariant`) forces D's final layer to. Any
+#: two finite levels would do for a loss that ignores a common shift of D's outputs; these
+#: are ones no classifier's loss is blind to (BCE on logits: 1.386 at 0, 4.04 at 4).
+SHIFT_LEVELS = (0.0, 4.0)
+
+#: Losses at the two levels that agree to this share of their size (at least 1) are equal.
+#: Why here: room for float32 rounding far below the least a classifier's loss differs
+#: (0.657, BCE; the Softmax GAN losses measured differ by exactly 0, seeds 0-2, with and
+#: without the original's epsilon); calibration: docs/benchmarks.md "Calibration notes".
+SHIFT_TOLERANCE = 1e-4
+
+
+def fragile(results: Mapping[str, Any]) -> bool:
+    """Whether the saturation probe's ``results`` (per direction, the losses or the error
+    the step raised) hold a non-finite ``d_loss`` or ``g_loss``, or an error the step does
+    not raise unsaturated as well."""
+    for direction in ("real", "fake"):
+        result = results.get(direction) or {}
+        if "error" in result and "unsaturated_error" not in result:
+            return True
+        if any(k in result and not math.isfinite(result[k]) for k in ("d_loss", "g_loss")):
+            return True
+    return False
+
+
+def same_losses(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool | None:
+    """Whether two runs of a loss gave the same finite ``d_loss`` and ``g_loss`` (those of
+    the two both hold), to ``SHIFT_TOLERANCE``; None when they share neither."""
+    keys = [k for k in ("d_loss", "g_loss") if k in a and k in b]
+    if not keys:
+        return None
+    for k in keys:
+        x, y = float(a[k]), float(b[k])
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return False
+        if abs(x - y) > SHIFT_TOLERANCE * max(1.0, abs(x), abs(y)):
+            return False
+    return True
+
+
+def shift_invariant(
+    step: Any,
+    make_context: Any,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    batch: Any,
+    layer: str,
+) -> bool | None:
+    """Whether the step's losses ignore a common shift of D's outputs: the same with D's
+    final layer forced to each of ``SHIFT_LEVELS`` (fresh copies each time, the same
+    random draws). A softmax over the batch (Softmax GAN), a relativistic or Wasserstein
+    difference ignore it; a classifier's loss never does. For such a loss, D's outputs
+    forced all alike to +/-SATURATED_LOGIT are no saturated D (the loss's value there is
+    its value at 0), and a loss written as ``log(sum(exp(-D)))`` overflows there at a level
+    its gradient never moves D's outputs to. None when the step raises at either level."""
+    try:
+        found = [
+            _forced_step(step, make_context, generator, discriminator, batch, layer, level)
+            for level in SHIFT_LEVELS
+        ]
+    except Exception:
+        return None
+    return same_losses(*found)
 
 
 def data_dtype(spec: GANSpec, discriminator: nn.Module, device: torch.device) -> torch.dtype | None:
@@ -659,4 +753,8 @@ def saturation_probe(
             )
             results["d_heads"] = sorted(h for h in recorder.heads if h is not None)
     results.pop("neutral", None)
+    if fragile(results):
+        results["shift_invariant"] = shift_invariant(
+            step, make_context, generator, discriminator, batch, layer
+        )
     return Saturation(logit=SATURATED_LOGIT, **results)

@@ -20,9 +20,12 @@ from pytest_gan.instrument import Instrument, number
 from pytest_gan.loss_trace import LossTrace, pop_mode
 from pytest_gan.probing import (
     SATURATED_LOGIT,
+    SHIFT_LEVELS,
     Prober,
     final_layer,
+    fragile,
     read_loss,
+    same_losses,
 )
 from pytest_gan.run import GANRun
 
@@ -229,6 +232,13 @@ class Recorder:
                     if direction == "real":
                         saturation["d_output_at_saturation"] = at
                     saturation[direction] = losses
+                if fragile(saturation):
+                    # probing.shift_invariant, on the loop's losses computed again.
+                    levels = []
+                    for level in SHIFT_LEVELS:
+                        with no_autocast(self.run.device):
+                            levels.append(ops.replay(self.discriminator, level, layer))
+                    saturation["shift_invariant"] = same_losses(*levels)
             except Exception as exc:
                 # A computation the trace could not repeat: no saturation verdict, rather
                 # than one on a replay that differs from the loop.

@@ -28,6 +28,10 @@ _READS = {
     # hinge D's margins they carry no probability to read a belief from, and no critic's
     # constraint; its balance is judged by its pace (checks.balance).
     "reconstruction": MARGIN,
+    # A softmax's energies or logits (Softmax GAN over the batch, a semi-supervised D's
+    # classes): no per-sample probability to read a belief from (Softmax GAN's D scores
+    # real samples low), no critic's constraint; judged by its pace, as a hinge D is.
+    "softmax": MARGIN,
 }
 
 
