@@ -20,7 +20,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from fixtures import models
 from fixtures.zoo import BROKEN, IMAGE_LATENT, case
 from pytest_gan import GANAssertionError, TrainContext, train
-from pytest_gan.checks._subject import infer_latent_shape
+from pytest_gan.checks._subject import infer_latent_shape, infer_num_classes
 from pytest_gan.checks.checkpoint import OUTPUT_RTOL, assert_checkpoint_roundtrip
 from pytest_gan.run import GANRun
 from tests.tiny import LATENT, tiny_spec
@@ -781,10 +781,9 @@ def test_bad_input_names_the_argument() -> None:
         assert_checkpoint_roundtrip(run, latent_dim=LATENT + 1)
     with pytest.raises(ValueError, match="factory must build a fresh generator"):
         assert_checkpoint_roundtrip(run, run.generator)
-    cond = models.ConditionalDCGANGenerator()
-    del cond.num_classes
-    with pytest.raises(ValueError, match="num_classes is needed"):
-        assert_checkpoint_roundtrip(cond, models.ConditionalDCGANGenerator)
+    # A one-hot label built in forward: nothing in the module tells the class count.
+    with pytest.raises(ValueError, match=r"num_classes is needed.*no nn.Embedding"):
+        assert_checkpoint_roundtrip(OneHotCondG(), OneHotCondG)
 
 
 class Opaque(nn.Module):
@@ -963,6 +962,48 @@ def test_a_lazy_float64_generator_is_initialised_in_its_own_dtype() -> None:
     with torch.no_grad():
         g(torch.zeros(2, LATENT, dtype=torch.float64))
     assert_checkpoint_roundtrip(g, factory, latent_dim=LATENT)
+
+
+class EmbeddedCondG(nn.Module):
+    """A cGAN generator as eriklindernoren/PyTorch-GAN's cgan writes it: a label embedding
+    of n_classes rows joined to z, BatchNorm after the first layer; no num_classes
+    attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label_emb = nn.Embedding(5, 5)
+        self.net = nn.Sequential(
+            nn.Linear(LATENT + 5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2)
+        )
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(torch.cat([z, self.label_emb(y)], 1))
+        return out
+
+
+def test_a_conditional_generators_class_count_is_read_from_its_embedding() -> None:
+    # Called as the contract writes it, with no num_classes: a bare conditional generator
+    # is checked, not refused (it raised "num_classes is needed" until 2026-12-07).
+    factory = functools.partial(models.ConditionalDCGANGenerator, latent_dim=LATENT)
+    cond = trained(factory(), classes=4)
+    del cond.num_classes
+    assert infer_num_classes(cond) == (4, "its label embedding, Embedding(num_embeddings=4)")
+    assert_checkpoint_roundtrip(cond, factory)
+    g = trained(EmbeddedCondG(), classes=5)
+    assert infer_num_classes(g)[0] == 5
+    assert_checkpoint_roundtrip(g, EmbeddedCondG)
+
+    def save_fresh(module: nn.Module, path: Path) -> None:
+        torch.save(EmbeddedCondG().state_dict(), path)
+
+    with pytest.raises(GANAssertionError) as caught:
+        assert_checkpoint_roundtrip(g, EmbeddedCondG, save=save_fresh)
+    assert caught.value.pitfall == "checkpoint-not-trained"
+    # An attribute says it first; one that is no class count is passed over.
+    g.n_classes = 3
+    assert infer_num_classes(g) == (3, "its attribute n_classes=3")
+    g.n_classes = True
+    assert infer_num_classes(g)[0] == 5
 
 
 def test_an_unconditional_generators_embedding_is_its_first_layer() -> None:

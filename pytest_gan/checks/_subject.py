@@ -128,6 +128,27 @@ def _num_classes(value: object) -> int | None:
     return check_int(value, "num_classes", least=2, why=" for G(z, y)")
 
 
+#: Attribute names under which conditional generators commonly keep their class count.
+_CLASS_ATTRIBUTES = ("num_classes", "n_classes", "n_class", "nclasses", "num_labels", "n_labels")
+
+
+def infer_num_classes(module: nn.Module) -> tuple[int | None, str]:
+    """The class count of a bare conditional generator ``G(z, y)``, and where it came from:
+    its ``num_classes`` (or ``n_classes``, ...) attribute, else the fewest rows of its label
+    embeddings (every ``nn.Embedding``: a cGAN's ``label_emb``, BigGAN's shared embedding;
+    labels below it are valid for all of them, which is what a round trip needs). None,
+    saying why, when neither is there (a one-hot label built in ``forward``)."""
+    inner = _unwrapped(module)
+    for attribute in _CLASS_ATTRIBUTES:
+        value = getattr(inner, attribute, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
+            return value, f"its attribute {attribute}={value}"
+    rows = [m.num_embeddings for m in inner.modules() if isinstance(m, nn.Embedding)]
+    if rows and min(rows) >= 2:
+        return min(rows), f"its label embedding, Embedding(num_embeddings={min(rows)})"
+    return None, "it has no num_classes attribute and no nn.Embedding to read it from"
+
+
 #: Attribute names under which generators commonly keep the size of z.
 _LATENT_ATTRIBUTES = ("latent_dim", "z_dim", "nz", "latent_size", "noise_dim")
 
@@ -266,11 +287,11 @@ def resolve_subject(
             )
         classes = given_classes
         if classes is None and _needs_labels(module):
-            classes = _num_classes(getattr(_unwrapped(module), "num_classes", None))
+            classes, why = infer_num_classes(module)
             if classes is None:
                 raise ValueError(
-                    "num_classes is needed: the generator's forward takes (z, y); pass "
-                    "num_classes= (the number of classes y ranges over)"
+                    f"num_classes is needed: the generator's forward takes (z, y), and {why}; "
+                    "pass num_classes= (the number of classes y ranges over)"
                 )
         shape = (
             _latent_shape(latent_dim)
