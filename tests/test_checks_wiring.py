@@ -334,10 +334,13 @@ def test_tensors_written_are_counted_per_d_step_not_per_step() -> None:
     assert caught.value.evidence["max_g_tensors_written"] == 4
 
 
-def _accumulating_step(detach: bool) -> Callable[[Any, torch.Tensor], dict[str, torch.Tensor]]:
+def _accumulating_step(
+    detach: bool, freeze: bool = True
+) -> Callable[[Any, torch.Tensor], dict[str, torch.Tensor]]:
     """A user's step that accumulates two micro-batches per optimizer step across calls:
     both optimizers reset on even calls and step on odd ones, D frozen for G's backward
-    (StyleGAN2-ADA's phases). G's backward of the first call runs before D's step."""
+    (StyleGAN2-ADA's phases; not with ``freeze=False``). G's backward of the first call
+    runs before D's step."""
 
     def step(ctx: Any, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         g, d = ctx.generator, ctx.discriminator
@@ -354,7 +357,7 @@ def _accumulating_step(detach: bool) -> Callable[[Any, torch.Tensor], dict[str, 
         d_loss.backward(retain_graph=not detach)
         if not first:
             ctx.opt_d.step()
-        d.requires_grad_(False)
+        d.requires_grad_(not freeze)
         g_loss = torch.nn.functional.softplus(-d(fake)).mean() / 2
         g_loss.backward()
         d.requires_grad_(True)
@@ -384,6 +387,29 @@ def test_gradients_accumulated_over_calls_are_no_leak_and_a_missing_detach_still
         assert_d_step_isolated(leaking)
     assert caught.value.pitfall == "d-step-leaks-into-generator"
     assert caught.value.evidence["harmful_steps"] == 4  # every optimizer step of the 8 calls
+
+
+def test_an_accumulating_loop_that_leaves_d_trainable_for_gs_backward_is_told_both_ways() -> None:
+    # A new user's loop, accumulating over micro-batches without freezing D for G's
+    # backward: its fakes are detached, but G's loss writes D's gradients, which D's step
+    # applies. A pass writing both networks' gradients before D's step cannot be told from
+    # D's loss through undetached fakes; the message said only the latter (its fix,
+    # detaching, changed nothing). It now names both, and their fixes.
+    run = train(tiny_spec(train_step=_accumulating_step(True, freeze=False)), steps=8)
+    assert "d_step_g_grads_over_passes" in run.history.events
+    with pytest.raises(GANAssertionError, match="G's own loss run with D trainable") as caught:
+        assert_d_step_isolated(run)
+    assert caught.value.pitfall == "d-step-leaks-into-generator"
+    assert caught.value.evidence["over_several_passes"] is True
+    assert "requires_grad_(False)" in str(caught.value)
+    # Where the loop freezes D for G's backward, a pass with D trainable is D's loss: the
+    # message names the missing detach alone. So it does where no pass accumulated.
+    for step in (_accumulating_step(False), UserStep(detach=False, zero_grad_g_first=True)):
+        leaking = train(tiny_spec(train_step=step), steps=8)
+        assert "d_step_g_grads_over_passes" not in leaking.history.events
+        with pytest.raises(GANAssertionError, match="the fakes shown to D are not detached") as c:
+            assert_d_step_isolated(leaking)
+        assert c.value.evidence["over_several_passes"] is False
 
 
 def test_the_same_loop_under_watch_is_judged_alike() -> None:

@@ -58,12 +58,40 @@ def assert_d_step_isolated(run: GANRun) -> None:
             stacklevel=2,
         )
         return
+    over_passes = run.history.events.get("d_step_g_grads_over_passes")
+    if over_passes is not None:
+        summary = (
+            f"A backward pass run while D was trainable wrote the generator's gradients before "
+            f"D's step, and G's update applied them, in {harmful.count} of {run.steps} steps "
+            f"(first at step {harmful.first_step}). This loop accumulates gradients over "
+            "several passes before its optimizers step, so such a pass is D's loss through "
+            "fakes not detached, or G's own loss run with D trainable, whose gradient D's "
+            "step then applies."
+        )
+        detail = (
+            "Either is a bug: G following D's loss is pushed to make its fakes easier to "
+            "reject; D stepping on G's loss is pushed to call fakes real. Detach the fakes "
+            "in D's loss (D(fake.detach())), and freeze D for G's backward "
+            "(D.requires_grad_(False), then True again before D's next pass, as "
+            "StyleGAN2-ADA's phases do), or reset D's gradients between G's backward and D's "
+            "next pass."
+        )
+    else:
+        summary = (
+            f"Gradient from the discriminator's loss reached the generator's update in "
+            f"{harmful.count} of {run.steps} steps (first at step {harmful.first_step}): "
+            "the fakes shown to D are not detached, and G's gradients are not reset between "
+            "D's backward pass and G's step."
+        )
+        detail = (
+            "G then follows D's loss as well as its own: it is pushed to make its fakes "
+            "easier for D to reject. D(fake.detach()) in the D step fixes both this and the "
+            "wasted backward pass; moving G's zero_grad() to just before G's own backward "
+            "removes the harm but not the wasted pass."
+        )
     raise fail(
         "d-step-leaks-into-generator",
-        f"Gradient from the discriminator's loss reached the generator's update in "
-        f"{harmful.count} of {run.steps} steps (first at step {harmful.first_step}): "
-        "the fakes shown to D are not detached, and G's gradients are not reset between "
-        "D's backward pass and G's step.",
+        summary,
         [
             ("steps whose D step leaked into G", event.count, "0"),
             ("steps whose G update applied the leak", harmful.count, "0"),
@@ -75,11 +103,9 @@ def assert_d_step_isolated(run: GANRun) -> None:
             "harmful_steps": harmful.count,
             "first_step": harmful.first_step,
             "max_g_tensors_written": most,
+            "over_several_passes": over_passes is not None,
         },
-        detail="G then follows D's loss as well as its own: it is pushed to make its fakes "
-        "easier for D to reject. D(fake.detach()) in the D step fixes both this and the "
-        "wasted backward pass; moving G's zero_grad() to just before G's own backward "
-        "removes the harm but not the wasted pass.",
+        detail=detail,
     )
 
 
