@@ -20,9 +20,9 @@ What is recorded, per training step (:class:`History` rows):
   is G's own loss, run before D's step by a loop that accumulates gradients over several
   passes);
 * ``d_step_g_grads_over_passes`` (an event only): steps whose D step found G's gradients
-  written with D trainable by a pass after which another wrote D's (passes accumulated
-  before the step, none with D frozen): such a pass may be G's own loss with D left
-  trainable rather than D's loss through undetached fakes;
+  written with D trainable by more than one backward pass (passes accumulated before the
+  step, none with D frozen): such a pass may be G's own loss with D left trainable rather
+  than D's loss through undetached fakes;
 * ``d_leak_in_g_step``: of those, the tensors whose leaked gradient was still there, never
   reset, when G's optimizer stepped: the missing ``.detach()`` changed G's update (harmful)
   rather than only costing a backward pass through G (wasteful);
@@ -206,14 +206,12 @@ class Instrument:
         self.g_indices = [i for i, (net, _, _) in enumerate(named) if net == "generator"]
         self.reset = [True] * len(self.params)
         self.written = [False] * len(self.params)
-        # Since the last optimizer step: whether a G parameter was written with D trainable
-        # (``g_open``); whether a D parameter was written after that (``d_after_g``: a pass
-        # after the one that wrote G, which wrote D without writing G, as a D step on
-        # detached fakes does: the passes accumulate before a step); and whether a G
-        # parameter was written with every D parameter frozen (the loop freezes D for G's
-        # backward, so that a pass with D trainable is D's loss's).
-        self.g_open = False
-        self.d_after_g = False
+        # Since the last optimizer step: G parameters written again with D trainable (a
+        # parameter's hook runs once per backward pass, so a second write is a second pass:
+        # passes accumulate before a step); and whether a G parameter was written with
+        # every D parameter frozen (the loop freezes D for G's backward, so that a pass with
+        # D trainable is D's loss's).
+        self.rewritten = [False] * len(self.params)
         self.frozen_write = False
         # Whether a D step since the last row found G's gradients written over several
         # passes while D was trainable (``d_step_g_grads_over_passes``).
@@ -259,7 +257,8 @@ class Instrument:
         """An optimizer step was taken: what backward passes write from here is the next
         step's."""
         self.written = [False] * len(self.written)
-        self.g_open = self.d_after_g = self.frozen_write = False
+        self.rewritten = [False] * len(self.rewritten)
+        self.frozen_write = False
         self.open_write = [False] * len(self.open_write)
 
     def account_d_step(self) -> None:
@@ -271,10 +270,10 @@ class Instrument:
         StyleGAN2-ADA's phases do."""
         leaked = [i for i in self.g_indices if self.written[i] and self.open_write[i]]
         self.counts["d_step_g_grads"] += len(leaked)
-        if leaked and self.d_after_g and not self.frozen_write:
-            # Passes accumulated before D's step (D written again after the pass that wrote
-            # G), none with D frozen: the pass that wrote G, D trainable, may as well be G's
-            # own loss as D's through undetached fakes (the message says so).
+        if not self.frozen_write and any(self.rewritten[i] for i in leaked):
+            # Passes accumulated before D's step, each writing G with D trainable, none with
+            # D frozen: such a pass may as well be G's own loss as D's through undetached
+            # fakes (the message says so).
             self.leak_over_passes = True
         if self.same_optimizer:
             # One optimizer for both networks: this very step applies the leak to G.
@@ -333,14 +332,12 @@ class Instrument:
             # (A post-accumulate hook would see the result directly, but measured 5% of a
             # DCGAN step on CPU against 1% for this one.)
             self.written[i] = True
-            if not is_g:
-                # Within one pass D's parameters get their gradients before G's (D runs
-                # last in the forward): D written after G is a later pass's doing.
-                self.d_after_g = self.d_after_g or self.g_open
-            elif any(p.requires_grad for p in self.d_params):
-                # Written while D is trainable: possibly by D's loss's backward.
-                self.open_write[i] = self.g_open = True
-            else:
+            if is_g and any(p.requires_grad for p in self.d_params):
+                # Written while D is trainable: possibly by D's loss's backward; a second
+                # time since the last step: by a second pass.
+                self.rewritten[i] = self.open_write[i]
+                self.open_write[i] = True
+            elif is_g:
                 # A pass with D frozen: the loop freezes D for G's own backward.
                 self.frozen_write = True
             g = param.grad

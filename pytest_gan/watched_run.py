@@ -193,6 +193,18 @@ class Recorder:
         self.batch_hook = discriminator.register_forward_pre_hook(self._batch_size)
         self.loss_ops.__enter__()  # type: ignore[no-untyped-call]
 
+    def _shift_invariant(self, ops: LossTrace, layer: str) -> bool | None:
+        """``probing.shift_invariant`` on the loop's losses computed again: None where a
+        replay raises (the saturation figures stand as they are)."""
+        levels = []
+        try:
+            for level in SHIFT_LEVELS:
+                with no_autocast(self.run.device):
+                    levels.append(ops.replay(self.discriminator, level, layer))
+        except Exception:
+            return None
+        return same_losses(*levels)
+
     def _batch_size(self, module: nn.Module, inputs: Any) -> None:
         if self.loss_ops is not None and inputs and isinstance(inputs[0], torch.Tensor):
             if inputs[0].ndim:
@@ -233,12 +245,7 @@ class Recorder:
                         saturation["d_output_at_saturation"] = at
                     saturation[direction] = losses
                 if fragile(saturation):
-                    # probing.shift_invariant, on the loop's losses computed again.
-                    levels = []
-                    for level in SHIFT_LEVELS:
-                        with no_autocast(self.run.device):
-                            levels.append(ops.replay(self.discriminator, level, layer))
-                    saturation["shift_invariant"] = same_losses(*levels)
+                    saturation["shift_invariant"] = self._shift_invariant(ops, layer)
             except Exception as exc:
                 # A computation the trace could not repeat: no saturation verdict, rather
                 # than one on a replay that differs from the loop.

@@ -389,13 +389,53 @@ def test_gradients_accumulated_over_calls_are_no_leak_and_a_missing_detach_still
     assert caught.value.evidence["harmful_steps"] == 4  # every optimizer step of the 8 calls
 
 
+def _micro_batch_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+    """A new user's accumulation over two micro-batches per optimizer step: D's loss on
+    detached fakes, then G's with D left trainable, each divided by 2; both optimizers
+    step after the micro-batches and reset after their steps."""
+    g, d = ctx.generator, ctx.discriminator
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    d_total = g_total = 0.0
+    for x in batch.chunk(2):
+        fake = g(ctx.latent(x.shape[0]))
+        ones, zeros = torch.ones(x.shape[0], 1), torch.zeros(x.shape[0], 1)
+        d_loss = (bce(d(x), ones) + bce(d(fake.detach()), zeros)) / 2
+        d_loss.backward()
+        g_loss = bce(d(fake), ones) / 2
+        g_loss.backward()
+        d_total, g_total = d_total + d_loss.item(), g_total + g_loss.item()
+    ctx.opt_d.step()
+    ctx.opt_d.zero_grad()
+    ctx.opt_g.step()
+    ctx.opt_g.zero_grad()
+    return {"d_loss": d_total, "g_loss": g_total}
+
+
+def _real_first_undetached_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+    """One pass of D's loss on undetached fakes, D run on the real batch before G runs
+    (the backward then writes some D parameters after G's); G reset after its step."""
+    g, d = ctx.generator, ctx.discriminator
+    softplus = torch.nn.functional.softplus
+    ctx.opt_d.zero_grad()
+    d_real = d(batch)
+    fake = g(ctx.latent(batch.shape[0]))
+    d_loss = softplus(-d_real).mean() + softplus(d(fake)).mean()
+    d_loss.backward(retain_graph=True)
+    ctx.opt_d.step()
+    g_loss = softplus(-d(fake)).mean()
+    g_loss.backward()
+    ctx.opt_g.step()
+    ctx.opt_g.zero_grad()
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+
 def test_an_accumulating_loop_that_leaves_d_trainable_for_gs_backward_is_told_both_ways() -> None:
     # A new user's loop, accumulating over micro-batches without freezing D for G's
     # backward: its fakes are detached, but G's loss writes D's gradients, which D's step
     # applies. A pass writing both networks' gradients before D's step cannot be told from
     # D's loss through undetached fakes; the message said only the latter (its fix,
     # detaching, changed nothing). It now names both, and their fixes.
-    run = train(tiny_spec(train_step=_accumulating_step(True, freeze=False)), steps=8)
+    run = train(tiny_spec(train_step=_micro_batch_step), steps=8)
     assert "d_step_g_grads_over_passes" in run.history.events
     with pytest.raises(GANAssertionError, match="G's own loss run with D trainable") as caught:
         assert_d_step_isolated(run)
@@ -403,8 +443,17 @@ def test_an_accumulating_loop_that_leaves_d_trainable_for_gs_backward_is_told_bo
     assert caught.value.evidence["over_several_passes"] is True
     assert "requires_grad_(False)" in str(caught.value)
     # Where the loop freezes D for G's backward, a pass with D trainable is D's loss: the
-    # message names the missing detach alone. So it does where no pass accumulated.
-    for step in (_accumulating_step(False), UserStep(detach=False, zero_grad_g_first=True)):
+    # message names the missing detach alone. So it does where no pass accumulated, and
+    # where the passes accumulate across calls with one write of G before D's step (D's
+    # parameters written after G's in one pass, D(real) being computed before G(z), are
+    # no second pass).
+    steps = (
+        _accumulating_step(False),
+        UserStep(detach=False, zero_grad_g_first=True),
+        _accumulating_step(True, freeze=False),
+        _real_first_undetached_step,
+    )
+    for step in steps:
         leaking = train(tiny_spec(train_step=step), steps=8)
         assert "d_step_g_grads_over_passes" not in leaking.history.events
         with pytest.raises(GANAssertionError, match="the fakes shown to D are not detached") as c:
