@@ -312,6 +312,9 @@ class History:
         )
 
 
+#: The losses the checks read (the contract's keys of a training step's result).
+LOSS_KEYS = ("d_loss", "g_loss")
+
 #: The per-step counts the instrumentation keeps (``instrument.Instrument``).
 COUNT_COLUMNS = (
     "g_updates",

@@ -22,7 +22,7 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from pytest_gan import _defaults
-from pytest_gan.history import History, Probe, Saturation
+from pytest_gan.history import LOSS_KEYS, History, Probe, Saturation
 from pytest_gan.instrument import as_float
 from pytest_gan.losses import (
     BY_RANGE,
@@ -585,26 +585,6 @@ def _forced_step(
     return {str(k): as_float(v, str(k)) for k, v in out.items()}
 
 
-def _neutral_error(
-    step: Any,
-    make_context: Any,
-    generator: nn.Module,
-    discriminator: nn.Module,
-    batch: Any,
-    layer: str,
-) -> str | None:
-    """The error the step raises on fresh copies of the networks with D's final layer
-    forced to 0, the least saturated output there is, or None when it runs. A step that
-    raises there too tells nothing of saturation: it cannot run on the probe's copies at
-    all (a step bound to the modules it first saw). A D already saturated by training
-    would make a fragile step raise as it is; forced to 0 it cannot."""
-    try:
-        _forced_step(step, make_context, generator, discriminator, batch, layer, 0.0)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 #: The two levels the shift test (:func:`shift_invariant`) forces D's final layer to. Any
 #: two finite levels would do for a loss that ignores a common shift of D's outputs; these
 #: are ones no classifier's loss is blind to (BCE on logits: 1.386 at 0, 4.04 at 4).
@@ -625,7 +605,7 @@ def fragile(results: Mapping[str, Any]) -> bool:
         result = results.get(direction) or {}
         if "error" in result and "unsaturated_error" not in result:
             return True
-        if any(k in result and not math.isfinite(result[k]) for k in ("d_loss", "g_loss")):
+        if any(k in result and not math.isfinite(result[k]) for k in LOSS_KEYS):
             return True
     return False
 
@@ -633,7 +613,7 @@ def fragile(results: Mapping[str, Any]) -> bool:
 def same_losses(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool | None:
     """Whether two runs of a loss gave the same finite ``d_loss`` and ``g_loss`` (those of
     the two both hold), to ``SHIFT_TOLERANCE``; None when they share neither."""
-    keys = [k for k in ("d_loss", "g_loss") if k in a and k in b]
+    keys = [k for k in LOSS_KEYS if k in a and k in b]
     if not keys:
         return None
     for k in keys:
@@ -726,9 +706,16 @@ def saturation_probe(
         except Exception as exc:  # the step's own failure is the finding, if saturation's
             results[direction] = {"error": f"{type(exc).__name__}: {exc}"}
             if "neutral" not in results:
-                results["neutral"] = _neutral_error(
-                    step, make_context, generator, discriminator, batch, layer
-                )
+                # A step that raises with D's final layer forced to 0, the least saturated
+                # output there is, too, tells nothing of saturation: it cannot run on the
+                # probe's copies at all (a step bound to the modules it first saw). A D
+                # already saturated by training would make a fragile step raise as it is;
+                # forced to 0 it cannot.
+                results["neutral"] = None
+                try:
+                    _forced_step(step, make_context, generator, discriminator, batch, layer, 0.0)
+                except Exception as neutral:
+                    results["neutral"] = f"{type(neutral).__name__}: {neutral}"
             if results["neutral"] is not None:
                 results[direction]["unsaturated_error"] = results["neutral"]
         finally:

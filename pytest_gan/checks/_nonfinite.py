@@ -13,17 +13,13 @@ import torch
 from torch import nn
 
 from pytest_gan.errors import fail
-from pytest_gan.history import Event
+from pytest_gan.history import LOSS_KEYS, Event
 from pytest_gan.run import GANRun
 
 
 def finite_share(x: torch.Tensor) -> float:
     """The share of ``x``'s values that are finite (1.0 for an empty Tensor)."""
     return float(torch.isfinite(x).double().mean()) if x.numel() else 1.0
-
-
-#: The losses the checks read (the contract's keys of a training step's result).
-LOSS_KEYS = ("d_loss", "g_loss")
 
 
 def nonfinite_losses(events: Mapping[str, Event]) -> dict[str, Event]:

@@ -10,8 +10,9 @@ from typing import Any
 import torch
 
 from pytest_gan.checks._check import Check
-from pytest_gan.checks._nonfinite import LOSS_KEYS, diverged_verdict, nonfinite_losses
+from pytest_gan.checks._nonfinite import diverged_verdict, nonfinite_losses
 from pytest_gan.errors import GANWarning, fail
+from pytest_gan.history import LOSS_KEYS
 from pytest_gan.metrics import (
     energy_distance,
     finite_median,
