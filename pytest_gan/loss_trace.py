@@ -6,7 +6,6 @@ as a small program (:class:`LossTrace`) to run again with D forced to saturate, 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import weakref
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytest_gan.losses import d_score, score_of
+from pytest_gan.losses import copy_module, d_score, score_of
 from pytest_gan.probing import (
     _UNTRACED,
     LossOps,
@@ -193,7 +192,7 @@ class LossTrace(LossOps):
         (named ``layer``, ``probing.final_layer``; the last registered when None) forced
         to ``logit``: ``{"d_loss": ..., "g_loss": ...}`` (the least finite value of each;
         NaN or infinite if any was), and ``"d_output"``, D's largest output."""
-        d = copy.deepcopy(discriminator)
+        d = copy_module(discriminator)
 
         def force(module: nn.Module, inputs: Any, out: Any) -> Any:
             if isinstance(out, torch.Tensor) and out.is_floating_point():

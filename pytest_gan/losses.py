@@ -10,6 +10,7 @@ loss of Mao et al. (2017) with targets 1 (real) and 0 (fake).
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import math
@@ -61,6 +62,96 @@ def call_d(discriminator: nn.Module, x: torch.Tensor, labels: torch.Tensor | Non
     if labels is None or not takes_labels(discriminator):
         return discriminator(x)
     return discriminator(x, labels)
+
+
+#: Discriminators seen to score packs of samples, as PacGAN's (Lin et al. 2018) and CTGAN's
+#: (Xu et al. 2019) do: ``forward`` views a batch of ``N`` as ``N / pack`` rows of ``pack``
+#: samples each and gives one score per pack. Pack size by D, marked when first seen so
+#: (``spec.validate_networks``) and carried to copies (:func:`copy_module`).
+_PACKED: weakref.WeakKeyDictionary[nn.Module, int] = weakref.WeakKeyDictionary()
+
+
+def pack_of(discriminator: nn.Module) -> int:
+    """How many samples ``discriminator`` scores together: 1 unless it packs them."""
+    return _PACKED.get(discriminator, 1)
+
+
+def mark_packed(discriminator: nn.Module, pack: int) -> None:
+    """Record that D scores packs of ``pack`` samples (``validate_networks`` saw it)."""
+    _PACKED[discriminator] = pack
+
+
+def copy_module(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` that D's marks (packs, a batch mean) carry to."""
+    copied = copy.deepcopy(module)
+    if module in _PACKED:
+        _PACKED[copied] = _PACKED[module]
+    if module in _BATCH_MEAN:
+        _BATCH_MEAN.add(copied)
+    return copied
+
+
+def padded_to_packs(
+    discriminator: nn.Module, x: torch.Tensor, labels: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``x`` (and ``labels``) for a D that packs samples, made a whole number of packs by
+    repeating its first samples at the end; as they are for any other D."""
+    pack, n = pack_of(discriminator), x.shape[0]
+    short = -n % pack
+    if not short:
+        return x, labels
+    index = torch.arange(short, device=x.device) % n
+    return torch.cat([x, x[index]]), None if labels is None else torch.cat([labels, labels[index]])
+
+
+def call_d_rows(discriminator: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> object:
+    """D's output on ``x`` with one row per sample: as :func:`call_d`; for a D that packs
+    samples, on ``x`` made a whole number of packs (:func:`padded_to_packs`), each sample
+    given its pack's row."""
+    pack = pack_of(discriminator)
+    if pack == 1:
+        return call_d(discriminator, x, labels)
+    n = x.shape[0]
+    out = call_d(discriminator, *padded_to_packs(discriminator, x, labels))
+
+    def rows(t: object) -> object:
+        if isinstance(t, torch.Tensor) and t.ndim and t.shape[0] * pack >= n:
+            return t.repeat_interleave(pack, 0)[:n]
+        return t
+
+    return type(out)(rows(t) for t in out) if isinstance(out, (tuple, list)) else rows(out)
+
+
+def gradient_norms(
+    discriminator: nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor | None,
+    *,
+    create_graph: bool = False,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """The norm of the gradient of D's score with respect to its input, one per sample of
+    ``x`` (a leaf that requires grad), taken in ``dtype`` (None: the gradient's): each
+    sample's own score's gradient (also for a D that averages over the batch,
+    :func:`per_sample_scores`). For a D that packs samples, its score is a function of the
+    whole pack, and each sample gets the norm over its pack's input, as PacGAN's gradient
+    penalty (CTGAN's) takes it. Zeros where D's output does not depend on its input."""
+    pack, n = pack_of(discriminator), x.shape[0]
+    if pack == 1:
+        inputs, out = x, per_sample_scores(discriminator, x, labels)
+    else:
+        inputs, labels = padded_to_packs(discriminator, x, labels)
+        out = score_of(call_d(discriminator, inputs, labels))
+    zeros = torch.zeros(n, dtype=dtype or x.dtype, device=x.device)
+    if not out.requires_grad:
+        return zeros
+    (grad,) = torch.autograd.grad(out.sum(), inputs, create_graph=create_graph, allow_unused=True)
+    if grad is None:
+        return zeros
+    rows: torch.Tensor = grad.reshape(-1, pack * x[0].numel())
+    rows = rows if dtype is None else rows.to(dtype)
+    norms: torch.Tensor = rows.norm(dim=1).repeat_interleave(pack)
+    return norms[:n]
 
 
 def d_score(out: object) -> torch.Tensor | None:
@@ -150,6 +241,8 @@ def per_sample_scores(
     the probes nothing to rank and a gradient of the average would be each sample's
     divided by the batch. A D seen to average runs once, with hooks; another D the first
     time it does so, once more."""
+    if pack_of(discriminator) > 1:
+        return score_of(call_d_rows(discriminator, x, labels))
     if discriminator not in _BATCH_MEAN:
         score = score_of(call_d(discriminator, x, labels))
         if not averages_batch(score, x.shape[0]):

@@ -29,7 +29,8 @@ from pytest_gan.losses import (
     LOGIT,
     PROBABILITY,
     SCORE,
-    call_d,
+    call_d_rows,
+    copy_module,
     d_score,
     per_sample_scores,
     samples_of,
@@ -273,7 +274,7 @@ def final_layer(module: nn.Module, batch: tuple[torch.Tensor, Any] | None) -> st
         if batch is not None:
             with preserved_state(module):
                 x, y = batch
-                out = call_d(module, x, y)
+                out = call_d_rows(module, x, y)
     except Exception:
         began = []
     finally:
@@ -502,7 +503,7 @@ def _outputs(
     try:
         with preserved_state(d):
             x, y = batch
-            out = call_d(d, x, y)
+            out = call_d_rows(d, x, y)
     except Exception:
         return None
     finally:
@@ -521,7 +522,7 @@ def forced_outputs(
     output (:func:`final_layer`) replaced by ``target`` (None: as it is), on a copy of D in
     its own mode; None when D cannot be copied, raises, or gives no floating-point tensor."""
     try:
-        d = copy.deepcopy(discriminator)
+        d = copy_module(discriminator)
     except Exception:
         return None
     return _outputs(d, batch, target, final_layer(d, batch))
@@ -540,7 +541,7 @@ def forced_span(discriminator: nn.Module, batch: tuple[torch.Tensor, Any]) -> li
     D's logit through its square).
     None when D could not be copied or run so."""
     try:
-        d = copy.deepcopy(discriminator).eval()
+        d = copy_module(discriminator).eval()
     except Exception:
         return None
     layer = final_layer(d, batch)
@@ -575,7 +576,7 @@ def _forced_step(
     """The losses of the step run once on fresh copies of the networks with D's final
     layer (named ``layer``) forced to ``level``, with the run's random draws; what the
     step raises propagates."""
-    g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
+    g, d = copy.deepcopy(generator), copy_module(discriminator)
     handle = _layer_named(d, layer).register_forward_hook(_forcing(level))
     try:
         with preserved_torch_rng(), eager():
@@ -695,7 +696,7 @@ def saturation_probe(
     results: dict[str, Any] = {}
     layer = final_layer(discriminator, d_batch)
     for direction, sign in (("real", 1.0), ("fake", -1.0)):
-        g, d = copy.deepcopy(generator), copy.deepcopy(discriminator)
+        g, d = copy.deepcopy(generator), copy_module(discriminator)
         handle = _layer_named(d, layer).register_forward_hook(_forcing(sign * SATURATED_LOGIT))
         # What the loss does with D's outputs is the same in both directions: read it once.
         recorder = LossOps(d) if direction == "real" else None

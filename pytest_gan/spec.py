@@ -25,9 +25,13 @@ from pytest_gan._args import check_int
 from pytest_gan.data import DataSource, check_varies, describe_shape
 from pytest_gan.losses import (
     averages_batch,
+    call_d,
+    call_d_rows,
     d_score,
     g_samples,
     mark_batch_mean,
+    mark_packed,
+    pack_of,
     rows_inside,
     takes_labels,
 )
@@ -282,6 +286,57 @@ def _forward(
     return tensor
 
 
+def _forward_rows(
+    discriminator: nn.Module, argument: str, x: torch.Tensor, labels: torch.Tensor | None
+) -> torch.Tensor:
+    """:func:`_forward` of D's scores, one row per sample (``losses.call_d_rows``)."""
+    try:
+        out = d_score(call_d_rows(discriminator, x, labels))
+    except Exception as exc:
+        raise ValueError(
+            f"{argument} failed on inputs of shape {describe_shape(x)}, made a whole number "
+            f"of its packs of {pack_of(discriminator)}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"{argument} must return a Tensor of scores")
+    return out
+
+
+def _marks_packs(
+    spec: GANSpec, discriminator: nn.Module, device: torch.device, source: DataSource | None
+) -> bool:
+    """Whether D scores packs of samples, as PacGAN's (Lin et al. 2018) and CTGAN's (Xu et
+    al. 2019) view a batch of ``N`` as ``N / pack`` rows of ``pack`` samples and give one
+    score per row; if so it is marked (``losses.mark_packed``). Read from the batch a step
+    gets (``batch_size`` samples, or a DataLoader's first batch), which a team's D is
+    written for: one score for each ``pack`` of them, and two for ``2 * pack``."""
+    real, labels = (source or spec.source).step_sized(spec.batch_size, None)
+    real = real.to(device)
+    labels = labels.to(device) if labels is not None and spec.conditional else None
+    if labels is not None and not takes_labels(discriminator):
+        labels = None
+    n = real.shape[0]
+
+    def rows(k: int) -> int | None:
+        times = -(-k // n)
+        x = torch.cat([real] * times)[:k]
+        y = None if labels is None else torch.cat([labels] * times)[:k]
+        try:
+            out = d_score(call_d(discriminator, x, y))
+        except Exception:
+            return None
+        return None if out is None or out.ndim == 0 else int(out.shape[0])
+
+    scores = rows(n)
+    if scores is None or not 0 < scores < n or n % scores:
+        return False
+    pack = n // scores
+    if pack < 2 or rows(2 * pack) != 2:
+        return False
+    mark_packed(discriminator, pack)
+    return True
+
+
 def dry_inputs(
     spec: GANSpec,
     discriminator: nn.Module,
@@ -411,15 +466,30 @@ def validate_networks(
             raise ValueError(
                 f"generator must return floating-point samples; got dtype {fake.dtype}"
             )
+        d_labels = labels if d_extra else None
         for what, x in (("real", real), ("generated", fake)):
-            out = _forward(
-                discriminator, f"discriminator (on {what} samples)", x, *d_extra, scores=True
-            )
-            if averages_batch(out, n) and rows_inside(discriminator, x, labels) is not None:
-                # One score for the batch, as the original WGAN critic averages its own:
-                # the probes and gradients read each sample's score inside it.
-                mark_batch_mean(discriminator)
-                continue
+            argument = f"discriminator (on {what} samples)"
+            out: torch.Tensor | None = None
+            if pack_of(discriminator) == 1:
+                try:
+                    out = _forward(discriminator, argument, x, *d_extra, scores=True)
+                except ValueError:
+                    # Two samples may be fewer than D scores together: a packing D
+                    # (PacGAN's) is tried on the batch a step gets.
+                    if not _marks_packs(spec, discriminator, device, source):
+                        raise
+            if out is not None and averages_batch(out, n):
+                if rows_inside(discriminator, x, labels) is not None:
+                    # One score for the batch, as the original WGAN critic averages its
+                    # own: the probes and gradients read each sample's score inside it.
+                    mark_batch_mean(discriminator)
+                    continue
+            if out is not None and (out.ndim == 0 or out.shape[0] != n):
+                _marks_packs(spec, discriminator, device, source)
+            if pack_of(discriminator) > 1:
+                # Each sample given its pack's score, as the probes read it.
+                out = _forward_rows(discriminator, argument, x, d_labels)
+            assert out is not None
             if out.ndim == 0 or out.shape[0] != n:
                 raise ValueError(
                     f"discriminator must return one score (or one map of scores) per sample, "

@@ -32,7 +32,7 @@ from pytest_gan.limits import (
     can_interrupt,
     check_time_limit,
 )
-from pytest_gan.losses import BY_RANGE, LOSSES, call_d, per_sample_scores, samples_of, score_of
+from pytest_gan.losses import BY_RANGE, LOSSES, call_d, gradient_norms, samples_of, score_of
 from pytest_gan.probing import (
     Prober,
     data_dtype,
@@ -101,10 +101,8 @@ def _gradient_penalty(
     )
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     # Each sample's own score: a D that averages over the batch would give each gradient
-    # divided by the batch size.
-    out = per_sample_scores(ctx.discriminator, mixed, y)
-    (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
-    norms = grad.reshape(grad.shape[0], -1).norm(dim=1)
+    # divided by the batch size (a D that packs samples, each pack's).
+    norms = gradient_norms(ctx.discriminator, mixed, y, create_graph=True)
     return ((norms - 1) ** 2).mean(), norms.mean().detach()
 
 

@@ -26,7 +26,7 @@ from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CRITIC, score_kind
 from pytest_gan.checks._nonfinite import diverged_verdict
 from pytest_gan.errors import GANNotApplicableWarning, fail
-from pytest_gan.losses import LOSSES, per_sample_scores
+from pytest_gan.losses import LOSSES, gradient_norms
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import local_generator
 from pytest_gan.run import GANRun, require_run
@@ -77,7 +77,8 @@ def interpolate_gradient_norms(
     generator when None). D runs in eval mode, as a function of each sample alone (no
     batch statistics); its mode, buffers and torch's RNG come out as they went in, and no
     gradient is written to its parameters. For a conditional D, ``labels`` are passed with
-    every interpolate. Returns a float64 Tensor ``[N]`` on ``real``'s device.
+    every interpolate. A D that scores packs of samples (PacGAN's) gives each pair its
+    pack's norm. Returns a float64 Tensor ``[N]`` on ``real``'s device.
     """
     if not isinstance(discriminator, nn.Module):
         raise TypeError(f"discriminator must be an nn.Module; got {type(discriminator).__name__}")
@@ -105,14 +106,7 @@ def interpolate_gradient_norms(
             for i in range(0, n, _CHUNK):
                 x = mixed[i : i + _CHUNK].clone().requires_grad_(True)
                 y = None if labels is None else labels[i : i + _CHUNK]
-                out = per_sample_scores(discriminator, x, y)
-                if not out.requires_grad:
-                    # D's output does not depend on its input at all: a gradient of zero.
-                    norms.append(torch.zeros(x.shape[0], dtype=torch.float64, device=x.device))
-                    continue
-                (grad,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
-                grad = torch.zeros_like(x) if grad is None else grad
-                norms.append(grad.reshape(grad.shape[0], -1).double().norm(dim=1))
+                norms.append(gradient_norms(discriminator, x, y, dtype=torch.float64))
     finally:
         discriminator.train(was_training)
     return torch.cat(norms)
