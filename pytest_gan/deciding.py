@@ -166,6 +166,35 @@ def still_moving(run: GANRun) -> bool:
     return any(math.isfinite(m) and m >= MIN_PROGRESS for m in moved)
 
 
+#: ... or while they still spread out: the probes' spread ratio grew by at least this
+#: factor over the last two doublings. A generator may start collapsed (an LSTM's output
+#: hardly depends on small noise at initialisation) and leave it only after D has won a
+#: while, its samples moving away from the data meanwhile; a collapsed one's spread wanders.
+#: Why here: between a healthy recurrent GAN's least (2.46, 200 to 800 steps) and the
+#: collapsed twin's most (1.51) reaching this rule; calibration: docs/benchmarks.md
+#: "Calibration notes".
+SPREAD_GROWTH = 1.9
+
+
+def spread_by(run: GANRun, step: int) -> float:
+    """The probes' spread ratio (fixed-z fakes over held-out real samples) after ``step``
+    steps (the last probe at or before it); NaN without one."""
+    probe = run.history.probe_by(step)
+    if probe is None or not probe.real_spread > 0:
+        return math.nan
+    return float(probe.fake_spread / probe.real_spread)
+
+
+def spreading(run: GANRun) -> bool:
+    """Whether ``run``'s samples spread out by at least :data:`SPREAD_GROWTH` over its last
+    two extensions (a run extended fewer than twice: no)."""
+    if len(run.extensions) < 2:
+        return False
+    before = spread_by(run, run.extensions[-2]["from"])
+    now = spread_by(run, run.steps)
+    return math.isfinite(now) and before > 0 and now >= SPREAD_GROWTH * before
+
+
 #: Checks that read exact records (hooks, optimizer state, the loss values, the D head,
 #: the generator's bounds under a saturating probe): their verdict is the same at any step.
 #: Past ``EXTEND_FACTOR`` a run failing one is not trained on to decide the waiting
@@ -309,11 +338,11 @@ def settle(
 ) -> GANRun:
     """Train ``run`` on, doubling its steps up to ``max_steps``, while a :data:`SETTLED`
     check fails on it, and, past ``EXTEND_FACTOR`` times its first steps, only while its
-    samples still approach the data (:func:`still_moving`) and it fails none
-    of :data:`CERTAIN` (a run that does is broken whatever its waiting verdicts would
-    become: the last extension's ``"stopped"`` names what it fails; one stopped because
-    its samples no longer approach the data has ``"no_progress"``, the steps it stopped
-    at); return it. A run
+    samples still approach the data (:func:`still_moving`) or spread out
+    (:func:`spreading`) and it fails none of :data:`CERTAIN` (a run that does is broken
+    whatever its waiting verdicts would become: the last extension's ``"stopped"`` names
+    what it fails; one stopped because its samples neither approach the data nor spread
+    out has ``"no_progress"``, the steps it stopped at); return it. A run
     of fewer than ``_defaults.CALIBRATED_STEPS`` that fails a :data:`FLOORED` check is
     trained on to at least that many, whether or not its samples still approach the data
     (unless it fails a :data:`CERTAIN` check), and that check's verdict is taken there
@@ -335,7 +364,7 @@ def settle(
             if broken:
                 run.extensions[-1]["stopped"] = broken
                 break
-            if not still_moving(run) and not below_floor(run.steps, pending):
+            if not (still_moving(run) or spreading(run) or below_floor(run.steps, pending)):
                 run.extensions[-1]["no_progress"] = run.steps
                 break
         start = run.steps
@@ -398,7 +427,7 @@ def settle_loop(
     """``settle`` for a team's own loop, which cannot go on where it stopped: while a
     :data:`SETTLED` check is undecided, the loop is run again from the start for twice the
     steps, up to ``max_steps``, by the same rules (past ``EXTEND_FACTOR`` times the first
-    steps only while the samples still approach the data and no :data:`CERTAIN` check
+    steps only while the samples still approach the data or spread out, and no :data:`CERTAIN` check
     fails). The last run is returned, its ``extensions`` saying what was run again and
     why (``"rerun": True``). Reaching ``n`` steps this way costs about ``2n`` steps of
     training. ``time_limit`` (seconds) bounds the reruns: one that would not fit in
@@ -424,7 +453,7 @@ def settle_loop(
             if broken:
                 extensions[-1]["stopped"] = broken
                 break
-            if not still_moving(run) and not below_floor(run.steps, pending):
+            if not (still_moving(run) or spreading(run) or below_floor(run.steps, pending)):
                 extensions[-1]["no_progress"] = run.steps
                 break
         if time_limit is not None:

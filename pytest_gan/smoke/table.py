@@ -226,6 +226,7 @@ def verdict_table(verdicts: list[Verdict]) -> list[str]:
             elif extensions[-1].get("no_progress") == judged.steps:
                 lines.append(
                     "    not trained on further: its samples had stopped coming nearer the data"
+                    " and spreading out"
                 )
         early = next(
             (v.stopped_early for v in verdicts if v.spec == spec and v.stopped_early),

@@ -1,0 +1,272 @@
+"""A fifth set of GANs the checks were never tuned on, written here as a team would write
+them: a recurrent GAN for time series and a GAN for tables whose discriminator scores
+packs of rows.
+
+``rcgan`` follows the recurrent conditional GAN of Esteban et al. (2017, unconditioned
+here): G an LSTM of two layers (48 units) over a sequence of noise ``[N, 24, 4]``, a
+linear layer and a Tanh at each step; D an LSTM of one layer whose last hidden state a
+linear layer reads as one logit; BCE on logits, Adam 2e-4 with betas (0.5, 0.999) for
+both, batch 64; 2,000 sine waves of 24 steps with random frequency (0.5-3 cycles), phase
+and amplitude (0.6-1). Its generator starts collapsed (the spread of its samples is 1-2%
+of the data's at step 0: an LSTM's output hardly depends on small noise at
+initialisation) and stays so for 600-800 steps while D wins, then spreads out to the
+data's spread by 1,000-1,600. It found the false alarm that ``deciding.SPREAD_GROWTH``
+answers (docs/benchmarks.md "A generator leaving a collapsed start").
+
+``ctgan`` follows CTGAN (Xu et al. 2019) on a small table: G two residual blocks
+(Linear, BatchNorm, ReLU, concatenated with the block's input) and a linear layer, Tanh
+on the continuous columns and a Gumbel-softmax (tau 0.2) on each categorical column's
+span; D PacGAN's (Lin et al. 2018), ten rows viewed as one input (a batch of ``N`` gives
+``N / 10`` scores), two hidden layers of 256 with LeakyReLU 0.2 and dropout 0.5; the
+WGAN loss with CTGAN's penalty (one mixing weight per pack, the norm over a pack),
+lambda 10; Adam 2e-4 with betas (0.5, 0.9) and weight decay 1e-6; batch 500. The table:
+2,000 rows of three continuous columns (mixtures of Gaussians, scaled to [-1, 1]) and two
+one-hot columns of 3 and 4 levels. Before packing was read, its D failed the networks'
+dry run on two rows.
+
+    python -m benchmarks.trial_outside_zoo_5 GAN [--seeds 5] [--steps 200] [--out FILE]
+    python -m benchmarks.trial_outside_zoo_5 GAN --plain --steps 8000 [--seeds 10]
+
+Each run is trained as the smoke suite trains it (to ``--steps``, on up to 16x while a
+statistical verdict waits) and judged by every check; one JSON line per seed. With
+``--plain``, each run is trained ``--steps`` and no more, and its line holds the probes'
+spread ratio by step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import pytest_gan as pg
+from pytest_gan import GANSpec, TrainContext
+from tests.tiny import verdicts
+
+STEPS, NOISE, HIDDEN = 24, 4, 48
+
+
+def sines(n: int = 2000, seed: int = 3) -> torch.Tensor:
+    """``n`` sine waves of ``STEPS`` steps, ``[n, STEPS, 1]``, in [-1, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    cycles = 0.5 + 2.5 * torch.rand(n, 1, generator=gen)
+    phase = 2 * math.pi * torch.rand(n, 1, generator=gen)
+    amplitude = 0.6 + 0.4 * torch.rand(n, 1, generator=gen)
+    t = torch.arange(STEPS).float() / STEPS
+    return (amplitude * torch.sin(2 * math.pi * cycles * t + phase)).unsqueeze(-1)
+
+
+class SequenceG(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(NOISE, HIDDEN, num_layers=2, batch_first=True)
+        self.head = nn.Linear(HIDDEN, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.lstm(z)
+        return torch.tanh(self.head(hidden))
+
+
+class SequenceD(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(1, HIDDEN, batch_first=True)
+        self.head = nn.Linear(HIDDEN, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.lstm(x)
+        return self.head(hidden[:, -1])
+
+
+def rcgan_step(ctx: TrainContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    g, d = ctx.generator, ctx.discriminator
+    n = real.shape[0]
+    ones, zeros = torch.ones(n, 1), torch.zeros(n, 1)
+    fake = g(ctx.latent(n))
+    ctx.opt_d.zero_grad()
+    d_loss = F.binary_cross_entropy_with_logits(d(real), ones) + F.binary_cross_entropy_with_logits(
+        d(fake.detach()), zeros
+    )
+    d_loss.backward()
+    ctx.opt_d.step()
+    ctx.opt_g.zero_grad()
+    g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+
+def rcgan() -> GANSpec:
+    return GANSpec(
+        generator=SequenceG,
+        discriminator=SequenceD,
+        data=sines(),
+        latent_dim=(STEPS, NOISE),
+        train_step=rcgan_step,
+        batch_size=64,
+        name="rcgan",
+    )
+
+
+CONTINUOUS, LEVELS, PACK, TABLE_LATENT = 3, (3, 4), 10, 64
+WIDTH = CONTINUOUS + sum(LEVELS)
+
+
+def table(n: int = 2000, seed: int = 5) -> torch.Tensor:
+    """Three continuous columns (two- and three-mode Gaussian mixtures, scaled to
+    [-1, 1]) and one-hot columns of 3 and 4 levels with uneven frequencies."""
+    gen = torch.Generator().manual_seed(seed)
+    columns = []
+    for modes in (2, 3, 2):
+        centre = torch.randint(0, modes, (n,), generator=gen).float()
+        value = centre * 3 + 0.5 * torch.randn(n, generator=gen)
+        columns.append(2 * (value - value.min()) / (value.max() - value.min()) - 1)
+    for levels in LEVELS:
+        weights = torch.arange(1, levels + 1).float()
+        level = torch.multinomial(weights / weights.sum(), n, True, generator=gen)
+        columns.extend(F.one_hot(level, levels).float().T)
+    return torch.stack(columns, 1)
+
+
+class Residual(nn.Module):
+    def __init__(self, inputs: int, outputs: int) -> None:
+        super().__init__()
+        self.fc, self.bn = nn.Linear(inputs, outputs), nn.BatchNorm1d(outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.relu(self.bn(self.fc(x))), x], 1)
+
+
+class TableG(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            Residual(TABLE_LATENT, 128),
+            Residual(TABLE_LATENT + 128, 128),
+            nn.Linear(TABLE_LATENT + 256, WIDTH),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        raw = self.body(z)
+        parts, start = [torch.tanh(raw[:, :CONTINUOUS])], CONTINUOUS
+        for levels in LEVELS:
+            parts.append(F.gumbel_softmax(raw[:, start : start + levels], tau=0.2))
+            start += levels
+        return torch.cat(parts, 1)
+
+
+class PackedD(nn.Module):
+    """PacGAN's discriminator: ``PACK`` rows scored together."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(PACK * WIDTH, 256),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.5),
+            nn.Linear(256, 256),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.5),
+            nn.Linear(256, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[0] % PACK == 0, "a batch must be a whole number of packs"
+        return self.body(x.reshape(-1, PACK * WIDTH))
+
+    def penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        alpha = torch.rand(real.shape[0] // PACK, 1, 1).expand(-1, PACK, WIDTH).reshape(-1, WIDTH)
+        mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self(mixed).sum(), mixed, create_graph=True)
+        return ((grad.reshape(-1, PACK * WIDTH).norm(dim=1) - 1) ** 2).mean() * 10
+
+
+def ctgan_step(ctx: TrainContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    g, d = ctx.generator, ctx.discriminator
+    n = real.shape[0]
+    fake = g(ctx.latent(n))
+    d_loss = d(fake.detach()).mean() - d(real).mean()
+    ctx.opt_d.zero_grad()
+    gp = d.penalty(real, fake.detach())
+    (d_loss + gp).backward()
+    ctx.opt_d.step()
+    g_loss = -d(g(ctx.latent(n))).mean()
+    ctx.opt_g.zero_grad()
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"d_loss": (d_loss + gp).detach(), "g_loss": g_loss.detach(), "gp": gp.detach()}
+
+
+def ctgan() -> GANSpec:
+    def optimizers(g: nn.Module, d: nn.Module) -> tuple[torch.optim.Optimizer, ...]:
+        return (
+            torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.9), weight_decay=1e-6),
+            torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.9), weight_decay=1e-6),
+        )
+
+    return GANSpec(
+        generator=TableG,
+        discriminator=PackedD,
+        data=table(),
+        latent_dim=TABLE_LATENT,
+        optimizers=optimizers,  # type: ignore[arg-type]
+        train_step=ctgan_step,
+        batch_size=500,
+        name="ctgan",
+    )
+
+
+TRIALS = {"rcgan": rcgan, "ctgan": ctgan}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("gan", choices=sorted(TRIALS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--plain", action="store_true", help="train --steps as asked, no extension; probes only"
+    )
+    args = parser.parse_args()
+    if args.plain:
+        for seed in range(args.seeds):
+            run = pg.train(TRIALS[args.gan](), steps=args.steps, seed=seed)
+            line = {
+                "gan": args.gan,
+                "seed": seed,
+                "kernels": torch.backends.cpu.get_cpu_capability(),
+                "spread_ratio": {p.step: p.fake_spread / p.real_spread for p in run.history.probes},
+            }
+            print(json.dumps(line), flush=True)
+            if args.out is not None:
+                with args.out.open("a") as f:
+                    f.write(json.dumps(line) + "\n")
+        return
+    for seed in range(args.seeds):
+        started = time.perf_counter()
+        run = pg.train(TRIALS[args.gan](), steps=args.steps, seed=seed, max_steps=16 * args.steps)
+        line: dict[str, Any] = {
+            "gan": args.gan,
+            "seed": seed,
+            "kernels": torch.backends.cpu.get_cpu_capability(),
+            "steps": run.steps,
+            "extensions": run.extensions,
+            "seconds": round(time.perf_counter() - started, 1),
+            "verdicts": verdicts(run),
+        }
+        print(json.dumps(line), flush=True)
+        if args.out is not None:
+            with args.out.open("a") as f:
+                f.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()
