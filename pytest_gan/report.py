@@ -2,9 +2,10 @@
 run's curves (losses, and what the probes saw of the discriminator).
 
 Images go through torchvision's ``make_grid`` and ``_images.write_png`` (the golden
-grids' writer too); 2-D data is drawn as a
-scatter plot rasterised into an image. The curves are drawn with matplotlib's object API
-(a ``Figure`` on an Agg canvas, never ``pyplot``), imported only when a curve is drawn, so
+grids' writer too); 2-D data is drawn as a scatter plot rasterised into an image. The
+curves, sequences (time series, audio: small line plots) and tables (a histogram per
+feature) are drawn with matplotlib's object API
+(a ``Figure`` on an Agg canvas, never ``pyplot``), imported only when a figure is drawn, so
 that neither importing this module nor drawing touches a user's matplotlib backend or
 state. Every file is written atomically (a temporary file in the same folder, then renamed).
 """
@@ -79,6 +80,126 @@ def scatter_image(
     return image
 
 
+#: Tables of up to this many features get a histogram per feature; longer rows, and
+#: samples of three dimensions (``[N, T, C]`` or ``[N, C, T]``), are drawn as sequences.
+_TABLE_FEATURES = 16
+# Sequences drawn of each kind (real, generated), four to a row; histogram bins.
+_SEQUENCES_SHOWN = 8
+_HISTOGRAM_BINS = 30
+
+
+def samples_kind(samples: torch.Tensor) -> str | None:
+    """How :func:`save_sample_grid` draws ``samples``: ``"images"`` (``[N, C, H, W]``),
+    ``"points"`` (``[N, 2]``), ``"table"`` (``[N, F]``, 3 to 16 features: a histogram
+    per feature), ``"sequences"`` (``[N, T, C]`` or ``[N, C, T]``, or rows of more than
+    16 values: a line per sample); None for anything else (volumes, single numbers)."""
+    if samples.ndim == 4:
+        return "images"
+    if samples.ndim == 3:
+        return "sequences"
+    if samples.ndim == 2:
+        features = samples.shape[1]
+        if features == 2:
+            return "points"
+        if features > _TABLE_FEATURES:
+            return "sequences"
+        if features >= 3:
+            return "table"
+    return None
+
+
+def _series(samples: torch.Tensor) -> np.ndarray[Any, Any]:
+    """``[N, T]`` lines from sequences: the longer of a 3-D batch's two dimensions is time,
+    and its first channel is drawn."""
+    x = samples.detach().float().cpu()
+    if x.ndim == 3:
+        x = x[:, :, 0] if x.shape[1] >= x.shape[2] else x[:, 0, :]
+    lines: np.ndarray[Any, Any] = x.numpy()
+    return lines
+
+
+def samples_figure(
+    fake: torch.Tensor, real: torch.Tensor | None = None, *, title: str | None = None
+) -> Figure:
+    """A matplotlib ``Figure`` (Agg canvas, 8x6 inches at 100 dpi) of samples that are not
+    images nor points: for sequences, eight real samples (grey, top) above eight generated
+    ones (red), each in its panel on shared axes; for a table, a histogram per feature (up
+    to 16), real filled in grey under generated outlined in red, on shared bins. Non-finite
+    values are left out. No ``pyplot``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    kind = samples_kind(fake)
+    if kind not in ("sequences", "table"):
+        raise ValueError(f"fake must be sequences or a table; got shape {list(fake.shape)}")
+    with _plot_style():
+        fig = Figure(figsize=_CURVES_SIZE, dpi=_CURVES_DPI)
+        FigureCanvasAgg(fig)
+        if kind == "sequences":
+            _draw_sequences(fig, fake, real)
+        else:
+            _draw_table(fig, fake, real)
+        if title:
+            fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def _draw_sequences(fig: Figure, fake: torch.Tensor, real: torch.Tensor | None) -> None:
+    blocks = [("generated", fake, _FAKE_COLOUR)]
+    if real is not None:
+        blocks.insert(0, ("real", real, _REAL_COLOUR))
+    per_row = 4
+    rows_each = -(-_SEQUENCES_SHOWN // per_row)
+    axes = fig.subplots(rows_each * len(blocks), per_row, sharex=True, sharey=True, squeeze=False)
+    for b, (label, samples, colour) in enumerate(blocks):
+        lines = _series(samples)[:_SEQUENCES_SHOWN]
+        for i in range(rows_each * per_row):
+            ax = axes[b * rows_each + i // per_row][i % per_row]
+            if i < len(lines):
+                values = lines[i]
+                keep = np.isfinite(values)
+                ax.plot(np.flatnonzero(keep), values[keep], color=colour, linewidth=1.2)
+            ax.tick_params(labelsize=7)
+            ax.grid(True, alpha=0.3)
+        axes[b * rows_each][0].set_title(label, loc="left", fontsize=10)
+
+
+def _draw_table(fig: Figure, fake: torch.Tensor, real: torch.Tensor | None) -> None:
+    shown = min(fake.shape[1], _TABLE_FEATURES)
+    per_row = 4
+    axes = fig.subplots(-(-shown // per_row), per_row, squeeze=False)
+    f = fake.detach().float().cpu().numpy()
+    r = None if real is None else real.detach().float().cpu().numpy()
+    for j, ax in enumerate(axes.flat):
+        if j >= shown:
+            ax.set_visible(False)
+            continue
+        columns = [f[:, j]] + ([] if r is None else [r[:, j]])
+        finite = np.concatenate([c[np.isfinite(c)] for c in columns])
+        ax.set_title(f"feature {j}", fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+        if not finite.size:
+            _say(ax, "no finite values")
+            continue
+        lo, hi = float(finite.min()), float(finite.max())
+        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, _HISTOGRAM_BINS + 1)
+        if r is not None:
+            column = r[:, j]
+            ax.hist(column[np.isfinite(column)], bins, color=_REAL_COLOUR, label="real")
+        column = f[:, j]
+        ax.hist(
+            column[np.isfinite(column)],
+            bins,
+            histtype="step",
+            color=_FAKE_COLOUR,
+            linewidth=1.5,
+            label="generated",
+        )
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    fig.subplots_adjust(hspace=0.5)
+
+
 def sample_grid(
     fake: torch.Tensor,
     real: torch.Tensor | None = None,
@@ -95,7 +216,8 @@ def sample_grid(
         return scatter_image(fake, real)
     if fake.ndim != 4:
         raise ValueError(
-            f"fake must be images [N, C, H, W] or 2-D points [N, 2]; got shape {list(fake.shape)}"
+            f"fake must be images [N, C, H, W] or 2-D points [N, 2] (save_sample_grid also "
+            f"draws tables and sequences); got shape {list(fake.shape)}"
         )
     lo, hi = data_range
 
@@ -127,7 +249,16 @@ def save_sample_grid(
     data_range: tuple[float, float] = (-1.0, 1.0),
     nrow: int = 8,
 ) -> Path:
-    """Write :func:`sample_grid` as a PNG, atomically; returns the path."""
+    """Write :func:`sample_grid` as a PNG, atomically; returns the path. Sequences and
+    tables (:func:`samples_kind`) are drawn by :func:`samples_figure` instead (800x600)."""
+    if samples_kind(fake) in ("sequences", "table"):
+        fig = samples_figure(fake, real)
+
+        def write(tmp: str) -> None:
+            with _plot_style():
+                fig.savefig(tmp, format="png", dpi=_CURVES_DPI)
+
+        return write_atomically(Path(path), write, suffix=".png")
     return _atomic_png(sample_grid(fake, real, data_range=data_range, nrow=nrow), Path(path))
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -18,6 +19,7 @@ from pytest_gan import GANRun, History, TrainContext, train
 from pytest_gan.report import (
     curves_figure,
     sample_grid,
+    samples_kind,
     save_curves,
     save_sample_grid,
     scatter_image,
@@ -58,6 +60,77 @@ def test_two_dimensional_points_become_a_scatter() -> None:
     assert scatter_image(torch.full((3, 2), float("nan"))).min() == 1.0
 
 
+@pytest.mark.parametrize(
+    ("shape", "kind"),
+    [
+        ((5, 1, 8, 8), "images"),
+        ((5, 2), "points"),
+        ((5, 3), "table"),
+        ((5, 16), "table"),
+        ((5, 17), "sequences"),
+        ((5, 24, 1), "sequences"),
+        ((5, 1, 1024), "sequences"),
+        ((5, 1, 4, 4, 4), None),
+        ((5,), None),
+    ],
+)
+def test_samples_are_drawn_by_their_kind(shape: tuple[int, ...], kind: str | None) -> None:
+    assert samples_kind(torch.zeros(shape)) == kind
+
+
+def _drawn(path: Path) -> torch.Tensor:
+    """The PNG at ``path`` as an RGB ``[H, W, 3]`` tensor in [0, 1]."""
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size == (800, 600)
+        return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255)
+
+
+def _red(pixels: torch.Tensor) -> torch.Tensor:
+    return (pixels[..., 0] > 0.7) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)
+
+
+def _grey(pixels: torch.Tensor) -> torch.Tensor:
+    return ((pixels - 0.55).abs() < 0.03).all(dim=-1)
+
+
+def test_sequences_are_drawn_real_above_generated(tmp_path: Path) -> None:
+    t = torch.linspace(0, 6.28, 24)
+    real = torch.sin(t).reshape(1, 24, 1).expand(8, 24, 1)  # [N, T, C]
+    fake = torch.cos(t).reshape(1, 24, 1).expand(8, 24, 1).clone()
+    fake[0, 3, 0] = float("nan")  # left out, not drawn as a gap in the figure's scale
+    pixels = _drawn(save_sample_grid(tmp_path / "samples.png", fake, real))
+    red, grey = _red(pixels), _grey(pixels)
+    assert red.any() and grey.any()
+    rows_red, _ = red.nonzero(as_tuple=True)
+    rows_grey, _ = grey.nonzero(as_tuple=True)
+    assert rows_grey.float().mean() < 300 < rows_red.float().mean()
+    # Channels first (a 1-D convolution's [N, C, T]) is read the same way.
+    channels_first = save_sample_grid(
+        tmp_path / "c.png", fake.transpose(1, 2), real.transpose(1, 2)
+    )
+    assert _red(_drawn(channels_first)).any()
+
+
+def test_a_table_gets_a_histogram_per_feature(tmp_path: Path) -> None:
+    real = torch.randn(500, 5)
+    fake = torch.randn(500, 5) + 3
+    fake[:, 4] = float("nan")  # a feature with no finite generated value
+    pixels = _drawn(save_sample_grid(tmp_path / "samples.png", fake, real))
+    assert _red(pixels).any() and _grey(pixels).any()
+    # Only generated samples: drawn alone.
+    assert _red(_drawn(save_sample_grid(tmp_path / "alone.png", fake))).any()
+
+
+def test_the_smoke_artifacts_of_a_sequence_gan_include_its_samples(tmp_path: Path) -> None:
+    from benchmarks.trial_outside_zoo_5 import rcgan
+    from pytest_gan.smoke.artifacts import SAMPLES_PNG, write_run_artifacts
+
+    run = train(rcgan(), steps=2, seed=0)
+    written = write_run_artifacts(run, tmp_path)
+    assert tmp_path / SAMPLES_PNG in written
+    assert _grey(_drawn(tmp_path / SAMPLES_PNG)).any()
+
+
 def test_save_writes_a_png_atomically(tmp_path: Path) -> None:
     path = save_sample_grid(tmp_path / "deep" / "grid.png", torch.zeros(4, 3, 8, 8))
     with Image.open(path) as image:
@@ -70,7 +143,7 @@ def test_save_writes_a_png_atomically(tmp_path: Path) -> None:
 
 def test_bad_samples_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fake must be images"):
-        save_sample_grid(tmp_path / "grid.png", torch.zeros(4, 3))
+        save_sample_grid(tmp_path / "grid.png", torch.zeros(4, 1, 4, 4, 4))  # volumes
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,9 +15,11 @@ from pytest_gan.smoke.verdicts import Verdict
 # -- artifacts ------------------------------------------------------------------------
 
 #: Samples of each kind (real, generated) in a spec's ``samples.png``: an 8 x 8 grid of
-#: images, or a scatter plot of points (dense enough to show a ring's modes).
+#: images, a scatter plot of points (dense enough to show a ring's modes) or histograms of
+#: a table's features, or eight sequences.
 GRID_SAMPLES = 64
 SCATTER_POINTS = 1000
+SEQUENCES = 8
 #: File names in a spec's artifact folder.
 SAMPLES_PNG = "samples.png"
 CURVES_PNG = "curves.png"
@@ -37,15 +39,17 @@ def smoke_artifact_dir(root: Path, collector: str, spec: str) -> Path:
 
 
 def write_run_artifacts(run: Any, folder: Path) -> list[Path]:
-    """``samples.png`` (real above generated; 2-D data as a scatter plot) and
+    """``samples.png`` (real above generated; 2-D data as a scatter plot, tables as a
+    histogram per feature, sequences as small line plots) and
     ``curves.png`` (losses and the discriminator over steps) of a smoke run."""
-    from pytest_gan.report import save_curves, save_sample_grid
+    from pytest_gan.report import samples_kind, save_curves, save_sample_grid
 
     folder.mkdir(parents=True, exist_ok=True)
     written = [save_curves(folder / CURVES_PNG, run)]
     real = run.real(2)
-    if (real.ndim == 4 and real.shape[1] in (1, 3)) or (real.ndim == 2 and real.shape[1] == 2):
-        n = GRID_SAMPLES if real.ndim == 4 else SCATTER_POINTS
+    kind = samples_kind(real)
+    if (kind == "images" and real.shape[1] in (1, 3)) or kind in ("points", "table", "sequences"):
+        n = {"images": GRID_SAMPLES, "sequences": SEQUENCES}.get(kind or "", SCATTER_POINTS)
         n = run.sample_count(n)
         grid = save_sample_grid(
             folder / SAMPLES_PNG, run.samples(n), run.real(n), data_range=run.data_range
