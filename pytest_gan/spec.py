@@ -302,15 +302,19 @@ def _forward_rows(
     return out
 
 
+#: The largest pack a packing D is looked for with (PacGAN packs 2-10 samples).
+_MAX_PACK = 64
+
+
 def _marks_packs(
     spec: GANSpec, discriminator: nn.Module, device: torch.device, source: DataSource | None
 ) -> bool:
     """Whether D scores packs of samples, as PacGAN's (Lin et al. 2018) and CTGAN's (Xu et
     al. 2019) view a batch of ``N`` as ``N / pack`` rows of ``pack`` samples and give one
-    score per row; if so it is marked (``losses.mark_packed``). Read from the batch a step
-    gets (``batch_size`` samples, or a DataLoader's first batch), which a team's D is
-    written for: one score for each ``pack`` of them, and two for ``2 * pack``."""
-    real, labels = (source or spec.source).step_sized(spec.batch_size, None)
+    score per row; if so it is marked (``losses.mark_packed``). The pack is the fewest
+    samples D gives one score for, if it gives two for twice as many (at most
+    ``_MAX_PACK``): D is tried on real samples, on an error path only."""
+    real, labels = (source or spec.source).peek(2 * _MAX_PACK)
     real = real.to(device)
     labels = labels.to(device) if labels is not None and spec.conditional else None
     if labels is not None and not takes_labels(discriminator):
@@ -327,14 +331,11 @@ def _marks_packs(
             return None
         return None if out is None or out.ndim == 0 else int(out.shape[0])
 
-    scores = rows(n)
-    if scores is None or not 0 < scores < n or n % scores:
-        return False
-    pack = n // scores
-    if pack < 2 or rows(2 * pack) != 2:
-        return False
-    mark_packed(discriminator, pack)
-    return True
+    for pack in range(2, _MAX_PACK + 1):
+        if rows(pack) == 1 and rows(2 * pack) == 2:
+            mark_packed(discriminator, pack)
+            return True
+    return False
 
 
 def dry_inputs(

@@ -149,3 +149,32 @@ def test_a_d_that_refuses_every_batch_still_names_itself() -> None:
 
     with pytest.raises(ValueError, match=r"discriminator \(on real samples\) failed"):
         pg.train(packed_spec(discriminator=Broken), steps=1, seed=0)
+
+
+def test_a_watched_loop_with_a_pack_of_ten_gets_verdicts() -> None:
+    """CTGAN's pack of ten under ``pg.watch``, whose batch (50) is the loop's own and not the
+    default 64 a spec would use: the pack is found from D itself."""
+    torch.manual_seed(0)
+    data = gaussian()
+    g, d = make_g(), PackedD(pack=10)
+    opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.9))
+    with pg.watch(g, d, opt_g, opt_d, data=data, latent_dim=LATENT) as run:
+        for i in range(60):
+            real = data[(i * 50) % 1000 : (i * 50) % 1000 + 50]
+            fake = g(torch.randn(50, LATENT))
+            opt_d.zero_grad()
+            gp = 10 * d.penalty(real, fake.detach())
+            d_loss = d(fake.detach()).mean() - d(real).mean()
+            (d_loss + gp).backward()
+            opt_d.step()
+            opt_g.zero_grad()
+            g_loss = -d(fake).mean()
+            g_loss.backward()
+            opt_g.step()
+            run.log(d_loss=d_loss, g_loss=g_loss, gp=gp)
+    assert pack_of(d) == 10
+    pg.assert_d_step_isolated(run)
+    pg.assert_gradients_zeroed(run)
+    pg.assert_losses_finite(run)
+    pg.assert_lipschitz(run)
