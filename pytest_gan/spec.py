@@ -476,7 +476,7 @@ def validate_networks(
                     out = _forward(discriminator, argument, x, *d_extra, scores=True)
                 except ValueError:
                     # Two samples may be fewer than D scores together: a packing D
-                    # (PacGAN's) is tried on the batch a step gets.
+                    # (PacGAN's) is looked for (_marks_packs).
                     if not _marks_packs(spec, discriminator, device, source):
                         raise
             if out is not None and averages_batch(out, n):
