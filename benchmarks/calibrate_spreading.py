@@ -16,31 +16,23 @@ or two (``deciding.still_moving``'s figure) and the checks still pending
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from typing import Any
 
 import pytest_gan as pg
 from benchmarks.calibrate_extension import trajectories
-from pytest_gan.deciding import progress_since, undecided
+from pytest_gan.deciding import progress_since, spread_by, undecided
 
 STOPS = tuple(int(s) for s in os.environ.get("STOPS", "200,400,800,1600").split(","))
-
-
-def spread_at(run: pg.GANRun, step: int) -> float:
-    probe = run.history.probe_by(step)
-    if probe is None or not probe.real_spread:
-        return math.nan
-    return float(probe.fake_spread / probe.real_spread)
 
 
 def figures(run: pg.GANRun) -> dict[str, Any]:
     now, half = run.steps, run.steps // 2
     return {
-        "spread": spread_at(run, now),
-        "growth": spread_at(run, now) / spread_at(run, half),
-        "growth_before": spread_at(run, half) / spread_at(run, half // 2),
+        "spread": spread_by(run, now),
+        "growth": spread_by(run, now) / spread_by(run, half),
+        "growth_before": spread_by(run, half) / spread_by(run, half // 2),
         "moved": max(progress_since(run, half), progress_since(run, half // 2)),
         "pending": undecided(run),
     }

@@ -118,9 +118,7 @@ def _series(samples: torch.Tensor) -> np.ndarray[Any, Any]:
     return lines
 
 
-def samples_figure(
-    fake: torch.Tensor, real: torch.Tensor | None = None, *, title: str | None = None
-) -> Figure:
+def samples_figure(fake: torch.Tensor, real: torch.Tensor | None = None) -> Figure:
     """A matplotlib ``Figure`` (Agg canvas, 8x6 inches at 100 dpi) of samples that are not
     images nor points: for sequences, eight real samples (grey, top) above eight generated
     ones (red), each in its panel on shared axes; for a table, a histogram per feature (up
@@ -139,8 +137,6 @@ def samples_figure(
             _draw_sequences(fig, fake, real)
         else:
             _draw_table(fig, fake, real)
-        if title:
-            fig.suptitle(title, fontsize=12)
     return fig
 
 
@@ -174,8 +170,9 @@ def _draw_table(fig: Figure, fake: torch.Tensor, real: torch.Tensor | None) -> N
         if j >= shown:
             ax.set_visible(False)
             continue
-        columns = [f[:, j]] + ([] if r is None else [r[:, j]])
-        finite = np.concatenate([c[np.isfinite(c)] for c in columns])
+        generated = f[:, j][np.isfinite(f[:, j])]
+        shown_real = None if r is None else r[:, j][np.isfinite(r[:, j])]
+        finite = generated if shown_real is None else np.concatenate([generated, shown_real])
         ax.set_title(f"feature {j}", fontsize=8, loc="left")
         ax.tick_params(labelsize=7)
         if not finite.size:
@@ -183,12 +180,10 @@ def _draw_table(fig: Figure, fake: torch.Tensor, real: torch.Tensor | None) -> N
             continue
         lo, hi = float(finite.min()), float(finite.max())
         bins = np.linspace(lo, hi if hi > lo else lo + 1.0, _HISTOGRAM_BINS + 1)
-        if r is not None:
-            column = r[:, j]
-            ax.hist(column[np.isfinite(column)], bins, color=_REAL_COLOUR, label="real")
-        column = f[:, j]
+        if shown_real is not None:
+            ax.hist(shown_real, bins, color=_REAL_COLOUR, label="real")
         ax.hist(
-            column[np.isfinite(column)],
+            generated,
             bins,
             histtype="step",
             color=_FAKE_COLOUR,
@@ -252,13 +247,7 @@ def save_sample_grid(
     """Write :func:`sample_grid` as a PNG, atomically; returns the path. Sequences and
     tables (:func:`samples_kind`) are drawn by :func:`samples_figure` instead (800x600)."""
     if samples_kind(fake) in ("sequences", "table"):
-        fig = samples_figure(fake, real)
-
-        def write(tmp: str) -> None:
-            with _plot_style():
-                fig.savefig(tmp, format="png", dpi=_CURVES_DPI)
-
-        return write_atomically(Path(path), write, suffix=".png")
+        return _save_figure(samples_figure(fake, real), Path(path))
     return _atomic_png(sample_grid(fake, real, data_range=data_range, nrow=nrow), Path(path))
 
 
@@ -464,10 +453,14 @@ def save_curves(
     path: str | os.PathLike[str], run: GANRun | History, *, title: str | None = None
 ) -> Path:
     """Write :func:`curves_figure` as an 800x600 PNG, atomically; returns the path."""
-    fig = curves_figure(run, title=title)
+    return _save_figure(curves_figure(run, title=title), Path(path))
+
+
+def _save_figure(fig: Figure, path: Path) -> Path:
+    """``fig`` as a PNG at ``path``, atomically, in matplotlib's default style."""
 
     def write(tmp: str) -> None:
         with _plot_style():
             fig.savefig(tmp, format="png", dpi=_CURVES_DPI)
 
-    return write_atomically(Path(path), write, suffix=".png")
+    return write_atomically(path, write, suffix=".png")

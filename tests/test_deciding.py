@@ -210,22 +210,35 @@ def test_past_4x_a_run_goes_on_only_while_its_samples_approach_the_data(seed: in
     assert "not trained further" not in str(caught.value)
 
 
-def _with_distances(run: pg.GANRun, distances: dict[int, float], scale: float) -> pg.GANRun:
-    """``run`` with its probes' ``fake_to_real`` at the given steps set to ``distances``
-    and their ``real_to_real`` to ``scale``: a trajectory written out by hand."""
+def _extended_twice() -> pg.GANRun:
+    """A run trained 10 steps, then 10 to 20 and 20 to 40: two extensions, each pending."""
+    run = pg.train(tiny_spec(generator=_ConstantG, batch_size=32), steps=10, device="cpu")
+    for start in (10, 20):
+        run.extend(start)
+        run.extensions.append({"from": start, "to": run.steps, "pending": ["mode-collapse"]})
+    return run
+
+
+def _with_probes(
+    run: pg.GANRun, field: str, by_step: dict[int, float], **fixed: float
+) -> pg.GANRun:
+    """``run`` with its probes' ``field`` at the given steps set to ``by_step``, and the
+    ``fixed`` fields of those probes as given: a trajectory written out by hand."""
     run.history.probes = [
-        replace(p, fake_to_real=distances[p.step], real_to_real=scale) if p.step in distances else p
+        replace(p, **{field: by_step[p.step]}, **fixed) if p.step in by_step else p
         for p in run.history.probes
     ]
     return run
 
 
+def _with_distances(run: pg.GANRun, distances: dict[int, float], scale: float) -> pg.GANRun:
+    """``run`` with its probes' ``fake_to_real`` at the given steps set to ``distances``
+    and their ``real_to_real`` to ``scale``."""
+    return _with_probes(run, "fake_to_real", distances, real_to_real=scale)
+
+
 def test_a_plateau_of_one_doubling_is_a_pause_and_of_two_a_stall() -> None:
-    # Trained 10 steps, then 10 to 20 and 20 to 40: two extensions.
-    run = pg.train(tiny_spec(generator=_ConstantG, batch_size=32), steps=10, device="cpu")
-    for start in (10, 20):
-        run.extend(start)
-        run.extensions.append({"from": start, "to": run.steps, "pending": ["mode-collapse"]})
+    run = _extended_twice()
     # Over the last doubling the samples came 0.1% nearer the data (under MIN_PROGRESS),
     # over the last two 10%: like the slow clipped WGAN on seed 5 (docs/benchmarks.md), a
     # pause.
@@ -245,21 +258,16 @@ def test_a_plateau_of_one_doubling_is_a_pause_and_of_two_a_stall() -> None:
 
 
 def _with_spreads(run: pg.GANRun, spreads: dict[int, float]) -> pg.GANRun:
-    """``run`` with its probes' spread ratio at the given steps set to ``spreads`` (the
-    fakes' spread over a real spread of 1): a trajectory written out by hand."""
-    run.history.probes = [
-        replace(p, fake_spread=spreads[p.step], real_spread=1.0) if p.step in spreads else p
-        for p in run.history.probes
-    ]
-    return run
+    """``run`` with its probes' spread ratio at the given steps set to ``spreads``."""
+    return _with_probes(run, "fake_spread", spreads, real_spread=1.0)
 
 
 def test_samples_that_spread_out_over_two_doublings_are_still_leaving_their_start() -> None:
-    run = pg.train(tiny_spec(generator=_ConstantG, batch_size=32), steps=10, device="cpu")
-    assert not spreading(run)  # not extended yet: nothing to read
-    for start in (10, 20):
-        run.extend(start)
-        run.extensions.append({"from": start, "to": run.steps, "pending": ["mode-collapse"]})
+    once = pg.train(tiny_spec(generator=_ConstantG, batch_size=32), steps=10, device="cpu")
+    once.extend(10)
+    once.extensions.append({"from": 10, "to": 20, "pending": ["mode-collapse"]})
+    assert not spreading(_with_spreads(once, {10: 0.01, 20: 1.0}))  # one extension: no read
+    run = _extended_twice()
     # Growth over the last two doublings, at SPREAD_GROWTH and just under it: a healthy
     # recurrent GAN's least (2.46) goes on, the collapsed twin's most (1.51) does not.
     assert spreading(_with_spreads(run, {10: 0.01, 20: 0.014, 40: 0.01 * SPREAD_GROWTH}))
