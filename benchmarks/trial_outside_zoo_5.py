@@ -24,6 +24,15 @@ lambda 10; Adam 2e-4 with betas (0.5, 0.9) and weight decay 1e-6; batch 500. The
 one-hot columns of 3 and 4 levels. Before packing was read, its D failed the networks'
 dry run on two rows.
 
+``infogan`` follows InfoGAN (Chen et al. 2016) as eriklindernoren's PyTorch-GAN writes it,
+on 16x16 shapes: a latent of 24 noise entries, a one-hot code of 10 and two continuous
+codes; D's trunk feeds an adversarial head and the Q heads; least-squares losses, G's step
+then D's, then a third Adam over both networks for the info loss; Adam 2e-4 with betas
+(0.5, 0.999) everywhere, batch 64. ``infogan-dlr100`` is the same with D's own rate typed
+100x small. D's own optimizer never reaches its Q heads: read as still, they halved its
+pace, and the healthy GAN failed as ``discriminator-too-weak`` (docs/benchmarks.md "A
+discriminator that barely moves").
+
     python -m benchmarks.trial_outside_zoo_5 GAN [--seeds 5] [--steps 200] [--out FILE]
     python -m benchmarks.trial_outside_zoo_5 GAN --plain --steps 8000 [--seeds 10]
 
@@ -47,6 +56,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import pytest_gan as pg
+from fixtures.data import shapes16
 from pytest_gan import GANSpec, TrainContext
 from tests.tiny import verdicts
 
@@ -223,7 +233,128 @@ def ctgan() -> GANSpec:
     )
 
 
-TRIALS = {"rcgan": rcgan, "ctgan": ctgan}
+INFO_NOISE, INFO_CATS, INFO_CONT = 24, 10, 2
+INFO_LATENT = INFO_NOISE + INFO_CATS + INFO_CONT
+
+
+class InfoG(nn.Module):
+    """InfoGAN's G for 16x16: the whole latent (noise, a one-hot code, two continuous
+    codes) through a linear layer to 4x4, then upsampling and convolutions with BatchNorm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(INFO_LATENT, 32 * 4 * 4)
+        self.net = nn.Sequential(
+            nn.BatchNorm2d(32),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(32, 16, 3, 1, 1),
+            nn.BatchNorm2d(16, 0.8),
+            nn.LeakyReLU(0.2),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(16, 8, 3, 1, 1),
+            nn.BatchNorm2d(8, 0.8),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(8, 1, 3, 1, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(z).view(-1, 32, 4, 4))
+
+
+class InfoD(nn.Module):
+    """InfoGAN's D: a strided trunk with dropout, the adversarial head, and the Q heads
+    (the categorical code's logits, the continuous codes) that only the info loss reaches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(
+            nn.Conv2d(1, 16, 3, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Dropout2d(0.25),
+            nn.Conv2d(16, 32, 3, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Dropout2d(0.25),
+            nn.BatchNorm2d(32, 0.8),
+            nn.Flatten(),
+        )
+        self.adv = nn.Linear(32 * 4 * 4, 1)
+        self.cat = nn.Linear(32 * 4 * 4, INFO_CATS)
+        self.cont = nn.Linear(32 * 4 * 4, INFO_CONT)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.adv(self.trunk(x))
+
+    def codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(x)
+        return self.cat(h), self.cont(h)
+
+
+def info_latent(n: int, gen: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+    """A batch of InfoGAN latents, with the codes drawn into them."""
+    labels = torch.randint(0, INFO_CATS, (n,), generator=gen)
+    cont = torch.rand(n, INFO_CONT, generator=gen) * 2 - 1
+    noise = torch.randn(n, INFO_NOISE, generator=gen)
+    return torch.cat([noise, F.one_hot(labels, INFO_CATS).float(), cont], 1), labels, cont
+
+
+def info_step() -> Any:
+    """InfoGAN's step: least-squares adversarial steps of G then D, then a third Adam over
+    both networks for the info loss (cross-entropy on the code, 0.1 x MSE on the
+    continuous codes), made for each run's pair of networks."""
+    third: dict[int, torch.optim.Optimizer] = {}
+
+    def step(ctx: TrainContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        g, d = ctx.generator, ctx.discriminator
+        if id(ctx.opt_d) not in third:
+            params = [*g.parameters(), *d.parameters()]
+            third[id(ctx.opt_d)] = torch.optim.Adam(params, 2e-4, betas=(0.5, 0.999))
+        opt_info = third[id(ctx.opt_d)]
+        n = real.shape[0]
+        ones, zeros = torch.ones(n, 1), torch.zeros(n, 1)
+        ctx.opt_g.zero_grad()
+        fake = g(info_latent(n)[0])
+        g_loss = F.mse_loss(d(fake), ones)
+        g_loss.backward()
+        ctx.opt_g.step()
+        ctx.opt_d.zero_grad()
+        d_loss = (F.mse_loss(d(real), ones) + F.mse_loss(d(fake.detach()), zeros)) / 2
+        d_loss.backward()
+        ctx.opt_d.step()
+        opt_info.zero_grad()
+        z, labels, cont = info_latent(n)
+        cat_logits, cont_pred = d.codes(g(z))
+        info_loss = F.cross_entropy(cat_logits, labels) + 0.1 * F.mse_loss(cont_pred, cont)
+        info_loss.backward()
+        opt_info.step()
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "info": info_loss.detach()}
+
+    return step
+
+
+def infogan(lr_d: float = 2e-4, name: str = "infogan") -> GANSpec:
+    return GANSpec(
+        generator=InfoG,
+        discriminator=InfoD,
+        data=shapes16(2048, seed=0),
+        latent_dim=INFO_LATENT,
+        train_step=info_step(),
+        optimizers=lambda g, d: (
+            torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999)),
+            torch.optim.Adam(d.parameters(), lr_d, betas=(0.5, 0.999)),
+        ),
+        batch_size=64,
+        name=name,
+    )
+
+
+TRIALS = {
+    "rcgan": rcgan,
+    "ctgan": ctgan,
+    "infogan": infogan,
+    # The same InfoGAN with D's learning rate typed 100x small.
+    "infogan-dlr100": lambda: infogan(2e-6, "infogan-dlr100"),
+}
 
 
 def main() -> None:

@@ -9,10 +9,11 @@ What is recorded, per training step (:class:`History` rows):
 * every loss the step returned;
 * per network, the gradient norm seen by its optimizer and the size of the update it
   applied (``g_grad_norm``, ``g_update_norm``, ``g_update_ratio`` = update / weight norm;
-  ``g_pace``, the median over its weight tensors of 2+ dimensions of each one's update /
-  weight norm; the same with ``d_``), read on every ``_defaults.NORM_EVERY``-th step (the
-  first step of a stretch, then steps whose number is a multiple of it; a network that
-  takes no step then is read on the next step it takes) and NaN between;
+  ``g_pace``, the median over its weight tensors of 2+ dimensions that had a gradient of
+  each one's update / weight norm; the same with ``d_``), read on every
+  ``_defaults.NORM_EVERY``-th step (the first step of a stretch, then steps whose number
+  is a multiple of it; a network that takes no step then is read on the next step it
+  takes) and NaN between;
   and how many optimizer steps each took (``g_updates``, ``d_updates``), on every step;
 * ``d_step_g_grads``: generator parameter tensors that received gradient between the
   previous optimizer step and the discriminator's step while D was trainable, i.e. during
@@ -166,10 +167,13 @@ class _OptimizerWatch:
             self.before = []
             owner.pending[f"{self.role}_update_norm"] = update
             owner.pending[f"{self.role}_update_ratio"] = update / self.weight_norm.clamp_min(1e-12)
-            if len(self.matrices):
-                # The median weight tensor's relative update: a network's pace, whatever
-                # share of its weight norm its norm layers or embeddings hold.
-                m = self.matrices
+            # The median weight tensor's relative update: a network's pace, whatever share
+            # of its weight norm its norm layers or embeddings hold. Only over the tensors
+            # this step updated: a head that the loss did not reach has no gradient, and
+            # the optimizer skips it (an InfoGAN's Q heads, trained by a third optimizer for
+            # the info loss, read as still, put its D's pace at a quarter of its own).
+            m = self.stepped_matrices()
+            if len(m):
                 owner.pending[f"{self.role}_pace"] = (
                     updates[m] / self.weight_norms[m].clamp_min(1e-12)
                 ).median()
@@ -181,6 +185,13 @@ class _OptimizerWatch:
         owner.clear_written()
         if self.role == "g" or owner.same_optimizer:
             owner.leaked = [False] * len(owner.leaked)
+
+    def stepped_matrices(self) -> torch.Tensor:
+        """The indices of the weight tensors (``matrices``) that had a gradient at this
+        step; all of them where none had one (a step with no gradient at all)."""
+        m = self.matrices
+        stepped = [int(i) for i in m if self.params[int(i)].grad is not None]
+        return torch.tensor(stepped) if 0 < len(stepped) < len(m) else m
 
     def remove(self) -> None:
         for h in self.handles:

@@ -279,13 +279,13 @@ def test_distance_fell_is_the_share_of_the_distance_to_the_data_covered() -> Non
     assert math.isnan(distance_fell(then, {"fake_to_real": math.nan}))
 
 
-def test_a_networks_pace_is_its_median_weight_tensors_relative_update() -> None:
-    """``d_pace``: of D's tensors of 2+ dimensions (not biases), the median of each one's
-    update norm over its weight norm before the step; here, one step of plain SGD."""
+def _one_sgd_step(make: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+    """One step of plain SGD on the tiny GAN with D made by ``make``: the run, and each of
+    D's tensors' update norm over its weight norm before the step, by name."""
     initial: list[dict[str, torch.Tensor]] = []
 
     def discriminator() -> torch.nn.Module:
-        d = make_d()
+        d = make()
         initial.append({n: p.detach().clone() for n, p in d.named_parameters()})
         return d
 
@@ -298,9 +298,41 @@ def test_a_networks_pace_is_its_median_weight_tensors_relative_update() -> None:
     )
     run = train(spec, steps=1, seed=0)
     after = dict(run.discriminator.named_parameters())
-    ratios = [
-        (after[n].detach() - w).norm() / w.norm() for n, w in initial[0].items() if w.dim() >= 2
-    ]
+    return run, {
+        n: (after[n].detach() - w).norm() / w.norm() for n, w in initial[0].items() if w.dim() >= 2
+    }
+
+
+def test_a_networks_pace_is_its_median_weight_tensors_relative_update() -> None:
+    """``d_pace``: of D's tensors of 2+ dimensions (not biases), the median of each one's
+    update norm over its weight norm before the step; here, one step of plain SGD."""
+    run, moved = _one_sgd_step(make_d)
+    ratios = list(moved.values())
     assert len(ratios) >= 2 and all(r > 0 for r in ratios)
     expected = torch.stack(ratios).median().item()
     assert run.history["d_pace"][0] == pytest.approx(expected, rel=1e-5)
+
+
+class _DWithIdleHead(torch.nn.Module):
+    """The tiny D with two more heads its loss never reaches (an InfoGAN's code heads,
+    trained by another optimizer): no gradient at D's step, so the optimizer skips them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = make_d()
+        self.code_head = torch.nn.Linear(2, 3)
+        self.cont_head = torch.nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def test_a_weight_tensor_without_gradient_is_left_out_of_the_pace() -> None:
+    """A head the step's loss did not reach is not part of that step: D's pace is the
+    median over the tensors that had a gradient (read as 0, the idle heads made it 0)."""
+    run, moved = _one_sgd_step(_DWithIdleHead)
+    assert moved["code_head.weight"] == 0 and moved["cont_head.weight"] == 0
+    stepped = [r for n, r in moved.items() if n.startswith("body")]
+    assert len(stepped) == 2 and all(r > 0 for r in stepped)
+    assert run.history["d_pace"][0] > 0
+    assert run.history["d_pace"][0] == pytest.approx(torch.stack(stepped).median().item(), rel=1e-5)

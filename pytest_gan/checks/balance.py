@@ -151,9 +151,9 @@ def progress_over_run(run: GANRun) -> float:
 def paces(run: GANRun) -> tuple[float, float, int]:
     """D's and G's pace, and the fewer of their readings: the median over the run of each
     network's ``d_pace`` / ``g_pace`` (the median over its weight tensors of 2+ dimensions
-    of each one's update / weight norm, read on every ``NORM_EVERY``-th step). NaN where a
-    network has no reading, or both share one optimizer (whose step is both networks' at
-    once)."""
+    that had a gradient at that step of each one's update / weight norm, read on every
+    ``NORM_EVERY``-th step). NaN where a network has no reading, or both share one
+    optimizer (whose step is both networks' at once)."""
     h = run.history
     if "d_pace" not in h or "g_pace" not in h:
         return math.nan, math.nan, 0
