@@ -341,7 +341,7 @@ def info_step() -> Any:
     return step
 
 
-def infogan(lr_d: float = 2e-4, name: str = "infogan") -> GANSpec:
+def infogan(lr_d: float = 2e-4, name: str = "infogan", lr_g: float = 2e-4) -> GANSpec:
     return GANSpec(
         generator=InfoG,
         discriminator=InfoD,
@@ -349,7 +349,7 @@ def infogan(lr_d: float = 2e-4, name: str = "infogan") -> GANSpec:
         latent_dim=INFO_LATENT,
         train_step=info_step(),
         optimizers=lambda g, d: (
-            torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999)),
+            torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
             torch.optim.Adam(d.parameters(), lr_d, betas=(0.5, 0.999)),
         ),
         batch_size=64,
@@ -492,6 +492,8 @@ TRIALS = {
     "infogan": infogan,
     # The same InfoGAN with D's learning rate typed 100x small.
     "infogan-dlr100": lambda: infogan(2e-6, "infogan-dlr100"),
+    # ... and with G's own rate typed 100x small (the third optimizer still moves G).
+    "infogan-glr100": lambda: infogan(2e-4, "infogan-glr100", lr_g=2e-6),
     "wavegan": wavegan,
     # Without phase shuffle: a choice, no mistake.
     "wavegan-nops": lambda: wavegan(shuffle=0, name="wavegan-nops"),
