@@ -104,7 +104,8 @@ class _OptimizerWatch:
         self.indices = [owner.index_of.get(id(p)) for p in self.params]
         # The weight tensors (2+ dimensions: no biases or norm layers' scales), whose
         # relative updates give the network's pace.
-        self.matrices = torch.tensor([i for i, p in enumerate(self.params) if p.dim() >= 2])
+        self.matrix_indices = [i for i, p in enumerate(self.params) if p.dim() >= 2]
+        self.matrices = torch.tensor(self.matrix_indices)
         self.before: list[torch.Tensor] = []
         self.weight_norm = torch.zeros(())
         self.weight_norms = torch.zeros(0)
@@ -189,9 +190,10 @@ class _OptimizerWatch:
     def stepped_matrices(self) -> torch.Tensor:
         """The indices of the weight tensors (``matrices``) that had a gradient at this
         step; all of them where none had one (a step with no gradient at all)."""
-        m = self.matrices
-        stepped = [int(i) for i in m if self.params[int(i)].grad is not None]
-        return torch.tensor(stepped) if 0 < len(stepped) < len(m) else m
+        stepped = [i for i in self.matrix_indices if self.params[i].grad is not None]
+        if 0 < len(stepped) < len(self.matrix_indices):
+            return torch.tensor(stepped)
+        return self.matrices
 
     def remove(self) -> None:
         for h in self.handles:
