@@ -24,6 +24,10 @@ What is recorded, per training step (:class:`History` rows):
   written with D trainable by more than one backward pass (passes accumulated before the
   step, none with D frozen): such a pass may be G's own loss with D left trainable rather
   than D's loss through undetached fakes;
+* ``d_input_gradient`` (an event only, noted once): during a step, D's gradient with
+  respect to its input was taken with ``create_graph=True``, the signature of a penalty
+  on that gradient meant to train D (WGAN-GP's at interpolates, R1's at real samples),
+  whether or not the step returns it as a loss;
 * ``d_leak_in_g_step``: of those, the tensors whose leaked gradient was still there, never
   reset, when G's optimizer stepped: the missing ``.detach()`` changed G's update (harmful)
   rather than only costing a backward pass through G (wasteful);
@@ -87,6 +91,31 @@ def _has_updated(history: History, role: str) -> bool:
 
 def _named(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in module.named_parameters()]
+
+
+def _input_gradient_hook(owner: Instrument, discriminator: nn.Module) -> Any:
+    """A forward pre-hook for D: on each call of D itself (not of a copy) whose input
+    requires gradient, in a step whose D norms are read, a hook on that input that notes
+    (``Instrument.input_gradient``) a gradient reaching it with a graph of its own
+    (``create_graph=True``: a penalty on it that is meant to train D; G's step and a
+    penalty without ``create_graph`` pass a plain one). Only looks: the gradient goes on
+    unchanged."""
+
+    def seen(grad: torch.Tensor) -> None:
+        if grad.requires_grad:
+            owner.input_gradient = True
+            owner.stop_input_hook()
+
+    def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+        # Looked for on the steps D's norms are read (a penalty is taken at every D step,
+        # so one step in NORM_EVERY finds it): the hook costs a small GAN 2% of its steps
+        # when it looks at every call.
+        if owner.reading_norms["d"] and module is discriminator and args:
+            x = args[0]
+            if isinstance(x, torch.Tensor) and x.requires_grad:
+                x.register_hook(seen)
+
+    return hook
 
 
 class _OptimizerWatch:
@@ -258,6 +287,16 @@ class Instrument:
         for i, p in enumerate(self.params):
             if p.requires_grad:
                 self.handles.append(p.register_hook(self._pre_accumulate(i)))
+        # Until D's input gradient is first seen taken with a graph (``d_input_gradient``);
+        # removed then. A plain function, not a bound method: copying D (the probes' copies)
+        # copies its hooks, and the copies' calls are told apart by identity.
+        self.input_gradient = False
+        if "d_input_gradient" not in history.events:
+            self.input_hook: Any = discriminator.register_forward_pre_hook(
+                _input_gradient_hook(self, discriminator)
+            )
+        else:
+            self.input_hook = None
         self.watches = [_OptimizerWatch(self, "d", opt_d)]
         if opt_g is not opt_d:
             self.watches.append(_OptimizerWatch(self, "g", opt_g))
@@ -389,6 +428,9 @@ class Instrument:
         if self.leak_over_passes:
             self.history.note("d_step_g_grads_over_passes", step)
             self.leak_over_passes = False
+        if self.input_gradient:
+            self.history.note("d_input_gradient", step)
+            self.input_gradient = False
         for role in ("g", "d"):
             if self.counts[f"{role}_stale_grads"]:
                 self.history.note(f"{role}_stale_grads", step)
@@ -410,11 +452,17 @@ class Instrument:
         self._clear_counts()
         return row
 
+    def stop_input_hook(self) -> None:
+        if self.input_hook is not None:
+            self.input_hook.remove()
+            self.input_hook = None
+
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
         for w in self.watches:
             w.remove()
+        self.stop_input_hook()
         self.handles = []
         self.watches = []
         # A network that never updated in the stretch: every step of it lacked its update.
