@@ -203,8 +203,8 @@ def lipschitz_constraints(run: GANRun) -> list[str]:
         )
     elif folds_a_penalty(run):
         found.append(
-            "a gradient penalty (folded into the step's d_loss: D's input gradient taken "
-            "with create_graph=True)"
+            "a Wasserstein critic with a gradient penalty folded into its d_loss (D's input "
+            "gradient taken with create_graph=True)"
         )
     elif score_kind(run) == CRITIC:
         # A Wasserstein critic is only meaningful when Lipschitz, whatever keeps it so (a
