@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_pre_hook
 
 from pytest_gan import _defaults
 from pytest_gan.history import COUNT_COLUMNS, Coverage, History, Wiring
@@ -94,12 +95,13 @@ def _named(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
 
 
 def _input_gradient_hook(owner: Instrument, discriminator: nn.Module) -> Any:
-    """A forward pre-hook for D: on each call of D itself (not of a copy) whose input
-    requires gradient, in a step whose D norms are read, a hook on that input that notes
-    (``Instrument.input_gradient``) a gradient reaching it with a graph of its own
-    (``create_graph=True``: a penalty on it that is meant to train D; G's step and a
-    penalty without ``create_graph`` pass a plain one). Only looks: the gradient goes on
-    unchanged."""
+    """A global forward pre-hook (registered only for the steps D's norms are read): on
+    each call of D itself (not of a copy, nor of any other module) whose input requires
+    gradient, a hook on that input that notes (``Instrument.input_gradient``) a gradient
+    reaching it with a graph of its own (``create_graph=True``: a penalty on it that is
+    meant to train D; G's step and a penalty without ``create_graph`` pass a plain one).
+    Only looks: the gradient goes on unchanged. Global, not on D: a hook kept in D's own
+    dictionary would go with D into a whole-module ``torch.save`` (and fail to pickle)."""
 
     def seen(grad: torch.Tensor) -> None:
         if grad.requires_grad:
@@ -107,10 +109,7 @@ def _input_gradient_hook(owner: Instrument, discriminator: nn.Module) -> Any:
             owner.stop_input_hook()
 
     def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-        # Looked for on the steps D's norms are read (a penalty is taken at every D step,
-        # so one step in NORM_EVERY finds it): the hook costs a small GAN 2% of its steps
-        # when it looks at every call.
-        if owner.reading_norms["d"] and module is discriminator and args:
+        if module is discriminator and args:
             x = args[0]
             if isinstance(x, torch.Tensor) and x.requires_grad:
                 x.register_hook(seen)
@@ -287,16 +286,15 @@ class Instrument:
         for i, p in enumerate(self.params):
             if p.requires_grad:
                 self.handles.append(p.register_hook(self._pre_accumulate(i)))
-        # Until D's input gradient is first seen taken with a graph (``d_input_gradient``);
-        # removed then. A plain function, not a bound method: copying D (the probes' copies)
-        # copies its hooks, and the copies' calls are told apart by identity.
+        # Looked for until D's input gradient is first seen taken with a graph
+        # (``d_input_gradient``), on the steps D's norms are read (a penalty is taken at
+        # every D step, so one step in NORM_EVERY finds it; looking at every step cost a
+        # small MLP GAN 2% of its training time).
         self.input_gradient = False
-        if "d_input_gradient" not in history.events:
-            self.input_hook: Any = discriminator.register_forward_pre_hook(
-                _input_gradient_hook(self, discriminator)
-            )
-        else:
-            self.input_hook = None
+        self.looking = "d_input_gradient" not in history.events
+        self.input_hook: Any = None
+        self.hook_fn = _input_gradient_hook(self, discriminator)
+        self.look_for_input_gradient(self.reading_norms["d"])
         self.watches = [_OptimizerWatch(self, "d", opt_d)]
         if opt_g is not opt_d:
             self.watches.append(_OptimizerWatch(self, "g", opt_g))
@@ -448,14 +446,24 @@ class Instrument:
             # on odd steps), so that its pace has readings whatever the loop's rhythm.
             stepped = self.counts[f"{role}_updates"] > 0
             self.reading_norms[role] = due or (self.reading_norms[role] and not stepped)
+        self.look_for_input_gradient(self.reading_norms["d"])
         self.pending = {}
         self._clear_counts()
         return row
 
-    def stop_input_hook(self) -> None:
-        if self.input_hook is not None:
+    def look_for_input_gradient(self, on: bool) -> None:
+        """Registers the global hook of ``_input_gradient_hook`` for the next step, or
+        removes it."""
+        if on and self.looking and self.input_hook is None:
+            self.input_hook = register_module_forward_pre_hook(self.hook_fn)
+        elif not (on and self.looking) and self.input_hook is not None:
             self.input_hook.remove()
             self.input_hook = None
+
+    def stop_input_hook(self) -> None:
+        """D's input gradient was seen (or the run ends): no more looking."""
+        self.looking = False
+        self.look_for_input_gradient(False)
 
     def remove(self) -> None:
         for h in self.handles:

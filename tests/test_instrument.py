@@ -3,12 +3,14 @@ healthy loops (the verdicts on them are the checks' business)."""
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.nn.modules import module as torch_module
 
 from fixtures.steps import UserStep
 from pytest_gan import History, TrainContext, _defaults, train
@@ -336,3 +338,24 @@ def test_a_weight_tensor_without_gradient_is_left_out_of_the_pace() -> None:
     assert len(stepped) == 2 and all(r > 0 for r in stepped)
     assert run.history["d_pace"][0] > 0
     assert run.history["d_pace"][0] == pytest.approx(torch.stack(stepped).median().item(), rel=1e-5)
+
+
+def test_a_whole_discriminator_can_be_saved_mid_step_and_no_hook_outlives_the_run() -> None:
+    """The look for a penalty on D's input gradient (``d_input_gradient``) hooks no module
+    of the user's: a loop that pickles its whole D with ``torch.save`` mid-training keeps
+    working, and nothing of the run's is left among torch's global hooks afterwards."""
+    inner = UserStep()
+    saved: list[int] = []
+
+    def step(ctx: Any, batch: Any) -> Any:
+        out = inner(ctx, batch)
+        buffer = io.BytesIO()
+        torch.save(ctx.discriminator, buffer)
+        saved.append(len(buffer.getvalue()))
+        return out
+
+    hooks_before = len(torch_module._global_forward_pre_hooks)
+    run = train(tiny_spec(train_step=step), steps=10)
+    assert len(saved) == 10 and all(n > 0 for n in saved)
+    assert "d_input_gradient" not in run.history.events
+    assert len(torch_module._global_forward_pre_hooks) == hooks_before
