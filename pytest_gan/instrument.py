@@ -24,10 +24,6 @@ What is recorded, per training step (:class:`History` rows):
   written with D trainable by more than one backward pass (passes accumulated before the
   step, none with D frozen): such a pass may be G's own loss with D left trainable rather
   than D's loss through undetached fakes;
-* ``d_input_gradient`` (an event only, noted once): during a step, D's gradient with
-  respect to its input was taken with ``create_graph=True``, the signature of a penalty
-  on that gradient meant to train D (WGAN-GP's at interpolates, R1's at real samples),
-  whether or not the step returns it as a loss;
 * ``d_leak_in_g_step``: of those, the tensors whose leaked gradient was still there, never
   reset, when G's optimizer stepped: the missing ``.detach()`` changed G's update (harmful)
   rather than only costing a backward pass through G (wasteful);
@@ -51,7 +47,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.modules.module import register_module_forward_pre_hook
 
 from pytest_gan import _defaults
 from pytest_gan.history import COUNT_COLUMNS, Coverage, History, Wiring
@@ -92,29 +87,6 @@ def _has_updated(history: History, role: str) -> bool:
 
 def _named(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in module.named_parameters()]
-
-
-def _input_gradient_hook(owner: Instrument, discriminator: nn.Module) -> Any:
-    """A global forward pre-hook (registered only for the steps D's norms are read): on
-    each call of D itself (not of a copy, nor of any other module) whose input requires
-    gradient, a hook on that input that notes (``Instrument.input_gradient``) a gradient
-    reaching it with a graph of its own (``create_graph=True``: a penalty on it that is
-    meant to train D; G's step and a penalty without ``create_graph`` pass a plain one).
-    Only looks: the gradient goes on unchanged. Global, not on D: a hook kept in D's own
-    dictionary would go with D into a whole-module ``torch.save`` (and fail to pickle)."""
-
-    def seen(grad: torch.Tensor) -> None:
-        if grad.requires_grad:
-            owner.input_gradient = True
-            owner.stop_input_hook()
-
-    def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-        if module is discriminator and args:
-            x = args[0]
-            if isinstance(x, torch.Tensor) and x.requires_grad:
-                x.register_hook(seen)
-
-    return hook
 
 
 class _OptimizerWatch:
@@ -286,15 +258,6 @@ class Instrument:
         for i, p in enumerate(self.params):
             if p.requires_grad:
                 self.handles.append(p.register_hook(self._pre_accumulate(i)))
-        # Looked for until D's input gradient is first seen taken with a graph
-        # (``d_input_gradient``), on the steps D's norms are read (a penalty is taken at
-        # every D step, so one step in NORM_EVERY finds it; looking at every step cost a
-        # small MLP GAN 2% of its training time).
-        self.input_gradient = False
-        self.looking = "d_input_gradient" not in history.events
-        self.input_hook: Any = None
-        self.hook_fn = _input_gradient_hook(self, discriminator)
-        self.look_for_input_gradient(self.reading_norms["d"])
         self.watches = [_OptimizerWatch(self, "d", opt_d)]
         if opt_g is not opt_d:
             self.watches.append(_OptimizerWatch(self, "g", opt_g))
@@ -426,9 +389,6 @@ class Instrument:
         if self.leak_over_passes:
             self.history.note("d_step_g_grads_over_passes", step)
             self.leak_over_passes = False
-        if self.input_gradient:
-            self.history.note("d_input_gradient", step)
-            self.input_gradient = False
         for role in ("g", "d"):
             if self.counts[f"{role}_stale_grads"]:
                 self.history.note(f"{role}_stale_grads", step)
@@ -446,31 +406,15 @@ class Instrument:
             # on odd steps), so that its pace has readings whatever the loop's rhythm.
             stepped = self.counts[f"{role}_updates"] > 0
             self.reading_norms[role] = due or (self.reading_norms[role] and not stepped)
-        self.look_for_input_gradient(self.reading_norms["d"])
         self.pending = {}
         self._clear_counts()
         return row
-
-    def look_for_input_gradient(self, on: bool) -> None:
-        """Registers the global hook of ``_input_gradient_hook`` for the next step, or
-        removes it."""
-        if on and self.looking and self.input_hook is None:
-            self.input_hook = register_module_forward_pre_hook(self.hook_fn)
-        elif not (on and self.looking) and self.input_hook is not None:
-            self.input_hook.remove()
-            self.input_hook = None
-
-    def stop_input_hook(self) -> None:
-        """D's input gradient was seen (or the run ends): no more looking."""
-        self.looking = False
-        self.look_for_input_gradient(False)
 
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
         for w in self.watches:
             w.remove()
-        self.stop_input_hook()
         self.handles = []
         self.watches = []
         # A network that never updated in the stretch: every step of it lacked its update.

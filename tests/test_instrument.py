@@ -341,9 +341,10 @@ def test_a_weight_tensor_without_gradient_is_left_out_of_the_pace() -> None:
 
 
 def test_a_whole_discriminator_can_be_saved_mid_step_and_no_hook_outlives_the_run() -> None:
-    """The look for a penalty on D's input gradient (``d_input_gradient``) hooks no module
-    of the user's: a loop that pickles its whole D with ``torch.save`` mid-training keeps
-    working, and nothing of the run's is left among torch's global hooks afterwards."""
+    """The instrumentation hooks nothing into the user's modules that pickling would meet
+    (a forward hook kept in D's own dictionary failed to pickle): a loop that saves its
+    whole D with ``torch.save`` mid-training keeps working, and nothing of the run's is
+    left among torch's global module hooks afterwards."""
     inner = UserStep()
     saved: list[int] = []
 
@@ -355,7 +356,6 @@ def test_a_whole_discriminator_can_be_saved_mid_step_and_no_hook_outlives_the_ru
         return out
 
     hooks_before = len(torch_module._global_forward_pre_hooks)
-    run = train(tiny_spec(train_step=step), steps=10)
+    train(tiny_spec(train_step=step), steps=10)
     assert len(saved) == 10 and all(n > 0 for n in saved)
-    assert "d_input_gradient" not in run.history.events
     assert len(torch_module._global_forward_pre_hooks) == hooks_before

@@ -46,12 +46,12 @@ LIPSCHITZ_QUANTILE = 0.9
 
 #: Largest 90th percentile of the gradient norms a constrained critic whose run shows no
 #: gradient penalty may show (the default ``max_constant``: weight clipping, a penalty
-#: without ``create_graph``, spectral normalisation on some layers); twice a penalty's aim.
+#: folded into ``d_loss``, spectral normalisation on some layers); twice a penalty's aim.
 #: Why here: 1.5x above the zoo's healthy critics (1.34), under an outside critic whose
 #: clipping was deleted (2.15); calibration: docs/benchmarks.md "Calibration notes".
 MAX_LIPSCHITZ = 2.0
 
-#: ... and for a critic whose run shows its gradient penalty (``default_bound``).
+#: ... and for a critic whose run shows its gradient penalty (``has_gradient_penalty``).
 #: Why here: the geometric mean of the healthy penalised most (2.13, a WaveGAN) and a
 #: penalty that never reaches D's least at 100 steps (6.42; 14.7 at 200), 1.7x from each;
 #: calibration: docs/benchmarks.md "Calibration notes".
@@ -171,28 +171,10 @@ def has_gradient_penalty(run: GANRun) -> bool:
     return LOSSES[run.spec.loss].gradient_penalty or "gp" in run.history
 
 
-def folds_a_penalty(run: GANRun) -> bool:
-    """Whether D is a Wasserstein critic (``score_kind``) whose step took D's gradient with
-    respect to its input with ``create_graph=True`` (the ``d_input_gradient`` event): a
-    gradient penalty folded into ``d_loss``, which the step does not return as ``gp``. A
-    classifier D that does the same is R1-regularised, not a critic: not counted."""
-    return "d_input_gradient" in run.history.events and score_kind(run) == CRITIC
-
-
-def default_bound(run: GANRun) -> float:
-    """The ``max_constant`` ``assert_lipschitz`` holds ``run``'s critic to by default:
-    ``MAX_LIPSCHITZ_PENALISED`` for a critic whose run shows its gradient penalty
-    (returned as ``gp``, the ``wgan-gp`` loss, or folded into ``d_loss``:
-    ``folds_a_penalty``), ``MAX_LIPSCHITZ`` otherwise."""
-    penalised = has_gradient_penalty(run) or folds_a_penalty(run)
-    return MAX_LIPSCHITZ_PENALISED if penalised else MAX_LIPSCHITZ
-
-
 def lipschitz_constraints(run: GANRun) -> list[str]:
     """What in ``run`` is meant to keep D Lipschitz: a gradient penalty (the ``wgan-gp``
-    loss, a training step that returns a ``gp`` loss, or one folded into a critic's
-    ``d_loss``: ``folds_a_penalty``), a Wasserstein critic's loss, and spectral
-    normalisation. Empty for a GAN with no such constraint (a plain BCE DCGAN)."""
+    loss, or a training step that returns a ``gp`` loss) and spectral normalisation. Empty
+    for a GAN with no such constraint (a plain BCE DCGAN)."""
     run = require_run(run, "lipschitz_constraints")
     found = []
     if has_gradient_penalty(run):
@@ -201,14 +183,9 @@ def lipschitz_constraints(run: GANRun) -> list[str]:
             if LOSSES[run.spec.loss].gradient_penalty
             else "a gradient penalty (the step's 'gp' loss)"
         )
-    elif folds_a_penalty(run):
-        found.append(
-            "a Wasserstein critic with a gradient penalty folded into its d_loss (D's input "
-            "gradient taken with create_graph=True)"
-        )
     elif score_kind(run) == CRITIC:
         # A Wasserstein critic is only meaningful when Lipschitz, whatever keeps it so (a
-        # penalty without create_graph, weight clipping).
+        # penalty folded into d_loss, weight clipping).
         found.append("a Wasserstein critic (its loss only averages and subtracts D's scores)")
     norms = spectral_norms(run.discriminator)
     normalised = sum(sn for _, sn in norms.values())
@@ -251,10 +228,9 @@ def assert_lipschitz(
     same run always gets the same verdict. Fails when their 90th percentile
     (``LIPSCHITZ_QUANTILE``) exceeds ``max_constant``, raising ``GANAssertionError`` with
     pitfall ``discriminator-not-lipschitz``. By default ``max_constant`` is
-    ``MAX_LIPSCHITZ_PENALISED`` for a critic whose run shows its gradient penalty, returned
-    as ``gp`` or folded into ``d_loss`` (healthy critics held by one reach 2.13; a penalty
-    that never reaches D reads 6.4 at 100 steps and more later), and ``MAX_LIPSCHITZ``
-    otherwise (``default_bound``).
+    ``MAX_LIPSCHITZ_PENALISED`` for a critic whose run shows its gradient penalty (healthy
+    critics held by one reach 2.13; a penalty that never reaches D reads 6.4 at 100 steps
+    and more later) and ``MAX_LIPSCHITZ`` otherwise.
 
     The check is for critics meant to be constrained: a gradient penalty (loss
     ``"wgan-gp"``, or a step returning a ``gp`` loss) or spectral normalisation. A run with
@@ -274,7 +250,10 @@ def assert_lipschitz(
     """
     __tracebackhide__ = True
     run = require_run(run, "assert_lipschitz")
-    bound = default_bound(run) if max_constant is None else _check_bound(max_constant)
+    if max_constant is None:
+        bound = MAX_LIPSCHITZ_PENALISED if has_gradient_penalty(run) else MAX_LIPSCHITZ
+    else:
+        bound = _check_bound(max_constant)
     check_int(samples, "samples", least=2)
     diverged_verdict(run, "assert_lipschitz")
     constraints = lipschitz_constraints(run)
