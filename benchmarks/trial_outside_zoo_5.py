@@ -66,6 +66,7 @@ from torch.nn import functional as F
 
 import pytest_gan as pg
 from fixtures.data import shapes16
+from fixtures.zoo import adam
 from pytest_gan import GANSpec, TrainContext
 from tests.tiny import verdicts
 
@@ -348,10 +349,7 @@ def infogan(lr_d: float = 2e-4, name: str = "infogan", lr_g: float = 2e-4) -> GA
         data=shapes16(2048, seed=0),
         latent_dim=INFO_LATENT,
         train_step=info_step(),
-        optimizers=lambda g, d: (
-            torch.optim.Adam(g.parameters(), lr_g, betas=(0.5, 0.999)),
-            torch.optim.Adam(d.parameters(), lr_d, betas=(0.5, 0.999)),
-        ),
+        optimizers=adam(lr_g, lr_d),
         batch_size=64,
         name=name,
     )
@@ -477,10 +475,7 @@ def wavegan(shuffle: int = 2, create_graph: bool = True, name: str = "wavegan") 
         data=waves(),
         latent_dim=WAVE_LATENT,
         train_step=wave_step_with(create_graph),
-        optimizers=lambda g, d: (
-            torch.optim.Adam(g.parameters(), 1e-4, betas=(0.5, 0.9)),
-            torch.optim.Adam(d.parameters(), 1e-4, betas=(0.5, 0.9)),
-        ),
+        optimizers=adam(1e-4, 1e-4, (0.5, 0.9)),
         batch_size=WAVE_BATCH * WAVE_CRITIC,
         name=name,
     )
