@@ -73,21 +73,28 @@ from tests.tiny import verdicts
 STEPS, NOISE, HIDDEN = 24, 4, 48
 
 
-def sines(n: int = 2000, seed: int = 3) -> torch.Tensor:
-    """``n`` sine waves of ``STEPS`` steps, ``[n, STEPS, 1]``, in [-1, 1]."""
+def sines(
+    n: int = 2000,
+    seed: int = 3,
+    steps: int = STEPS,
+    cycles: tuple[float, float] = (0.5, 3.0),
+    amplitude: tuple[float, float] = (0.6, 1.0),
+) -> torch.Tensor:
+    """``n`` sine waves of ``steps`` steps, ``[n, steps, 1]``, in [-1, 1]: their cycles
+    and amplitude uniform in the ranges given, their phase uniform."""
     gen = torch.Generator().manual_seed(seed)
-    cycles = 0.5 + 2.5 * torch.rand(n, 1, generator=gen)
+    f = cycles[0] + (cycles[1] - cycles[0]) * torch.rand(n, 1, generator=gen)
     phase = 2 * math.pi * torch.rand(n, 1, generator=gen)
-    amplitude = 0.6 + 0.4 * torch.rand(n, 1, generator=gen)
-    t = torch.arange(STEPS).float() / STEPS
-    return (amplitude * torch.sin(2 * math.pi * cycles * t + phase)).unsqueeze(-1)
+    a = amplitude[0] + (amplitude[1] - amplitude[0]) * torch.rand(n, 1, generator=gen)
+    t = torch.arange(steps).float() / steps
+    return (a * torch.sin(2 * math.pi * f * t + phase)).unsqueeze(-1)
 
 
 class SequenceG(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, noise: int = NOISE, hidden: int = HIDDEN) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(NOISE, HIDDEN, num_layers=2, batch_first=True)
-        self.head = nn.Linear(HIDDEN, 1)
+        self.lstm = nn.LSTM(noise, hidden, num_layers=2, batch_first=True)
+        self.head = nn.Linear(hidden, 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.lstm(z)
@@ -95,10 +102,10 @@ class SequenceG(nn.Module):
 
 
 class SequenceD(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, hidden: int = HIDDEN) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(1, HIDDEN, batch_first=True)
-        self.head = nn.Linear(HIDDEN, 1)
+        self.lstm = nn.LSTM(1, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.lstm(x)
@@ -132,6 +139,21 @@ def rcgan() -> GANSpec:
         train_step=rcgan_step,
         batch_size=64,
         name="rcgan",
+    )
+
+
+def rcgan_small() -> GANSpec:
+    """A second recurrent GAN, written apart from :func:`rcgan`: LSTMs of 32 units, noise
+    of 3 entries per step, 1,500 waves of 20 steps (0.5-2.5 cycles, amplitude 0.8), and
+    the spec's default optimizers."""
+    return GANSpec(
+        generator=lambda: SequenceG(noise=3, hidden=32),
+        discriminator=lambda: SequenceD(hidden=32),
+        data=sines(1500, steps=20, cycles=(0.5, 2.5), amplitude=(0.8, 0.8)),
+        latent_dim=(20, 3),
+        train_step=rcgan_step,
+        batch_size=64,
+        name="rcgan-small",
     )
 
 
@@ -483,6 +505,7 @@ def wavegan(shuffle: int = 2, create_graph: bool = True, name: str = "wavegan") 
 
 TRIALS = {
     "rcgan": rcgan,
+    "rcgan-small": rcgan_small,
     "ctgan": ctgan,
     "infogan": infogan,
     # The same InfoGAN with D's learning rate typed 100x small.

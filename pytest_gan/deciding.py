@@ -195,6 +195,57 @@ def spreading(run: GANRun) -> bool:
     return math.isfinite(now) and before > 0 and now >= SPREAD_GROWTH * before
 
 
+#: ... or while they still change: the fixed-z samples moved, on average, by at least this
+#: share of the held-out real samples' spread over the last doubling. A generator leaving
+#: a collapsed start may wander for a while, away from the data and with its spread rising
+#: and falling, before it spreads out; a stuck one (G's weights never moving) does not
+#: move at all.
+#: Why here: between healthy recurrent GANs' least still pending at 800 steps (0.034)
+#: and settled broken runs' most (0.0099); calibration: docs/benchmarks.md "Calibration notes".
+MIN_CHANGE = 0.018
+
+
+def samples_moved(run: GANRun, step: int) -> float:
+    """How far the probes' fixed-z samples moved from the probe after ``step`` steps (the
+    last one at or before it) to the run's last: the mean distance between a sample then
+    and the same z's sample now, over the held-out real samples' spread (the mean
+    distance between two of them). NaN without the probes, their samples or that spread."""
+    then, now = run.history.probe_by(step), run.history.probe_at(run.steps)
+    if then is None or now is None or not 0 < now.real_spread < math.inf:
+        return math.nan
+    before, after = then.samples.flatten(1).double(), now.samples.flatten(1).double()
+    if before.shape != after.shape or before.shape[0] == 0:
+        return math.nan
+    return float((after - before).norm(dim=1).mean() / now.real_spread)
+
+
+def changing(run: GANRun) -> bool:
+    """Whether ``run``'s fixed-z samples moved by at least :data:`MIN_CHANGE` of the real
+    samples' spread over its last extension (a run not yet extended: no)."""
+    if not run.extensions:
+        return False
+    moved = samples_moved(run, run.extensions[-1]["from"])
+    return math.isfinite(moved) and moved >= MIN_CHANGE
+
+
+#: The pitfalls judged on G's samples alone, which a generator still changing may yet
+#: leave: only while one of them is pending does :func:`changing` keep a run going.
+SAMPLE_PITFALLS = frozenset({"blank-output", "mode-collapse"})
+
+
+def making_progress(run: GANRun, pending: list[str]) -> bool:
+    """Whether ``run``, past ``EXTEND_FACTOR`` times its first steps, is trained on for its
+    ``pending`` pitfalls: its samples still approach the data (:func:`still_moving`),
+    spread out (:func:`spreading`) or, while a :data:`SAMPLE_PITFALLS` one is pending,
+    change (:func:`changing`); or it is short of a :data:`FLOORED` check's steps."""
+    return (
+        still_moving(run)
+        or spreading(run)
+        or (not SAMPLE_PITFALLS.isdisjoint(pending) and changing(run))
+        or below_floor(run.steps, pending)
+    )
+
+
 #: Checks that read exact records (hooks, optimizer state, the loss values, the D head,
 #: the generator's bounds under a saturating probe): their verdict is the same at any step.
 #: Past ``EXTEND_FACTOR`` a run failing one is not trained on to decide the waiting
@@ -364,7 +415,7 @@ def settle(
             if broken:
                 run.extensions[-1]["stopped"] = broken
                 break
-            if not (still_moving(run) or spreading(run) or below_floor(run.steps, pending)):
+            if not making_progress(run, pending):
                 run.extensions[-1]["no_progress"] = run.steps
                 break
         start = run.steps
@@ -453,7 +504,7 @@ def settle_loop(
             if broken:
                 extensions[-1]["stopped"] = broken
                 break
-            if not (still_moving(run) or spreading(run) or below_floor(run.steps, pending)):
+            if not making_progress(run, pending):
                 extensions[-1]["no_progress"] = run.steps
                 break
         if time_limit is not None:

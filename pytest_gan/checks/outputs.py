@@ -161,9 +161,9 @@ def early_note(run_or_samples: Any) -> str:
         if run.extensions[-1].get("no_progress") == run.steps:
             note += (
                 f" It was not trained further: past {_defaults.EXTEND_FACTOR}x its first "
-                "steps a run goes on only while its samples still come nearer the data "
-                "or spread out, and these had done neither. A run asked for more steps to "
-                "begin with (--gan-steps, or steps=) goes on freely to "
+                "steps a run goes on only while its samples still come nearer the data, "
+                "spread out or change, and these had done none of that. A run asked for "
+                "more steps to begin with (--gan-steps, or steps=) goes on freely to "
                 f"{_defaults.EXTEND_FACTOR}x as many."
             )
         return note
