@@ -29,7 +29,13 @@ What is recorded, per training step (:class:`History` rows):
   rather than only costing a backward pass through G (wasteful);
 * ``g_stale_grads`` / ``d_stale_grads``: parameter tensors whose gradient was not reset
   since that optimizer's previous step, so old gradients were accumulated into the new
-  update: the signature of a missing ``zero_grad()``.
+  update: the signature of a missing ``zero_grad()``;
+* ``d_carried_grads`` (an event only): steps whose D step applied gradient that a backward
+  pass wrote into D, with D trainable, before G's step, not reset since: G's loss's
+  gradient through D trained D. The signature of a ``zero_grad()`` missing between G's
+  step and D's backward where something else reset D's gradients after D's previous step
+  (an InfoGAN's third optimizer over both networks), or of one ``zero_grad()`` for both
+  networks at the top of a loop that steps G first.
 
 Once per run, :func:`wiring` records which parameters each optimizer covers and which
 trainable parameters no optimizer covers (:attr:`History.wiring`). The periodic probes and
@@ -141,8 +147,15 @@ class _OptimizerWatch:
         owner.counts[f"{self.role}_stale_grads"] += stale
         if self.role == "d":
             owner.account_d_step()
+            if not owner.same_optimizer and any(
+                owner.carried[i] and owner.unreset(i) for i in self.indices if i is not None
+            ):
+                # A zero_grad() since that wrote nothing more (a head D's loss does not
+                # reach) leaves the gradient None or zero: nothing carried.
+                owner.d_carried = True
         elif self.role == "g":
             owner.counts["d_leak_in_g_step"] += owner.harmful_leaks()
+            owner.carry_d_writes()
 
     def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         owner = self.owner
@@ -182,6 +195,7 @@ class _OptimizerWatch:
         for p, i in zip(self.params, self.indices, strict=True):
             if i is not None:
                 owner.reset[i] = False
+                owner.carried[i] = False
                 owner.remember(i, p)
         owner.clear_written()
         if self.role == "g" or owner.same_optimizer:
@@ -237,6 +251,11 @@ class Instrument:
         self.d_params = [p for (net, _, p) in named if net == "discriminator"]
         # G parameters holding gradient that D's step wrote, not reset since.
         self.leaked = [False] * len(self.params)
+        # D parameters written, with D trainable, before G's step and not reset since; and
+        # whether a D step since the last row applied such a gradient (d_carried_grads).
+        self.d_indices = [i for i, (net, _, _) in enumerate(named) if net != "generator"]
+        self.carried = [False] * len(self.params)
+        self.d_carried = False
         self.same_optimizer = opt_g is opt_d
         self.seen: list[tuple[int, int] | None] = [None] * len(self.params)
         self.pending: dict[str, torch.Tensor] = {}
@@ -297,6 +316,21 @@ class Instrument:
             self.leaked[i] = True
             self.remember(i, self.params[i])
 
+    def carry_d_writes(self) -> None:
+        """G's step: D parameters written since the last step while D was trainable, in
+        passes that wrote G with D trainable too (not G's own backward with D frozen), hold
+        G's loss's gradient through D, or D's own loss's written before G's step; either
+        way a D step that applies it without a reset first trains D on G's loss."""
+        if self.frozen_write:
+            return
+        for i in self.d_indices:
+            if self.written[i]:
+                self.carried[i] = True
+                # The gradient as it is now: one that this window's first pass created
+                # (after a zero_grad() to None) is otherwise unseen, and D's own backward
+                # adding to it later would read as a reset.
+                self.remember(i, self.params[i])
+
     def skipped_step(self, role: str) -> None:
         """An optimizer step the loop called that applied no update (a wrapper that
         accumulates gradients, a ``GradScaler`` after an overflow): what the backward
@@ -314,19 +348,23 @@ class Instrument:
         for i in self.g_indices:
             if not self.leaked[i]:
                 continue
-            g = self.params[i].grad
-            if (
-                g is not None
-                and id(g) == self.seen_id(i)
-                and (self.seen[i] == (id(g), g._version) or bool(g.any()))
-            ):
-                # The same gradient tensor, unchanged since D's backward wrote into it; or
-                # changed in place but not zeroed: a GradScaler unscales gradients in place
-                # before the step (a version step), which resets nothing.
+            if self.unreset(i):
                 count += 1
             else:
                 self.leaked[i] = False
         return count
+
+    def unreset(self, i: int) -> bool:
+        """Whether parameter ``i``'s gradient is still what the last backward pass to write
+        into it left: the same tensor, unchanged since; or changed in place but not zeroed
+        (a GradScaler unscales gradients in place before the step, a version step, which
+        resets nothing)."""
+        g = self.params[i].grad
+        return (
+            g is not None
+            and id(g) == self.seen_id(i)
+            and (self.seen[i] == (id(g), g._version) or bool(g.any()))
+        )
 
     def seen_id(self, i: int) -> int | None:
         seen = self.seen[i]
@@ -361,6 +399,7 @@ class Instrument:
             if g is None or self.seen[i] != (id(g), g._version):
                 self.reset[i] = True
                 self.leaked[i] = False
+                self.carried[i] = False
             # Accumulating into an existing gradient adds in place (one version step);
             # into None it creates a tensor that the next optimizer step will record.
             self.seen[i] = None if g is None else (id(g), g._version + 1)
@@ -389,6 +428,9 @@ class Instrument:
         if self.leak_over_passes:
             self.history.note("d_step_g_grads_over_passes", step)
             self.leak_over_passes = False
+        if self.d_carried:
+            self.history.note("d_carried_grads", step)
+            self.d_carried = False
         for role in ("g", "d"):
             if self.counts[f"{role}_stale_grads"]:
                 self.history.note(f"{role}_stale_grads", step)

@@ -111,6 +111,29 @@ def test_the_blank_twin_is_caught(seed: int) -> None:
     assert "at the data's scale every image is one flat colour" in str(caught.value)
 
 
+def test_blank_sequences_and_tables_are_not_called_images() -> None:
+    # Sine waves of 24 steps (an RCGAN's samples, [N, 24, 1]) and rows of 20 columns: the
+    # message names samples and values; a batch of 16x16 images keeps its pixels.
+    t = torch.linspace(0, 6.28, 24)
+    waves = torch.sin(t + torch.rand(200, 1) * 6.28).unsqueeze(-1)
+    for real in (waves, torch.randn(200, 20)):
+        with pytest.raises(GANAssertionError) as caught:
+            assert_not_blank(0.001 * torch.randn_like(real), real=real)
+        message = str(caught.value)
+        assert "generated samples are nearly blank" in message
+        assert "median value std" in message and "every sample is flat" in message
+        # The verdict's own sentences (the pitfall's catalog entry follows them).
+        own = message.split("Pitfall:")[0]
+        assert "image" not in own and "pixel" not in own
+    images = torch.rand(200, 1, 16, 16) * 2 - 1
+    with pytest.raises(GANAssertionError) as caught:
+        assert_not_blank(0.001 * torch.randn_like(images), real=images)
+    assert "generated images are nearly blank" in str(caught.value)
+    assert "median pixel std" in str(caught.value)
+    with pytest.raises(GANAssertionError, match="generated samples are flat"):
+        assert_not_blank(torch.zeros(50, 24, 1))
+
+
 # -- assert_diverse -------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from pytest_gan import (
     assert_optimizers_cover,
     train,
 )
+from pytest_gan.deciding import recorded_failures
 from tests.tiny import tiny_spec
 
 Check = Callable[..., None]
@@ -517,3 +518,95 @@ def test_a_missing_detach_is_caught_under_reentrant_checkpointing() -> None:
         assert_d_step_isolated(run)
     assert caught.value.pitfall == "d-step-leaks-into-generator"
     assert caught.value.evidence["harmful_steps"] == 4
+
+
+def _g_first_step(
+    *, zero_d: str, third_optimizer: bool = False, freeze_d_for_g: bool = False
+) -> Callable[..., dict[str, Any]]:
+    """A step that trains G first, then D. ``zero_d``: where D's gradients are reset,
+    "before-d" (right before D's backward: correct), "top" (with G's, at the top of the
+    step, before G's backward reaches D) or "nowhere". ``third_optimizer``: a third Adam
+    over both networks, reset and stepped after D's step on a loss of its own (an
+    InfoGAN's info optimizer). ``freeze_d_for_g``: D's backward first, then G's step with
+    D frozen, then D's step (D's gradient is D's loss's alone)."""
+    third: dict[int, torch.optim.Optimizer] = {}
+
+    def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
+        g, d = ctx.generator, ctx.discriminator
+        n = real.shape[0]
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        if zero_d == "top":
+            ctx.opt_d.zero_grad()
+        fake = g(ctx.latent(n))
+        if freeze_d_for_g:
+            ctx.opt_d.zero_grad()
+            d_loss = bce(d(real), torch.ones(n, 1)) + bce(d(fake.detach()), torch.zeros(n, 1))
+            d_loss.backward()
+            d.requires_grad_(False)
+        ctx.opt_g.zero_grad()
+        g_loss = bce(d(fake), torch.ones(n, 1))
+        g_loss.backward()
+        ctx.opt_g.step()
+        if freeze_d_for_g:
+            d.requires_grad_(True)
+        else:
+            if zero_d == "before-d":
+                ctx.opt_d.zero_grad()
+            d_loss = bce(d(real), torch.ones(n, 1)) + bce(d(fake.detach()), torch.zeros(n, 1))
+            d_loss.backward()
+        ctx.opt_d.step()
+        if third_optimizer:
+            if id(ctx.opt_d) not in third:
+                params = [*g.parameters(), *d.parameters()]
+                third[id(ctx.opt_d)] = torch.optim.Adam(params, 1e-4)
+            opt_info = third[id(ctx.opt_d)]
+            opt_info.zero_grad()
+            z = ctx.latent(n)
+            info_loss = (d(g(z)) - z[:, :1]).pow(2).mean()
+            info_loss.backward()
+            opt_info.step()
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    return step
+
+
+def test_a_d_step_on_gs_loss_gradient_fails_though_something_reset_d_before() -> None:
+    # An InfoGAN's third optimizer resets both networks after D's step, so a deleted
+    # opt_d.zero_grad() leaves no stale gradient of D's own: D's step applies G's loss's
+    # gradient through D instead (benchmarks/trial_outside_zoo_5.py, infogan-no-zero-grad-d).
+    healthy = train(
+        tiny_spec(train_step=_g_first_step(zero_d="before-d", third_optimizer=True)), steps=6
+    )
+    assert_gradients_zeroed(healthy)
+    broken = train(
+        tiny_spec(train_step=_g_first_step(zero_d="nowhere", third_optimizer=True)), steps=6
+    )
+    with pytest.raises(GANAssertionError) as caught:
+        assert_gradients_zeroed(broken)
+    assert caught.value.pitfall == "gradient-accumulation"
+    assert "written into D before the generator's step" in str(caught.value)
+    assert caught.value.evidence["discriminator_carried_steps"] == 6
+    assert caught.value.evidence["first_step"] == 0
+    # One zero_grad() for both at the top of a step that trains G first: the same harm.
+    top = train(tiny_spec(train_step=_g_first_step(zero_d="top")), steps=6)
+    with pytest.raises(GANAssertionError, match="before the generator's step"):
+        assert_gradients_zeroed(top)
+    assert recorded_failures(top.history) == ["gradient-accumulation"]
+    # D's own loss's backward before G's step, G's backward with D frozen, then D's step:
+    # D's gradient is its own loss's alone.
+    frozen = train(tiny_spec(train_step=_g_first_step(zero_d="", freeze_d_for_g=True)), steps=6)
+    assert_gradients_zeroed(frozen)
+    # Without the third optimizer's reset, a deleted zero_grad() is stale as before.
+    stale = train(tiny_spec(train_step=_g_first_step(zero_d="nowhere")), steps=6)
+    with pytest.raises(GANAssertionError, match="not reset since its previous step"):
+        assert_gradients_zeroed(stale)
+
+
+def test_the_outside_infogans_deleted_d_reset_is_caught_and_its_original_passes() -> None:
+    from benchmarks.trial_outside_zoo_5 import TRIALS
+
+    assert_gradients_zeroed(train(TRIALS["infogan"](), steps=3, seed=0))
+    broken = train(TRIALS["infogan-no-zero-grad-d"](), steps=3, seed=0)
+    assert "d_stale_grads" not in broken.history.events  # hidden from the stale count
+    with pytest.raises(GANAssertionError, match="before the generator's step"):
+        assert_gradients_zeroed(broken)

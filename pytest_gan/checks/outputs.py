@@ -184,6 +184,15 @@ def early_note(run_or_samples: Any) -> str:
     )
 
 
+def _kind(fake: torch.Tensor) -> tuple[str, str]:
+    """What ``fake``'s samples are called in a message, and their entries: images and
+    pixels for ``[N, C, H, W]`` batches and ``[N, H, W]`` ones at least 8 by 8; samples
+    and values for anything else (sequences, waveforms, tables, volumes)."""
+    if fake.dim() == 4 or (fake.dim() == 3 and min(fake.shape[1:]) >= 8):
+        return "images", "pixel"
+    return "samples", "value"
+
+
 def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
     """Generated images carry visible content: they are not flat (blank, grey, one colour)
     and not NaN.
@@ -222,6 +231,7 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
             [("mean distance between samples", spread, f"about {scale:.3g} (real)")],
             {"spread": spread, "real_spread": scale},
         )
+    kind, entry = _kind(fake)
     c_fake = contrast(fake_u)
     median_u = float(c_fake.median())
     median = median_u if unit == 1.0 else float(contrast(fake).median())
@@ -232,11 +242,11 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
             return
         raise fail(
             "blank-output",
-            f"The generated images are flat: their median contrast is {median:.2g}, "
+            f"The generated {kind} are flat: their median contrast is {median:.2g}, "
             "below one grey level.",
-            [("median image contrast", median, f">= {limit:.2g}")],
+            [(f"median {kind[:-1]} contrast", median, f">= {limit:.2g}")],
             {"median_contrast": median, "limit": limit},
-            detail="Pass real=<real images> to compare with the data's own contrast.",
+            detail=f"Pass real=<real {kind}> to compare with the data's own contrast.",
         )
     assert ref is not None
     c_real = contrast(ref_u)
@@ -251,16 +261,17 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
     r_lo, r_hi = float(ref.min()), float(ref.max())
     detail = ""
     if hi - lo < MIN_CONTRAST_RATIO * (r_hi - r_lo):
+        flat = "image is one flat colour" if kind == "images" else "sample is flat"
         detail = (
             f"The generated values span [{lo:.3g}, {hi:.3g}] while the data spans "
-            f"[{r_lo:.3g}, {r_hi:.3g}]: at the data's scale every image is one flat colour. "
+            f"[{r_lo:.3g}, {r_hi:.3g}]: at the data's scale every {flat}. "
             "assert_data_normalized and assert_output_range_matches_data tell which side "
             "is off."
         )
     raise fail(
         "blank-output",
-        f"The generated images are nearly blank: their contrast is {100 * ratio:.2g}% of "
-        f"the real images' (median pixel std {median:.3g} against {real_median:.3g}).",
+        f"The generated {kind} are nearly blank: their contrast is {100 * ratio:.2g}% of "
+        f"the real {kind}' (median {entry} std {median:.3g} against {real_median:.3g}).",
         [
             ("median contrast, generated / real", ratio, f">= {MIN_CONTRAST_RATIO:g}"),
             ("median contrast, generated", median, f"about {real_median:.3g}"),
@@ -358,7 +369,7 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
             (
                 f"lasting spread (median of {probes} probes, steps {since}-{run.steps})",
                 lasting,
-                f">= {MIN_LASTING_SPREAD_RATIO:g}" if points else "reported (images)",
+                f">= {MIN_LASTING_SPREAD_RATIO:g}" if points else f"reported ({_kind(fake)[0]})",
             )
         )
     elif run is not None and points:

@@ -124,6 +124,12 @@ def stale_gradients(events: Mapping[str, Event]) -> dict[str, Event]:
     }
 
 
+def carried_gradients(events: Mapping[str, Event]) -> Event | None:
+    """The record of D steps that applied gradient written into D before G's step and not
+    reset since (G's loss trained D); None when no D step did."""
+    return events.get("d_carried_grads")
+
+
 def crossed_tensors(wiring: Wiring) -> dict[str, int]:
     """Per optimizer, how many of the other network's parameter tensors it holds (0 for
     one optimizer over both networks, which is no mistake)."""
@@ -152,6 +158,25 @@ def assert_gradients_zeroed(run: GANRun) -> None:
     require_instrumented(run, "assert_gradients_zeroed")
     events = run.history.events
     found = stale_gradients(events)
+    carried = carried_gradients(events)
+    if not found and carried is not None:
+        raise fail(
+            "gradient-accumulation",
+            "The discriminator optimizer stepped on gradients written into D before the "
+            f"generator's step and not reset since (from step {carried.first_step} on): "
+            "G's loss, whose gradient reaches D through the fakes, trained D as well. A "
+            "zero_grad() for D is missing after G's step, before D's backward.",
+            [
+                ("discriminator steps on G-step gradients", carried.count, "0"),
+                ("first such step", carried.first_step, "-"),
+            ],
+            {"discriminator_carried_steps": carried.count, "first_step": carried.first_step},
+            detail="Something reset D's gradients after D's previous step, so no stale "
+            "gradient of D's own was left: another optimizer's zero_grad() over D (an "
+            "InfoGAN's optimizer for the info loss over both networks), or one "
+            "zero_grad() for both networks at the top of a loop that steps G first. "
+            "Reset D's gradients (opt_d.zero_grad()) right before D's loss's backward.",
+        )
     if not found:
         return
     names = {"d": "discriminator", "g": "generator"}
