@@ -31,11 +31,13 @@ What is recorded, per training step (:class:`History` rows):
   since that optimizer's previous step, so old gradients were accumulated into the new
   update: the signature of a missing ``zero_grad()``;
 * ``d_carried_grads`` (an event only): steps whose D step applied gradient that a backward
-  pass wrote into D, with D trainable, before G's step, not reset since: G's loss's
-  gradient through D trained D. The signature of a ``zero_grad()`` missing between G's
-  step and D's backward where something else reset D's gradients after D's previous step
-  (an InfoGAN's third optimizer over both networks), or of one ``zero_grad()`` for both
-  networks at the top of a loop that steps G first.
+  pass wrote into D, with D trainable, before G's step, to which a backward pass after
+  G's step added, with no reset between: D's own loss meant a fresh gradient, and G's
+  loss's gradient through D trained D too. The signature of a ``zero_grad()`` missing
+  between G's step and D's backward where something else reset D's gradients after D's
+  previous step (an InfoGAN's third optimizer over both networks), or of one
+  ``zero_grad()`` for both networks at the top of a loop that steps G first. (One pass
+  for a loss meant to train both, stepped G then D with nothing added between, is not.)
 
 Once per run, :func:`wiring` records which parameters each optimizer covers and which
 trainable parameters no optimizer covers (:attr:`History.wiring`). The periodic probes and
@@ -148,10 +150,8 @@ class _OptimizerWatch:
         if self.role == "d":
             owner.account_d_step()
             if not owner.same_optimizer and any(
-                owner.carried[i] and owner.unreset(i) for i in self.indices if i is not None
+                owner.carried_into[i] and owner.unreset(i) for i in self.indices if i is not None
             ):
-                # A zero_grad() since that wrote nothing more (a head D's loss does not
-                # reach) leaves the gradient None or zero: nothing carried.
                 owner.d_carried = True
         elif self.role == "g":
             owner.counts["d_leak_in_g_step"] += owner.harmful_leaks()
@@ -196,6 +196,7 @@ class _OptimizerWatch:
             if i is not None:
                 owner.reset[i] = False
                 owner.carried[i] = False
+                owner.carried_into[i] = False
                 owner.remember(i, p)
         owner.clear_written()
         if self.role == "g" or owner.same_optimizer:
@@ -255,6 +256,8 @@ class Instrument:
         # whether a D step since the last row applied such a gradient (d_carried_grads).
         self.d_indices = [i for i, (net, _, _) in enumerate(named) if net != "generator"]
         self.carried = [False] * len(self.params)
+        # ... and, of those, the ones a backward pass after G's step added to.
+        self.carried_into = [False] * len(self.params)
         self.d_carried = False
         self.same_optimizer = opt_g is opt_d
         self.seen: list[tuple[int, int] | None] = [None] * len(self.params)
@@ -319,8 +322,8 @@ class Instrument:
     def carry_d_writes(self) -> None:
         """G's step: D parameters written since the last step while D was trainable, in
         passes that wrote G with D trainable too (not G's own backward with D frozen), hold
-        G's loss's gradient through D, or D's own loss's written before G's step; either
-        way a D step that applies it without a reset first trains D on G's loss."""
+        G's loss's gradient through D, or a loss's meant for both networks. D's own
+        backward adding to it before D's step, with no reset between, trains D on it."""
         if self.frozen_write:
             return
         for i in self.d_indices:
@@ -400,6 +403,10 @@ class Instrument:
                 self.reset[i] = True
                 self.leaked[i] = False
                 self.carried[i] = False
+                self.carried_into[i] = False
+            elif self.carried[i]:
+                # Added to what a pass before G's step wrote, with no reset between.
+                self.carried_into[i] = True
             # Accumulating into an existing gradient adds in place (one version step);
             # into None it creates a tensor that the next optimizer step will record.
             self.seen[i] = None if g is None else (id(g), g._version + 1)

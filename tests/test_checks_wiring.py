@@ -521,14 +521,16 @@ def test_a_missing_detach_is_caught_under_reentrant_checkpointing() -> None:
 
 
 def _g_first_step(
-    *, zero_d: str, third_optimizer: bool = False, freeze_d_for_g: bool = False
+    *, zero_d: str, third_optimizer: bool = False, freeze_d_for_g: bool = False, joint: bool = False
 ) -> Callable[..., dict[str, Any]]:
     """A step that trains G first, then D. ``zero_d``: where D's gradients are reset,
     "before-d" (right before D's backward: correct), "top" (with G's, at the top of the
     step, before G's backward reaches D) or "nowhere". ``third_optimizer``: a third Adam
     over both networks, reset and stepped after D's step on a loss of its own (an
     InfoGAN's info optimizer). ``freeze_d_for_g``: D's backward first, then G's step with
-    D frozen, then D's step (D's gradient is D's loss's alone)."""
+    D frozen, then D's step (D's gradient is D's loss's alone). ``joint``: after D's step,
+    both networks reset, one loss meant to train both (an InfoGAN's info loss without a
+    third optimizer), and G's step, then D's."""
     third: dict[int, torch.optim.Optimizer] = {}
 
     def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
@@ -555,6 +557,13 @@ def _g_first_step(
             d_loss = bce(d(real), torch.ones(n, 1)) + bce(d(fake.detach()), torch.zeros(n, 1))
             d_loss.backward()
         ctx.opt_d.step()
+        if joint:
+            ctx.opt_g.zero_grad()
+            ctx.opt_d.zero_grad()
+            z = ctx.latent(n)
+            (d(g(z)) - z[:, :1]).pow(2).mean().backward()
+            ctx.opt_g.step()
+            ctx.opt_d.step()
         if third_optimizer:
             if id(ctx.opt_d) not in third:
                 params = [*g.parameters(), *d.parameters()]
@@ -596,6 +605,11 @@ def test_a_d_step_on_gs_loss_gradient_fails_though_something_reset_d_before() ->
     # D's gradient is its own loss's alone.
     frozen = train(tiny_spec(train_step=_g_first_step(zero_d="", freeze_d_for_g=True)), steps=6)
     assert_gradients_zeroed(frozen)
+    # One loss meant for both networks, both reset before it, G stepped first: nothing was
+    # added to D's gradient between G's step and D's.
+    assert_gradients_zeroed(
+        train(tiny_spec(train_step=_g_first_step(zero_d="before-d", joint=True)), steps=6)
+    )
     # Without the third optimizer's reset, a deleted zero_grad() is stale as before.
     stale = train(tiny_spec(train_step=_g_first_step(zero_d="nowhere")), steps=6)
     with pytest.raises(GANAssertionError, match="not reset since its previous step"):
