@@ -14,46 +14,23 @@ records it.
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator
-
-import torch
 
 import pytest_gan as pg
-import wild
-from fixtures import zoo
-
-
-def specs() -> Iterator[tuple[str, Callable[[], pg.GANSpec]]]:
-    for name in zoo.HEALTHY:
-        yield f"zoo:{name}", zoo.case(name).spec
-    for twin in (*zoo.BROKEN.values(), *zoo.SECOND_TWINS.values()):
-        yield f"zoo:{twin.name}", twin.spec
-    for half in wild.HALVES:
-        for gan in wild.HALVES[half]:
-            yield f"wild:{gan.name}:healthy", lambda gan=gan: gan.spec(None)
-            for mutation in gan.mutations:
-                yield f"wild:{gan.name}:{mutation}", lambda gan=gan, m=mutation: gan.spec(m)
-    from benchmarks import trial_outside_zoo, trial_outside_zoo_2, trial_outside_zoo_3
-    from benchmarks.trial_outside_zoo_5 import TRIALS as TRIALS_5
-
-    for module in (trial_outside_zoo, trial_outside_zoo_2, trial_outside_zoo_3):
-        for name, (make, _) in module.TRIALS.items():
-            yield f"{module.__name__.rsplit('.', 1)[-1]}:{name}", make
-    for name, make in TRIALS_5.items():
-        yield f"trial_outside_zoo_5:{name}", make
+from benchmarks.calibrate_start_spread import every_spec, record
 
 
 def main() -> None:
     out = sys.argv[1]
     keep = sys.argv[2] if len(sys.argv) > 2 else ""
     warnings.simplefilter("ignore")
-    for name, make in specs():
-        if keep not in name:
+    groups = ["zoo", "wild", "validation", "later", "outside"]
+    for group, name, make in every_spec(groups):
+        case = f"{group}:{name}"
+        if keep not in case:
             continue
-        line: dict[str, object] = {"case": name}
+        line: dict[str, object] = {"case": case}
         try:
             run = pg.train(make(), steps=6, seed=0, device="cpu")
         except Exception as exc:  # a spec the scan cannot train: say so
@@ -64,10 +41,7 @@ def main() -> None:
             line["carried"] = 0 if carried is None else carried.count
             line["stale"] = sorted(k for k in events if k.endswith("stale_grads"))
             line["leak"] = "d_leak_in_g_step" in events
-        line["kernels"] = torch.backends.cpu.get_cpu_capability()
-        print(json.dumps(line), flush=True)
-        with open(out, "a") as f:
-            f.write(json.dumps(line) + "\n")
+        record(out, line)
 
 
 if __name__ == "__main__":
