@@ -229,9 +229,12 @@ def changing(run: GANRun) -> bool:
     return math.isfinite(moved) and moved >= MIN_CHANGE
 
 
-#: The pitfalls judged on G's samples alone, which a generator still changing may yet
-#: leave: only while one of them is pending does :func:`changing` keep a run going.
-SAMPLE_PITFALLS = frozenset({"blank-output", "mode-collapse"})
+#: The pitfalls judged on G's samples alone (``assert_not_blank``'s and
+#: ``assert_diverse``'s), which a generator still changing may yet leave: only while one
+#: of them is pending does :func:`changing` keep a run going.
+SAMPLE_PITFALLS = frozenset(
+    p for c in ALL if c.function in (assert_not_blank, assert_diverse) for p in c.pitfalls
+)
 
 
 def making_progress(run: GANRun, pending: list[str]) -> bool:

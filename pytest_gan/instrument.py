@@ -149,7 +149,7 @@ class _OptimizerWatch:
         owner.counts[f"{self.role}_stale_grads"] += stale
         if self.role == "d":
             owner.account_d_step()
-            if not owner.same_optimizer and any(
+            if owner.any_carried_into and any(
                 owner.carried_into[i] and owner.unreset(i) for i in self.indices if i is not None
             ):
                 owner.d_carried = True
@@ -198,6 +198,8 @@ class _OptimizerWatch:
                 owner.carried[i] = False
                 owner.carried_into[i] = False
                 owner.remember(i, p)
+        if self.role == "d":
+            owner.any_carried_into = False
         owner.clear_written()
         if self.role == "g" or owner.same_optimizer:
             owner.leaked = [False] * len(owner.leaked)
@@ -258,6 +260,9 @@ class Instrument:
         self.carried = [False] * len(self.params)
         # ... and, of those, the ones a backward pass after G's step added to.
         self.carried_into = [False] * len(self.params)
+        # Whether any entry of carried_into is set: a healthy loop never sets one, and its
+        # D steps then skip the look over D's parameters.
+        self.any_carried_into = False
         self.d_carried = False
         self.same_optimizer = opt_g is opt_d
         self.seen: list[tuple[int, int] | None] = [None] * len(self.params)
@@ -407,6 +412,7 @@ class Instrument:
             elif self.carried[i]:
                 # Added to what a pass before G's step wrote, with no reset between.
                 self.carried_into[i] = True
+                self.any_carried_into = True
             # Accumulating into an existing gradient adds in place (one version step);
             # into None it creates a tensor that the next optimizer step will record.
             self.seen[i] = None if g is None else (id(g), g._version + 1)
