@@ -87,11 +87,13 @@ def fail(
     evidence: Mapping[str, Any],
     *,
     detail: str = "",
+    fix: str | None = None,
 ) -> GANAssertionError:
     """The error a check raises: summary, evidence table, why it matters, how to fix it.
 
     ``detail`` adds a paragraph specific to what was found (names of parameters, the step
-    a loss turned NaN). The why and the fix come from the pitfall catalog.
+    a loss turned NaN). The why and the fix come from the pitfall catalog, but ``fix``,
+    where the run itself rules out every cause the catalog's fix names.
     """
     from pytest_gan.pitfalls import PITFALLS
 
@@ -102,7 +104,7 @@ def fail(
     parts += [
         "",
         f"Pitfall: {pitfall} ({entry.title}). {entry.why}",
-        f"Fix: {entry.fix}",
+        f"Fix: {entry.fix if fix is None else fix}",
         f"See: {entry.doc}",
     ]
     return GANAssertionError("\n".join(parts), pitfall=pitfall, evidence=evidence)

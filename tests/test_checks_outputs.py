@@ -8,15 +8,18 @@ from dataclasses import replace
 
 import pytest
 import torch
+from torch import nn
 
 from fixtures.zoo import case
 from pytest_gan import (
     GANAssertionError,
     GANRun,
+    GANSpec,
     assert_diverse,
     assert_not_blank,
     train,
 )
+from pytest_gan.checks._causes import without_causes
 from pytest_gan.checks.outputs import (
     MIN_CONTRAST_RATIO,
     MIN_LASTING_SPREAD_RATIO,
@@ -108,7 +111,11 @@ def test_the_blank_twin_is_caught(seed: int) -> None:
     with pytest.raises(GANAssertionError) as caught:
         assert_not_blank(run)
     assert caught.value.pitfall == "blank-output"
-    assert "at the data's scale every image is one flat colour" in str(caught.value)
+    message = str(caught.value)
+    assert "at the data's scale every image is one flat colour" in message
+    # The run shows the cause: the data check fails on it as well, and the message says so.
+    assert "assert_data_normalized (data-not-normalized) fails on this run too" in message
+    assert "Fix: Scale the data to the generator's output range" in message
 
 
 def test_blank_sequences_and_tables_are_not_called_images() -> None:
@@ -225,6 +232,86 @@ def test_the_mode_collapse_twin_is_caught(seed: int) -> None:
         assert_diverse(run)
     assert caught.value.pitfall == "mode-collapse"
     assert caught.value.evidence["lasting_spread_ratio"] < MIN_LASTING_SPREAD_RATIO
+    # The twin's own cause, read from its optimizer step counts.
+    assert "G's optimizer stepped 5 times per D step (1000 against 200)" in str(caught.value)
+
+
+# -- what the message says of the causes --------------------------------------------------
+
+
+class _NearlyConstantG(nn.Module):
+    """Images that barely depend on z: one grey level everywhere (``per_pixel=False``:
+    blank), or a fixed picture (per-pixel levels: collapsed, not blank). Tanh-bounded, so
+    the output range holds the data's [-1, 1]; the data checks find nothing wrong."""
+
+    def __init__(self, per_pixel: bool) -> None:
+        super().__init__()
+        self.z = nn.Linear(LATENT_8, 64)
+        level = torch.linspace(-0.9, 0.9, 64) if per_pixel else torch.full((1,), -0.3)
+        self.level = nn.Parameter(level)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(1e-3 * self.z(z) + self.level).view(-1, 1, 8, 8)
+
+
+LATENT_8 = 8
+
+
+def _image_d() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+
+
+def _nearly_constant_run(per_pixel: bool) -> GANRun:
+    spec = GANSpec(
+        generator=lambda: _NearlyConstantG(per_pixel),
+        discriminator=_image_d,
+        data=images(512),
+        latent_dim=LATENT_8,
+        name="nearly-constant",
+    )
+    return train(spec, steps=20, seed=0)
+
+
+def test_a_blank_run_whose_data_activation_and_losses_are_sound_gets_a_fix_that_fits() -> None:
+    # BEGAN at its paper's settings went blank this way: data in [-1, 1], a Tanh
+    # generator, finite losses. The catalog's fix (scale the data, change the activation)
+    # would send its user the wrong way; the message says what the run rules out.
+    run = _nearly_constant_run(per_pixel=False)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_not_blank(run)
+    message = str(caught.value)
+    assert caught.value.pitfall == "blank-output"
+    assert "This run rules out the causes blank samples usually have" in message
+    assert "(assert_data_normalized and assert_output_range_matches_data pass)" in message
+    assert "Fix: Look at how the two networks are balanced" in message
+    assert "G's optimizer stepped 20 times, D's 20" in message
+    assert "Scale the data" not in message
+    # Its samples are alike too: the collapse verdict sends the reader to the blank one.
+    with pytest.raises(GANAssertionError) as caught:
+        assert_diverse(run)
+    message = str(caught.value)
+    assert "assert_not_blank (blank-output) fails on this run too" in message
+    assert "Fix: Fix what makes the samples blank first" in message
+
+
+def test_a_collapse_without_extra_generator_steps_does_not_blame_them() -> None:
+    run = _nearly_constant_run(per_pixel=True)
+    assert_not_blank(run)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_diverse(run)
+    message = str(caught.value)
+    assert "G is not trained more often than D (G's optimizer stepped 20 times, D's 20)" in message
+    assert "Fix: Lower the generator's learning rate" in message
+    assert "several times per discriminator step" not in message
+
+
+def test_the_deciding_loop_asks_for_verdicts_without_causes() -> None:
+    # deciding.undecided reads only the evidence; the cause probes are not drawn there.
+    run = _nearly_constant_run(per_pixel=False)
+    with without_causes(), pytest.raises(GANAssertionError) as caught:
+        assert_not_blank(run)
+    assert "rules out" not in str(caught.value)
+    assert "Fix: Scale the data" in str(caught.value)
 
 
 # -- bad input ------------------------------------------------------------------------------

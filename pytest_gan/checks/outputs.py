@@ -14,10 +14,11 @@ from typing import Any
 import torch
 
 from pytest_gan import _defaults
+from pytest_gan.checks._causes import Causes, blank_causes, collapse_causes, looking_for_causes
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._nonfinite import nonfinite_verdict
 from pytest_gan.checks.balance import late_probes
-from pytest_gan.errors import fail
+from pytest_gan.errors import GANAssertionError, fail
 from pytest_gan.metrics import (
     common_scale,
     contrast,
@@ -264,10 +265,14 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
         flat = "image is one flat colour" if kind == "images" else "sample is flat"
         detail = (
             f"The generated values span [{lo:.3g}, {hi:.3g}] while the data spans "
-            f"[{r_lo:.3g}, {r_hi:.3g}]: at the data's scale every {flat}. "
-            "assert_data_normalized and assert_output_range_matches_data tell which side "
-            "is off."
+            f"[{r_lo:.3g}, {r_hi:.3g}]: at the data's scale every {flat}."
         )
+        if run is None:
+            detail += (
+                " assert_data_normalized and assert_output_range_matches_data tell which "
+                "side is off."
+            )
+    causes = blank_causes(run) if run is not None else Causes()
     raise fail(
         "blank-output",
         f"The generated {kind} are nearly blank: their contrast is {100 * ratio:.2g}% of "
@@ -285,7 +290,8 @@ def assert_not_blank(run_or_samples: Any, *, real: Any = None) -> None:
             "flat_share": flat_share,
             "range": (lo, hi),
         },
-        detail=" ".join(d for d in (detail, early_note(run_or_samples)) if d),
+        detail=" ".join(d for d in (detail, causes.detail, early_note(run_or_samples)) if d),
+        fix=causes.fix,
     )
 
 
@@ -378,6 +384,7 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
         ("mean distance between generated samples", spread, f"about {real_spread:.3g}"),
         (f"coverage of real samples (k={k})", cov, "about 1"),
     ]
+    causes = collapse_causes(run, _blank_failure(run)) if run is not None else Causes()
     raise fail(
         "mode-collapse",
         summary,
@@ -389,8 +396,21 @@ def assert_diverse(run_or_samples: Any, *, real: Any = None) -> None:
             "real_spread": real_spread,
             "coverage": cov,
         },
-        detail=early_note(run_or_samples),
+        detail=" ".join(d for d in (causes.detail, early_note(run_or_samples)) if d),
+        fix=causes.fix,
     )
+
+
+def _blank_failure(run: GANRun) -> GANAssertionError | None:
+    """``assert_not_blank``'s failure on ``run``, or None where it passes (or where
+    ``collapse_causes`` would not read it)."""
+    if not looking_for_causes():
+        return None
+    try:
+        assert_not_blank(run)
+    except GANAssertionError as failure:
+        return failure
+    return None
 
 
 #: The checks of this module (``pytest_gan.checks.ALL``).

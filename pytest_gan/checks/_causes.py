@@ -1,0 +1,182 @@
+"""What a run itself shows of the usual causes of blank or collapsed samples.
+
+The catalog's fix for ``blank-output`` names data scaling, the final activation and NaN
+losses; its fix for ``mode-collapse`` names a generator trained several times per
+discriminator step. A run can tell which of those hold: the data and output-range checks
+judge the first two, the run's exact events the third, and its optimizer step counts the
+fourth. The failure messages of ``assert_not_blank`` and ``assert_diverse`` on a run say
+which causes the run shows and which it rules out, and where it rules out every cause the
+catalog names (a BEGAN whose balance term drove it blank, with its data, activation and
+losses all sound) give a fix that fits instead of the catalog's.
+
+Nothing here decides a verdict: only the words of one already reached.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from pytest_gan.checks._nonfinite import nonfinite_losses
+from pytest_gan.checks.ranges import (
+    DATA_NORMALIZED,
+    FAR_FIRST,
+    RANGE_SAMPLES,
+    assert_data_normalized,
+    range_failure,
+)
+from pytest_gan.errors import GANAssertionError
+from pytest_gan.pitfalls import PITFALLS
+from pytest_gan.run import GANRun
+
+#: Whether a failing check looks for causes: off while ``deciding`` asks the sample checks
+#: whether a verdict is still pending, where the message is thrown away (and the
+#: output-range probe would cost a thousand samples each time).
+_LOOKING: ContextVar[bool] = ContextVar("looking_for_causes", default=True)
+
+
+@contextmanager
+def without_causes() -> Iterator[None]:
+    """Checks called inside give their verdicts without looking for causes."""
+    token = _LOOKING.set(False)
+    try:
+        yield
+    finally:
+        _LOOKING.reset(token)
+
+
+def looking_for_causes() -> bool:
+    """Whether a failing check looks for causes here (not inside :func:`without_causes`)."""
+    return _LOOKING.get()
+
+
+@dataclass(frozen=True)
+class Causes:
+    """The paragraph for a failure message, and the fix to give instead of the catalog's
+    (None: the catalog's fix stands)."""
+
+    detail: str = ""
+    fix: str | None = None
+
+
+def _first_line(failure: GANAssertionError) -> str:
+    return str(failure).split("\n", 1)[0]
+
+
+def _named(failure: GANAssertionError) -> str:
+    """The check that raised ``failure``, and its pitfall: ``assert_x (pitfall-id)``."""
+    return f"{PITFALLS[failure.pitfall].check} ({failure.pitfall})"
+
+
+def _data_and_range(run: GANRun) -> tuple[list[GANAssertionError], list[str], bool]:
+    """The failures of the data and output-range checks on ``run``, the names of those
+    that passed, and whether the data check judged the run at all."""
+    found: list[GANAssertionError] = []
+    passed: list[str] = []
+    judged_data = DATA_NORMALIZED.applies(run) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if judged_data:
+            try:
+                assert_data_normalized(run)
+                passed.append("assert_data_normalized")
+            except GANAssertionError as failure:
+                found.append(failure)
+        lo, hi = run.data_range
+        if hi > lo:  # data of one value spans no range to reach (the data check says so)
+            mismatch = range_failure(run, RANGE_SAMPLES, FAR_FIRST)
+            if mismatch is None:
+                passed.append("assert_output_range_matches_data")
+            else:
+                found.append(mismatch)
+    return found, passed, judged_data
+
+
+def _updates(run: GANRun) -> tuple[int, int] | None:
+    """How many times G's and D's optimizers stepped, from the history's per-step counts;
+    None for a run without them (not instrumented, or one optimizer for both)."""
+    h = run.history
+    if h.wiring is not None and h.wiring.same_optimizer:
+        return None
+    if "g_updates" not in h or "d_updates" not in h:
+        return None
+    g = sum(v for v in h["g_updates"] if math.isfinite(v))
+    d = sum(v for v in h["d_updates"] if math.isfinite(v))
+    if g <= 0 or d <= 0:
+        return None
+    return int(g), int(d)
+
+
+def _listed(names: list[str]) -> str:
+    return " and ".join(names)
+
+
+def blank_causes(run: GANRun) -> Causes:
+    """What ``run`` shows of blank samples' usual causes (see the module)."""
+    if not _LOOKING.get():
+        return Causes()
+    broken = nonfinite_losses(run.history.events)
+    found, passed, judged_data = _data_and_range(run)
+    if found or broken:
+        parts = [f"{_named(f)} fails on this run too: {_first_line(f)}" for f in found]
+        if broken:
+            first = min(e.first_step for e in broken.values())
+            parts.append(
+                f"The run's {_listed(sorted(broken))} turned NaN or infinite, first at step "
+                f"{first} (assert_losses_finite)."
+            )
+        return Causes(" ".join(parts) + " That is the likelier cause: fix it first.")
+    ruled_out = (
+        "the data lie in the generator's output range"
+        if judged_data
+        else "the generator can reach the data's range"
+    )
+    detail = (
+        f"This run rules out the causes blank samples usually have: {ruled_out} "
+        f"({_listed(passed)} pass{'es' if len(passed) == 1 else ''}), and every loss "
+        "stayed finite. The training itself drove the generator to blank samples."
+    )
+    if not judged_data or "assert_output_range_matches_data" not in passed:
+        return Causes(detail)
+    steps = _updates(run)
+    counts = f" (here G's optimizer stepped {steps[0]} times, D's {steps[1]})" if steps else ""
+    return Causes(
+        detail,
+        "Look at how the two networks are balanced: their learning rates and how often "
+        f"each steps{counts}, and any balance term or weight in the losses (BEGAN's k_t, a "
+        "penalty's weight). assert_losses_balanced and assert_generator_learns say whether "
+        "D won or G stopped learning.",
+    )
+
+
+def collapse_causes(run: GANRun, blank: GANAssertionError | None) -> Causes:
+    """What ``run`` shows of collapsed samples' usual causes (see the module); ``blank``
+    is ``assert_not_blank``'s failure on the same run, or None where it passes."""
+    if not _LOOKING.get():
+        return Causes()
+    if blank is not None:
+        return Causes(
+            f"{_named(blank)} fails on this run too: {_first_line(blank)} Blank samples are "
+            "alike: that verdict names what to fix.",
+            "Fix what makes the samples blank first (assert_not_blank's message); a "
+            "generator that produces the data's scale again is judged on its spread anew.",
+        )
+    steps = _updates(run)
+    if steps is None:
+        return Causes()
+    g, d = steps
+    if g > d:
+        return Causes(
+            f"G's optimizer stepped {g / d:.3g} times per D step ({g} against {d}): G "
+            "chases what D rewards faster than D can follow it, the likeliest cause here."
+        )
+    return Causes(
+        f"G is not trained more often than D (G's optimizer stepped {g} times, D's {d}).",
+        "Lower the generator's learning rate (or raise D's), and consider spectral "
+        "normalisation, minibatch statistics or a loss that rewards spread; "
+        "assert_losses_balanced says whether D keeps up with G.",
+    )
