@@ -7,9 +7,12 @@ mutations, and every outside trial.
 Each spec is trained 6 steps on seed 0 (the events are exact records: their presence does
 not depend on how long a run is); one JSON line per spec with the count of its
 ``d_carried_grads`` steps, the stale-gradient events and whether a harmful leak was
-recorded. FILTER keeps the specs whose name contains it. It measured the
-``d_carried_grads`` rule (docs/pitfalls/gradient-accumulation.md): no healthy spec
-records it.
+recorded; and whether a ``d_loss`` it returned holds a gradient penalty
+(``d_loss_penalty``), whether its D is a critic, and whether ``assert_lipschitz`` counts
+it as penalised with and without that event (``penalised``, ``penalised_before``).
+FILTER keeps the specs whose name contains it. It measured the ``d_carried_grads`` rule
+(docs/pitfalls/gradient-accumulation.md): no healthy spec records it; and which specs the
+folded-penalty reading changes (docs/pitfalls/discriminator-not-lipschitz.md).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import warnings
 
 import pytest_gan as pg
 from benchmarks.calibrate_start_spread import every_spec, record
+from pytest_gan.checks._common import CRITIC, score_kind
+from pytest_gan.checks.lipschitz import has_gradient_penalty
+from pytest_gan.instrument import PENALTY_IN_D_LOSS
+from pytest_gan.losses import LOSSES
 
 
 def main() -> None:
@@ -41,6 +48,13 @@ def main() -> None:
             line["carried"] = 0 if carried is None else carried.count
             line["stale"] = sorted(k for k in events if k.endswith("stale_grads"))
             line["leak"] = "d_leak_in_g_step" in events
+            line["penalty"] = PENALTY_IN_D_LOSS in events
+            line["critic"] = score_kind(run) == CRITIC
+            line["penalised"] = has_gradient_penalty(run)
+            # What counted before the folded penalty was read: the loss, or a "gp" returned.
+            line["penalised_before"] = bool(
+                LOSSES[run.spec.loss].gradient_penalty or "gp" in run.history
+            )
         record(out, line)
 
 

@@ -368,6 +368,7 @@ class Recorder:
     def log_at(self, step: int, values: Mapping[str, Any]) -> None:
         """``values`` for the step numbered ``step`` (0 for the first G update), wherever
         its row is: still open, appended already, or (no G update since) the next one."""
+        self.instrument.look_for_penalty(step, values.get("d_loss"))
         converted = {str(k): _as_logged(str(k), v) for k, v in values.items()}
         if self.closed is not None and self.closed_step == step:
             self.closed.update(converted)
@@ -377,6 +378,7 @@ class Recorder:
             self.logged.update(converted)
 
     def log(self, values: Mapping[str, Any]) -> None:
+        self.instrument.look_for_penalty(self.run.steps, values.get("d_loss"))
         converted = {str(k): _as_logged(str(k), v) for k, v in values.items()}
         if self.closed is not None and not any(k in self.closed for k in converted):
             self.closed.update(converted)

@@ -636,7 +636,8 @@ def test_one_optimizer_for_both_networks_has_no_pace() -> None:
 
 def test_a_penalty_is_read_from_the_declared_loss_or_the_steps_gp_loss() -> None:
     # Only a critic whose run shows its penalty has a target slope to be judged by: a step
-    # that folds its penalty into d_loss and returns no "gp" loss shows none (documented).
+    # that folds its penalty into d_loss and returns it detached, with no "gp" loss, shows
+    # none (documented); returned with its graph, it does (test_checks_lipschitz.py).
     folded = UserStep(loss="wgan-gp", n_critic=2)
 
     def reported(ctx: object, batch: object) -> dict[str, torch.Tensor]:

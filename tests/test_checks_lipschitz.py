@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from fixtures.steps import UserStep
 from fixtures.zoo import case
 from pytest_gan import GANAssertionError, GANNotApplicableWarning, GANSpec, train
 from pytest_gan.checks.lipschitz import (
     MAX_LIPSCHITZ,
     MAX_LIPSCHITZ_PENALISED,
     assert_lipschitz,
+    folded_penalty,
     interpolate_gradient_norms,
     lipschitz_constraints,
     run_gradient_norms,
     spectral_norms,
 )
+from pytest_gan.instrument import PENALTY_IN_D_LOSS
 from tests.tiny import LATENT, gaussian, make_g, tiny_spec
 
 
@@ -263,6 +268,68 @@ def test_a_step_returning_a_penalty_counts_as_constrained() -> None:
 
     run = train(tiny_spec(train_step=step), steps=2)
     assert lipschitz_constraints(run) == ["a gradient penalty (the step's 'gp' loss)"]
+
+
+def test_a_penalty_folded_into_a_critics_returned_d_loss_counts_as_constrained() -> None:
+    # Public WGAN-GP code adds the penalty to the critic's loss and returns that loss; its
+    # graph holds the gradient taken with create_graph=True, read without any hook.
+    folded = UserStep(loss="wgan-gp", n_critic=2, return_graphs=True)
+    run = train(tiny_spec(train_step=folded), steps=4)
+    assert run.history.events[PENALTY_IN_D_LOSS].first_step == 0
+    assert folded_penalty(run)
+    assert lipschitz_constraints(run) == ["a gradient penalty (folded into d_loss)"]
+    # Held to the penalised bound.
+    with pytest.raises(GANAssertionError) as caught:
+        assert_lipschitz(run, max_constant=1e-6)
+    assert caught.value.evidence["constraints"] == ["a gradient penalty (folded into d_loss)"]
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        # The penalty without create_graph=True: a constant to autograd, it never reaches
+        # D and leaves no trace in the graph; the critic is held to MAX_LIPSCHITZ.
+        UserStep(loss="wgan-gp", n_critic=2, return_graphs=True, gp_create_graph=False),
+        # The losses returned detached: nothing to read (the documented limit).
+        UserStep(loss="wgan-gp", n_critic=2),
+    ],
+    ids=["without-create-graph", "detached"],
+)
+def test_a_penalty_the_graph_does_not_show_is_not_counted(step: UserStep) -> None:
+    run = train(tiny_spec(train_step=step), steps=4)
+    assert PENALTY_IN_D_LOSS not in run.history.events
+    assert not folded_penalty(run)
+    assert lipschitz_constraints(run) == [
+        "a Wasserstein critic (its loss only averages and subtracts D's scores)"
+    ]
+
+
+def test_a_classifiers_input_gradient_penalty_does_not_make_it_a_critic() -> None:
+    # R1 on real samples, folded into a BCE D's loss: recorded, but the check stays off
+    # (R1 bounds nothing between the data and the fakes).
+    def r1_step(ctx: Any, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        g, d = ctx.generator, ctx.discriminator
+        fake = g(ctx.latent(real.shape[0]))
+        real = real.requires_grad_(True)
+        d_real = d(real)
+        (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+        d_loss = (
+            F.softplus(-d_real).mean()
+            + F.softplus(d(fake.detach())).mean()
+            + 5.0 * grad.pow(2).sum(1).mean()
+        )
+        ctx.opt_d.zero_grad()
+        d_loss.backward()
+        ctx.opt_d.step()
+        g_loss = F.softplus(-d(fake)).mean()
+        ctx.opt_g.zero_grad()
+        g_loss.backward()
+        ctx.opt_g.step()
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    run = train(tiny_spec(train_step=r1_step), steps=4)
+    assert PENALTY_IN_D_LOSS in run.history.events
+    assert not folded_penalty(run) and lipschitz_constraints(run) == []
 
 
 def test_the_verdict_is_deterministic_and_leaves_global_rng_alone() -> None:

@@ -19,6 +19,7 @@ import pytest_gan as pg
 from fixtures import models, zoo
 from fixtures.loops import watched
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
+from pytest_gan.checks.lipschitz import lipschitz_constraints
 from pytest_gan.run import judged_at_first_steps
 from pytest_gan.watched_run import WATCH_FIRST_EVERY, WATCH_MAX_PROBES, WatchedRun
 from tests.tiny import scripted
@@ -418,6 +419,8 @@ def test_an_n_critic_loop_counts_one_step_per_generator_update_and_is_judged_as_
     assert run.steps == 40
     assert set(run.history["d_updates"]) == {5.0} and set(run.history["g_updates"]) == {1.0}
     assert score_kind(run) == CRITIC
+    # The loop logs its critic's loss with the penalty folded in: read from its graph.
+    assert lipschitz_constraints(run) == ["a gradient penalty (folded into d_loss)"]
     assert _pitfall(pg.assert_losses_balanced, run) == "pass"
     assert _pitfall(pg.assert_d_step_isolated, run) == "pass"
     assert _pitfall(pg.assert_gradients_zeroed, run) == "pass"

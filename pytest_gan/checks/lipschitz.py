@@ -26,6 +26,7 @@ from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CRITIC, score_kind
 from pytest_gan.checks._nonfinite import diverged_verdict
 from pytest_gan.errors import GANNotApplicableWarning, fail
+from pytest_gan.instrument import PENALTY_IN_D_LOSS
 from pytest_gan.losses import LOSSES, gradient_norms
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import local_generator
@@ -165,10 +166,21 @@ def spectral_norms(discriminator: nn.Module) -> dict[str, tuple[float, bool]]:
 
 
 def has_gradient_penalty(run: GANRun) -> bool:
-    """Whether D is trained with a gradient penalty: the ``wgan-gp`` loss, or a training
-    step that returns a ``gp`` loss. The penalty holds a trained critic's gradient norms
-    between the data and the fakes near 1."""
-    return LOSSES[run.spec.loss].gradient_penalty or "gp" in run.history
+    """Whether D is trained with a gradient penalty: the ``wgan-gp`` loss, a training
+    step that returns a ``gp`` loss, or a critic whose ``d_loss`` holds one
+    (:func:`folded_penalty`). The penalty holds a trained critic's gradient norms between
+    the data and the fakes near 1."""
+    return LOSSES[run.spec.loss].gradient_penalty or "gp" in run.history or folded_penalty(run)
+
+
+def folded_penalty(run: GANRun) -> bool:
+    """Whether ``run``'s D is a critic whose ``d_loss`` holds a working gradient penalty,
+    folded into it rather than returned as ``gp``: the instrumentation found, in the graph
+    of a ``d_loss`` the step returned (or a watched loop logged) as a tensor, a gradient
+    taken with ``create_graph=True`` (``instrument.holds_penalty``). Critics only: a
+    classifier's input-gradient penalty (R1 on real samples) bounds nothing between the
+    data and the fakes, and does not make its D one this check judges."""
+    return PENALTY_IN_D_LOSS in run.history.events and score_kind(run) == CRITIC
 
 
 def lipschitz_constraints(run: GANRun) -> list[str]:
@@ -182,6 +194,8 @@ def lipschitz_constraints(run: GANRun) -> list[str]:
             "a gradient penalty (loss 'wgan-gp')"
             if LOSSES[run.spec.loss].gradient_penalty
             else "a gradient penalty (the step's 'gp' loss)"
+            if "gp" in run.history
+            else "a gradient penalty (folded into d_loss)"
         )
     elif score_kind(run) == CRITIC:
         # A Wasserstein critic is only meaningful when Lipschitz, whatever keeps it so (a
