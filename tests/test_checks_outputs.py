@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,13 +20,14 @@ from pytest_gan import (
     assert_not_blank,
     train,
 )
-from pytest_gan.checks._causes import without_causes
+from pytest_gan.checks._causes import collapse_causes, without_causes
 from pytest_gan.checks.outputs import (
     MIN_CONTRAST_RATIO,
     MIN_LASTING_SPREAD_RATIO,
     MIN_SPREAD_RATIO,
     lasting_spread,
 )
+from pytest_gan.history import History
 from pytest_gan.metrics import coarse_contrast, contrast, coverage, mean_pairwise_distance
 from tests.tiny import tiny_spec
 
@@ -115,6 +117,7 @@ def test_the_blank_twin_is_caught(seed: int) -> None:
     assert "at the data's scale every image is one flat colour" in message
     # The run shows the cause: the data check fails on it as well, and the message says so.
     assert "assert_data_normalized (data-not-normalized) fails on this run too" in message
+    assert "Those are the likelier causes: fix them first." in message
     assert "Fix: Scale the data to the generator's output range" in message
 
 
@@ -303,6 +306,26 @@ def test_a_collapse_without_extra_generator_steps_does_not_blame_them() -> None:
     assert "G is not trained more often than D (G's optimizer stepped 20 times, D's 20)" in message
     assert "Fix: Lower the generator's learning rate" in message
     assert "several times per discriminator step" not in message
+
+
+@pytest.mark.parametrize(
+    ("g_per_step", "says", "fix"),
+    [
+        (5, "G's optimizer stepped 5 times per D step (500 against 100): G chases", None),
+        (1.5, "G's optimizer stepped 1.5 times per D step (150 against 100).", None),
+        (1, "G is not trained more often than D", "Lower the generator's learning rate"),
+    ],
+)
+def test_a_collapse_names_what_gs_and_ds_step_counts_show(
+    g_per_step: float, says: str, fix: str | None
+) -> None:
+    history = History()
+    for step in range(100):
+        g = int(g_per_step) + (step % 2 if g_per_step % 1 else 0)
+        history.append(step, {"g_updates": float(g), "d_updates": 1.0})
+    causes = collapse_causes(SimpleNamespace(history=history), None)  # type: ignore[arg-type]
+    assert says in causes.detail
+    assert (causes.fix is None) if fix is None else causes.fix.startswith(fix)
 
 
 def test_the_deciding_loop_asks_for_verdicts_without_causes() -> None:

@@ -88,7 +88,10 @@ def _data_and_range(run: GANRun) -> tuple[list[GANAssertionError], list[str], bo
                 found.append(failure)
         lo, hi = run.data_range
         if hi > lo:  # data of one value spans no range to reach (the data check says so)
-            mismatch = range_failure(run, RANGE_SAMPLES, FAR_FIRST)
+            try:
+                mismatch = range_failure(run, RANGE_SAMPLES, FAR_FIRST)
+            except GANAssertionError as nonfinite:  # its own draw held NaN: a cause too
+                mismatch = nonfinite
             if mismatch is None:
                 passed.append("assert_output_range_matches_data")
             else:
@@ -129,7 +132,12 @@ def blank_causes(run: GANRun) -> Causes:
                 f"The run's {_listed(sorted(broken))} turned NaN or infinite, first at step "
                 f"{first} (assert_losses_finite)."
             )
-        return Causes(" ".join(parts) + " That is the likelier cause: fix it first.")
+        likelier = (
+            " That is the likelier cause: fix it first."
+            if len(parts) == 1
+            else " Those are the likelier causes: fix them first."
+        )
+        return Causes(" ".join(parts) + likelier)
     ruled_out = (
         "the data lie in the generator's output range"
         if judged_data
@@ -169,11 +177,13 @@ def collapse_causes(run: GANRun, blank: GANAssertionError | None) -> Causes:
     if steps is None:
         return Causes()
     g, d = steps
-    if g > d:
+    if g >= 2 * d:
         return Causes(
             f"G's optimizer stepped {g / d:.3g} times per D step ({g} against {d}): G "
             "chases what D rewards faster than D can follow it, the likeliest cause here."
         )
+    if g > d:  # a D step skipped now and then: a fact to weigh, not yet the cause
+        return Causes(f"G's optimizer stepped {g / d:.3g} times per D step ({g} against {d}).")
     return Causes(
         f"G is not trained more often than D (G's optimizer stepped {g} times, D's {d}).",
         "Lower the generator's learning rate (or raise D's), and consider spectral "
