@@ -67,6 +67,11 @@ def test_the_overpowering_twin_is_caught(seed: int) -> None:
     assert caught.value.evidence["fake_belief"] <= MAX_FAKE_BELIEF
     assert caught.value.evidence["progress"] <= MAX_PROGRESS_UNDER_CERTAIN_D
     assert "G has learned little against it" in str(caught.value)
+    # The run's own settings, read from its optimizers and step counts.
+    assert (
+        "Here D's optimizer stepped 60 times and G's 60 (1 per G step), at a learning rate "
+        "of 0.001 against G's 1e-05 (100x)." in str(caught.value)
+    )
 
 
 # Where G's progress cannot be read (its first samples already as near the data as real
@@ -128,6 +133,7 @@ def test_the_weak_discriminator_twin_is_caught(seed: int) -> None:
     with pytest.raises(GANAssertionError) as caught:
         assert_losses_balanced(run)
     assert caught.value.pitfall == "discriminator-too-weak"
+    assert "against G's 0.0002 (0.01x)." in str(caught.value)
     late = balance.late_probes(run)
     assert finite_median([p.d_auc for p in late]) <= MAX_WEAK_AUC
     d_pace, g_pace, _ = paces(run)

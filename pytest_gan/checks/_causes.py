@@ -190,3 +190,51 @@ def collapse_causes(run: GANRun, blank: GANAssertionError | None) -> Causes:
         "normalisation, minibatch statistics or a loss that rewards spread; "
         "assert_losses_balanced says whether D keeps up with G.",
     )
+
+
+def _rates(optimizer: object) -> tuple[float, float] | None:
+    """The least and largest learning rate over ``optimizer``'s parameter groups (as it
+    ends the run, after any scheduler), or None where it has none to read."""
+    groups = getattr(optimizer, "param_groups", None)
+    rates: list[float] = []
+    for group in groups or ():
+        lr = group.get("lr") if isinstance(group, dict) else None
+        if lr is None:
+            continue
+        try:
+            value = float(lr)  # a float, or a tensor (capturable optimizers)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(value):
+            rates.append(value)
+    return (min(rates), max(rates)) if rates else None
+
+
+def _rate_words(rates: tuple[float, float]) -> str:
+    lo, hi = rates
+    return f"{lo:.3g}" if lo == hi else f"{lo:.3g}-{hi:.3g}"
+
+
+def balance_settings(run: GANRun) -> str:
+    """A sentence of the run's own settings for a balance verdict: how often D's optimizer
+    stepped per G step, and the two learning rates with their ratio, as the run ended.
+    Empty where the run has neither (one optimizer for both networks, no step counts)."""
+    if not _LOOKING.get():
+        return ""
+    parts = []
+    steps = _updates(run)
+    if steps is not None:
+        g, d = steps
+        parts.append(f"D's optimizer stepped {d} times and G's {g} ({d / g:.3g} per G step)")
+    if run.opt_d is not run.opt_g:
+        d_rates, g_rates = _rates(run.opt_d), _rates(run.opt_g)
+        if d_rates is not None and g_rates is not None:
+            words = (
+                f"at a learning rate of {_rate_words(d_rates)} against G's {_rate_words(g_rates)}"
+            )
+            if d_rates[0] == d_rates[1] and g_rates[0] == g_rates[1] and g_rates[0] > 0:
+                words += f" ({d_rates[0] / g_rates[0]:.3g}x)"
+            parts.append(words)
+    if not parts:
+        return ""
+    return "Here " + ", ".join(parts) + "."
