@@ -60,6 +60,11 @@ def test_a_generator_with_little_to_learn_passes_and_its_slow_twin_does_not(seed
     with pytest.raises(GANAssertionError, match="learning rate too small") as caught:
         assert_generator_learns(slow)
     assert caught.value.evidence["movement"] < MIN_PARAMETER_MOVEMENT / 10
+    # The run's own settings, read from its optimizers: the typo is there to see.
+    assert (
+        "Here G's optimizer stepped 200 times and D's 200 (1 per D step), at a learning "
+        "rate of 2e-06 against D's 0.0002 (0.01x)." in str(caught.value)
+    )
 
 
 # Over a run's first steps Adam moves the weights about linearly in the steps: a run

@@ -215,25 +215,34 @@ def _rate_words(rates: tuple[float, float]) -> str:
     return f"{lo:.3g}" if lo == hi else f"{lo:.3g}-{hi:.3g}"
 
 
-def balance_settings(run: GANRun) -> str:
-    """A sentence of the run's own settings for a balance verdict: how often D's optimizer
-    stepped per G step, and the two learning rates with their ratio, as the run ended.
+def settings(run: GANRun, lead: str = "d") -> str:
+    """A sentence of the run's own settings for a verdict on the balance of the networks
+    or on G's learning: how often the ``lead`` network's optimizer ("d" or "g") stepped per
+    step of the other's, and the two learning rates with their ratio, as the run ended.
     Empty where the run has neither (one optimizer for both networks, no step counts)."""
     if not _LOOKING.get():
         return ""
+    names = {"d": ("D", "G"), "g": ("G", "D")}[lead]
     parts = []
     steps = _updates(run)
     if steps is not None:
         g, d = steps
-        parts.append(f"D's optimizer stepped {d} times and G's {g} ({d / g:.3g} per G step)")
+        mine, other = (d, g) if lead == "d" else (g, d)
+        parts.append(
+            f"{names[0]}'s optimizer stepped {mine} times and {names[1]}'s {other} "
+            f"({mine / other:.3g} per {names[1]} step)"
+        )
     if run.opt_d is not run.opt_g:
-        d_rates, g_rates = _rates(run.opt_d), _rates(run.opt_g)
-        if d_rates is not None and g_rates is not None:
+        opts = (run.opt_d, run.opt_g) if lead == "d" else (run.opt_g, run.opt_d)
+        mine_rates, other_rates = _rates(opts[0]), _rates(opts[1])
+        if mine_rates is not None and other_rates is not None:
             words = (
-                f"at a learning rate of {_rate_words(d_rates)} against G's {_rate_words(g_rates)}"
+                f"at a learning rate of {_rate_words(mine_rates)} against {names[1]}'s "
+                f"{_rate_words(other_rates)}"
             )
-            if d_rates[0] == d_rates[1] and g_rates[0] == g_rates[1] and g_rates[0] > 0:
-                words += f" ({d_rates[0] / g_rates[0]:.3g}x)"
+            single = mine_rates[0] == mine_rates[1] and other_rates[0] == other_rates[1]
+            if single and other_rates[0] > 0:
+                words += f" ({mine_rates[0] / other_rates[0]:.3g}x)"
             parts.append(words)
     if not parts:
         return ""

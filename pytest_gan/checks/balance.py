@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from pytest_gan.checks._causes import balance_settings
+from pytest_gan.checks._causes import settings
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, least_squares, score_kind
 from pytest_gan.checks._nonfinite import diverged_verdict
@@ -289,7 +289,7 @@ def _judge_balance(run: GANRun) -> None:
                 *losses,
             ],
             {**evidence, "progress": progress},
-            detail=balance_settings(run),
+            detail=settings(run),
         )
     pace = _pace_ratio(run)
     fast = pace > FOOLED_PACE  # NaN (no readings) is not fast: the lower limit, 0.55
@@ -311,7 +311,7 @@ def _judge_balance(run: GANRun) -> None:
                 *losses,
             ],
             {**evidence, "pace_ratio": pace, "belief_limit": least},
-            detail=balance_settings(run),
+            detail=settings(run),
         )
     _judge_pace(run, kind)
 
@@ -384,7 +384,7 @@ def _judge_pace(run: GANRun, kind: str) -> None:
         ],
         {"d_pace": d_pace, "g_pace": g_pace, "pace_ratio": ratio, "readings": readings},
         detail="Check D's learning rate (a typo of a factor of 10 or 100 is the usual "
-        f"cause) and its optimizer's settings. {balance_settings(run)}".rstrip(),
+        f"cause) and its optimizer's settings. {settings(run)}".rstrip(),
     )
 
 
@@ -442,7 +442,7 @@ def _judge_won(run: GANRun, d_pace: float, g_pace: float, readings: int) -> None
             "probes": len(late),
         },
         detail="Lower D's learning rate or raise G's (a D many times faster than G is the "
-        f"usual cause), or take fewer D steps per G step. {balance_settings(run)}".rstrip(),
+        f"usual cause), or take fewer D steps per G step. {settings(run)}".rstrip(),
     )
 
 
@@ -470,7 +470,7 @@ def _judge_critic(run: GANRun, auc: float, late: list[Probe]) -> None:
             ("critic's slope, median ||grad_x D||", slope, f"> {MAX_WEAK_SLOPE:g} (target 1)"),
         ],
         {"auc": auc, "slope": slope, "probes": len(late)},
-        detail=balance_settings(run),
+        detail=settings(run),
     )
 
 

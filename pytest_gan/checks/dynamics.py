@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from pytest_gan.checks._causes import settings
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._nonfinite import diverged_verdict, nonfinite_losses
 from pytest_gan.errors import GANWarning, fail
@@ -288,6 +289,7 @@ def assert_generator_learns(run: GANRun) -> None:
             "median_g_grad_norm": grad,
             "median_g_update_norm": update,
         },
+        detail=settings(run, lead="g"),
     )
 
 
