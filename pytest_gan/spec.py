@@ -415,7 +415,32 @@ def materialize_lazy(
         if has_lazy(generator):
             _forward(generator, f"generator (with latent_dim={spec.latent_dim!r})", *g_inputs)
         if has_lazy(discriminator):
-            _forward(discriminator, "discriminator (on real samples)", real, *d_extra, scores=True)
+            try:
+                _forward(
+                    discriminator, "discriminator (on real samples)", real, *d_extra, scores=True
+                )
+            except ValueError:
+                # Two samples may be fewer than D scores together (a packing D, PacGAN's
+                # or CTGAN's, refuses a batch that is no whole number of packs): a loop's
+                # first batch, of the spec's batch size, initialises it as training will.
+                if not _materialize_on_a_batch(spec, discriminator, device, source):
+                    raise
+
+
+def _materialize_on_a_batch(
+    spec: GANSpec, discriminator: nn.Module, device: torch.device, source: DataSource | None
+) -> bool:
+    """Whether D's lazy layers were initialised by a dry run on ``spec.batch_size`` real
+    samples (the caller's eval mode and no-grad context hold), for a D that failed on two."""
+    if spec.batch_size <= 2:
+        return False
+    z = torch.zeros(spec.batch_size, *spec.latent_shape, device=device)
+    real, _, _, d_extra = dry_inputs(spec, discriminator, z, device, source)
+    try:
+        _forward(discriminator, "discriminator (on real samples)", real, *d_extra, scores=True)
+    except ValueError:
+        return False
+    return True
 
 
 def _dtype_hint(argument: str, module: nn.Module, x: torch.Tensor) -> str:

@@ -93,6 +93,24 @@ def test_a_packing_d_gets_a_verdict_from_every_check(seed: int) -> None:
     assert set(found.values()) == {"pass"}, found
 
 
+class LazyPackedD(PackedD):
+    """The same D with its first layer lazy (``nn.LazyLinear``), sized by the first batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main = nn.Sequential(nn.LazyLinear(32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+
+
+def test_a_lazy_packing_d_is_initialised_on_a_whole_batch_and_gets_verdicts() -> None:
+    # Two samples, the dry run's usual batch, are no whole pack: the lazy layer is sized
+    # on the loop's first batch instead (the spec's batch size), as training sizes it.
+    run = pg.train(packed_spec(discriminator=LazyPackedD), steps=40, seed=0)
+    assert pack_of(run.discriminator) == PACK
+    assert run.discriminator.main[0].in_features == 2 * PACK
+    found = verdicts(run)  # an input error from any check fails here
+    assert {"lipschitz", "diverse", "losses-balanced"} <= set(found), found
+
+
 def test_a_missing_detach_beside_a_packing_d_is_caught() -> None:
     run = pg.train(packed_spec(detach=False), steps=40, seed=0)
     with pytest.raises(pg.GANAssertionError) as caught:
