@@ -23,9 +23,8 @@ import warnings
 import pytest_gan as pg
 from benchmarks.calibrate_start_spread import every_spec, record
 from pytest_gan.checks._common import CRITIC, score_kind
-from pytest_gan.checks.lipschitz import has_gradient_penalty
+from pytest_gan.checks.lipschitz import FOLDED, gradient_penalty
 from pytest_gan.instrument import PENALTY_IN_D_LOSS
-from pytest_gan.losses import LOSSES
 
 
 def main() -> None:
@@ -50,11 +49,10 @@ def main() -> None:
             line["leak"] = "d_leak_in_g_step" in events
             line["penalty"] = PENALTY_IN_D_LOSS in events
             line["critic"] = score_kind(run) == CRITIC
-            line["penalised"] = has_gradient_penalty(run)
+            penalty = gradient_penalty(run)
+            line["penalised"] = penalty is not None
             # What counted before the folded penalty was read: the loss, or a "gp" returned.
-            line["penalised_before"] = bool(
-                LOSSES[run.spec.loss].gradient_penalty or "gp" in run.history
-            )
+            line["penalised_before"] = penalty not in (None, FOLDED)
         record(out, line)
 
 

@@ -20,7 +20,7 @@ from pytest_gan import (
     assert_not_blank,
     train,
 )
-from pytest_gan.checks._causes import collapse_causes, without_causes
+from pytest_gan.checks._causes import Causes, collapse_causes, without_causes
 from pytest_gan.checks.outputs import (
     MIN_CONTRAST_RATIO,
     MIN_LASTING_SPREAD_RATIO,
@@ -326,6 +326,16 @@ def test_a_collapse_names_what_gs_and_ds_step_counts_show(
     causes = collapse_causes(SimpleNamespace(history=history), None)  # type: ignore[arg-type]
     assert says in causes.detail
     assert (causes.fix is None) if fix is None else causes.fix.startswith(fix)
+
+
+def test_step_counts_of_a_thinned_history_are_not_quoted() -> None:
+    # Past its capacity a history keeps every other row: the sums would count half the
+    # steps, so the message quotes no counts rather than wrong ones.
+    history = History(capacity=50)
+    for step in range(100):
+        history.append(step, {"g_updates": 5.0, "d_updates": 1.0})
+    assert history.stride > 1
+    assert collapse_causes(SimpleNamespace(history=history), None) == Causes()  # type: ignore[arg-type]
 
 
 def test_the_deciding_loop_asks_for_verdicts_without_causes() -> None:

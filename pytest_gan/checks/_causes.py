@@ -101,9 +101,13 @@ def _data_and_range(run: GANRun) -> tuple[list[GANAssertionError], list[str], bo
 
 def _updates(run: GANRun) -> tuple[int, int] | None:
     """How many times G's and D's optimizers stepped, from the history's per-step counts;
-    None for a run without them (not instrumented, or one optimizer for both)."""
+    None for a run without them (not instrumented, or one optimizer for both), or whose
+    history was thinned (a run past ``_defaults.HISTORY_CAPACITY`` steps keeps every
+    ``stride``-th row, and the sums would count a share of the steps)."""
     h = run.history
     if h.wiring is not None and h.wiring.same_optimizer:
+        return None
+    if h.stride > 1:
         return None
     if "g_updates" not in h or "d_updates" not in h:
         return None

@@ -166,11 +166,26 @@ def spectral_norms(discriminator: nn.Module) -> dict[str, tuple[float, bool]]:
 
 
 def has_gradient_penalty(run: GANRun) -> bool:
-    """Whether D is trained with a gradient penalty: the ``wgan-gp`` loss, a training
+    """Whether D is trained with a gradient penalty (:func:`gradient_penalty`). The
+    penalty holds a trained critic's gradient norms between the data and the fakes near 1."""
+    return gradient_penalty(run) is not None
+
+
+def gradient_penalty(run: GANRun) -> str | None:
+    """Where ``run`` shows D's gradient penalty, in words: the ``wgan-gp`` loss, a training
     step that returns a ``gp`` loss, or a critic whose ``d_loss`` holds one
-    (:func:`folded_penalty`). The penalty holds a trained critic's gradient norms between
-    the data and the fakes near 1."""
-    return LOSSES[run.spec.loss].gradient_penalty or "gp" in run.history or folded_penalty(run)
+    (:func:`folded_penalty`); None where it shows none."""
+    if LOSSES[run.spec.loss].gradient_penalty:
+        return "a gradient penalty (loss 'wgan-gp')"
+    if "gp" in run.history:
+        return "a gradient penalty (the step's 'gp' loss)"
+    if folded_penalty(run):
+        return FOLDED
+    return None
+
+
+#: :func:`gradient_penalty`'s words for a penalty found folded into the critic's loss.
+FOLDED = "a gradient penalty (folded into d_loss)"
 
 
 def folded_penalty(run: GANRun) -> bool:
@@ -189,14 +204,9 @@ def lipschitz_constraints(run: GANRun) -> list[str]:
     for a GAN with no such constraint (a plain BCE DCGAN)."""
     run = require_run(run, "lipschitz_constraints")
     found = []
-    if has_gradient_penalty(run):
-        found.append(
-            "a gradient penalty (loss 'wgan-gp')"
-            if LOSSES[run.spec.loss].gradient_penalty
-            else "a gradient penalty (the step's 'gp' loss)"
-            if "gp" in run.history
-            else "a gradient penalty (folded into d_loss)"
-        )
+    penalty = gradient_penalty(run)
+    if penalty is not None:
+        found.append(penalty)
     elif score_kind(run) == CRITIC:
         # A Wasserstein critic is only meaningful when Lipschitz, whatever keeps it so (a
         # penalty folded into d_loss, weight clipping).
