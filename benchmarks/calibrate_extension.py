@@ -17,6 +17,7 @@ checks still pending (``deciding.undecided``). One JSON line per case. It measur
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -61,17 +62,18 @@ def case_spec(case: str) -> tuple[pg.GANSpec, int]:
     """The spec and seed of a ``SOURCE:NAME:MUTATION:SEED`` case: ``wild:GAN:MUTATION``
     (``healthy``, or ``small-N`` for the healthy GAN on its first N samples),
     ``zoo:NAME:-`` (``lr=D/G`` for its learning rates, ``loss=NAME`` for another built-in
-    loss, or both joined by ``+``), or ``outside3:NAME:-`` or ``outside5:NAME:-`` (a GAN of
-    ``benchmarks/trial_outside_zoo_3.py`` or ``_5.py``)."""
+    loss, or both joined by ``+``), or ``outsideN:NAME:-`` (a GAN of
+    ``benchmarks/trial_outside_zoo_N.py``; ``outside`` alone: the first set's)."""
     source, name, mutation, seed = case.split(":")
-    if source == "outside3":
-        from benchmarks.trial_outside_zoo_3 import TRIALS
-
-        spec = TRIALS[name][0]()
-    elif source == "outside5":
-        from benchmarks.trial_outside_zoo_5 import TRIALS as TRIALS_5
-
-        spec = TRIALS_5[name]()
+    if source.startswith("outside"):
+        number = source.removeprefix("outside")
+        module = importlib.import_module(
+            "benchmarks.trial_outside_zoo" + (f"_{number}" if number not in ("", "1") else "")
+        )
+        # The first three sets list (spec factory, expected pitfall); the later ones the
+        # factory alone.
+        entry = module.TRIALS[name]
+        spec = (entry[0] if isinstance(entry, tuple) else entry)()
     elif source == "wild" and mutation.startswith("small-"):
         # The healthy GAN on its first N samples.
         spec = wild.gan(name).build(n_images=int(mutation.removeprefix("small-")))

@@ -215,7 +215,7 @@ class _Loop:
                 except Exception as exc:
                     raise GANTrainingError(
                         f"{spec.name}: the training step raised at step {step} of {stop}: "
-                        f"{type(exc).__name__}: {exc}"
+                        f"{type(exc).__name__}: {exc}{freed_graph_hint(exc, instrument)}"
                     ) from exc
                 if not isinstance(losses, Mapping):
                     raise TypeError(
@@ -268,6 +268,35 @@ class _Loop:
         span = forced_span(ctx.discriminator, self.prober.holdout)
         self.history.saturation = replace(saturation, d_output_span_forced=span)
         deadline.check()
+
+
+#: What torch says when a backward pass reaches a graph an earlier one freed.
+FREED_GRAPH = "backward through the graph a second time"
+
+
+def freed_graph_hint(exc: BaseException, instrument: Instrument | None) -> str:
+    """What a step that raised ``FREED_GRAPH`` most likely got wrong in a GAN: D's loss
+    computed on G's output without ``.detach()``, so that D's backward pass went on
+    through G and freed G's graph, which G's own loss then needed. Where the hooks saw it
+    (D's step found G's parameters written by D's backward), the hint says so as a fact;
+    otherwise as the likely cause. Empty for any other error."""
+    if not isinstance(exc, RuntimeError) or FREED_GRAPH not in str(exc):
+        return ""
+    fix = (
+        "Score fake.detach() in D's step (pitfall d-step-leaks-into-generator); "
+        "retain_graph=True would silence the error and keep the leak."
+    )
+    if instrument is not None and instrument.counts["d_step_g_grads"]:
+        return (
+            f" (D's optimizer step before it found {instrument.counts['d_step_g_grads']} of "
+            "G's parameter tensors written by D's backward pass: D's loss reached G through "
+            "fakes that were not detached, and that pass freed G's graph. " + fix + ")"
+        )
+    return (
+        " (In a GAN step the usual cause is D's loss computed on G's output without "
+        ".detach(): D's backward pass goes on through G and frees G's graph, which G's "
+        "loss needs, or the reverse. " + fix + ")"
+    )
 
 
 def _optimizers(

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 import pytest_gan
 from fixtures.steps import UserStep
@@ -25,6 +26,7 @@ from fixtures.zoo import HEALTHY, case
 from pytest_gan import (
     PITFALLS,
     GANAssertionError,
+    GANTrainingError,
     GANWarning,
     GANWastedBackwardWarning,
     assert_d_step_isolated,
@@ -137,6 +139,66 @@ def test_a_leak_cleared_before_gs_step_passes_with_a_warning(step: UserStep) -> 
         with pytest.warns(GANWastedBackwardWarning, match="backward pass through G is wasted"):
             assert_d_step_isolated(run)
         assert issubclass(GANWastedBackwardWarning, GANWarning)
+
+
+def _one_fake_undetached_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+    """The textbook step with ``.detach()`` left out of D's loss and G's fakes reused for
+    G's loss: D's backward frees G's graph, and G's backward raises."""
+    fake = ctx.generator(ctx.latent(batch.shape[0]))
+    ctx.opt_d.zero_grad()
+    d_real, d_fake = ctx.discriminator(batch), ctx.discriminator(fake)
+    d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    d_loss.backward()
+    ctx.opt_d.step()
+    ctx.opt_g.zero_grad()
+    g_loss = F.softplus(-ctx.discriminator(fake)).mean()
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def _g_first_undetached_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+    """G's step first, then D's on the same fakes without ``.detach()``: D's backward
+    reaches the graph G's freed."""
+    fake = ctx.generator(ctx.latent(batch.shape[0]))
+    ctx.opt_g.zero_grad()
+    F.softplus(-ctx.discriminator(fake)).mean().backward()
+    ctx.opt_g.step()
+    ctx.opt_d.zero_grad()
+    d_real, d_fake = ctx.discriminator(batch), ctx.discriminator(fake)
+    d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    d_loss.backward()
+    ctx.opt_d.step()
+    return {"d_loss": d_loss, "g_loss": d_loss}
+
+
+def test_a_step_that_frees_gs_graph_in_ds_backward_is_told_why() -> None:
+    # The hooks saw D's backward write G's parameters before G's backward raised: a fact.
+    with pytest.raises(GANTrainingError) as raised:
+        train(tiny_spec(train_step=_one_fake_undetached_step, name="undetached"), steps=3)
+    message = str(raised.value)
+    assert "the training step raised at step 0 of 3: RuntimeError: Trying to backward" in message
+    assert "found 4 of G's parameter tensors written by D's backward pass" in message
+    assert "fake.detach()" in message and "d-step-leaks-into-generator" in message
+    # G's step first: D's backward raises before any optimizer step saw it; the likely cause.
+    with pytest.raises(GANTrainingError, match=r"the usual cause is D's loss computed on G's"):
+        train(tiny_spec(train_step=_g_first_undetached_step), steps=3)
+    # Uninstrumented, the same loop gets the likely cause too.
+    with pytest.raises(GANTrainingError, match=r"the usual cause is D's loss computed on G's"):
+        train(tiny_spec(train_step=_one_fake_undetached_step), steps=3, instrument=False)
+
+
+def test_any_other_error_of_a_step_gets_no_detach_hint() -> None:
+    def step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+        fake = ctx.generator(ctx.latent(batch.shape[0]))  # not detached: the leak is there,
+        ctx.opt_d.zero_grad()
+        F.softplus(ctx.discriminator(fake)).mean().backward()
+        ctx.opt_d.step()
+        raise RuntimeError("shapes do not match")  # the error is not its
+
+    with pytest.raises(GANTrainingError) as raised:
+        train(tiny_spec(train_step=step), steps=3)
+    assert str(raised.value).endswith("RuntimeError: shapes do not match")
 
 
 def test_one_optimizer_for_both_networks_applies_the_leak_at_once() -> None:
