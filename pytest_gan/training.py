@@ -215,7 +215,7 @@ class _Loop:
                 except Exception as exc:
                     raise GANTrainingError(
                         f"{spec.name}: the training step raised at step {step} of {stop}: "
-                        f"{type(exc).__name__}: {exc}{freed_graph_hint(exc, instrument)}"
+                        f"{type(exc).__name__}: {exc}{step_error_hint(exc, instrument)}"
                     ) from exc
                 if not isinstance(losses, Mapping):
                     raise TypeError(
@@ -270,33 +270,63 @@ class _Loop:
         deadline.check()
 
 
-#: What torch says when a backward pass reaches a graph an earlier one freed.
+#: What torch says when a backward pass reaches a graph an earlier one freed ...
 FREED_GRAPH = "backward through the graph a second time"
+#: ... and when a tensor a backward pass needs was changed in place since it was saved.
+CHANGED_IN_PLACE = "modified by an inplace operation"
 
 
-def freed_graph_hint(exc: BaseException, instrument: Instrument | None) -> str:
-    """What a step that raised ``FREED_GRAPH`` most likely got wrong in a GAN: D's loss
-    computed on G's output without ``.detach()``, so that D's backward pass went on
-    through G and freed G's graph, which G's own loss then needed. Where the hooks saw it
-    (D's step found G's parameters written by D's backward), the hint says so as a fact;
-    otherwise as the likely cause. Empty for any other error."""
-    if not isinstance(exc, RuntimeError) or FREED_GRAPH not in str(exc):
+def step_error_hint(exc: BaseException, instrument: Instrument | None) -> str:
+    """What a step that raised one of torch's two autograd errors a GAN step is prone to
+    most likely got wrong, with what the hooks saw of it before the error where they saw
+    it (a fact), else as the usual cause. Empty for any other error.
+
+    ``FREED_GRAPH``: D's loss computed on G's output without ``.detach()``, so that D's
+    backward pass went on through G and freed G's graph, which G's own loss then needed
+    (seen: D's optimizer step found G's parameters written by D's backward).
+    ``CHANGED_IN_PLACE``: G's loss computed from D's outputs taken before D's optimizer
+    step, which updates D's weights in place, so that the backward pass through them finds
+    them changed (seen: D's optimizer stepped earlier in the step)."""
+    if not isinstance(exc, RuntimeError):
         return ""
-    fix = (
-        "Score fake.detach() in D's step (pitfall d-step-leaks-into-generator); "
-        "retain_graph=True would silence the error and keep the leak."
-    )
-    if instrument is not None and instrument.counts["d_step_g_grads"]:
-        return (
-            f" (D's optimizer step before it found {instrument.counts['d_step_g_grads']} of "
-            "G's parameter tensors written by D's backward pass: D's loss reached G through "
-            "fakes that were not detached, and that pass freed G's graph. " + fix + ")"
+    counts = instrument.counts if instrument is not None else {}
+    if FREED_GRAPH in str(exc):
+        fix = (
+            "Score fake.detach() in D's step (pitfall d-step-leaks-into-generator); "
+            "retain_graph=True would silence the error and keep the leak."
         )
-    return (
-        " (In a GAN step the usual cause is D's loss computed on G's output without "
-        ".detach(): D's backward pass goes on through G and frees G's graph, which G's "
-        "loss needs, or the reverse. " + fix + ")"
-    )
+        if counts.get("d_step_g_grads"):
+            return (
+                f" (D's optimizer step before it found {counts['d_step_g_grads']} of G's "
+                "parameter tensors written by D's backward pass: D's loss reached G through "
+                "fakes that were not detached, and that pass freed G's graph. " + fix + ")"
+            )
+        return (
+            " (In a GAN step the usual cause is D's loss computed on G's output without "
+            ".detach(): D's backward pass goes on through G and frees G's graph, which G's "
+            "loss needs, or the reverse. " + fix + ")"
+        )
+    if CHANGED_IN_PLACE in str(exc):
+        fix = (
+            "Compute G's loss from a fresh D(fake) after opt_d.step(), not from the scores "
+            "D's loss used."
+        )
+        if counts.get("d_updates"):
+            return (
+                " (D's optimizer stepped earlier in this step, and an optimizer updates "
+                "weights in place: most likely a loss computed from D's outputs taken before "
+                "that step, such as G's loss reusing D's scores of the fakes, cannot be "
+                "back-propagated through them afterwards. " + fix + ")"
+            )
+        return (
+            " (In a GAN step the usual cause is a loss computed from a network's outputs "
+            "taken before that network's optimizer step, which updates its weights in "
+            "place: G's loss reusing the scores D's loss used, before opt_d.step(). "
+            + fix
+            + " An in-place activation (inplace=True) on a tensor the backward pass needs "
+            "is the other cause.)"
+        )
+    return ""
 
 
 def _optimizers(

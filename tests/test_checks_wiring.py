@@ -188,7 +188,35 @@ def test_a_step_that_frees_gs_graph_in_ds_backward_is_told_why() -> None:
         train(tiny_spec(train_step=_one_fake_undetached_step), steps=3, instrument=False)
 
 
-def test_any_other_error_of_a_step_gets_no_detach_hint() -> None:
+def _stale_scores_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+    """G's loss reuses the scores D's loss used, after D's optimizer step changed D's
+    weights in place: G's backward raises."""
+    fake = ctx.generator(ctx.latent(batch.shape[0]))
+    d_fake = ctx.discriminator(fake)
+    d_loss = F.softplus(-ctx.discriminator(batch)).mean() + F.softplus(d_fake).mean()
+    ctx.opt_d.zero_grad()
+    d_loss.backward(retain_graph=True)
+    ctx.opt_d.step()
+    g_loss = F.softplus(-d_fake).mean()
+    ctx.opt_g.zero_grad()
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def test_a_loss_on_scores_from_before_ds_step_is_told_why() -> None:
+    with pytest.raises(GANTrainingError) as raised:
+        train(tiny_spec(train_step=_stale_scores_step), steps=3)
+    message = str(raised.value)
+    assert "RuntimeError: one of the variables needed for gradient computation" in message
+    assert "D's optimizer stepped earlier in this step" in message
+    assert "a fresh D(fake) after opt_d.step()" in message
+    assert "fake.detach()" not in message  # the leak is there, but it did not raise
+    with pytest.raises(GANTrainingError, match=r"the usual cause is a loss computed from"):
+        train(tiny_spec(train_step=_stale_scores_step), steps=3, instrument=False)
+
+
+def test_any_other_error_of_a_step_gets_no_hint() -> None:
     def step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
         fake = ctx.generator(ctx.latent(batch.shape[0]))  # not detached: the leak is there,
         ctx.opt_d.zero_grad()
