@@ -19,7 +19,8 @@ out in the step (not the built-in ``"lsgan"``), one batch of fakes for both step
 returned as floats; Adam 2e-4 with betas (0.5, 0.999), batch 64. ``lsgan-dlr100`` types
 D's rate 100x large (2e-2); ``lsgan-retain`` drops ``.detach()`` from D's loss, adds
 ``retain_graph=True`` to D's backward (without it the step raises) and resets G's
-gradients after G's step instead of before.
+gradients after G's step instead of before; ``lsgan-undetached`` is the same without
+``retain_graph=True``, a new user's first try, whose step raises.
 
 ``smooth-dcgan`` is the same DCGAN under BCE on logits with one-sided label smoothing
 (real targets 0.9) and instance noise (Gaussian, standard deviation 0.1 decaying
@@ -221,14 +222,14 @@ def dcd() -> nn.Module:
     return DCD().apply(_dcgan_init)
 
 
-def lsgan_step_with(leak: bool = False) -> Any:
+def lsgan_step_with(leak: bool = False, retain: bool = True) -> Any:
     def step(ctx: TrainContext, real: torch.Tensor) -> dict[str, float]:
         g, d = ctx.generator, ctx.discriminator
         fake = g(ctx.latent(real.shape[0]))
         ctx.opt_d.zero_grad()
         shown = fake if leak else fake.detach()
         d_loss = 0.5 * ((d(real) - 1) ** 2).mean() + 0.5 * (d(shown) ** 2).mean()
-        d_loss.backward(retain_graph=leak)
+        d_loss.backward(retain_graph=leak and retain)
         ctx.opt_d.step()
         if not leak:
             ctx.opt_g.zero_grad()
@@ -242,14 +243,16 @@ def lsgan_step_with(leak: bool = False) -> Any:
     return step
 
 
-def lsgan(lr_d: float = 2e-4, leak: bool = False, name: str = "lsgan") -> GANSpec:
+def lsgan(
+    lr_d: float = 2e-4, leak: bool = False, name: str = "lsgan", retain: bool = True
+) -> GANSpec:
     return GANSpec(
         generator=dcg,
         discriminator=dcd,
         data=blobs(),
         latent_dim=LATENT,
         optimizers=adam(2e-4, lr_d, (0.5, 0.999)),
-        train_step=lsgan_step_with(leak),
+        train_step=lsgan_step_with(leak, retain),
         batch_size=64,
         name=name,
     )
@@ -304,6 +307,8 @@ TRIALS: dict[str, Callable[[], GANSpec]] = {
     "lsgan": lsgan,
     "lsgan-dlr100": lambda: lsgan(lr_d=2e-2, name="lsgan-dlr100"),
     "lsgan-retain": lambda: lsgan(leak=True, name="lsgan-retain"),
+    # The same without retain_graph=True: G's backward raises at step 0.
+    "lsgan-undetached": lambda: lsgan(leak=True, name="lsgan-undetached", retain=False),
     "smooth-dcgan": smooth_dcgan,
     "smooth-glr100": lambda: smooth_dcgan(lr_g=2e-6, name="smooth-glr100"),
     "smooth-gsigmoid": lambda: smooth_dcgan(out=nn.Sigmoid, name="smooth-gsigmoid"),

@@ -277,29 +277,34 @@ CHANGED_IN_PLACE = "modified by an inplace operation"
 
 
 def step_error_hint(exc: BaseException, instrument: Instrument | None) -> str:
-    """What a step that raised one of torch's two autograd errors a GAN step is prone to
-    most likely got wrong, with what the hooks saw of it before the error where they saw
-    it (a fact), else as the usual cause. Empty for any other error.
+    """The likely cause of one of torch's two autograd errors a GAN step is prone to, and
+    its fix: what the hooks saw before the error where they saw something (each network's
+    optimizer steps so far in the step, G's parameters written by a backward pass run
+    while D was trainable), else the usual cause. Empty for any other error. The hooks
+    see which tensors were written and stepped, not which loss wrote them, so the cause
+    is named as the likely one, never as a fact.
 
     ``FREED_GRAPH``: D's loss computed on G's output without ``.detach()``, so that D's
-    backward pass went on through G and freed G's graph, which G's own loss then needed
-    (seen: D's optimizer step found G's parameters written by D's backward).
-    ``CHANGED_IN_PLACE``: G's loss computed from D's outputs taken before D's optimizer
-    step, which updates D's weights in place, so that the backward pass through them finds
-    them changed (seen: D's optimizer stepped earlier in the step)."""
+    backward pass went on through G and freed G's graph, which G's own loss then needed.
+    ``CHANGED_IN_PLACE``: a loss computed from a network's outputs taken before that
+    network's optimizer step (which updates weights in place) and back-propagated after
+    it: G's loss reusing D's scores from before ``opt_d.step()``, or, with G stepped
+    first, D's loss on fakes not detached from before ``opt_g.step()``."""
     if not isinstance(exc, RuntimeError):
         return ""
     counts = instrument.counts if instrument is not None else {}
+    detach = "Score fake.detach() in D's step (pitfall d-step-leaks-into-generator)"
     if FREED_GRAPH in str(exc):
-        fix = (
-            "Score fake.detach() in D's step (pitfall d-step-leaks-into-generator); "
-            "retain_graph=True would silence the error and keep the leak."
-        )
-        if counts.get("d_step_g_grads"):
+        fix = detach + "; retain_graph=True would silence the error and keep the leak."
+        written = counts.get("d_step_g_grads", 0)
+        if written and instrument is not None:
+            # Summed over the D steps taken so far in this step: per D step, at most all.
+            each = min(math.ceil(written / max(counts["d_updates"], 1)), len(instrument.g_indices))
             return (
-                f" (D's optimizer step before it found {counts['d_step_g_grads']} of G's "
-                "parameter tensors written by D's backward pass: D's loss reached G through "
-                "fakes that were not detached, and that pass freed G's graph. " + fix + ")"
+                f" (Before the error, D's optimizer step found {each} of G's "
+                f"{len(instrument.g_indices)} parameter tensors written by a backward pass "
+                "run while D was trainable: most likely D's loss reached G through fakes "
+                "that were not detached, and that pass freed G's graph. " + fix + ")"
             )
         return (
             " (In a GAN step the usual cause is D's loss computed on G's output without "
@@ -307,24 +312,40 @@ def step_error_hint(exc: BaseException, instrument: Instrument | None) -> str:
             "loss needs, or the reverse. " + fix + ")"
         )
     if CHANGED_IN_PLACE in str(exc):
-        fix = (
+        rescore = (
             "Compute G's loss from a fresh D(fake) after opt_d.step(), not from the scores "
             "D's loss used."
         )
-        if counts.get("d_updates"):
+        other = (
+            " An in-place operation (an activation with inplace=True, a tensor changed with "
+            "a trailing-underscore method) on a tensor the backward pass needs is the other "
+            "cause: torch's message above names the tensor."
+        )
+        d_stepped, g_stepped = counts.get("d_updates", 0), counts.get("g_updates", 0)
+        if d_stepped:
             return (
                 " (D's optimizer stepped earlier in this step, and an optimizer updates "
                 "weights in place: most likely a loss computed from D's outputs taken before "
-                "that step, such as G's loss reusing D's scores of the fakes, cannot be "
-                "back-propagated through them afterwards. " + fix + ")"
+                "that step, such as G's loss reusing D's scores of the fakes, was "
+                "back-propagated through them afterwards. " + rescore + other + ")"
+            )
+        if g_stepped:
+            return (
+                " (G's optimizer stepped earlier in this step, and an optimizer updates "
+                "weights in place: most likely D's loss, computed on fakes made before that "
+                "step and not detached, was back-propagated into G's changed weights. "
+                + detach
+                + "."
+                + other
+                + ")"
             )
         return (
             " (In a GAN step the usual cause is a loss computed from a network's outputs "
             "taken before that network's optimizer step, which updates its weights in "
             "place: G's loss reusing the scores D's loss used, before opt_d.step(). "
-            + fix
-            + " An in-place activation (inplace=True) on a tensor the backward pass needs "
-            "is the other cause.)"
+            + rescore
+            + other
+            + ")"
         )
     return ""
 

@@ -178,7 +178,8 @@ def test_a_step_that_frees_gs_graph_in_ds_backward_is_told_why() -> None:
         train(tiny_spec(train_step=_one_fake_undetached_step, name="undetached"), steps=3)
     message = str(raised.value)
     assert "the training step raised at step 0 of 3: RuntimeError: Trying to backward" in message
-    assert "found 4 of G's parameter tensors written by D's backward pass" in message
+    assert "found 4 of G's 4 parameter tensors written by a backward pass run while D" in message
+    assert "most likely D's loss reached G through fakes that were not detached" in message
     assert "fake.detach()" in message and "d-step-leaks-into-generator" in message
     # G's step first: D's backward raises before any optimizer step saw it; the likely cause.
     with pytest.raises(GANTrainingError, match=r"the usual cause is D's loss computed on G's"):
@@ -211,9 +212,82 @@ def test_a_loss_on_scores_from_before_ds_step_is_told_why() -> None:
     assert "RuntimeError: one of the variables needed for gradient computation" in message
     assert "D's optimizer stepped earlier in this step" in message
     assert "a fresh D(fake) after opt_d.step()" in message
+    assert "is the other cause" in message
     assert "fake.detach()" not in message  # the leak is there, but it did not raise
     with pytest.raises(GANTrainingError, match=r"the usual cause is a loss computed from"):
         train(tiny_spec(train_step=_stale_scores_step), steps=3, instrument=False)
+
+
+def _critic_loop_undetached_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+    """Two D steps, each on fresh fakes not detached; G's loss reuses the last ones."""
+    for _ in range(2):
+        fake = ctx.generator(ctx.latent(batch.shape[0]))
+        ctx.opt_d.zero_grad()
+        d_loss = F.softplus(-ctx.discriminator(batch)).mean()
+        d_loss = d_loss + F.softplus(ctx.discriminator(fake)).mean()
+        d_loss.backward()
+        ctx.opt_d.step()
+    ctx.opt_g.zero_grad()
+    F.softplus(-ctx.discriminator(fake)).mean().backward()
+    ctx.opt_g.step()
+    return {"d_loss": d_loss, "g_loss": d_loss}
+
+
+def test_the_hint_counts_gs_tensors_per_d_step() -> None:
+    # The counter sums over the step's two D steps (8); G has 4 tensors.
+    with pytest.raises(GANTrainingError, match=r"found 4 of G's 4 parameter tensors"):
+        train(tiny_spec(train_step=_critic_loop_undetached_step), steps=3)
+
+
+def _leak_then_raise_in_ds_backward(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+    """A harmless leak at step 0; at step 1, D's backward through a freed graph of D's own
+    (D's scores of the real batch back-propagated twice) before any D step."""
+    fake = ctx.generator(ctx.latent(batch.shape[0]))
+    d_real = ctx.discriminator(batch)
+    d_loss = F.softplus(-d_real).mean() + F.softplus(ctx.discriminator(fake)).mean()
+    ctx.opt_d.zero_grad()
+    d_loss.backward()
+    if ctx.step == 1:
+        F.softplus(-d_real).mean().backward()
+    ctx.opt_d.step()
+    ctx.opt_g.zero_grad()
+    g_loss = F.softplus(-ctx.discriminator(ctx.generator(ctx.latent(batch.shape[0])))).mean()
+    g_loss.backward()
+    ctx.opt_g.step()
+    return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def test_the_hint_reads_only_the_step_that_raised() -> None:
+    # Step 0's leak was counted in step 0's row; step 1 raised before its D step.
+    with pytest.raises(GANTrainingError) as raised:
+        train(tiny_spec(train_step=_leak_then_raise_in_ds_backward), steps=3)
+    assert "raised at step 1 of 3" in str(raised.value)
+    assert "the usual cause is D's loss computed on G's output" in str(raised.value)
+
+
+def _g_first_stale_fakes_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+    """G's step first (its graph kept), then D's loss on the same fakes, not detached,
+    back-propagated into G's weights that G's step changed."""
+    fake = ctx.generator(ctx.latent(batch.shape[0]))
+    ctx.opt_g.zero_grad()
+    F.softplus(-ctx.discriminator(fake)).mean().backward(retain_graph=True)
+    ctx.opt_g.step()
+    ctx.opt_d.zero_grad()
+    d_real, d_fake = ctx.discriminator(batch), ctx.discriminator(fake)
+    d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    d_loss.backward()
+    ctx.opt_d.step()
+    return {"d_loss": d_loss, "g_loss": d_loss}
+
+
+def test_an_in_place_error_after_gs_step_names_the_missing_detach() -> None:
+    with pytest.raises(GANTrainingError) as raised:
+        train(tiny_spec(train_step=_g_first_stale_fakes_step), steps=3)
+    message = str(raised.value)
+    assert "modified by an inplace operation" in message
+    assert "G's optimizer stepped earlier in this step" in message
+    assert "Score fake.detach() in D's step" in message
+    assert "a fresh D(fake)" not in message
 
 
 def test_any_other_error_of_a_step_gets_no_hint() -> None:
