@@ -319,7 +319,7 @@ def step_error_hint(exc: BaseException, instrument: Instrument | None) -> str:
         other = (
             " An in-place operation (an activation with inplace=True, a tensor changed with "
             "a trailing-underscore method) on a tensor the backward pass needs is the other "
-            "cause: torch's message above names the tensor."
+            "cause: torch's own message names the tensor."
         )
         d_stepped, g_stepped = counts.get("d_updates", 0), counts.get("g_updates", 0)
         if d_stepped:
