@@ -173,7 +173,8 @@ def _g_first_undetached_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
 
 
 def test_a_step_that_frees_gs_graph_in_ds_backward_is_told_why() -> None:
-    # The hooks saw D's backward write G's parameters before G's backward raised: a fact.
+    # Before G's backward raised, D's step found G written with D trainable: said, with the
+    # likely cause.
     with pytest.raises(GANTrainingError) as raised:
         train(tiny_spec(train_step=_one_fake_undetached_step, name="undetached"), steps=3)
     message = str(raised.value)
