@@ -141,13 +141,18 @@ def test_a_leak_cleared_before_gs_step_passes_with_a_warning(step: UserStep) -> 
         assert issubclass(GANWastedBackwardWarning, GANWarning)
 
 
+def _d_loss(ctx: Any, batch: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """BCE on logits for D, on ``fake`` as given (detached or not)."""
+    d_real, d_fake = ctx.discriminator(batch), ctx.discriminator(fake)
+    return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+
 def _one_fake_undetached_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
     """The textbook step with ``.detach()`` left out of D's loss and G's fakes reused for
     G's loss: D's backward frees G's graph, and G's backward raises."""
     fake = ctx.generator(ctx.latent(batch.shape[0]))
     ctx.opt_d.zero_grad()
-    d_real, d_fake = ctx.discriminator(batch), ctx.discriminator(fake)
-    d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    d_loss = _d_loss(ctx, batch, fake)
     d_loss.backward()
     ctx.opt_d.step()
     ctx.opt_g.zero_grad()
@@ -157,19 +162,23 @@ def _one_fake_undetached_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
     return {"d_loss": d_loss, "g_loss": g_loss}
 
 
-def _g_first_undetached_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
-    """G's step first, then D's on the same fakes without ``.detach()``: D's backward
-    reaches the graph G's freed."""
-    fake = ctx.generator(ctx.latent(batch.shape[0]))
-    ctx.opt_g.zero_grad()
-    F.softplus(-ctx.discriminator(fake)).mean().backward()
-    ctx.opt_g.step()
-    ctx.opt_d.zero_grad()
-    d_real, d_fake = ctx.discriminator(batch), ctx.discriminator(fake)
-    d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-    d_loss.backward()
-    ctx.opt_d.step()
-    return {"d_loss": d_loss, "g_loss": d_loss}
+def _g_first_then_undetached_d(keep_g_graph: bool) -> Callable[..., dict[str, Any]]:
+    """G's step first, then D's on the same fakes without ``.detach()``. D's backward
+    reaches the graph G's backward freed, or, with ``keep_g_graph``, G's weights that
+    G's step changed in place."""
+
+    def step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
+        fake = ctx.generator(ctx.latent(batch.shape[0]))
+        ctx.opt_g.zero_grad()
+        F.softplus(-ctx.discriminator(fake)).mean().backward(retain_graph=keep_g_graph)
+        ctx.opt_g.step()
+        ctx.opt_d.zero_grad()
+        d_loss = _d_loss(ctx, batch, fake)
+        d_loss.backward()
+        ctx.opt_d.step()
+        return {"d_loss": d_loss, "g_loss": d_loss}
+
+    return step
 
 
 def test_a_step_that_frees_gs_graph_in_ds_backward_is_told_why() -> None:
@@ -184,7 +193,7 @@ def test_a_step_that_frees_gs_graph_in_ds_backward_is_told_why() -> None:
     assert "fake.detach()" in message and "d-step-leaks-into-generator" in message
     # G's step first: D's backward raises before any optimizer step saw it; the likely cause.
     with pytest.raises(GANTrainingError, match=r"the usual cause is D's loss computed on G's"):
-        train(tiny_spec(train_step=_g_first_undetached_step), steps=3)
+        train(tiny_spec(train_step=_g_first_then_undetached_d(False)), steps=3)
     # Uninstrumented, the same loop gets the likely cause too.
     with pytest.raises(GANTrainingError, match=r"the usual cause is D's loss computed on G's"):
         train(tiny_spec(train_step=_one_fake_undetached_step), steps=3, instrument=False)
@@ -224,8 +233,7 @@ def _critic_loop_undetached_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any
     for _ in range(2):
         fake = ctx.generator(ctx.latent(batch.shape[0]))
         ctx.opt_d.zero_grad()
-        d_loss = F.softplus(-ctx.discriminator(batch)).mean()
-        d_loss = d_loss + F.softplus(ctx.discriminator(fake)).mean()
+        d_loss = _d_loss(ctx, batch, fake)
         d_loss.backward()
         ctx.opt_d.step()
     ctx.opt_g.zero_grad()
@@ -266,24 +274,9 @@ def test_the_hint_reads_only_the_step_that_raised() -> None:
     assert "the usual cause is D's loss computed on G's output" in str(raised.value)
 
 
-def _g_first_stale_fakes_step(ctx: Any, batch: torch.Tensor) -> dict[str, Any]:
-    """G's step first (its graph kept), then D's loss on the same fakes, not detached,
-    back-propagated into G's weights that G's step changed."""
-    fake = ctx.generator(ctx.latent(batch.shape[0]))
-    ctx.opt_g.zero_grad()
-    F.softplus(-ctx.discriminator(fake)).mean().backward(retain_graph=True)
-    ctx.opt_g.step()
-    ctx.opt_d.zero_grad()
-    d_real, d_fake = ctx.discriminator(batch), ctx.discriminator(fake)
-    d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-    d_loss.backward()
-    ctx.opt_d.step()
-    return {"d_loss": d_loss, "g_loss": d_loss}
-
-
 def test_an_in_place_error_after_gs_step_names_the_missing_detach() -> None:
     with pytest.raises(GANTrainingError) as raised:
-        train(tiny_spec(train_step=_g_first_stale_fakes_step), steps=3)
+        train(tiny_spec(train_step=_g_first_then_undetached_d(True)), steps=3)
     message = str(raised.value)
     assert "modified by an inplace operation" in message
     assert "G's optimizer stepped earlier in this step" in message
