@@ -63,14 +63,14 @@ def case_spec(case: str) -> tuple[pg.GANSpec, int]:
     (``healthy``, or ``small-N`` for the healthy GAN on its first N samples),
     ``zoo:NAME:-`` (``lr=D/G`` for its learning rates, ``loss=NAME`` for another built-in
     loss, or both joined by ``+``), or ``outsideN:NAME:-`` (a GAN of
-    ``benchmarks/trial_outside_zoo_N.py``, N one of 1-3, 5 and 6; ``outside`` alone: the
+    ``benchmarks/trial_outside_zoo_N.py``, N one of 1-3 and 5-7; ``outside`` alone: the
     first set's; not ``calibrate_learning.py``'s ``outside:``, its blob MLPs)."""
     source, name, mutation, seed = case.split(":")
     if source.startswith("outside"):
         number = source.removeprefix("outside")
-        if number not in ("", "1", "2", "3", "5", "6") or mutation != "-":
+        if number not in ("", "1", "2", "3", "5", "6", "7") or mutation != "-":
             raise ValueError(
-                f"{case!r}: outsideN:NAME:-:SEED with N one of 1-3, 5, 6 (set 4 lists no "
+                f"{case!r}: outsideN:NAME:-:SEED with N one of 1-3, 5-7 (set 4 lists no "
                 "TRIALS) and no mutation (the set's own entries are its mutations)"
             )
         module = importlib.import_module(

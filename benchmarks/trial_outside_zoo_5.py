@@ -61,9 +61,7 @@ spread ratio by step.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +70,10 @@ from torch import nn
 from torch.nn import functional as F
 
 import pytest_gan as pg
+from benchmarks.outside_runs import judged, write
 from fixtures.data import shapes16
 from fixtures.zoo import adam
 from pytest_gan import GANSpec, TrainContext
-from tests.tiny import verdicts
 
 STEPS, NOISE, HIDDEN = 24, 4, 48
 
@@ -565,27 +563,11 @@ def main() -> None:
                 "kernels": torch.backends.cpu.get_cpu_capability(),
                 "spread_ratio": {p.step: p.fake_spread / p.real_spread for p in run.history.probes},
             }
-            print(json.dumps(line), flush=True)
-            if args.out is not None:
-                with args.out.open("a") as f:
-                    f.write(json.dumps(line) + "\n")
+            write(line, args.out)
         return
     for seed in range(args.seeds):
-        started = time.perf_counter()
-        run = pg.train(TRIALS[args.gan](), steps=args.steps, seed=seed, max_steps=16 * args.steps)
-        line: dict[str, Any] = {
-            "gan": args.gan,
-            "seed": seed,
-            "kernels": torch.backends.cpu.get_cpu_capability(),
-            "steps": run.steps,
-            "extensions": run.extensions,
-            "seconds": round(time.perf_counter() - started, 1),
-            "verdicts": verdicts(run),
-        }
-        print(json.dumps(line), flush=True)
-        if args.out is not None:
-            with args.out.open("a") as f:
-                f.write(json.dumps(line) + "\n")
+        steps = args.steps
+        write(judged(TRIALS[args.gan](), args.gan, seed, steps, 16 * steps), args.out)
 
 
 if __name__ == "__main__":

@@ -48,8 +48,6 @@ it (``assert_matches_baseline``); one line per seed.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,11 +58,10 @@ from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
 import pytest_gan as pg
+from benchmarks.outside_runs import against_baseline, judged, write
 from pytest_gan import GANSpec, TrainContext
-from pytest_gan.baseline.store import Baseline
 from pytest_gan.checks.balance import late_probes, paces, progress_over_run
 from pytest_gan.metrics import energy_distance
-from tests.tiny import verdicts
 
 LATENT = 64
 
@@ -315,13 +312,6 @@ TRIALS: dict[str, Callable[[], GANSpec]] = {
 }
 
 
-def _write(line: dict[str, Any], out: Path | None) -> None:
-    print(json.dumps(line), flush=True)
-    if out is not None:
-        with out.open("a") as f:
-            f.write(json.dumps(line) + "\n")
-
-
 def harm(gan: str, seed: int, steps: int) -> dict[str, Any]:
     """The figures of one run trained to ``steps`` and no further (module docstring)."""
     run = pg.train(TRIALS[gan](), steps=steps, seed=seed)
@@ -352,41 +342,15 @@ def main() -> None:
     args = parser.parse_args()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.baseline:
-        baseline = Baseline.measure(TRIALS[args.baseline](), steps=200, seeds=5)
-        for seed in seeds:
-            run = pg.train(TRIALS[args.gan](), steps=200, seed=seed)
-            try:
-                pg.assert_matches_baseline(run, baseline)
-                found, words = "pass", ""
-            except pg.GANAssertionError as exc:
-                found, words = exc.pitfall, str(exc).splitlines()[0]
-            line = {"gan": args.gan, "baseline": args.baseline, "seed": seed}
-            _write({**line, "found": found, "message": words}, args.out)
+        against_baseline(TRIALS, args.gan, args.baseline, seeds, 200, args.out)
         return
     if args.harm:
         for seed in seeds:
             for steps in args.stops:
-                _write(harm(args.gan, seed, steps), args.out)
+                write(harm(args.gan, seed, steps), args.out)
         return
     for seed in seeds:
-        started = time.perf_counter()
-        try:
-            run = pg.train(TRIALS[args.gan](), steps=200, seed=seed, max_steps=3200)
-        except pg.GANTrainingError as exc:
-            _write({"gan": args.gan, "seed": seed, "raised": str(exc)}, args.out)
-            continue
-        _write(
-            {
-                "gan": args.gan,
-                "seed": seed,
-                "kernels": torch.backends.cpu.get_cpu_capability(),
-                "steps": run.steps,
-                "extensions": run.extensions,
-                "seconds": round(time.perf_counter() - started, 1),
-                "verdicts": verdicts(run),
-            },
-            args.out,
-        )
+        write(judged(TRIALS[args.gan](), args.gan, seed, 200, 3200), args.out)
 
 
 if __name__ == "__main__":
