@@ -25,9 +25,9 @@ def write(line: dict[str, Any], out: Path | None) -> None:
 
 
 def judged(spec: pg.GANSpec, gan: str, seed: int, steps: int, max_steps: int) -> dict[str, Any]:
-    """One run trained as the smoke suite trains it (``steps``, on up to ``max_steps`` while
-    a statistical verdict waits) and every check's verdict on it; a step that raises gives
-    a line with the error's text."""
+    """One run trained to ``steps``, on up to ``max_steps`` while a statistical verdict
+    waits, as the smoke suite trains it (but never stopped early), and every check's
+    verdict on it; a step that raises gives a line with the error's text."""
     started = time.perf_counter()
     try:
         run = pg.train(spec, steps=steps, seed=seed, max_steps=max_steps)

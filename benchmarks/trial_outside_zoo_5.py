@@ -53,7 +53,8 @@ the second fails ``discriminator-not-lipschitz`` (``trial-outside-zoo-5-wavegan-
     python -m benchmarks.trial_outside_zoo_5 GAN --plain --steps 8000 [--seeds 10]
 
 Each run is trained as the smoke suite trains it (to ``--steps``, on up to 16x while a
-statistical verdict waits) and judged by every check; one JSON line per seed. With
+statistical verdict waits) and judged by every check; one JSON line per seed (a step
+that raises gives a line with its error's text, and the next seed runs). With
 ``--plain``, each run is trained ``--steps`` and no more, and its line holds the probes'
 spread ratio by step.
 """

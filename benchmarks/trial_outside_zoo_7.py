@@ -3,18 +3,19 @@ them: a DCGAN trained on a small dataset with DiffAugment (Zhao et al. 2020), th
 catalog's discriminator-overfits page recommends, beside the same GAN without it and with
 the seed documents' mistakes planted in one line.
 
-``diffaug`` follows DiffAugment's recipe for data-efficient GANs: the same differentiable
-augmentations (policy "color,translation,cutout") applied to every image D sees, real and
-fake, in D's step and in G's; G three transposed convolutions (128, 64, 3 channels,
-BatchNorm, ReLU, Tanh), D three strided convolutions (LeakyReLU 0.2, no normalisation) to
-one logit; the non-saturating loss written with softplus; Adam 2e-4 with betas (0.5,
-0.999), batch 32. The augmentations, in this file's own words:
+``diffaug`` follows DiffAugment's recipe for data-efficient GANs: differentiable
+augmentations of its three families (its policy "color,translation,cutout") applied to
+every image D sees, real and fake, in D's step and in G's; G three transposed
+convolutions (128, 64, 3 channels, BatchNorm, ReLU, Tanh), D three strided convolutions
+(LeakyReLU 0.2, no normalisation) to one logit; the non-saturating loss written with
+softplus; Adam 2e-4 with betas (0.5, 0.999), batch 32. The augmentations, in this file's own words:
 
 - colour: brightness (add U(-0.5, 0.5) per sample), saturation (scale each pixel's
-  distance from its channel mean by U(0, 2)), contrast (scale the distance from the
-  image's mean by U(0.5, 1.5));
+  distance from the mean of its three channels by U(0, 2)), contrast (scale the distance
+  from the image's mean by U(0.5, 1.5));
 - translation: shift by up to 1/8 of the side (2 pixels) each way, zeros padding in;
-- cutout: a square of half the side zeroed at a random place per sample.
+- cutout: a square of half the side zeroed at a random place per sample, wholly inside
+  the image (DiffAugment's own square may run off the edge).
 
 The data: 128 colour 16x16 images (a disc or a square of a random colour and size at a
 random place on a dark ground of another colour), in [-1, 1]: a small dataset, of which
@@ -35,6 +36,7 @@ the data module holds a quarter out for the probes.
                                              [--steps 200] [--budget 16]
     python -m benchmarks.trial_outside_zoo_7 GAN --harm --stops 200 800 [--seeds 2]
     python -m benchmarks.trial_outside_zoo_7 GAN --baseline HEALTHY [--seeds 3] [--first-seed 0]
+    python -m benchmarks.trial_outside_zoo_7 GAN --probes [--steps 800] [--seeds 1]
 
 Each run is trained as the smoke suite trains it (to 200 steps, on up to 16x while a
 statistical verdict waits; ``--steps`` and ``--budget`` change both) and judged by every
@@ -44,7 +46,9 @@ distance between 128 of its samples and the 128 images of the data, D's AUC on t
 over held-out real images in the late probes and G's progress over the run. With
 ``--baseline HEALTHY``, a team's regression baseline of the healthy GAN is measured
 (``Baseline.measure``, ``--steps`` steps, seeds 0-4) and each run of GAN as long is
-compared with it (``assert_matches_baseline``); one line per seed.
+compared with it (``assert_matches_baseline``); one line per seed. With ``--probes``, each
+run is trained to ``--steps`` and no further, and its line holds D's AUC of the real
+images over G's samples at every probe and the mean of each loss over the last third.
 """
 
 from __future__ import annotations
@@ -238,6 +242,21 @@ def harm(gan: str, seed: int, steps: int) -> dict[str, Any]:
     }
 
 
+def probes(gan: str, seed: int, steps: int) -> dict[str, Any]:
+    """D's AUC at every probe and the late losses of one run trained to ``steps``."""
+    run = pg.train(TRIALS[gan](), steps=steps, seed=seed)
+    late = len(run.history["d_loss"]) // 3
+    return {
+        "gan": gan,
+        "seed": seed,
+        "kernels": torch.backends.cpu.get_cpu_capability(),
+        "steps": steps,
+        "d_auc": {p.step: round(p.d_auc, 3) for p in run.history.probes},
+        "late_d_loss": round(sum(run.history["d_loss"][-late:]) / late, 3),
+        "late_g_loss": round(sum(run.history["g_loss"][-late:]) / late, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("gan", choices=sorted(TRIALS))
@@ -249,10 +268,15 @@ def main() -> None:
     parser.add_argument("--harm", action="store_true", help="plain runs to each stop, figures")
     parser.add_argument("--stops", type=int, nargs="+", default=[200, 800])
     parser.add_argument("--baseline", choices=sorted(TRIALS), help="the healthy GAN's baseline")
+    parser.add_argument("--probes", action="store_true", help="plain runs, D's AUC per probe")
     args = parser.parse_args()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.baseline:
         against_baseline(TRIALS, args.gan, args.baseline, seeds, args.steps, args.out)
+        return
+    if args.probes:
+        for seed in seeds:
+            write(probes(args.gan, seed, args.steps), args.out)
         return
     if args.harm:
         for seed in seeds:
@@ -260,8 +284,8 @@ def main() -> None:
                 write(harm(args.gan, seed, steps), args.out)
         return
     for seed in seeds:
-        spec, steps = TRIALS[args.gan](), args.steps
-        write(judged(spec, args.gan, seed, steps, steps * args.budget), args.out)
+        gan_spec, steps = TRIALS[args.gan](), args.steps
+        write(judged(gan_spec, args.gan, seed, steps, steps * args.budget), args.out)
 
 
 if __name__ == "__main__":
