@@ -9,7 +9,10 @@ not depend on how long a run is); one JSON line per spec with the count of its
 ``d_carried_grads`` steps, the stale-gradient events and whether a harmful leak was
 recorded; and whether a ``d_loss`` it returned holds a gradient penalty
 (``d_loss_penalty``), whether its D is a critic, and whether ``assert_lipschitz`` counts
-it as penalised with and without that event (``penalised``, ``penalised_before``).
+it as penalised with and without that event (``penalised``, ``penalised_before``); whether
+its step took a gradient through D with ``create_graph=True`` and handed back no ``d_loss``
+graph (``d_penalty_gradient``), and whether it counts as penalised without that event
+(``penalised_by_graph``).
 FILTER keeps the specs whose name contains it. It measured the ``d_carried_grads`` rule
 (docs/pitfalls/gradient-accumulation.md): no healthy spec records it; and which specs the
 folded-penalty reading changes (docs/pitfalls/discriminator-not-lipschitz.md).
@@ -23,8 +26,8 @@ import warnings
 import pytest_gan as pg
 from benchmarks.calibrate_start_spread import every_spec, record
 from pytest_gan.checks._common import CRITIC, score_kind
-from pytest_gan.checks.lipschitz import FOLDED, gradient_penalty
-from pytest_gan.instrument import PENALTY_IN_D_LOSS
+from pytest_gan.checks.lipschitz import FOLDED, TAKEN, gradient_penalty
+from pytest_gan.instrument import PENALTY_GRADIENT, PENALTY_IN_D_LOSS
 
 
 def main() -> None:
@@ -52,7 +55,10 @@ def main() -> None:
             penalty = gradient_penalty(run)
             line["penalised"] = penalty is not None
             # What counted before the folded penalty was read: the loss, or a "gp" returned.
-            line["penalised_before"] = penalty not in (None, FOLDED)
+            line["penalised_before"] = penalty not in (None, FOLDED, TAKEN)
+            # ... and before a penalty was also seen by its gradient (a detached d_loss).
+            line["penalty_gradient"] = PENALTY_GRADIENT in events
+            line["penalised_by_graph"] = penalty not in (None, TAKEN)
         record(out, line)
 
 

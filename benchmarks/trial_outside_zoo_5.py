@@ -48,6 +48,10 @@ over the bound of 2 that held every critic before ``MAX_LIPSCHITZ_PENALISED``.
 loss as most public code keeps it, the penalty folded in and the graph attached, with no
 ``gp`` of its own: the first passes every check on seeds 0-1 under both kernel settings,
 the second fails ``discriminator-not-lipschitz`` (``trial-outside-zoo-5-wavegan-folded*``).
+``wavegan-folded-detached``, ``wavegan-nops-folded-detached`` and
+``wavegan-folded-detached-nograph`` hand the folded loss back detached (a loop that logs
+``d_loss.item()``): no graph to read, the penalty seen by its gradient
+(``instrument.PENALTY_GRADIENT``).
 
     python -m benchmarks.trial_outside_zoo_5 GAN [--seeds 5] [--steps 200] [--out FILE]
     python -m benchmarks.trial_outside_zoo_5 GAN --plain --steps 8000 [--seeds 10]
@@ -472,12 +476,13 @@ class WaveD(nn.Module):
         return self.net(x)
 
 
-def wave_step_with(create_graph: bool = True, folded: bool = False) -> Any:
+def wave_step_with(create_graph: bool = True, folded: bool = False, detached: bool = False) -> Any:
     """WaveGAN's step: five critic updates of WGAN-GP (lambda 10), each on its own chunk
     of the batch and fresh fakes, then one G update. ``create_graph=False`` is the
     penalty computed so that its gradient never reaches D. ``folded``: the losses are
     returned as most public code keeps them, the critic's with its penalty folded in and
-    its graph attached, with no ``gp`` of their own."""
+    its graph attached, with no ``gp`` of their own; ``detached``: ... and handed back
+    detached, as a loop that logs ``loss.item()`` has them."""
 
     def step(ctx: TrainContext, real_all: torch.Tensor) -> dict[str, torch.Tensor]:
         g, d = ctx.generator, ctx.discriminator
@@ -495,25 +500,29 @@ def wave_step_with(create_graph: bool = True, folded: bool = False) -> Any:
             ctx.opt_d.step()
             out = {"d_loss": d_loss.detach(), "gp": gp.detach(), "distance": distance.detach()}
             if folded:
-                out = {"d_loss": d_loss}
+                out = {"d_loss": d_loss.detach() if detached else d_loss}
         ctx.opt_g.zero_grad()
         g_loss = -d(g(ctx.latent(WAVE_BATCH))).mean()
         g_loss.backward()
         ctx.opt_g.step()
-        return {**out, "g_loss": g_loss if folded else g_loss.detach()}
+        return {**out, "g_loss": g_loss if folded and not detached else g_loss.detach()}
 
     return step
 
 
 def wavegan(
-    shuffle: int = 2, create_graph: bool = True, name: str = "wavegan", folded: bool = False
+    shuffle: int = 2,
+    create_graph: bool = True,
+    name: str = "wavegan",
+    folded: bool = False,
+    detached: bool = False,
 ) -> GANSpec:
     return GANSpec(
         generator=WaveG,
         discriminator=lambda: WaveD(shuffle),
         data=waves(),
         latent_dim=WAVE_LATENT,
-        train_step=wave_step_with(create_graph, folded),
+        train_step=wave_step_with(create_graph, folded, detached),
         optimizers=adam(1e-4, 1e-4, (0.5, 0.9)),
         batch_size=WAVE_BATCH * WAVE_CRITIC,
         name=name,
@@ -541,6 +550,18 @@ TRIALS = {
     "wavegan-folded": lambda: wavegan(folded=True, name="wavegan-folded"),
     "wavegan-folded-nograph": lambda: wavegan(
         create_graph=False, folded=True, name="wavegan-folded-nograph"
+    ),
+    # The folded loss handed back detached (a loop that logs d_loss.item()), with and
+    # without phase shuffle: the penalty is in the critic's loss but not in what is
+    # returned.
+    "wavegan-folded-detached": lambda: wavegan(
+        folded=True, detached=True, name="wavegan-folded-detached"
+    ),
+    "wavegan-nops-folded-detached": lambda: wavegan(
+        shuffle=0, folded=True, detached=True, name="wavegan-nops-folded-detached"
+    ),
+    "wavegan-folded-detached-nograph": lambda: wavegan(
+        create_graph=False, folded=True, detached=True, name="wavegan-folded-detached-nograph"
     ),
 }
 

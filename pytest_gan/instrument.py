@@ -44,7 +44,11 @@ logged) as a tensor whose autograd graph holds a gradient taken with
 ``create_graph=True`` (a node of a backward pass's own backward, named
 ``...BackwardBackward...``): a gradient penalty folded into D's loss (WGAN-GP's, R1's)
 that works, exact and read without a hook. The first ``PENALTY_LOOKS`` such tensors of a
-stretch are searched, until one holds it.
+stretch are searched, until one holds it. Where the step hands ``d_loss`` back without its
+graph (``d_loss.item()``, ``.detach()``), the event ``d_penalty_gradient`` stands in for
+it: a gradient taken with ``create_graph=True`` during the stretch whose graph reaches D's
+parameters (``torch.autograd.grad`` is wrapped while a stretch looks for one, see
+:func:`_tapped_grad`).
 
 Once per run, :func:`wiring` records which parameters each optimizer covers and which
 trainable parameters no optimizer covers (:attr:`History.wiring`). The periodic probes and
@@ -54,9 +58,10 @@ the final saturation probe are in :mod:`pytest_gan.probing`; the records in
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -81,6 +86,11 @@ def number(value: Any) -> float | None:
 #: The event of a ``d_loss`` whose graph holds a gradient penalty (:func:`holds_penalty`).
 PENALTY_IN_D_LOSS = "d_loss_penalty"
 
+#: The event of a stretch whose step took, with ``create_graph=True``, a gradient whose
+#: graph reaches D's parameters, and handed back no ``d_loss`` with a graph to search
+#: (:func:`_tapped_grad`): a gradient penalty on D, whatever loss it was folded into.
+PENALTY_GRADIENT = "d_penalty_gradient"
+
 #: How many ``d_loss`` tensors with a graph a stretch searches for a folded gradient
 #: penalty before it stops looking: a penalty on every D step shows in the first, a lazy
 #: one (StyleGAN2's R1 every 16 D steps) within 16. Each search walks the loss's graph
@@ -94,6 +104,21 @@ PENALTY_LOOKS = 16
 _PENALTY_NODES = 50_000
 
 
+def _graph_nodes(tensors: Any) -> Iterator[Any]:
+    """The nodes of the autograd graph of ``tensors`` (one or a sequence; entries that are
+    not tensors skipped), each once, depth first, at most ``_PENALTY_NODES`` of them."""
+    items = tensors if isinstance(tensors, (tuple, list)) else (tensors,)
+    stack = [t.grad_fn for t in items if isinstance(t, torch.Tensor)]
+    seen: set[int] = set()
+    while stack and len(seen) < _PENALTY_NODES:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        stack.extend(nxt for nxt, _ in node.next_functions)
+
+
 def holds_penalty(loss: torch.Tensor) -> bool:
     """Whether ``loss``'s autograd graph holds a gradient taken with ``create_graph=True``:
     a node that differentiates a backward pass (``LeakyReluBackwardBackward0``,
@@ -102,17 +127,56 @@ def holds_penalty(loss: torch.Tensor) -> bool:
     constant to autograd, leaves no such node, and does not count: it never reaches D.
     The graph is read after the backward pass as well (its nodes outlive their saved
     tensors)."""
-    stack = [loss.grad_fn]
-    seen: set[int] = set()
-    while stack and len(seen) < _PENALTY_NODES:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if "BackwardBackward" in type(node).__name__:
-            return True
-        stack.extend(nxt for nxt, _ in node.next_functions)
-    return False
+    return any("BackwardBackward" in type(node).__name__ for node in _graph_nodes(loss))
+
+
+def reaches(tensors: Any, targets: set[int]) -> bool:
+    """Whether the autograd graph of ``tensors`` (one or a sequence) accumulates into a
+    tensor whose ``id`` is in ``targets``: it was computed from them, and a backward pass
+    through it writes their gradients."""
+    return any(
+        id(variable) in targets
+        for node in _graph_nodes(tensors)
+        if (variable := getattr(node, "variable", None)) is not None
+    )
+
+
+# The instruments looking for a gradient penalty by its gradient (_tap), and
+# torch.autograd.grad as it was before the first of them wrapped it.
+_tapping: list[Instrument] = []
+_untapped_grad: Any = torch.autograd.grad
+
+
+@functools.wraps(torch.autograd.grad)
+def _tapped_grad(outputs: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+    """``torch.autograd.grad``, unchanged, which also shows each instrument looking for a
+    gradient penalty the gradients it returns when they were taken with
+    ``create_graph=True`` (the fifth argument). It is ``torch.autograd.grad`` only while
+    an instrument looks: the first ``PENALTY_LOOKS`` such gradients of a stretch, until
+    one reaches D. Code that imported ``grad`` itself (``from torch.autograd import
+    grad``) calls torch's own, and is not seen."""
+    result = _untapped_grad(outputs, inputs, *args, **kwargs)
+    create_graph = kwargs.get("create_graph", args[2] if len(args) > 2 else False)
+    if create_graph:
+        for instrument in tuple(_tapping):
+            instrument.look_at_gradient(result)
+    return result
+
+
+def _tap(instrument: Instrument) -> None:
+    global _untapped_grad
+    if not _tapping and torch.autograd.grad is not _tapped_grad:
+        _untapped_grad = torch.autograd.grad
+        torch.autograd.grad = _tapped_grad
+    _tapping.append(instrument)
+
+
+def _untap(instrument: Instrument) -> None:
+    if instrument in _tapping:
+        _tapping.remove(instrument)
+    # A wrapper put over ours since stays, and calls ours, which then only passes through.
+    if not _tapping and torch.autograd.grad is _tapped_grad:
+        torch.autograd.grad = _untapped_grad
 
 
 def as_float(value: Any, key: str) -> float:
@@ -329,12 +393,23 @@ class Instrument:
         for i, p in enumerate(self.params):
             if p.requires_grad:
                 self.handles.append(p.register_hook(self._pre_accumulate(i)))
-        # d_loss tensors left to search for a folded penalty (none once the run shows one).
-        self.penalty_looks = 0 if PENALTY_IN_D_LOSS in history.events else PENALTY_LOOKS
+        # d_loss tensors, and gradients taken with create_graph=True, left to search for a
+        # folded penalty (none once the run shows one); whether a d_loss with its graph
+        # was searched (then that exact reading decides, not the gradients); and the step
+        # at which a gradient reaching D was taken.
+        shown = PENALTY_IN_D_LOSS in history.events or PENALTY_GRADIENT in history.events
+        self.penalty_looks = 0 if shown else PENALTY_LOOKS
+        self.gradient_looks = self.penalty_looks
+        self.graph_searched = False
+        self.penalty_gradient = False
+        self.penalty_gradient_step: int | None = None
+        self.d_ids = {id(p) for p in self.d_params}
         self.watches = [_OptimizerWatch(self, "d", opt_d)]
         if opt_g is not opt_d:
             self.watches.append(_OptimizerWatch(self, "g", opt_g))
         history.wiring = wiring(named, opt_g, opt_d)
+        if self.penalty_looks:
+            _tap(self)
 
     def _clear_counts(self) -> None:
         self.counts = dict.fromkeys(COUNT_COLUMNS, 0)
@@ -473,10 +548,26 @@ class Instrument:
             return
         if d_loss.grad_fn is None:
             return
+        self.graph_searched = True
         self.penalty_looks -= 1
         if holds_penalty(d_loss):
             self.history.note(PENALTY_IN_D_LOSS, step)
-            self.penalty_looks = 0
+            self.penalty_looks = self.gradient_looks = 0
+            _untap(self)
+
+    def look_at_gradient(self, gradients: Any) -> None:
+        """A gradient the step took with ``create_graph=True`` (:func:`_tapped_grad`):
+        remembered when its graph reaches D's parameters, a penalty on D's gradient that
+        a backward pass through it trains D with. Noted as ``PENALTY_GRADIENT`` when the
+        stretch ends without a ``d_loss`` graph to search (:meth:`remove`)."""
+        if self.gradient_looks <= 0:
+            return
+        self.gradient_looks -= 1
+        if reaches(gradients, self.d_ids):
+            self.penalty_gradient = True
+            self.gradient_looks = 0
+        if self.gradient_looks <= 0:
+            _untap(self)
 
     def end_step(self, step: int, losses: Mapping[str, Any]) -> dict[str, float]:
         """Close one training step: convert what it measured to floats, append a row."""
@@ -494,6 +585,8 @@ class Instrument:
             values = torch.stack([self.pending[k].float() for k in keys]).tolist()
             row.update(zip(keys, values, strict=True))
         row.update({k: float(v) for k, v in self.counts.items()})
+        if self.penalty_gradient and self.penalty_gradient_step is None:
+            self.penalty_gradient_step = step
         if self.counts["d_step_g_grads"]:
             self.history.note("d_step_g_grads", step)
         if self.counts["d_leak_in_g_step"]:
@@ -526,12 +619,22 @@ class Instrument:
         return row
 
     def remove(self) -> None:
+        _untap(self)
         for h in self.handles:
             h.remove()
         for w in self.watches:
             w.remove()
         self.handles = []
         self.watches = []
+        # A d_loss handed back with its graph was searched exactly; without one, a
+        # gradient reaching D taken with create_graph=True stands for the penalty.
+        if (
+            self.penalty_gradient_step is not None
+            and not self.graph_searched
+            and PENALTY_IN_D_LOSS not in self.history.events
+        ):
+            self.history.note(PENALTY_GRADIENT, self.penalty_gradient_step)
+        self.penalty_gradient_step = None
         # A network that never updated in the stretch: every step of it lacked its update.
         for role, before in self.before_first.items():
             if before is not None and not self.updated[role]:

@@ -13,10 +13,18 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from fixtures.steps import UserStep
 from fixtures.zoo import case
-from pytest_gan import GANAssertionError, GANNotApplicableWarning, GANSpec, train
+from pytest_gan import (
+    GANAssertionError,
+    GANNotApplicableWarning,
+    GANSpec,
+    GANTrainingError,
+    instrument,
+    train,
+)
 from pytest_gan.checks.lipschitz import (
     MAX_LIPSCHITZ,
     MAX_LIPSCHITZ_PENALISED,
+    TAKEN,
     assert_lipschitz,
     folded_penalty,
     interpolate_gradient_norms,
@@ -24,7 +32,7 @@ from pytest_gan.checks.lipschitz import (
     run_gradient_norms,
     spectral_norms,
 )
-from pytest_gan.instrument import PENALTY_IN_D_LOSS
+from pytest_gan.instrument import PENALTY_GRADIENT, PENALTY_IN_D_LOSS
 from tests.tiny import LATENT, gaussian, make_g, tiny_spec
 
 
@@ -284,21 +292,98 @@ def test_a_penalty_folded_into_a_critics_returned_d_loss_counts_as_constrained()
     assert caught.value.evidence["constraints"] == ["a gradient penalty (folded into d_loss)"]
 
 
+def test_a_penalty_folded_into_a_d_loss_handed_back_detached_is_seen_by_its_gradient() -> None:
+    # The loop logs d_loss.item() (here .detach()): no graph comes back, but the step took
+    # a gradient through D with create_graph=True, which a backward pass trains D with.
+    run = train(tiny_spec(train_step=UserStep(loss="wgan-gp", n_critic=2)), steps=4)
+    assert run.history.events[PENALTY_GRADIENT].first_step == 0
+    assert PENALTY_IN_D_LOSS not in run.history.events
+    assert folded_penalty(run)
+    assert lipschitz_constraints(run) == [TAKEN]
+    # torch.autograd.grad is torch's own again once the stretch ends.
+    assert torch.autograd.grad is instrument._untapped_grad
+    with pytest.raises(GANAssertionError) as caught:
+        assert_lipschitz(run, max_constant=1e-6)
+    assert caught.value.evidence["constraints"] == [TAKEN]
+
+
+def test_a_step_that_raises_leaves_torchs_own_grad_behind() -> None:
+    def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
+        if ctx.step == 1:
+            raise RuntimeError("out of memory")
+        assert torch.autograd.grad is not instrument._untapped_grad  # looking, in step 0
+        return {"d_loss": 0.0, "g_loss": 0.0}
+
+    with pytest.raises(GANTrainingError, match="out of memory"):
+        train(tiny_spec(train_step=step), steps=3)
+    assert torch.autograd.grad is instrument._untapped_grad
+
+
+def _critic_step(penalty: str) -> Any:
+    """A WGAN critic step with no working penalty; ``penalty``: "unused" computes
+    WGAN-GP's gradient with create_graph=True and leaves it out of the loss (a bug),
+    handing d_loss back with its graph; "generator" takes a gradient through G alone (a
+    path-length term), "none" none, both handing d_loss back as a number."""
+
+    def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
+        g, d = ctx.generator, ctx.discriminator
+        z = ctx.latent(real.shape[0]).requires_grad_(True)
+        fake = g(z)
+        if penalty == "unused":
+            mixed = (0.5 * real + 0.5 * fake.detach()).requires_grad_(True)
+            torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+        elif penalty == "generator":
+            torch.autograd.grad(fake.sum(), z, create_graph=True)
+        d_loss = d(fake.detach()).mean() - d(real).mean()
+        ctx.opt_d.zero_grad()
+        d_loss.backward()
+        ctx.opt_d.step()
+        g_loss = -d(fake).mean()
+        ctx.opt_g.zero_grad()
+        g_loss.backward()
+        ctx.opt_g.step()
+        return {"d_loss": d_loss if penalty == "unused" else d_loss.item(), "g_loss": g_loss}
+
+    return step
+
+
 @pytest.mark.parametrize(
     "step",
     [
         # The penalty without create_graph=True: a constant to autograd, it never reaches
         # D and leaves no trace in the graph; the critic is held to MAX_LIPSCHITZ.
         UserStep(loss="wgan-gp", n_critic=2, return_graphs=True, gp_create_graph=False),
-        # The losses returned detached: nothing to read (the documented limit).
-        UserStep(loss="wgan-gp", n_critic=2),
+        # ... and so handed back detached: no gradient with a graph was taken either.
+        UserStep(loss="wgan-gp", n_critic=2, gp_create_graph=False),
+        # A gradient through D taken with create_graph=True and left out of d_loss, which
+        # comes back with its graph: the graph's exact reading decides.
+        _critic_step("unused"),
+        # A gradient taken with create_graph=True through G alone, d_loss detached.
+        _critic_step("generator"),
     ],
-    ids=["without-create-graph", "detached"],
+    ids=["without-create-graph", "without-create-graph-detached", "unused", "generator"],
 )
-def test_a_penalty_the_graph_does_not_show_is_not_counted(step: UserStep) -> None:
+def test_a_penalty_that_does_not_reach_d_is_not_counted(step: Any) -> None:
     run = train(tiny_spec(train_step=step), steps=4)
     assert PENALTY_IN_D_LOSS not in run.history.events
+    assert PENALTY_GRADIENT not in run.history.events
     assert not folded_penalty(run)
+
+
+def test_a_critic_showing_no_penalty_is_told_how_to_show_one() -> None:
+    def steep_d() -> nn.Module:
+        d = nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+        with torch.no_grad():
+            for p in d.parameters():
+                p.mul_(8.0)
+        return d
+
+    run = train(tiny_spec(discriminator=steep_d, train_step=_critic_step("none")), steps=2)
+    with pytest.raises(GANAssertionError) as caught:
+        assert_lipschitz(run)
+    assert caught.value.evidence["max_constant"] == MAX_LIPSCHITZ
+    words = " ".join(str(caught.value).split())
+    assert "hand the penalty back as 'gp' (or log it), or pass max_constant=3.7" in words
     assert lipschitz_constraints(run) == [
         "a Wasserstein critic (its loss only averages and subtracts D's scores)"
     ]

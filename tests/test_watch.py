@@ -18,8 +18,9 @@ from torch.overrides import TorchFunctionMode
 import pytest_gan as pg
 from fixtures import models, zoo
 from fixtures.loops import watched
+from pytest_gan import instrument
 from pytest_gan.checks._common import CLASSIFIER, CRITIC, MARGIN, score_kind
-from pytest_gan.checks.lipschitz import lipschitz_constraints
+from pytest_gan.checks.lipschitz import TAKEN, lipschitz_constraints
 from pytest_gan.run import judged_at_first_steps
 from pytest_gan.watched_run import WATCH_FIRST_EVERY, WATCH_MAX_PROBES, WatchedRun
 from tests.tiny import scripted
@@ -392,8 +393,10 @@ def wgan_gp_loop(
     iters: int,
     run: Any,
     zero_grad_d: bool = True,
+    log_items: bool = False,
 ) -> None:
-    """An n_critic loop: five critic updates per generator update, WGAN-GP."""
+    """An n_critic loop: five critic updates per generator update, WGAN-GP; it logs its
+    losses as tensors, or as numbers with ``log_items``."""
     for i in range(iters):
         for k in range(5):
             fake = g(torch.randn(BATCH, LATENT)).detach()
@@ -407,7 +410,10 @@ def wgan_gp_loop(
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
-        run.log(d_loss=d_loss, g_loss=g_loss)
+        if log_items:
+            run.log(d_loss=d_loss.item(), g_loss=g_loss.item())
+        else:
+            run.log(d_loss=d_loss, g_loss=g_loss)
 
 
 def test_an_n_critic_loop_counts_one_step_per_generator_update_and_is_judged_as_a_critic() -> None:
@@ -431,6 +437,17 @@ def test_an_n_critic_loop_counts_one_step_per_generator_update_and_is_judged_as_
     with pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT) as broken:
         wgan_gp_loop(g, d, opt_g, opt_d, 10, broken, zero_grad_d=False)
     assert _pitfall(pg.assert_gradients_zeroed, broken) == "gradient-accumulation"
+
+
+def test_a_critic_loop_logging_numbers_shows_its_penalty_by_its_gradient() -> None:
+    # The same loop logging d_loss.item(): no graph to read, but the loop took the
+    # penalty's gradient through D with create_graph=True.
+    g, d = _nets()
+    opt_g, opt_d = _adam(g, d)
+    with pg.watch(g, d, opt_g, opt_d, data=DATA, latent_dim=LATENT) as run:
+        wgan_gp_loop(g, d, opt_g, opt_d, 4, run, log_items=True)
+    assert lipschitz_constraints(run) == [TAKEN]
+    assert torch.autograd.grad is instrument._untapped_grad
 
 
 def test_a_hinge_loop_is_read_as_a_margin_loss() -> None:

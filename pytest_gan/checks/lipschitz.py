@@ -26,7 +26,7 @@ from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CRITIC, score_kind
 from pytest_gan.checks._nonfinite import diverged_verdict
 from pytest_gan.errors import GANNotApplicableWarning, fail
-from pytest_gan.instrument import PENALTY_IN_D_LOSS
+from pytest_gan.instrument import PENALTY_GRADIENT, PENALTY_IN_D_LOSS
 from pytest_gan.losses import LOSSES, gradient_norms
 from pytest_gan.probing import preserved_state
 from pytest_gan.rng import local_generator
@@ -180,22 +180,31 @@ def gradient_penalty(run: GANRun) -> str | None:
     if "gp" in run.history:
         return "a gradient penalty (the step's 'gp' loss)"
     if folded_penalty(run):
-        return FOLDED
+        return FOLDED if PENALTY_IN_D_LOSS in run.history.events else TAKEN
     return None
 
 
+# How lipschitz_constraints names a critic that nothing it saw constrains.
+_CRITIC_WORDS = "a Wasserstein critic"
+
 #: :func:`gradient_penalty`'s words for a penalty found folded into the critic's loss.
 FOLDED = "a gradient penalty (folded into d_loss)"
+#: ... and for one seen by its gradient, where the loss came back without its graph.
+TAKEN = "a gradient penalty (a gradient through D taken with create_graph=True in its step)"
 
 
 def folded_penalty(run: GANRun) -> bool:
     """Whether ``run``'s D is a critic whose ``d_loss`` holds a working gradient penalty,
     folded into it rather than returned as ``gp``: the instrumentation found, in the graph
     of a ``d_loss`` the step returned (or a watched loop logged) as a tensor, a gradient
-    taken with ``create_graph=True`` (``instrument.holds_penalty``). Critics only: a
-    classifier's input-gradient penalty (R1 on real samples) bounds nothing between the
-    data and the fakes, and does not make its D one this check judges."""
-    return PENALTY_IN_D_LOSS in run.history.events and score_kind(run) == CRITIC
+    taken with ``create_graph=True`` (``instrument.holds_penalty``); or, where no
+    ``d_loss`` came back with its graph (``d_loss.item()``), the step took such a gradient
+    through D with ``torch.autograd.grad`` (``instrument.PENALTY_GRADIENT``). Critics
+    only: a classifier's input-gradient penalty (R1 on real samples) bounds nothing
+    between the data and the fakes, and does not make its D one this check judges."""
+    events = run.history.events
+    shown = PENALTY_IN_D_LOSS in events or PENALTY_GRADIENT in events
+    return shown and score_kind(run) == CRITIC
 
 
 def lipschitz_constraints(run: GANRun) -> list[str]:
@@ -210,7 +219,7 @@ def lipschitz_constraints(run: GANRun) -> list[str]:
     elif score_kind(run) == CRITIC:
         # A Wasserstein critic is only meaningful when Lipschitz, whatever keeps it so (a
         # penalty folded into d_loss, weight clipping).
-        found.append("a Wasserstein critic (its loss only averages and subtracts D's scores)")
+        found.append(f"{_CRITIC_WORDS} (its loss only averages and subtracts D's scores)")
     norms = spectral_norms(run.discriminator)
     normalised = sum(sn for _, sn in norms.values())
     if normalised:
@@ -343,6 +352,16 @@ def assert_lipschitz(
             "create_graph=True, the penalty's gradient is a constant: it adds to the "
             "loss but never reaches D's weights. A penalty weight far below 10 has the "
             "same effect."
+        )
+    elif max_constant is None and any(c.startswith(_CRITIC_WORDS) for c in constraints):
+        details.append(
+            "No gradient penalty showed in this run, so the critic is held to the bound "
+            "for critics without one. If the step does penalise D's gradient, hand the "
+            "penalty back as "
+            "'gp' (or log it), or pass max_constant="
+            f"{MAX_LIPSCHITZ_PENALISED:g}: a penalty is not seen when the loss comes "
+            "back without its graph and its gradient was taken through a grad imported "
+            "by name (from torch.autograd import grad)."
         )
     if normalised:
         product = math.prod(s for s, _ in layers.values())
