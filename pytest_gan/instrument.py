@@ -46,9 +46,9 @@ logged) as a tensor whose autograd graph holds a gradient taken with
 that works, exact and read without a hook. The first ``PENALTY_LOOKS`` such tensors of a
 stretch are searched, until one holds it. Where the step hands ``d_loss`` back without its
 graph (``d_loss.item()``, ``.detach()``), the event ``d_penalty_gradient`` stands in for
-it: a gradient taken with ``create_graph=True`` during the stretch whose graph reaches D's
-parameters (``torch.autograd.grad`` is wrapped while a stretch looks for one, see
-:func:`_tapped_grad`).
+it: a gradient taken with ``create_graph=True`` during the stretch, whose graph reaches D's
+parameters and through which a backward pass then ran (``torch.autograd.grad`` is wrapped
+while a stretch looks for one, see :func:`_tapped_grad`).
 
 Once per run, :func:`wiring` records which parameters each optimizer covers and which
 trainable parameters no optimizer covers (:attr:`History.wiring`). The periodic probes and
@@ -61,6 +61,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -87,8 +88,9 @@ def number(value: Any) -> float | None:
 PENALTY_IN_D_LOSS = "d_loss_penalty"
 
 #: The event of a stretch whose step took, with ``create_graph=True``, a gradient whose
-#: graph reaches D's parameters, and handed back no ``d_loss`` with a graph to search
-#: (:func:`_tapped_grad`): a gradient penalty on D, whatever loss it was folded into.
+#: graph reaches D's parameters and through which a backward pass then ran, where no
+#: ``d_loss`` graph showed it (:func:`_tapped_grad`): a gradient penalty on D, whatever
+#: loss it was folded into.
 PENALTY_GRADIENT = "d_penalty_gradient"
 
 #: How many ``d_loss`` tensors with a graph a stretch searches for a folded gradient
@@ -104,11 +106,22 @@ PENALTY_LOOKS = 16
 _PENALTY_NODES = 50_000
 
 
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """The tensors of ``value``: one, or the values of a sequence or a dict (what
+    ``torch.autograd.grad`` returns for a sequence or a dict of inputs)."""
+    if isinstance(value, Mapping):
+        items = list(value.values())
+    elif isinstance(value, (tuple, list)):
+        items = list(value)
+    else:
+        items = [value]
+    return [t for t in items if isinstance(t, torch.Tensor)]
+
+
 def _graph_nodes(tensors: Any) -> Iterator[Any]:
-    """The nodes of the autograd graph of ``tensors`` (one or a sequence; entries that are
+    """The nodes of the autograd graph of ``tensors`` (:func:`_tensors`; entries that are
     not tensors skipped), each once, depth first, at most ``_PENALTY_NODES`` of them."""
-    items = tensors if isinstance(tensors, (tuple, list)) else (tensors,)
-    stack = [t.grad_fn for t in items if isinstance(t, torch.Tensor)]
+    stack = [t.grad_fn for t in _tensors(tensors)]
     seen: set[int] = set()
     while stack and len(seen) < _PENALTY_NODES:
         node = stack.pop()
@@ -141,21 +154,33 @@ def reaches(tensors: Any, targets: set[int]) -> bool:
     )
 
 
-# The instruments looking for a gradient penalty by its gradient (_tap), and
-# torch.autograd.grad as it was before the first of them wrapped it.
+# The instruments looking for a gradient penalty by its gradient (_tap); torch's own
+# torch.autograd.grad; the function that was torch.autograd.grad when ours last replaced
+# it (torch's own, or a wrapper of the user's, which ours then calls); and whether ours
+# was left inside a wrapper put over it.
 _tapping: list[Instrument] = []
-_untapped_grad: Any = torch.autograd.grad
+_TORCH_GRAD: Any = torch.autograd.grad
+_untapped_grad: Any = _TORCH_GRAD
+_buried = False
+_inside = threading.local()
 
 
-@functools.wraps(torch.autograd.grad)
+@functools.wraps(_TORCH_GRAD)
 def _tapped_grad(outputs: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
     """``torch.autograd.grad``, unchanged, which also shows each instrument looking for a
     gradient penalty the gradients it returns when they were taken with
     ``create_graph=True`` (the fifth argument). It is ``torch.autograd.grad`` only while
-    an instrument looks: the first ``PENALTY_LOOKS`` such gradients of a stretch, until
-    one reaches D. Code that imported ``grad`` itself (``from torch.autograd import
-    grad``) calls torch's own, and is not seen."""
-    result = _untapped_grad(outputs, inputs, *args, **kwargs)
+    an instrument looks (:meth:`Instrument.look_at_gradient`). Code that imported
+    ``grad`` itself (``from torch.autograd import grad``) calls torch's own, and is not
+    seen. Called again from inside itself (a wrapper put over it that it then calls), it
+    calls torch's own."""
+    if getattr(_inside, "active", False):
+        return _TORCH_GRAD(outputs, inputs, *args, **kwargs)
+    _inside.active = True
+    try:
+        result = _untapped_grad(outputs, inputs, *args, **kwargs)
+    finally:
+        _inside.active = False
     create_graph = kwargs.get("create_graph", args[2] if len(args) > 2 else False)
     if create_graph:
         for instrument in tuple(_tapping):
@@ -164,19 +189,30 @@ def _tapped_grad(outputs: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _tap(instrument: Instrument) -> None:
-    global _untapped_grad
-    if not _tapping and torch.autograd.grad is not _tapped_grad:
-        _untapped_grad = torch.autograd.grad
+    global _untapped_grad, _buried
+    current = torch.autograd.grad
+    # Ours is in place, or still inside the wrapper put over it when it was last to go.
+    in_chain = current is _tapped_grad or (
+        _buried and current is not _untapped_grad and current is not _TORCH_GRAD
+    )
+    if not in_chain:
+        _untapped_grad, _buried = current, False
         torch.autograd.grad = _tapped_grad
     _tapping.append(instrument)
 
 
 def _untap(instrument: Instrument) -> None:
+    global _buried
     if instrument in _tapping:
         _tapping.remove(instrument)
-    # A wrapper put over ours since stays, and calls ours, which then only passes through.
-    if not _tapping and torch.autograd.grad is _tapped_grad:
+    if _tapping:
+        return
+    if torch.autograd.grad is _tapped_grad:
         torch.autograd.grad = _untapped_grad
+    else:
+        # A wrapper put over ours since stays, and calls ours, which then only passes
+        # through; the next look finds ours there rather than wrapping the wrapper.
+        _buried = True
 
 
 def as_float(value: Any, key: str) -> float:
@@ -394,13 +430,11 @@ class Instrument:
             if p.requires_grad:
                 self.handles.append(p.register_hook(self._pre_accumulate(i)))
         # d_loss tensors, and gradients taken with create_graph=True, left to search for a
-        # folded penalty (none once the run shows one); whether a d_loss with its graph
-        # was searched (then that exact reading decides, not the gradients); and the step
-        # at which a gradient reaching D was taken.
+        # folded penalty (none once the run shows one); whether a backward pass ran
+        # through such a gradient reaching D, and the step at which it first did.
         shown = PENALTY_IN_D_LOSS in history.events or PENALTY_GRADIENT in history.events
         self.penalty_looks = 0 if shown else PENALTY_LOOKS
         self.gradient_looks = self.penalty_looks
-        self.graph_searched = False
         self.penalty_gradient = False
         self.penalty_gradient_step: int | None = None
         self.d_ids = {id(p) for p in self.d_params}
@@ -548,7 +582,6 @@ class Instrument:
             return
         if d_loss.grad_fn is None:
             return
-        self.graph_searched = True
         self.penalty_looks -= 1
         if holds_penalty(d_loss):
             self.history.note(PENALTY_IN_D_LOSS, step)
@@ -557,17 +590,25 @@ class Instrument:
 
     def look_at_gradient(self, gradients: Any) -> None:
         """A gradient the step took with ``create_graph=True`` (:func:`_tapped_grad`):
-        remembered when its graph reaches D's parameters, a penalty on D's gradient that
-        a backward pass through it trains D with. Noted as ``PENALTY_GRADIENT`` when the
-        stretch ends without a ``d_loss`` graph to search (:meth:`remove`)."""
+        where its graph reaches D's parameters, a hook on it tells whether a backward pass
+        then runs through it, as through a penalty folded into the loss D is trained on
+        (noted as ``PENALTY_GRADIENT`` when the stretch ends, :meth:`remove`). A penalty
+        computed and left out of that loss is never run through, and does not count."""
         if self.gradient_looks <= 0:
             return
         self.gradient_looks -= 1
         if reaches(gradients, self.d_ids):
-            self.penalty_gradient = True
-            self.gradient_looks = 0
+            for t in _tensors(gradients):
+                if t.requires_grad:
+                    t.register_hook(self._penalty_used)
         if self.gradient_looks <= 0:
             _untap(self)
+
+    def _penalty_used(self, grad: torch.Tensor) -> None:
+        """A backward pass ran through a gradient with a graph reaching D."""
+        self.penalty_gradient = True
+        self.gradient_looks = 0
+        _untap(self)
 
     def end_step(self, step: int, losses: Mapping[str, Any]) -> dict[str, float]:
         """Close one training step: convert what it measured to floats, append a row."""
@@ -626,13 +667,8 @@ class Instrument:
             w.remove()
         self.handles = []
         self.watches = []
-        # A d_loss handed back with its graph was searched exactly; without one, a
-        # gradient reaching D taken with create_graph=True stands for the penalty.
-        if (
-            self.penalty_gradient_step is not None
-            and not self.graph_searched
-            and PENALTY_IN_D_LOSS not in self.history.events
-        ):
+        # A penalty seen by its gradient, where no d_loss graph showed it.
+        if self.penalty_gradient_step is not None and PENALTY_IN_D_LOSS not in self.history.events:
             self.history.note(PENALTY_GRADIENT, self.penalty_gradient_step)
         self.penalty_gradient_step = None
         # A network that never updated in the stretch: every step of it lacked its update.

@@ -301,7 +301,7 @@ def test_a_penalty_folded_into_a_d_loss_handed_back_detached_is_seen_by_its_grad
     assert folded_penalty(run)
     assert lipschitz_constraints(run) == [TAKEN]
     # torch.autograd.grad is torch's own again once the stretch ends.
-    assert torch.autograd.grad is instrument._untapped_grad
+    assert torch.autograd.grad is instrument._TORCH_GRAD
     with pytest.raises(GANAssertionError) as caught:
         assert_lipschitz(run, max_constant=1e-6)
     assert caught.value.evidence["constraints"] == [TAKEN]
@@ -311,30 +311,35 @@ def test_a_step_that_raises_leaves_torchs_own_grad_behind() -> None:
     def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
         if ctx.step == 1:
             raise RuntimeError("out of memory")
-        assert torch.autograd.grad is not instrument._untapped_grad  # looking, in step 0
+        assert torch.autograd.grad is not instrument._TORCH_GRAD  # looking, in step 0
         return {"d_loss": 0.0, "g_loss": 0.0}
 
     with pytest.raises(GANTrainingError, match="out of memory"):
         train(tiny_spec(train_step=step), steps=3)
-    assert torch.autograd.grad is instrument._untapped_grad
+    assert torch.autograd.grad is instrument._TORCH_GRAD
 
 
 def _critic_step(penalty: str) -> Any:
-    """A WGAN critic step with no working penalty; ``penalty``: "unused" computes
-    WGAN-GP's gradient with create_graph=True and leaves it out of the loss (a bug),
-    handing d_loss back with its graph; "generator" takes a gradient through G alone (a
-    path-length term), "none" none, both handing d_loss back as a number."""
+    """A WGAN critic step handing back its Wasserstein estimate as ``d_loss``, with its
+    graph. ``penalty``: "folded" folds WGAN-GP's penalty into the loss D trains on, its
+    gradient taken with create_graph=True given as the fifth positional argument;
+    "unused" computes that gradient and leaves it out of the loss (a bug); "generator"
+    takes a gradient through G alone (a path-length term); "none" takes none."""
 
     def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
         g, d = ctx.generator, ctx.discriminator
         z = ctx.latent(real.shape[0]).requires_grad_(True)
         fake = g(z)
-        if penalty == "unused":
+        distance = d(fake.detach()).mean() - d(real).mean()
+        d_loss = distance
+        if penalty in ("folded", "unused"):
             mixed = (0.5 * real + 0.5 * fake.detach()).requires_grad_(True)
-            torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+            out = d(mixed)
+            (grad,) = torch.autograd.grad(out, mixed, torch.ones_like(out), None, True)
+            if penalty == "folded":
+                d_loss = distance + 10 * ((grad.norm(dim=1) - 1) ** 2).mean()
         elif penalty == "generator":
             torch.autograd.grad(fake.sum(), z, create_graph=True)
-        d_loss = d(fake.detach()).mean() - d(real).mean()
         ctx.opt_d.zero_grad()
         d_loss.backward()
         ctx.opt_d.step()
@@ -342,9 +347,45 @@ def _critic_step(penalty: str) -> Any:
         ctx.opt_g.zero_grad()
         g_loss.backward()
         ctx.opt_g.step()
-        return {"d_loss": d_loss if penalty == "unused" else d_loss.item(), "g_loss": g_loss}
+        return {"d_loss": distance, "g_loss": g_loss}
 
     return step
+
+
+def test_a_penalty_is_seen_whatever_d_loss_comes_back() -> None:
+    # The loop hands back (or logs) its Wasserstein estimate, with its graph, while the
+    # loss D trains on holds the penalty; the gradient is taken with create_graph=True
+    # as a positional argument.
+    run = train(tiny_spec(train_step=_critic_step("folded")), steps=4)
+    assert run.history.events[PENALTY_GRADIENT].first_step == 0
+    assert lipschitz_constraints(run) == [TAKEN]
+
+
+def test_a_wrapper_over_ours_is_kept_and_does_not_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A user's (or a profiler's) wrapper put over torch.autograd.grad while a stretch
+    # looks stays; the next stretch wraps it in turn, and calls reach torch's own once.
+    monkeypatch.setattr(torch.autograd, "grad", torch.autograd.grad)
+    calls = []
+    folded = _critic_step("folded")
+
+    def wrapping_step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
+        if not calls:
+            inner = torch.autograd.grad
+
+            def users_grad(*args: Any, **kwargs: Any) -> Any:
+                calls.append(1)
+                return inner(*args, **kwargs)
+
+            torch.autograd.grad = users_grad
+        return folded(ctx, real)
+
+    first = train(tiny_spec(train_step=wrapping_step), steps=4)
+    users_grad, before = torch.autograd.grad, len(calls)
+    assert users_grad is not instrument._tapped_grad and before > 0
+    second = train(tiny_spec(train_step=folded), steps=4)
+    assert torch.autograd.grad is users_grad and len(calls) > before
+    assert PENALTY_GRADIENT in first.history.events
+    assert PENALTY_GRADIENT in second.history.events
 
 
 @pytest.mark.parametrize(
@@ -355,10 +396,10 @@ def _critic_step(penalty: str) -> Any:
         UserStep(loss="wgan-gp", n_critic=2, return_graphs=True, gp_create_graph=False),
         # ... and so handed back detached: no gradient with a graph was taken either.
         UserStep(loss="wgan-gp", n_critic=2, gp_create_graph=False),
-        # A gradient through D taken with create_graph=True and left out of d_loss, which
-        # comes back with its graph: the graph's exact reading decides.
+        # A gradient through D taken with create_graph=True and left out of the loss:
+        # no backward pass runs through it.
         _critic_step("unused"),
-        # A gradient taken with create_graph=True through G alone, d_loss detached.
+        # A gradient taken with create_graph=True through G alone.
         _critic_step("generator"),
     ],
     ids=["without-create-graph", "without-create-graph-detached", "unused", "generator"],

@@ -189,7 +189,7 @@ _CRITIC_WORDS = "a Wasserstein critic"
 
 #: :func:`gradient_penalty`'s words for a penalty found folded into the critic's loss.
 FOLDED = "a gradient penalty (folded into d_loss)"
-#: ... and for one seen by its gradient, where the loss came back without its graph.
+#: ... and for one seen by its gradient (a loss handed back without its graph, or another).
 TAKEN = "a gradient penalty (a gradient through D taken with create_graph=True in its step)"
 
 
@@ -197,9 +197,9 @@ def folded_penalty(run: GANRun) -> bool:
     """Whether ``run``'s D is a critic whose ``d_loss`` holds a working gradient penalty,
     folded into it rather than returned as ``gp``: the instrumentation found, in the graph
     of a ``d_loss`` the step returned (or a watched loop logged) as a tensor, a gradient
-    taken with ``create_graph=True`` (``instrument.holds_penalty``); or, where no
-    ``d_loss`` came back with its graph (``d_loss.item()``), the step took such a gradient
-    through D with ``torch.autograd.grad`` (``instrument.PENALTY_GRADIENT``). Critics
+    taken with ``create_graph=True`` (``instrument.holds_penalty``); or the step took
+    such a gradient through D with ``torch.autograd.grad`` and a backward pass ran
+    through it, whatever ``d_loss`` came back (``instrument.PENALTY_GRADIENT``). Critics
     only: a classifier's input-gradient penalty (R1 on real samples) bounds nothing
     between the data and the fakes, and does not make its D one this check judges."""
     events = run.history.events
@@ -356,9 +356,9 @@ def assert_lipschitz(
     elif max_constant is None and any(c.startswith(_CRITIC_WORDS) for c in constraints):
         details.append(
             "No gradient penalty showed in this run, so the critic is held to the bound "
-            "for critics without one. If the step does penalise D's gradient, hand the "
-            "penalty back as "
-            "'gp' (or log it), or pass max_constant="
+            "for critics without one. A penalty works only with its gradient taken with "
+            "create_graph=True. If the step does penalise D's gradient that way, hand the "
+            "penalty back as 'gp' (or log it), or pass max_constant="
             f"{MAX_LIPSCHITZ_PENALISED:g}: a penalty is not seen when the loss comes "
             "back without its graph and its gradient was taken through a grad imported "
             "by name (from torch.autograd import grad)."
