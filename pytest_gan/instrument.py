@@ -44,11 +44,12 @@ logged) as a tensor whose autograd graph holds a gradient taken with
 ``create_graph=True`` (a node of a backward pass's own backward, named
 ``...BackwardBackward...``): a gradient penalty folded into D's loss (WGAN-GP's, R1's)
 that works, exact and read without a hook. The first ``PENALTY_LOOKS`` such tensors of a
-stretch are searched, until one holds it. Where the step hands ``d_loss`` back without its
-graph (``d_loss.item()``, ``.detach()``), the event ``d_penalty_gradient`` stands in for
-it: a gradient taken with ``create_graph=True`` during the stretch, whose graph reaches D's
-parameters and through which a backward pass then ran (``torch.autograd.grad`` is wrapped
-while a stretch looks for one, see :func:`_tapped_grad`).
+stretch are searched, until one holds it. Where no ``d_loss`` graph shows it (one handed
+back as ``d_loss.item()``, or a loop that logs only its Wasserstein estimate), the event
+``d_penalty_gradient`` stands in for it: a gradient taken with ``create_graph=True`` during
+the stretch, whose graph reaches D's parameters and through which a backward pass then ran
+(``torch.autograd.grad`` is wrapped while a stretch looks for one, see
+:func:`_tapped_grad`).
 
 Once per run, :func:`wiring` records which parameters each optimizer covers and which
 trainable parameters no optimizer covers (:attr:`History.wiring`). The periodic probes and
@@ -144,7 +145,7 @@ def holds_penalty(loss: torch.Tensor) -> bool:
 
 
 def reaches(tensors: Any, targets: set[int]) -> bool:
-    """Whether the autograd graph of ``tensors`` (one or a sequence) accumulates into a
+    """Whether the autograd graph of ``tensors`` (:func:`_tensors`) accumulates into a
     tensor whose ``id`` is in ``targets``: it was computed from them, and a backward pass
     through it writes their gradients."""
     return any(
