@@ -10,9 +10,9 @@ not depend on how long a run is); one JSON line per spec with the count of its
 recorded; and whether a ``d_loss`` it returned holds a gradient penalty
 (``d_loss_penalty``), whether its D is a critic, and whether ``assert_lipschitz`` counts
 it as penalised with and without that event (``penalised``, ``penalised_before``); whether
-its step took a gradient through D with ``create_graph=True`` and handed back no ``d_loss``
-graph (``d_penalty_gradient``), and whether it counts as penalised without that event
-(``penalised_by_graph``).
+its step took a gradient through D with ``create_graph=True`` that a backward pass ran
+through, where no ``d_loss`` graph showed the penalty (``d_penalty_gradient``), and whether
+it counts as penalised without that event (``penalised_by_graph``).
 FILTER keeps the specs whose name contains it. It measured the ``d_carried_grads`` rule
 (docs/pitfalls/gradient-accumulation.md): no healthy spec records it; and which specs the
 folded-penalty reading changes (docs/pitfalls/discriminator-not-lipschitz.md).
@@ -56,7 +56,7 @@ def main() -> None:
             line["penalised"] = penalty is not None
             # What counted before the folded penalty was read: the loss, or a "gp" returned.
             line["penalised_before"] = penalty not in (None, FOLDED, TAKEN)
-            # ... and before a penalty was also seen by its gradient (a detached d_loss).
+            # ... and before a penalty was also seen by its gradient.
             line["penalty_gradient"] = PENALTY_GRADIENT in events
             line["penalised_by_graph"] = penalty not in (None, TAKEN)
         record(out, line)

@@ -94,9 +94,10 @@ PENALTY_IN_D_LOSS = "d_loss_penalty"
 #: loss it was folded into.
 PENALTY_GRADIENT = "d_penalty_gradient"
 
-#: How many ``d_loss`` tensors with a graph a stretch searches for a folded gradient
-#: penalty before it stops looking: a penalty on every D step shows in the first, a lazy
-#: one (StyleGAN2's R1 every 16 D steps) within 16. Each search walks the loss's graph
+#: How many ``d_loss`` tensors with a graph, and how many gradients taken with
+#: ``create_graph=True``, a stretch searches for a folded gradient penalty before it stops
+#: looking: a penalty on every D step shows in the first, a lazy one (StyleGAN2's R1 every
+#: 16 D steps) within 16. Each search walks the loss's graph
 #: once, 0.1-0.3 ms for a small critic's.
 PENALTY_LOOKS = 16
 
@@ -204,8 +205,9 @@ def _tap(instrument: Instrument) -> None:
 
 def _untap(instrument: Instrument) -> None:
     global _buried
-    if instrument in _tapping:
-        _tapping.remove(instrument)
+    if instrument not in _tapping:
+        return
+    _tapping.remove(instrument)
     if _tapping:
         return
     if torch.autograd.grad is _tapped_grad:

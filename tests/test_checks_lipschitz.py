@@ -319,6 +319,32 @@ def test_a_step_that_raises_leaves_torchs_own_grad_behind() -> None:
     assert torch.autograd.grad is instrument._TORCH_GRAD
 
 
+def test_ours_kept_by_a_users_wrapper_does_not_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A step keeps the torch.autograd.grad it finds while a stretch looks (ours) and a
+    # wrapper calling it is put in place after: the next stretch wraps that wrapper, and
+    # ours, called again from inside it, calls torch's own instead of the wrapper.
+    monkeypatch.setattr(torch.autograd, "grad", torch.autograd.grad)
+    kept: list[Any] = []
+    folded = _critic_step("folded")
+
+    def keeping_step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
+        kept.append(torch.autograd.grad)
+        return folded(ctx, real)
+
+    train(tiny_spec(train_step=keeping_step), steps=2)
+    assert kept[0] is instrument._tapped_grad
+    calls = []
+
+    def users_grad(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return kept[0](*args, **kwargs)
+
+    torch.autograd.grad = users_grad
+    run = train(tiny_spec(train_step=folded), steps=4)
+    assert PENALTY_GRADIENT in run.history.events
+    assert torch.autograd.grad is users_grad and calls
+
+
 def _critic_step(penalty: str) -> Any:
     """A WGAN critic step handing back its Wasserstein estimate as ``d_loss``, with its
     graph. ``penalty``: "folded" folds WGAN-GP's penalty into the loss D trains on, its
