@@ -48,8 +48,9 @@ stretch are searched, until one holds it. Where no ``d_loss`` graph shows it (on
 back as ``d_loss.item()``, or a loop that logs only its Wasserstein estimate), the event
 ``d_penalty_gradient`` stands in for it: a gradient taken with ``create_graph=True`` during
 the stretch, whose graph reaches D's parameters and through which a backward pass then ran
-(``torch.autograd.grad`` is wrapped while a stretch looks for one, see
-:func:`_tapped_grad`).
+(the autograd engine's entry point, through which ``torch.autograd.grad`` computes every
+gradient under whatever name it is called, is wrapped while a stretch looks for one, see
+:func:`_tapped`).
 
 Once per run, :func:`wiring` records which parameters each optimizer covers and which
 trainable parameters no optimizer covers (:attr:`History.wiring`). The periodic probes and
@@ -90,7 +91,7 @@ PENALTY_IN_D_LOSS = "d_loss_penalty"
 
 #: The event of a stretch whose step took, with ``create_graph=True``, a gradient whose
 #: graph reaches D's parameters and through which a backward pass then ran, where no
-#: ``d_loss`` graph showed it (:func:`_tapped_grad`): a gradient penalty on D, whatever
+#: ``d_loss`` graph showed it (:func:`_tapped`): a gradient penalty on D, whatever
 #: loss it was folded into.
 PENALTY_GRADIENT = "d_penalty_gradient"
 
@@ -156,50 +157,71 @@ def reaches(tensors: Any, targets: set[int]) -> bool:
     )
 
 
-# The instruments looking for a gradient penalty by its gradient (_tap); torch's own
-# torch.autograd.grad; the function that was torch.autograd.grad when ours last replaced
-# it (torch's own, or a wrapper of the user's, which ours then calls); and whether ours
-# was left inside a wrapper put over it.
-_tapping: list[Instrument] = []
+# Where the tap goes. torch.autograd.grad hands each gradient to the autograd engine's
+# entry point, which it looks up in its own module's globals on every call: tapped there, a
+# gradient is seen whatever name the user's code calls grad by (``from torch.autograd
+# import grad as torch_grad`` binds torch's own function, and a wrapper put over
+# torch.autograd.grad still calls it). A torch without that entry point is tapped at
+# torch.autograd.grad itself, where only calls made by that name are seen.
 _TORCH_GRAD: Any = torch.autograd.grad
-_untapped_grad: Any = _TORCH_GRAD
+_ENGINE = "_engine_run_backward"
+_TAP_NAME = _ENGINE if callable(_TORCH_GRAD.__globals__.get(_ENGINE)) else "grad"
+_TORCH_TAPPED: Any = getattr(torch.autograd, _TAP_NAME)
+
+# The instruments looking for a gradient penalty by its gradient (_tap); the function that
+# was in the tapped place when ours last replaced it (torch's own, or a wrapper, which ours
+# then calls); and whether ours was left inside a wrapper put over it.
+_tapping: list[Instrument] = []
+_untapped: Any = _TORCH_TAPPED
 _buried = False
 _inside = threading.local()
 
 
-@functools.wraps(_TORCH_GRAD)
-def _tapped_grad(outputs: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-    """``torch.autograd.grad``, unchanged, which also shows each instrument looking for a
-    gradient penalty the gradients it returns when they were taken with
-    ``create_graph=True`` (the fifth argument). It is ``torch.autograd.grad`` only while
-    an instrument looks (:meth:`Instrument.look_at_gradient`). Code that imported
-    ``grad`` itself (``from torch.autograd import grad``) calls torch's own, and is not
-    seen. Called again from inside itself (a wrapper put over it that it then calls), it
-    calls torch's own."""
+def _creates_graph(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a call of the tapped function (its arguments after ``outputs``) returns
+    gradients taken with ``create_graph=True``: the engine's ``(grad_outputs,
+    retain_graph, create_graph, inputs, allow_unreachable)`` with ``accumulate_grad=False``
+    (a ``backward()``'s accumulate into ``.grad`` and return nothing), or
+    ``torch.autograd.grad``'s ``(inputs, grad_outputs, retain_graph, create_graph)``."""
+    if _TAP_NAME == _ENGINE:
+        if kwargs.get("accumulate_grad", True):
+            return False
+        return bool(kwargs.get("create_graph", args[2] if len(args) > 2 else False))
+    return bool(kwargs.get("create_graph", args[3] if len(args) > 3 else False))
+
+
+def _tapped(outputs: Any, *args: Any, **kwargs: Any) -> Any:
+    """The tapped function (the engine's entry point, or ``torch.autograd.grad``),
+    unchanged, which also shows each instrument looking for a gradient penalty the
+    gradients it returns when they were taken with ``create_graph=True``. It is in place
+    only while an instrument looks (:meth:`Instrument.look_at_gradient`). Called again
+    from inside itself (a wrapper put over it that it then calls), it calls torch's own."""
     if getattr(_inside, "active", False):
-        return _TORCH_GRAD(outputs, inputs, *args, **kwargs)
+        return _TORCH_TAPPED(outputs, *args, **kwargs)
     _inside.active = True
     try:
-        result = _untapped_grad(outputs, inputs, *args, **kwargs)
+        result = _untapped(outputs, *args, **kwargs)
     finally:
         _inside.active = False
-    create_graph = kwargs.get("create_graph", args[2] if len(args) > 2 else False)
-    if create_graph:
+    if _creates_graph(args, kwargs):
         for instrument in tuple(_tapping):
             instrument.look_at_gradient(result)
     return result
 
 
+functools.update_wrapper(_tapped, _TORCH_TAPPED)
+
+
 def _tap(instrument: Instrument) -> None:
-    global _untapped_grad, _buried
-    current = torch.autograd.grad
+    global _untapped, _buried
+    current = getattr(torch.autograd, _TAP_NAME)
     # Ours is in place, or still inside the wrapper put over it when it was last to go.
-    in_chain = current is _tapped_grad or (
-        _buried and current is not _untapped_grad and current is not _TORCH_GRAD
+    in_chain = current is _tapped or (
+        _buried and current is not _untapped and current is not _TORCH_TAPPED
     )
     if not in_chain:
-        _untapped_grad, _buried = current, False
-        torch.autograd.grad = _tapped_grad
+        _untapped, _buried = current, False
+        setattr(torch.autograd, _TAP_NAME, _tapped)
     _tapping.append(instrument)
 
 
@@ -210,8 +232,8 @@ def _untap(instrument: Instrument) -> None:
     _tapping.remove(instrument)
     if _tapping:
         return
-    if torch.autograd.grad is _tapped_grad:
-        torch.autograd.grad = _untapped_grad
+    if getattr(torch.autograd, _TAP_NAME) is _tapped:
+        setattr(torch.autograd, _TAP_NAME, _untapped)
     else:
         # A wrapper put over ours since stays, and calls ours, which then only passes
         # through; the next look finds ours there rather than wrapping the wrapper.
@@ -592,7 +614,7 @@ class Instrument:
             _untap(self)
 
     def look_at_gradient(self, gradients: Any) -> None:
-        """A gradient the step took with ``create_graph=True`` (:func:`_tapped_grad`):
+        """A gradient the step took with ``create_graph=True`` (:func:`_tapped`):
         where its graph reaches D's parameters, a hook on it tells whether a backward pass
         then runs through it, as through a penalty folded into the loss D is trained on
         (noted as ``PENALTY_GRADIENT`` when the stretch ends, :meth:`remove`). A penalty

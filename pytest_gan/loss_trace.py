@@ -16,12 +16,12 @@ from torch import nn
 
 from pytest_gan.losses import copy_module, d_score, score_of
 from pytest_gan.probing import (
-    _UNTRACED,
     LossOps,
     _last_parametrized,
     _layer_named,
     _tensors,
     preserved_state,
+    untraced,
 )
 
 #: Calls a trace keeps at most (a loop whose networks take no step keeps no longer one).
@@ -164,7 +164,7 @@ class LossTrace(LossOps):
                 self._unlabelled.append(len(self.program))
                 self.program.append(("loss", ref))
         encoded = None
-        if (name not in _UNTRACED or name == "detach") and self.unreplayable is None:
+        if (not untraced(func) or name == "detach") and self.unreplayable is None:
             leaves = [*_tensors(args), *_tensors(kwargs.values())]
             if any(self._traced(t) for t in leaves):
                 encoded = (self._encode(args), self._encode(kwargs))

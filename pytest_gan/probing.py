@@ -330,6 +330,16 @@ SOFTMAX_OPS = frozenset(
 # Functions whose result is no longer "computed from D's outputs" in the sense above: the
 # gradient of a penalty (its norm is the penalty's business), copies for logging.
 _UNTRACED = frozenset({"grad", "detach", "item", "tolist", "__get__", "backward", "cpu", "numpy"})
+
+
+def untraced(func: Any) -> bool:
+    """Whether ``func`` is one of ``_UNTRACED``. A gradient is told by identity as well as
+    by name: ``torch.autograd.grad`` names the function its module holds under ``grad``
+    when it reaches a mode, which is a wrapper of the user's (a timer, a counter) where one
+    was put there, under the wrapper's own name."""
+    return getattr(func, "__name__", "") in _UNTRACED or func is torch.autograd.grad
+
+
 # How many of D's latest inputs LossOps keeps to tell a reconstruction loss: a step compares
 # an input with D's output right after the call (BEGAN calls D three times a step).
 _KEPT_INPUTS = 8
@@ -398,7 +408,7 @@ class LossOps(TorchFunctionMode):
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
         name = getattr(func, "__name__", "")
-        if name in _UNTRACED:
+        if untraced(func):
             return result
         leaves = [*_tensors(args), *_tensors(kwargs.values())]
         derived = [t for t in leaves if self._derived.get(id(t)) is t]

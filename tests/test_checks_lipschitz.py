@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd import grad as torch_grad
 from torch.nn.utils.parametrizations import spectral_norm
 
 from fixtures.steps import UserStep
@@ -300,7 +302,8 @@ def test_a_penalty_folded_into_a_d_loss_handed_back_detached_is_seen_by_its_grad
     assert PENALTY_IN_D_LOSS not in run.history.events
     assert folded_penalty(run)
     assert lipschitz_constraints(run) == [TAKEN]
-    # torch.autograd.grad is torch's own again once the stretch ends.
+    # torch's own is back in the tapped place once the stretch ends.
+    assert getattr(torch.autograd, instrument._TAP_NAME) is instrument._TORCH_TAPPED
     assert torch.autograd.grad is instrument._TORCH_GRAD
     with pytest.raises(GANAssertionError) as caught:
         assert_lipschitz(run, max_constant=1e-6)
@@ -311,46 +314,50 @@ def test_a_step_that_raises_leaves_torchs_own_grad_behind() -> None:
     def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
         if ctx.step == 1:
             raise RuntimeError("out of memory")
-        assert torch.autograd.grad is not instrument._TORCH_GRAD  # looking, in step 0
+        assert getattr(torch.autograd, instrument._TAP_NAME) is instrument._tapped  # looking
         return {"d_loss": 0.0, "g_loss": 0.0}
 
     with pytest.raises(GANTrainingError, match="out of memory"):
         train(tiny_spec(train_step=step), steps=3)
-    assert torch.autograd.grad is instrument._TORCH_GRAD
+    assert getattr(torch.autograd, instrument._TAP_NAME) is instrument._TORCH_TAPPED
 
 
 def test_ours_kept_by_a_users_wrapper_does_not_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A step keeps the torch.autograd.grad it finds while a stretch looks (ours) and a
-    # wrapper calling it is put in place after: the next stretch wraps that wrapper, and
-    # ours, called again from inside it, calls torch's own instead of the wrapper.
-    monkeypatch.setattr(torch.autograd, "grad", torch.autograd.grad)
+    # A step keeps the function it finds in the tapped place while a stretch looks (ours)
+    # and a wrapper calling it is put in place after: the next stretch wraps that wrapper,
+    # and ours, called again from inside it, calls torch's own instead of the wrapper.
+    place = instrument._TAP_NAME
+    monkeypatch.setattr(torch.autograd, place, getattr(torch.autograd, place))
     kept: list[Any] = []
     folded = _critic_step("folded")
 
     def keeping_step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
-        kept.append(torch.autograd.grad)
+        kept.append(getattr(torch.autograd, place))
         return folded(ctx, real)
 
     train(tiny_spec(train_step=keeping_step), steps=2)
-    assert kept[0] is instrument._tapped_grad
+    assert kept[0] is instrument._tapped
     calls = []
 
-    def users_grad(*args: Any, **kwargs: Any) -> Any:
+    def users_wrapper(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return kept[0](*args, **kwargs)
 
-    torch.autograd.grad = users_grad
+    setattr(torch.autograd, place, users_wrapper)
     run = train(tiny_spec(train_step=folded), steps=4)
     assert PENALTY_GRADIENT in run.history.events
-    assert torch.autograd.grad is users_grad and calls
+    assert getattr(torch.autograd, place) is users_wrapper and calls
 
 
-def _critic_step(penalty: str) -> Any:
+def _critic_step(penalty: str, grad_by_name: Any = None) -> Any:
     """A WGAN critic step handing back its Wasserstein estimate as ``d_loss``, with its
     graph. ``penalty``: "folded" folds WGAN-GP's penalty into the loss D trains on, its
     gradient taken with create_graph=True given as the fifth positional argument;
     "unused" computes that gradient and leaves it out of the loss (a bug); "generator"
-    takes a gradient through G alone (a path-length term); "none" takes none."""
+    takes a gradient through G alone (a path-length term); "none" takes none.
+    ``grad_by_name``: the function the penalty's gradient is taken with, as a module
+    that imported it by name holds it; ``torch.autograd.grad`` as found at each call when
+    None."""
 
     def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
         g, d = ctx.generator, ctx.discriminator
@@ -361,7 +368,8 @@ def _critic_step(penalty: str) -> Any:
         if penalty in ("folded", "unused"):
             mixed = (0.5 * real + 0.5 * fake.detach()).requires_grad_(True)
             out = d(mixed)
-            (grad,) = torch.autograd.grad(out, mixed, torch.ones_like(out), None, True)
+            take = grad_by_name or torch.autograd.grad
+            (grad,) = take(out, mixed, torch.ones_like(out), None, True)
             if penalty == "folded":
                 d_loss = distance + 10 * ((grad.norm(dim=1) - 1) ** 2).mean()
         elif penalty == "generator":
@@ -387,29 +395,96 @@ def test_a_penalty_is_seen_whatever_d_loss_comes_back() -> None:
     assert lipschitz_constraints(run) == [TAKEN]
 
 
-def test_a_wrapper_over_ours_is_kept_and_does_not_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A user's (or a profiler's) wrapper put over torch.autograd.grad while a stretch
-    # looks stays; the next stretch wraps it in turn, and calls reach torch's own once.
+@pytest.mark.skipif(
+    instrument._TAP_NAME != instrument._ENGINE,
+    reason="this torch has no engine entry point to tap: only torch.autograd.grad is seen",
+)
+def test_a_penalty_through_a_grad_imported_by_name_is_seen() -> None:
+    # `from torch.autograd import grad as torch_grad` (EmilienDupont/wgan-gp) binds torch's
+    # own function before any stretch looks; its gradients pass through the tapped place.
+    run = train(tiny_spec(train_step=_critic_step("folded", torch_grad)), steps=4)
+    assert run.history.events[PENALTY_GRADIENT].first_step == 0
+    assert lipschitz_constraints(run) == [TAKEN]
+
+
+def test_backward_passes_with_a_graph_use_no_looks() -> None:
+    # backward(create_graph=True) goes through the same entry point and returns no
+    # gradient: more of them than there are looks, before the penalty, leave it seen.
+    folded = _critic_step("folded")
+
+    def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
+        w = torch.ones(2, requires_grad=True)
+        with warnings.catch_warnings():  # torch's note on the reference cycle
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(instrument.PENALTY_LOOKS + 1):
+                (w * w).sum().backward(create_graph=True)
+        return folded(ctx, real)
+
+    run = train(tiny_spec(train_step=step), steps=2)
+    assert PENALTY_GRADIENT in run.history.events
+
+
+def test_where_torch_has_no_engine_entry_point_grad_itself_is_tapped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An older torch: torch.autograd.grad is tapped, and what calls it by that name seen.
+    monkeypatch.setattr(instrument, "_TAP_NAME", "grad")
+    monkeypatch.setattr(instrument, "_TORCH_TAPPED", torch.autograd.grad)
+    monkeypatch.setattr(instrument, "_untapped", torch.autograd.grad)
     monkeypatch.setattr(torch.autograd, "grad", torch.autograd.grad)
+    seen = train(tiny_spec(train_step=_critic_step("folded")), steps=2)
+    assert PENALTY_GRADIENT in seen.history.events
+    assert torch.autograd.grad is instrument._TORCH_GRAD
+    by_name = train(tiny_spec(train_step=_critic_step("folded", torch_grad)), steps=2)
+    assert PENALTY_GRADIENT not in by_name.history.events
+
+
+def test_a_users_wrapper_over_grad_leaves_the_critic_a_critic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A timer put over torch.autograd.grad, under its own name: the gradient it returns is
+    # still where the loss's reading of D's scores stops (its (norm - 1) ** 2 is the
+    # penalty's, not a squared loss on D's scores), and the penalty is seen.
+    inner = torch.autograd.grad
+    calls = []
+
+    def timed_grad(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", timed_grad)
+    run = train(tiny_spec(train_step=UserStep(loss="wgan-gp", n_critic=2)), steps=4)
+    saturation = run.history.saturation
+    assert calls and saturation is not None
+    assert saturation.d_loss_reads == "critic"
+    assert "timed_grad" not in (saturation.d_ops or [])
+    assert lipschitz_constraints(run) == [TAKEN]
+
+
+def test_a_wrapper_over_ours_is_kept_and_does_not_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A wrapper (a profiler's) put over the tapped place while a stretch looks stays; the
+    # next stretch wraps it in turn, and calls reach torch's own once.
+    place = instrument._TAP_NAME
+    monkeypatch.setattr(torch.autograd, place, getattr(torch.autograd, place))
     calls = []
     folded = _critic_step("folded")
 
     def wrapping_step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
         if not calls:
-            inner = torch.autograd.grad
+            inner = getattr(torch.autograd, place)
 
-            def users_grad(*args: Any, **kwargs: Any) -> Any:
+            def users_wrapper(*args: Any, **kwargs: Any) -> Any:
                 calls.append(1)
                 return inner(*args, **kwargs)
 
-            torch.autograd.grad = users_grad
+            setattr(torch.autograd, place, users_wrapper)
         return folded(ctx, real)
 
     first = train(tiny_spec(train_step=wrapping_step), steps=4)
-    users_grad, before = torch.autograd.grad, len(calls)
-    assert users_grad is not instrument._tapped_grad and before > 0
+    users_wrapper, before = getattr(torch.autograd, place), len(calls)
+    assert users_wrapper is not instrument._tapped and before > 0
     second = train(tiny_spec(train_step=folded), steps=4)
-    assert torch.autograd.grad is users_grad and len(calls) > before
+    assert getattr(torch.autograd, place) is users_wrapper and len(calls) > before
     assert PENALTY_GRADIENT in first.history.events
     assert PENALTY_GRADIENT in second.history.events
 
@@ -451,6 +526,8 @@ def test_a_critic_showing_no_penalty_is_told_how_to_show_one() -> None:
     assert caught.value.evidence["max_constant"] == MAX_LIPSCHITZ
     words = " ".join(str(caught.value).split())
     assert "hand the penalty back as 'gp' (or log it), or pass max_constant=3.7" in words
+    # What is not seen, on this torch: a grad imported by name is.
+    assert "taken through torch.func, or after the first 16 gradients" in words
     assert lipschitz_constraints(run) == [
         "a Wasserstein critic (its loss only averages and subtracts D's scores)"
     ]

@@ -448,6 +448,7 @@ def test_a_critic_loop_logging_numbers_shows_its_penalty_by_its_gradient() -> No
         wgan_gp_loop(g, d, opt_g, opt_d, 4, run, log_items=True)
     assert lipschitz_constraints(run) == [TAKEN]
     assert torch.autograd.grad is instrument._TORCH_GRAD
+    assert getattr(torch.autograd, instrument._TAP_NAME) is instrument._TORCH_TAPPED
 
 
 def test_a_hinge_loop_is_read_as_a_margin_loss() -> None:

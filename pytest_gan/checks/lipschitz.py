@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.spectral_norm import SpectralNorm
 
+from pytest_gan import instrument
 from pytest_gan._args import check_int
 from pytest_gan.checks._check import Check
 from pytest_gan.checks._common import CRITIC, score_kind
@@ -360,8 +361,15 @@ def assert_lipschitz(
             "create_graph=True. If the step does penalise D's gradient that way, hand the "
             "penalty back as 'gp' (or log it), or pass max_constant="
             f"{MAX_LIPSCHITZ_PENALISED:g}: a penalty is not seen when the loss comes "
-            "back without its graph and its gradient was taken through a grad imported "
-            "by name (from torch.autograd import grad)."
+            "back without its graph and its gradient was taken through torch.func"
+            + (
+                ", or through a grad imported by name (from torch.autograd import grad) "
+                "on this torch"
+                if instrument._TAP_NAME != instrument._ENGINE
+                else ""
+            )
+            + f", or after the first {instrument.PENALTY_LOOKS} gradients taken with "
+            "create_graph=True."
         )
     if normalised:
         product = math.prod(s for s, _ in layers.values())
