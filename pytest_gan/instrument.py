@@ -162,11 +162,20 @@ def reaches(tensors: Any, targets: set[int]) -> bool:
 # gradient is seen whatever name the user's code calls grad by (``from torch.autograd
 # import grad as torch_grad`` binds torch's own function, and a wrapper put over
 # torch.autograd.grad still calls it). A torch without that entry point is tapped at
-# torch.autograd.grad itself, where only calls made by that name are seen.
+# torch.autograd.grad itself, where only calls made by that name are seen. (torch.autograd's
+# own namespace is where torch's grad looks the name up, whatever wraps grad by now.)
 _TORCH_GRAD: Any = torch.autograd.grad
 _ENGINE = "_engine_run_backward"
-_TAP_NAME = _ENGINE if callable(_TORCH_GRAD.__globals__.get(_ENGINE)) else "grad"
+_TAP_NAME = _ENGINE if callable(vars(torch.autograd).get(_ENGINE)) else "grad"
 _TORCH_TAPPED: Any = getattr(torch.autograd, _TAP_NAME)
+# Tests of whether a tensor is one of vmap's batched tensors (the legacy vmap's, which
+# grad(..., is_grads_batched=True) calls the engine's entry point inside, and functorch's);
+# those this torch lacks are left out.
+_BATCHED_TESTS: list[Any] = [
+    test
+    for name in ("is_legacy_batchedtensor", "is_batchedtensor")
+    if (test := getattr(getattr(torch._C, "_functorch", None), name, None)) is not None
+]
 
 # The instruments looking for a gradient penalty by its gradient (_tap); the function that
 # was in the tapped place when ours last replaced it (torch's own, or a wrapper, which ours
@@ -203,10 +212,18 @@ def _tapped(outputs: Any, *args: Any, **kwargs: Any) -> Any:
         result = _untapped(outputs, *args, **kwargs)
     finally:
         _inside.active = False
-    if _creates_graph(args, kwargs):
+    if _creates_graph(args, kwargs) and not _batched(result):
         for instrument in tuple(_tapping):
             instrument.look_at_gradient(result)
     return result
+
+
+def _batched(result: Any) -> bool:
+    """Whether ``result`` holds vmap's batched tensors: the engine's entry point called
+    inside ``torch.autograd.grad(..., is_grads_batched=True)``, whose gradients a hook
+    could not follow out of vmap. Not looked at (and no look used up): such a penalty is
+    not seen."""
+    return any(test(t) for test in _BATCHED_TESTS for t in _tensors(result))
 
 
 functools.update_wrapper(_tapped, _TORCH_TAPPED)

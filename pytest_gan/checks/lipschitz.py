@@ -361,7 +361,8 @@ def assert_lipschitz(
             "create_graph=True. If the step does penalise D's gradient that way, hand the "
             "penalty back as 'gp' (or log it), or pass max_constant="
             f"{MAX_LIPSCHITZ_PENALISED:g}: a penalty is not seen when the loss comes "
-            "back without its graph and its gradient was taken through torch.func"
+            "back without its graph and its gradient was taken through torch.func or "
+            "with is_grads_batched=True"
             + (
                 ", or through a grad imported by name (from torch.autograd import grad) "
                 "on this torch"
