@@ -164,7 +164,6 @@ def reaches(tensors: Any, targets: set[int]) -> bool:
 # torch.autograd.grad still calls it). A torch without that entry point is tapped at
 # torch.autograd.grad itself, where only calls made by that name are seen. (torch.autograd's
 # own namespace is where torch's grad looks the name up, whatever wraps grad by now.)
-_TORCH_GRAD: Any = torch.autograd.grad
 _ENGINE = "_engine_run_backward"
 _TAP_NAME = _ENGINE if callable(vars(torch.autograd).get(_ENGINE)) else "grad"
 _TORCH_TAPPED: Any = getattr(torch.autograd, _TAP_NAME)

@@ -304,7 +304,7 @@ def test_a_penalty_folded_into_a_d_loss_handed_back_detached_is_seen_by_its_grad
     assert lipschitz_constraints(run) == [TAKEN]
     # torch's own is back in the tapped place once the stretch ends.
     assert getattr(torch.autograd, instrument._TAP_NAME) is instrument._TORCH_TAPPED
-    assert torch.autograd.grad is instrument._TORCH_GRAD
+    assert torch.autograd.grad is torch_grad  # never replaced
     with pytest.raises(GANAssertionError) as caught:
         assert_lipschitz(run, max_constant=1e-6)
     assert caught.value.evidence["constraints"] == [TAKEN]
@@ -408,39 +408,30 @@ def test_a_penalty_through_a_grad_imported_by_name_is_seen() -> None:
     assert lipschitz_constraints(run) == [TAKEN]
 
 
-def test_backward_passes_with_a_graph_use_no_looks() -> None:
-    # backward(create_graph=True) goes through the same entry point and returns no
-    # gradient: more of them than there are looks, before the penalty, leave it seen.
-    folded = _critic_step("folded")
-
-    def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
-        w = torch.ones(2, requires_grad=True)
-        with warnings.catch_warnings():  # torch's note on the reference cycle
-            warnings.simplefilter("ignore", UserWarning)
-            for _ in range(instrument.PENALTY_LOOKS + 1):
-                (w * w).sum().backward(create_graph=True)
-        return folded(ctx, real)
-
-    run = train(tiny_spec(train_step=step), steps=2)
-    assert PENALTY_GRADIENT in run.history.events
-
-
-@pytest.mark.parametrize("kind", ["without-graph", "batched"])
+@pytest.mark.parametrize("kind", ["backward", "without-graph", "batched"])
 def test_gradients_that_cannot_be_a_penalty_use_no_looks(kind: str) -> None:
-    # More gradients through D than there are looks, before the penalty: taken without
+    # More of them than there are looks, before the penalty: backward(create_graph=True)
+    # (the same entry point, which returns no gradient), gradients through D taken without
     # create_graph=True (nothing to follow), or with is_grads_batched=True (the engine's
     # entry point is called inside vmap, whose tensors a hook cannot follow out; such a
-    # penalty is not seen). Neither uses up a look: the penalty after them is seen.
+    # penalty is not seen). None uses up a look: the penalty after them is seen.
     folded = _critic_step("folded")
 
     def step(ctx: Any, real: torch.Tensor) -> dict[str, Any]:
         x = real.detach().requires_grad_(True)
         out = ctx.discriminator(x).sum()
-        for _ in range(instrument.PENALTY_LOOKS + 1):
-            if kind == "batched":
-                torch.autograd.grad(out, x, torch.ones(1), create_graph=True, is_grads_batched=True)
-            else:
-                torch.autograd.grad(out, x, retain_graph=True)
+        w = torch.ones(2, requires_grad=True)
+        with warnings.catch_warnings():  # torch's note on backward's reference cycle
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(instrument.PENALTY_LOOKS + 1):
+                if kind == "backward":
+                    (w * w).sum().backward(create_graph=True)
+                elif kind == "batched":
+                    torch.autograd.grad(
+                        out, x, torch.ones(1), create_graph=True, is_grads_batched=True
+                    )
+                else:
+                    torch.autograd.grad(out, x, retain_graph=True)
         return folded(ctx, real)
 
     run = train(tiny_spec(train_step=step), steps=2)
@@ -458,7 +449,7 @@ def test_where_torch_has_no_engine_entry_point_grad_itself_is_tapped(
     monkeypatch.setattr(torch.autograd, "grad", torch.autograd.grad)
     seen = train(tiny_spec(train_step=_critic_step("folded")), steps=2)
     assert PENALTY_GRADIENT in seen.history.events
-    assert torch.autograd.grad is instrument._TORCH_GRAD
+    assert torch.autograd.grad is torch_grad  # never replaced
     by_name = train(tiny_spec(train_step=_critic_step("folded", torch_grad)), steps=2)
     assert PENALTY_GRADIENT not in by_name.history.events
 
